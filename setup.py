@@ -1,0 +1,43 @@
+"""newsbeam: news ingestion on Apache Beam.
+
+Installable with ``pip install -e .`` and usable as Dataflow ``--setup_file``:
+the workers install the same pinned dependencies as the launcher.
+"""
+
+from setuptools import find_packages, setup
+
+REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "feedparser==6.0.14",
+    "langdetect==1.0.9",
+    "trafilatura==2.3.1",
+    "ftfy==6.3.1",
+    "charset-normalizer>=3.4,<4",
+    "PyYAML>=6.0,<7",
+    "xxhash>=3.4,<5",
+    "numpy>=1.26,<3",
+]
+
+EXTRAS = {
+    "dask": ["dask[distributed]==2026.8.0", "distributed==2026.8.0"],
+    "test": [
+        "pytest>=8,<10",
+        "gcp-storage-emulator==2026.7.19",
+        "psutil>=5.9",
+        "dask[distributed]==2026.8.0",
+        "distributed==2026.8.0",
+    ],
+}
+
+setup(
+    name="newsbeam",
+    version="0.1.0",
+    description="News-monitoring ingestion pipeline on Apache Beam",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
+    package_data={"pipeline": ["../configs/*.yaml"]},
+    include_package_data=True,
+    install_requires=REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},
+)
