@@ -1,0 +1,189 @@
+"""Text repair: bytes -> str, mojibake and whitespace repair, HTML -> main text.
+
+Pure functions, no Beam. Everything that cannot become text raises
+:class:`transforms.records.RejectedInput` with a readable reason.
+
+- :func:`decode_bytes` turns the bytes of a file or HTTP body into ``str``.
+- :func:`fix_text` repairs mojibake, entities, normal form, control characters
+  and whitespace.
+- :func:`html_to_text` returns ``(title, main_text)`` of a page or fragment.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+from transforms.records import RejectedInput
+
+__all__ = ["decode_bytes"]
+
+# ---------------------------------------------------------------------------
+# decode_bytes
+# ---------------------------------------------------------------------------
+
+# Longest BOM first: the UTF-32-LE BOM starts with the UTF-16-LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+_SNIFF_BYTES = 2048
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_:.+-]+)["']""", re.I)
+_CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]+)""", re.I)
+
+# Labels that browsers (WHATWG Encoding standard) decode with a superset codec.
+_SUPERSETS = {
+    "latin_1": "cp1252",
+    "iso8859_1": "cp1252",
+    "ascii": "cp1252",
+    "iso8859_9": "cp1254",
+    "iso8859_11": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+}
+
+# Bytes that are never in text: C0 controls except \t \n \v \f \r, ESC and DEL.
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
+_MAX_CONTROL_FRACTION = 0.05
+
+
+def _codec_name(label: str | None) -> str | None:
+    """Python codec for a charset label (``"Windows-1251"``, ``"text/html; charset=koi8-r"``),
+    with the WHATWG superset substitutions; ``None`` if unknown."""
+    if not label:
+        return None
+    label = label.strip()
+    m = _CONTENT_TYPE_CHARSET.search(label)
+    if m:
+        label = m.group(1)
+    try:
+        name = codecs.lookup(label.strip("\"' ").lower()).name
+    except LookupError:
+        return None
+    name = name.replace("-", "_")
+    return _SUPERSETS.get(name, name)
+
+
+def _sniff_declared(data: bytes) -> str | None:
+    head = data[:_SNIFF_BYTES]
+    m = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
+    return m.group(1).decode("ascii") if m else None
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a BOM shows NULs in every other byte (for Latin text)."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    even, odd = data[0::2], data[1::2]
+    n = len(even)
+    even_nul, odd_nul = even.count(0) / n, odd.count(0) / n
+    if odd_nul > 0.4 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul > 0.4 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _looks_garbled(text: str) -> bool:
+    """True when more than 5 % of the characters are controls, replacement
+    characters, unassigned or private-use code points."""
+    if not text:
+        return False
+    bad = 0
+    for ch in text:
+        if ch in "\t\n\r\f\v":
+            continue
+        if ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cn", "Co", "Cs"):
+            bad += 1
+    return bad > _MAX_CONTROL_FRACTION * len(text)
+
+
+def _checked(text: str, encoding: str) -> str:
+    if _looks_garbled(text):
+        raise RejectedInput(f"binary or garbled data (decoded as {encoding}: mostly control characters)")
+    return text
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    """charset-normalizer's guess, but among equally plausible guesses prefer
+    cp1252 (the most common legacy encoding on the web): the detector ranks
+    cp1250 first for French/German text and then turns "très" into "trčs"."""
+    import charset_normalizer  # local import: only needed for non-UTF-8 input
+
+    results = list(charset_normalizer.from_bytes(data))
+    if not results:
+        return None
+    best = results[0]
+    for r in results:
+        if r.chaos <= best.chaos + 0.01 and r.coherence >= best.coherence - 0.02:
+            if "cp1252" in r.could_be_from_charset:
+                try:
+                    return data.decode("cp1252"), "cp1252"
+                except UnicodeDecodeError:
+                    break
+        else:
+            break
+    return str(best), best.encoding
+
+
+def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """Decode the bytes of a text, HTML or XML document to ``str``.
+
+    Order: a byte-order mark (UTF-8/16/32) wins; then strict UTF-8; then the
+    declared charset (``declared`` may be a label or a Content-Type value; when it
+    is ``None`` an HTML ``<meta charset>`` or XML ``encoding=`` in the first 2 KB
+    is used), with the browsers' superset rule (latin-1/ascii -> cp1252); then
+    charset-normalizer's guess (ties resolved in favour of cp1252).
+
+    Raises ``RejectedInput`` for binary data: NUL bytes (outside UTF-16/32),
+    more than 5 % control bytes, or bytes no encoding explains. Empty input
+    gives ``""``. The BOM is not part of the result.
+    """
+    if not data:
+        return ""
+    data = bytes(data)
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _checked(data[len(bom):].decode(encoding), encoding)
+            except UnicodeDecodeError as exc:
+                raise RejectedInput(f"undecodable: {encoding} byte-order mark but invalid {encoding} ({exc.reason})") from None
+
+    if b"\x00" in data:
+        encoding = _utf16_without_bom(data)
+        if encoding is None:
+            raise RejectedInput("binary data: contains NUL bytes")
+        try:
+            return _checked(data.decode(encoding), encoding)
+        except UnicodeDecodeError:
+            raise RejectedInput("binary data: contains NUL bytes") from None
+
+    controls = sum(data.count(b) for b in _CONTROL_BYTES)
+    if controls > _MAX_CONTROL_FRACTION * len(data):
+        raise RejectedInput(f"binary data: {controls} of {len(data)} bytes are control characters")
+
+    try:
+        return _checked(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+
+    codec = _codec_name(declared if declared is not None else _sniff_declared(data))
+    if codec and not codec.startswith(("utf_16", "utf_32", "utf_8")):
+        try:
+            return _checked(data.decode(codec), codec)
+        except UnicodeDecodeError:
+            pass
+
+    guess = _detect(data)
+    if guess is None:
+        raise RejectedInput("undecodable: not UTF-8 and no character encoding fits")
+    text, encoding = guess
+    return _checked(text, encoding)
