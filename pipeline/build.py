@@ -1,0 +1,52 @@
+"""``build_pipeline(p, config)``: the newsbeam graph, from a validated config.
+
+    ReadArticles -> NormalizeArticles -> DetectLanguage -> TagTopics
+      -> MarkDuplicates -> AssignStories -> BuildStories -> WriteOutputs
+
+Every fallible stage returns ``(good, dead_letters)``; the dead letters of all
+stages are flattened into ``dead_letter/``. No I/O happens while the graph is
+built.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.config import JobConfig
+from transforms.dedup import MarkDuplicates
+from transforms.language import DetectLanguage
+from transforms.normalize import NormalizeArticles
+from transforms.read import ReadArticles
+from transforms.stories import BuildStories, assign_story_from_duplicates
+from transforms.topics import TagTopics
+from transforms.write import WriteOutputs
+
+
+def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
+    """Add the whole job to ``p``; return its final PCollections (for tests)."""
+    dead_letters = []
+
+    raw, dead = p | "ReadArticles" >> ReadArticles(list(config.inputs), config.read.max_article_bytes)
+    dead_letters.append(dead)
+
+    articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
+    dead_letters.append(dead)
+
+    lang = config.language
+    articles, dead = articles | "DetectLanguage" >> DetectLanguage(
+        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence
+    )
+    dead_letters.append(dead)
+
+    articles, dead = articles | "TagTopics" >> TagTopics(config.topics_path)
+    dead_letters.append(dead)
+
+    articles = articles | "MarkDuplicates" >> MarkDuplicates(config.dedup.by_url, config.dedup.by_content)
+    articles = articles | "AssignStories" >> beam.Map(assign_story_from_duplicates)
+    stories = articles | "BuildStories" >> BuildStories()
+
+    dead_letter = dead_letters | "FlattenDeadLetters" >> beam.Flatten()
+    outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
+    out = config.output_options
+    outputs | "WriteOutputs" >> WriteOutputs(config.output, compress=out.compress, num_shards=out.num_shards)
+    return outputs

@@ -1,0 +1,175 @@
+"""The job's own settings: YAML in ``configs/``, validated at start-up.
+
+Runner settings (``--runner``, ``--project``...) are Beam's own flags and never
+live here. ``build_pipeline`` receives a :class:`JobConfig` and never sees
+argparse. Every validation error is a :class:`ConfigError` whose message names
+the file, the key and what was expected, so the CLI can print it on one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping
+
+import yaml
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or command line; the message is for a person."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadConfig:
+    max_article_bytes: int = 2_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizeConfig:
+    max_text_chars: int = 200_000
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageConfig:
+    max_chars: int = 1000
+    min_letters: int = 20
+    min_confidence: float = 0.5
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DedupConfig:
+    by_url: bool = True
+    by_content: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    compress: bool = False
+    num_shards: int = 0  # 0: let the runner decide
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """Everything ``build_pipeline`` needs: where to read and write, and how."""
+
+    inputs: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    output: str = ""
+    state: str | None = None
+    topics_path: str = ""
+    window_seconds: int = 60
+    allow_private_networks: bool = False
+    read: ReadConfig = ReadConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    language: LanguageConfig = LanguageConfig()
+    dedup: DedupConfig = DedupConfig()
+    output_options: OutputConfig = OutputConfig()
+    config_path: str = ""
+
+
+_SECTIONS: dict[str, type] = {
+    "read": ReadConfig,
+    "normalize": NormalizeConfig,
+    "language": LanguageConfig,
+    "dedup": DedupConfig,
+    "output": OutputConfig,
+}
+_TOP_LEVEL = {"version", "topics", "feeds", *_SECTIONS}
+_FIELD_OF_SECTION = {"output": "output_options"}
+
+
+def _check_type(where: str, value: Any, expected: type) -> Any:
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where}: must not be negative, got {value!r}")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if expected is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+        return value
+    raise AssertionError(expected)
+
+
+def _section(name: str, cls: type, raw: Any, source: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section '{name}' must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: unknown key '{name}.{key}' (known: {known})")
+        expected = type(getattr(cls(), key))
+        values[key] = _check_type(f"{source}: '{name}.{key}'", value, expected)
+    return cls(**values)
+
+
+def _resolve(path: str, base_dir: str) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    candidate = os.path.join(base_dir, path)
+    if os.path.exists(candidate):
+        return candidate
+    return os.path.abspath(path)
+
+
+def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> JobConfig:
+    """Validate a parsed YAML document into a :class:`JobConfig` (no inputs or output yet)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    unknown = set(raw) - _TOP_LEVEL
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {', '.join(sorted(map(str, unknown)))} (known: {', '.join(sorted(_TOP_LEVEL))})"
+        )
+    version = raw.get("version", 1)
+    if version != 1:
+        raise ConfigError(f"{source}: 'version' must be 1, got {version!r}")
+    kwargs: dict[str, Any] = {"config_path": source}
+    for name, cls in _SECTIONS.items():
+        kwargs[_FIELD_OF_SECTION.get(name, name)] = _section(name, cls, raw.get(name), source)
+    topics = raw.get("topics", "topics.yaml")
+    kwargs["topics_path"] = _resolve(_check_type(f"{source}: 'topics'", topics, str), base_dir)
+    feeds = raw.get("feeds") or []
+    if not isinstance(feeds, list) or not all(isinstance(f, str) and f for f in feeds):
+        raise ConfigError(f"{source}: 'feeds' must be a list of URLs")
+    kwargs["feeds"] = tuple(feeds)
+    config = JobConfig(**kwargs)
+    if config.language.min_confidence > 1:
+        raise ConfigError(f"{source}: 'language.min_confidence' must be between 0 and 1")
+    return config
+
+
+def load_config(path: str | None = None) -> JobConfig:
+    """Read and validate a YAML config file (default ``configs/local.yaml``)."""
+    path = path or DEFAULT_CONFIG
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    config = parse_config(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    if not os.path.exists(config.topics_path) and "://" not in config.topics_path:
+        raise ConfigError(f"{path}: topics taxonomy not found: {config.topics_path}")
+    return config

@@ -1,0 +1,137 @@
+"""Entry point: ``python -m pipeline --input ... --output ...``.
+
+Parses the command line (newsbeam's flags plus any Beam flag), loads and
+validates the YAML config, checks that the output is writable, runs the
+pipeline and prints the run summary. Exit status: 0 when the run finished (even
+with dead letters), 2 for a bad command line, config or unreachable output,
+1 when the run itself failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.build import build_pipeline
+from pipeline.config import ConfigError, JobConfig, load_config
+from pipeline.options import NewsbeamOptions, unknown_arguments
+from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
+
+_log = logging.getLogger("newsbeam")
+
+
+def job_config(options: NewsbeamOptions) -> JobConfig:
+    """The validated job config: the YAML file, overridden by command-line flags."""
+    config = load_config(options.config)
+    inputs = tuple(options.input or ())
+    feeds = tuple(options.feed or ()) + config.feeds
+    if not inputs and not feeds:
+        raise ConfigError("nothing to read: give --input PATTERN and/or --feed URL")
+    if not options.output:
+        raise ConfigError("--output DIR_OR_GS_PREFIX is required")
+    if options.window_seconds <= 0:
+        raise ConfigError("--window-seconds must be a positive number of seconds")
+    return dataclasses.replace(
+        config,
+        inputs=inputs,
+        feeds=feeds,
+        output=options.output,
+        state=options.state,
+        window_seconds=options.window_seconds,
+        allow_private_networks=options.allow_private_networks,
+    )
+
+
+def check_output_writable(output: str) -> None:
+    """Write and delete a probe file under ``output``; a ConfigError if that fails."""
+    probe = output_path(output, f".newsbeam-probe-{uuid.uuid4().hex}")
+    try:
+        FileSystems.mkdirs(output) if "://" not in output else None
+    except OSError:
+        pass  # exists already; the probe below tells whether it is usable
+    try:
+        with FileSystems.create(probe) as fh:
+            fh.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
+        raise ConfigError(f"output {output} is not writable: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def clear_previous_outputs(output: str) -> None:
+    """Delete the files an earlier run wrote under our own output names (overwrite semantics)."""
+    patterns = [output_path(output, d, f"{d}-*-of-*") for d in OUTPUT_DIRS] + [output_path(output, SUMMARY_FILE)]
+    for result in FileSystems.match(patterns):
+        paths = [m.path for m in result.metadata_list]
+        if paths:
+            FileSystems.delete(paths)
+
+
+def read_summary(output: str) -> dict:
+    with FileSystems.open(output_path(output, SUMMARY_FILE)) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
+def format_summary(summary: dict, seconds: float) -> str:
+    dedup = summary.get("dedup", {})
+    lines = [
+        f"newsbeam: {summary['inputs']} inputs -> {summary['articles']} articles, "
+        f"{summary['stories']} stories ({summary['multi_article_stories']} with several articles), "
+        f"{summary['dead_letters']} dead letters in {seconds:.1f} s",
+        "  duplicates: " + (", ".join(f"{k} {v}" for k, v in dedup.items()) or "none"),
+        "  languages:  " + (", ".join(f"{k} {v}" for k, v in summary.get("languages", {}).items()) or "none"),
+        "  topics:     " + (", ".join(f"{k} {v}" for k, v in summary.get("topics", {}).items()) or "none"),
+    ]
+    reasons = summary.get("dead_letter_reasons", {})
+    if reasons:
+        lines.append("  dead letters by reason:")
+        lines.extend(f"    {count:>5}  {reason}" for reason, count in reasons.items())
+    return "\n".join(lines)
+
+
+def _runner_for(options: PipelineOptions):
+    """Beam's runner names, plus the short name ``DaskRunner``."""
+    name = options.view_as(StandardOptions).runner
+    if isinstance(name, str) and name.lower() in ("dask", "daskrunner"):
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+
+        return DaskRunner()
+    return None
+
+
+def run(argv: Sequence[str]) -> dict:
+    """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage."""
+    argv = list(argv)
+    unknown = unknown_arguments(argv)
+    if unknown:
+        raise ConfigError(f"unrecognized arguments: {' '.join(unknown)}")
+    options = PipelineOptions(argv)
+    config = job_config(options.view_as(NewsbeamOptions))
+    check_output_writable(config.output)
+    clear_previous_outputs(config.output)
+    started = time.perf_counter()
+    with beam.Pipeline(runner=_runner_for(options), options=options) as p:
+        build_pipeline(p, config)
+    summary = read_summary(config.output)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        summary = run(argv)
+    except ConfigError as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary, summary["seconds"]))
+    return 0

@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config
+
+
+def test_shipped_config_is_valid_and_points_at_the_taxonomy():
+    config = load_config(DEFAULT_CONFIG)
+    assert config.topics_path.endswith("configs/topics.yaml")
+    assert config.language.max_chars == 1000 and config.language.seed == 0
+    assert config.dedup.by_url and config.dedup.by_content
+
+
+def test_defaults_apply_to_missing_sections():
+    config = parse_config({"version": 1})
+    assert config.read.max_article_bytes == 2_000_000
+    assert config.output_options.compress is False
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"version": 2}, "'version' must be 1"),
+        ({"colour": "blue"}, "unknown section(s) colour"),
+        ({"language": {"max_char": 10}}, "unknown key 'language.max_char'"),
+        ({"language": {"max_chars": "lots"}}, "'language.max_chars': expected a whole number"),
+        ({"language": {"max_chars": -1}}, "must not be negative"),
+        ({"language": {"min_confidence": 3}}, "between 0 and 1"),
+        ({"dedup": {"by_url": "yes"}}, "'dedup.by_url': expected true or false"),
+        ({"dedup": ["by_url"]}, "section 'dedup' must be a mapping"),
+        ({"feeds": "http://x"}, "'feeds' must be a list"),
+        (["a"], "top level must be a mapping"),
+    ],
+)
+def test_bad_config_gives_a_clear_message(raw, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, source="my.yaml")
+    assert message in str(err.value)
+    assert "my.yaml" in str(err.value) or message == "top level must be a mapping"
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("language: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(str(bad))
+
+
+def test_relative_taxonomy_path_resolves_beside_the_config(tmp_path):
+    (tmp_path / "t.yaml").write_text("version: 1\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "t.yaml"}))
+    assert load_config(str(cfg)).topics_path == str(tmp_path / "t.yaml")
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "missing.yaml"}))
+    with pytest.raises(ConfigError, match="topics taxonomy not found"):
+        load_config(str(cfg))

@@ -1,0 +1,74 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
+
+SENTENCES = {
+    "en": "The government announced new measures on Tuesday to support families facing higher heating bills.",
+    "fr": "Le gouvernement a annoncé mardi de nouvelles mesures pour soutenir les familles face à la hausse des factures.",
+    "de": "Die Regierung hat am Dienstag neue Maßnahmen angekündigt, um Familien bei steigenden Heizkosten zu helfen.",
+    "es": "El gobierno anunció el martes nuevas medidas para apoyar a las familias ante el aumento de las facturas.",
+    "it": "Il governo ha annunciato martedì nuove misure per sostenere le famiglie di fronte all'aumento delle bollette.",
+    "pl": "Rząd ogłosił we wtorek nowe środki wsparcia dla rodzin, które zmagają się z wyższymi rachunkami za ogrzewanie.",
+    "uk": "Уряд у вівторок оголосив нові заходи підтримки родин, які стикаються з вищими рахунками за опалення.",
+    "ru": "Правительство во вторник объявило о новых мерах поддержки семей, столкнувшихся с ростом счетов за отопление.",
+    "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om gezinnen met hogere energierekeningen te steunen.",
+}
+
+
+@pytest.fixture(scope="module")
+def factory():
+    return load_factory(0)
+
+
+@pytest.mark.parametrize("code", sorted(SENTENCES))
+def test_detects_each_supported_language(factory, code):
+    lang, confidence = detect_language(SENTENCES[code], factory)
+    assert lang == code
+    assert 0.5 <= confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", ["", "OK", "Breaking:", "12 34 56 !!", "https://x.org/a/b"])
+def test_short_or_letterless_text_is_undetermined(factory, text):
+    assert detect_language(text, factory) == ("und", 0.0)
+
+
+def test_detection_is_deterministic_across_factories(factory):
+    mixed = "Kyiv Moscow Berlin Paris summit talks " * 3
+    first = [detect_language(mixed, factory) for _ in range(5)]
+    assert len(set(first)) == 1
+    assert detect_language(mixed, load_factory(0)) == first[0]
+
+
+def test_detector_input_is_bounded():
+    text = "word " * 10_000
+    sample = sample_text(text, 1000)
+    assert len(sample) <= 1000 and text.startswith(sample)
+    assert sample_text("short", 1000) == "short"
+
+
+def test_declared_language_used_only_when_detection_is_undetermined():
+    apply = make_language_fn()
+    assert apply({"text": SENTENCES["de"], "title": "", "language": "fr"})["language"] == "de"
+    out = apply({"text": "OK", "title": "", "language": "fr"})
+    assert (out["language"], out["language_declared"]) == ("fr", "fr")
+    assert apply({"text": "OK", "title": ""})["language"] == "und"
+
+
+def test_detect_language_composite():
+    articles = [{"id": c, "text": t, "title": ""} for c, t in SENTENCES.items()] + [{"id": "x", "text": "OK"}]
+    with TestPipeline() as p:
+        good, dead = p | beam.Create(articles) | DetectLanguage()
+        assert_that(good | beam.Map(lambda a: (a["id"], a["language"])), equal_to(
+            [(c, c) for c in SENTENCES] + [("x", "und")]), label="Languages")
+        assert_that(dead, equal_to([]), label="NoDeadLetters")
+
+
+def test_article_without_text_goes_to_dead_letters():
+    with TestPipeline() as p:
+        good, dead = p | beam.Create([{"id": "bad", "origin": "f.jsonl#line 1"}]) | DetectLanguage()
+        assert_that(good, equal_to([]), label="NoArticles")
+        assert_that(dead | beam.Map(lambda d: (d["source"], d["stage"])), equal_to([("f.jsonl#line 1", "language")]),
+                    label="DeadLetter")

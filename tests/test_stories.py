@@ -1,0 +1,47 @@
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.stories import BuildStories, assign_story_from_duplicates, build_story
+
+
+def art(id_, published, title, lang="en", status="unique", topics=(), source="a.example"):
+    return {
+        "id": id_, "published_at": published, "title": title, "language": lang, "source": source,
+        "dedup": {"status": status, "duplicate_of": None}, "topics": [{"name": n, "score": s} for n, s in topics],
+    }
+
+
+def test_story_record_fields():
+    members = [
+        art("b", "2025-03-15T12:00:00Z", "Copy headline", status="exact_duplicate", topics=[("sanctions", 0.4)]),
+        art("a", "2025-03-15T10:00:00Z", "Original headline", topics=[("sanctions", 0.9), ("ceasefire", 0.5)]),
+        art("c", None, "Titre", lang="fr", source="b.example"),
+    ]
+    story = build_story("s-a", members)
+    assert story["headline"] == "Original headline"
+    assert story["article_ids"] == ["a", "b", "c"]
+    assert story["first_published_at"] == "2025-03-15T10:00:00Z"
+    assert story["last_published_at"] == "2025-03-15T12:00:00Z"
+    assert story["languages"] == ["en", "fr"]
+    assert story["sources"] == ["a.example", "b.example"]
+    assert story["topics"] == [{"name": "sanctions", "score": 0.9}, {"name": "ceasefire", "score": 0.5}]
+
+
+def test_headline_falls_back_to_any_titled_member():
+    story = build_story("s-x", [art("x", None, "", status="unique"), art("y", None, "Only title", status="near_duplicate")])
+    assert story["headline"] == "Only title"
+
+
+def test_interim_story_is_the_duplicate_group():
+    a = art("a", None, "t")
+    b = dict(art("b", None, "t"), dedup={"status": "exact_duplicate", "duplicate_of": "a"})
+    assert assign_story_from_duplicates(a)["story_id"] == assign_story_from_duplicates(b)["story_id"] == "s-a"
+
+
+def test_build_stories_composite_one_record_per_story():
+    rows = [dict(art(i, f"2025-01-0{n}T00:00:00Z", f"T{i}"), story_id=s) for n, (i, s) in
+            enumerate([("a", "s1"), ("b", "s1"), ("c", "s2")], start=1)]
+    with TestPipeline() as p:
+        out = p | beam.Create(rows) | BuildStories() | beam.Map(lambda s: (s["story_id"], s["article_ids"]))
+        assert_that(out, equal_to([("s1", ["a", "b"]), ("s2", ["c"])]))

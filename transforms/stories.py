@@ -1,0 +1,92 @@
+"""Stories: one record per group of articles about the same event.
+
+``story_id`` is derived from the story's founding article, so it is stable
+across runs and runners. This module holds the story *records*; how articles
+are grouped into stories is decided upstream (``AssignStories``).
+
+Counters (namespace ``newsbeam.stories``): ``stories``, ``multi_article_stories``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import namespace
+
+STORY_PREFIX = "s-"
+
+
+def story_id_for(root_article_id: str) -> str:
+    return STORY_PREFIX + root_article_id
+
+
+def assign_story_from_duplicates(article: dict) -> dict:
+    """Interim grouping: a story is the article's duplicate group (its original's id)."""
+    out = dict(article)
+    dedup = article.get("dedup") or {}
+    out["story_id"] = story_id_for(dedup.get("duplicate_of") or article["id"])
+    return out
+
+
+def _sort_key(article: dict) -> tuple[str, str]:
+    return (article.get("published_at") or "9999", article["id"])
+
+
+def build_story(story_id: str, members: Iterable[dict]) -> dict:
+    """The story record for ``members`` (articles sharing ``story_id``).
+
+    The headline is the title of the earliest original (non-duplicate) article
+    with a title; topics are the union over members with the best score each.
+    """
+    ordered = sorted(members, key=_sort_key)
+    originals = [a for a in ordered if (a.get("dedup") or {}).get("status", "unique") == "unique"]
+    headline = next((a["title"] for a in originals + ordered if a.get("title")), "")
+    dates = [a["published_at"] for a in ordered if a.get("published_at")]
+    best: dict[str, float] = {}
+    for article in ordered:
+        for topic in article.get("topics") or []:
+            best[topic["name"]] = max(best.get(topic["name"], 0.0), float(topic["score"]))
+    return {
+        "story_id": story_id,
+        "headline": headline,
+        "article_ids": [a["id"] for a in ordered],
+        "article_count": len(ordered),
+        "first_published_at": min(dates) if dates else None,
+        "last_published_at": max(dates) if dates else None,
+        "languages": sorted({a.get("language") or "und" for a in ordered}),
+        "sources": sorted({a["source"] for a in ordered if a.get("source")}),
+        "topics": [{"name": n, "score": s} for n, s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))],
+    }
+
+
+class _BuildStory(beam.DoFn):
+    def __init__(self) -> None:
+        ns = namespace("stories")
+        self._stories = Metrics.counter(ns, "stories")
+        self._multi = Metrics.counter(ns, "multi_article_stories")
+
+    def process(self, keyed: tuple[str, Iterable[dict]]) -> Iterator[dict]:
+        story_id, members = keyed
+        story = build_story(story_id, members)
+        self._stories.inc()
+        if story["article_count"] > 1:
+            self._multi.inc()
+        yield story
+
+
+_STORY_FIELDS = ("id", "title", "published_at", "language", "source", "topics", "dedup")
+
+
+class BuildStories(beam.PTransform):
+    """Articles (with ``story_id``) -> one story record per ``story_id``."""
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return (
+            articles
+            | "KeyByStory" >> beam.Map(lambda a: (a["story_id"], {k: a.get(k) for k in _STORY_FIELDS}))
+            | "GroupByStory" >> beam.GroupByKey()
+            | "BuildStory" >> beam.ParDo(_BuildStory())
+        )

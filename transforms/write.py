@@ -1,0 +1,163 @@
+"""Writing the three outputs and the run summary under ``--output``.
+
+Layout (all JSON Lines, ``.jsonl`` or ``.jsonl.gz``)::
+
+    <output>/articles/articles-SSSSS-of-NNNNN.jsonl
+    <output>/stories/stories-SSSSS-of-NNNNN.jsonl
+    <output>/dead_letter/dead_letter-SSSSS-of-NNNNN.jsonl
+    <output>/summary.json          one JSON object: the run's counts
+
+Beam writes shards to a temporary folder and renames them when the bundle is
+committed, so readers never see partial files.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+from typing import Any, Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+ARTICLE_FIELDS = (
+    "id",
+    "url",
+    "source",
+    "title",
+    "text",
+    "published_at",
+    "language",
+    "language_confidence",
+    "dedup",
+    "story_id",
+    "topics",
+)
+OUTPUT_DIRS = ("articles", "stories", "dead_letter")
+SUMMARY_FILE = "summary.json"
+
+
+def to_json_line(record: dict, order: Iterable[str] = ()) -> str:
+    """One JSON line, known fields first in ``order``, the rest sorted; non-ASCII kept."""
+    ordered = {k: record.get(k) for k in order}
+    for key in sorted(record):
+        if key not in ordered:
+            ordered[key] = record[key]
+    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+
+
+def output_path(output: str, *parts: str) -> str:
+    return FileSystems.join(output.rstrip("/"), *parts) if output else "/".join(parts)
+
+
+_DIGITS = re.compile(r"\d+")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def reason_class(error: str) -> str:
+    """A dead-letter reason with its particulars (numbers, quoted values) folded,
+    so the summary can count reasons: ``line 7 is 20971520 bytes`` -> ``line N is N bytes``."""
+    folded = _QUOTED.sub("'…'", _DIGITS.sub("N", error.split("\n", 1)[0]))
+    return folded[:90]
+
+
+def summary_view(article: dict) -> dict:
+    """The few fields of an article the summary counts (keeps the combine light)."""
+    return {
+        "dedup": {"status": (article.get("dedup") or {}).get("status", "unique")},
+        "language": article.get("language"),
+        "topics": [t["name"] for t in article.get("topics") or ()],
+    }
+
+
+class SummaryFn(beam.CombineFn):
+    """Counts for the end-of-run summary, from tagged ``(kind, record)`` pairs
+    (articles as :func:`summary_view`)."""
+
+    def create_accumulator(self) -> dict[str, collections.Counter]:
+        return collections.defaultdict(collections.Counter)
+
+    def add_input(self, acc: dict, item: tuple[str, dict]) -> dict:
+        kind, record = item
+        if kind == "article":
+            acc["totals"]["articles"] += 1
+            acc["dedup"][(record.get("dedup") or {}).get("status", "unique")] += 1
+            acc["languages"][record.get("language") or "und"] += 1
+            for name in record.get("topics") or ():
+                acc["topics"][name] += 1
+        elif kind == "story":
+            acc["totals"]["stories"] += 1
+            if len(record.get("article_ids") or ()) > 1:
+                acc["totals"]["multi_article_stories"] += 1
+        else:
+            acc["totals"]["dead_letters"] += 1
+            acc["dead_letters"][f"{record.get('stage')}: {reason_class(record.get('error') or '')}"] += 1
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict]) -> dict:
+        merged = self.create_accumulator()
+        for acc in accs:
+            for section, counter in acc.items():
+                merged[section].update(counter)
+        return merged
+
+    def extract_output(self, acc: dict) -> dict[str, Any]:
+        totals = acc.get("totals", collections.Counter())
+        return {
+            "inputs": totals["articles"] + totals["dead_letters"],
+            "articles": totals["articles"],
+            "stories": totals["stories"],
+            "multi_article_stories": totals["multi_article_stories"],
+            "dead_letters": totals["dead_letters"],
+            "dedup": dict(sorted(acc.get("dedup", {}).items())),
+            "languages": dict(acc.get("languages", collections.Counter()).most_common()),
+            "topics": dict(acc.get("topics", collections.Counter()).most_common()),
+            "dead_letter_reasons": dict(acc.get("dead_letters", collections.Counter()).most_common()),
+        }
+
+
+class WriteOutputs(beam.PTransform):
+    """Write articles, stories, dead letters and ``summary.json`` under ``output``.
+
+    Applied to a dict ``{"articles": ..., "stories": ..., "dead_letter": ...}``.
+    """
+
+    def __init__(self, output: str, compress: bool = False, num_shards: int = 0):
+        super().__init__()
+        self._output = output
+        self._suffix = ".jsonl.gz" if compress else ".jsonl"
+        self._num_shards = num_shards
+
+    def _write(self, pcoll: beam.PCollection, name: str, order: Iterable[str]) -> beam.PCollection:
+        order = tuple(order)
+        return (
+            pcoll
+            | f"Serialize{name.title().replace('_', '')}" >> beam.Map(to_json_line, order)
+            | f"Write{name.title().replace('_', '')}"
+            >> beam.io.WriteToText(
+                output_path(self._output, name, name),
+                file_name_suffix=self._suffix,
+                num_shards=self._num_shards,
+            )
+        )
+
+    def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        self._write(outputs["articles"], "articles", ARTICLE_FIELDS)
+        self._write(outputs["stories"], "stories", ("story_id", "headline", "article_ids"))
+        self._write(outputs["dead_letter"], "dead_letter", ("source", "stage", "error", "excerpt"))
+        tagged = [
+            outputs["articles"] | "TagArticlesForSummary" >> beam.Map(lambda r: ("article", summary_view(r))),
+            outputs["stories"]
+            | "TagStoriesForSummary"
+            >> beam.Map(lambda r: ("story", {"article_ids": r.get("article_ids") or []})),
+            outputs["dead_letter"] | "TagDeadLettersForSummary" >> beam.Map(lambda r: ("dead_letter", r)),
+        ]
+        return (
+            tagged
+            | "FlattenForSummary" >> beam.Flatten()
+            | "Summarize" >> beam.CombineGlobally(SummaryFn())
+            | "SerializeSummary" >> beam.Map(lambda s: json.dumps(s, ensure_ascii=False, indent=1))
+            | "WriteSummary"
+            >> beam.io.WriteToText(output_path(self._output, SUMMARY_FILE), num_shards=1, shard_name_template="")
+        )
