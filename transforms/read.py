@@ -1,0 +1,698 @@
+"""Input files -> RawArticle records (see :mod:`transforms.records`).
+
+Pure part: :func:`read_file` reads one file from a binary stream and yields
+RawArticle dicts or :class:`~transforms.records.Rejected` records. It never
+raises on bad input and never holds more than one article (bounded by
+``max_article_bytes``) in memory, except for feed files, which are parsed whole
+(bounded by :data:`transforms.feeds.DEFAULT_MAX_FEED_BYTES`).
+
+Formats by extension, optionally gzipped (``.gz``, decompressed while streaming):
+
+- ``.jsonl``: one JSON object per line; ``text`` (or ``content``/``body``), optional
+  ``title``, ``url``, ``published_at`` (or ``published``), ``source``, ``language``, ``id``.
+- ``.json``: JSON Lines too, or one object, or an array of objects (streamed).
+- ``.txt``: the whole file is the text of one article.
+- ``.html``/``.htm``: one page; ``html`` is the page, the normaliser extracts the text.
+- ``.xml``/``.rss``/``.atom``: a feed, one article per entry (:func:`transforms.feeds.parse_feed`).
+
+Beam part: :class:`ReadArticles` (patterns -> ``(raw_articles, dead_letters)``).
+Counters in ``newsbeam.read``: ``files``, ``articles``, ``rejected``, ``bytes``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import html as html_lib
+import io
+import json
+import logging
+import os
+import re
+import zlib
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import DEAD_LETTER, MAIN, namespace
+from transforms.feeds import DEFAULT_MAX_FEED_BYTES, parse_feed
+from transforms.records import Rejected, RejectedInput, reject
+from transforms.text import decode_bytes
+
+__all__ = [
+    "read_file",
+    "ReadArticles",
+    "FORMATS",
+    "DEFAULT_MAX_ARTICLE_BYTES",
+    "DEFAULT_MAX_FILE_BYTES",
+]
+
+STAGE = "read"
+DEFAULT_MAX_ARTICLE_BYTES = 2_000_000
+DEFAULT_MAX_FILE_BYTES = 200_000_000
+
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".txt": "txt",
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "feed",
+    ".rss": "feed",
+    ".atom": "feed",
+}
+
+_BUFFER = 1 << 16
+_SNIFF = 8192
+_TEXT_FIELDS = ("text", "content", "body")
+_UTF16_32_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+_log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------
+# streams
+# ---------------------------------------------------------------------------
+
+
+class _OverLimit(Exception):
+    """The (decompressed) file grew past ``max_file_bytes``."""
+
+
+class _Raw(io.RawIOBase):
+    """Any object with ``read(n)`` as a raw stream; counts the bytes read and
+    refuses to read past ``cap`` (raising :class:`_OverLimit`)."""
+
+    def __init__(self, stream: Any, cap: int | None = None) -> None:
+        self._stream = stream
+        self._cap = cap
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer)
+        if self._cap is not None:
+            if self.count > self._cap:
+                raise _OverLimit()
+            want = min(want, self._cap + 1 - self.count)
+        data = self._stream.read(want)
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        if self._cap is not None and self.count > self._cap:
+            raise _OverLimit()
+        return n
+
+
+class _Utf8FromText(io.RawIOBase):
+    """UTF-8 bytes of a text stream (used to read UTF-16/32 JSON as UTF-8 lines)."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self._text = text
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._text.read(_BUFFER // 4)
+            if not chunk:
+                return 0
+            self._pending = chunk.encode("utf-8", errors="surrogatepass")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class _Progress:
+    """Where a format reader is, for the message when the stream fails under it."""
+
+    def __init__(self) -> None:
+        self.where = "the start"
+        self.articles = 0
+
+
+# ---------------------------------------------------------------------------
+# fields
+# ---------------------------------------------------------------------------
+
+
+def _raw_article(origin: str, fmt: str, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "origin": origin,
+        "format": fmt,
+        "title": None,
+        "text": None,
+        "html": None,
+        "url": None,
+        "published": None,
+        "source": None,
+        "language": None,
+        "external_id": None,
+    }
+    record.update(fields)
+    return record
+
+
+def _opt_str(value: Any) -> str | None:
+    """A scalar field as a non-empty string; containers and empties are ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    return None
+
+
+def _is_json_feed(obj: dict[str, Any]) -> bool:
+    version = obj.get("version")
+    return isinstance(version, str) and "jsonfeed.org" in version and isinstance(obj.get("items"), list)
+
+
+def article_from_object(obj: Any, origin: str, fmt: str = "jsonl") -> dict[str, Any]:
+    """One RawArticle from a decoded JSON value, or ``RejectedInput``."""
+    if not isinstance(obj, dict):
+        raise RejectedInput(f"JSON is {_json_type(obj)}, not an object")
+    if _is_json_feed(obj):
+        raise RejectedInput("a JSON Feed (jsonfeed.org) document; JSON Feed is not a supported input format")
+    key, text = next(((k, obj[k]) for k in _TEXT_FIELDS if obj.get(k) is not None), (None, None))
+    if key is None:
+        raise RejectedInput("no text (fields text, content or body)")
+    if not isinstance(text, str):
+        raise RejectedInput(f"'{key}' is {_json_type(text)}, not a string")
+    if not text.strip():
+        raise RejectedInput(f"'{key}' is empty")
+    published = obj.get("published_at")
+    if published is None:
+        published = obj.get("published")
+    return _raw_article(
+        origin,
+        fmt,
+        title=_opt_str(obj.get("title")),
+        text=text,
+        url=_opt_str(obj.get("url")),
+        published=_opt_str(published),
+        source=_opt_str(obj.get("source")),
+        language=_opt_str(obj.get("language")),
+        external_id=_opt_str(obj.get("id")),
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` with every failure as ``RejectedInput``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RejectedInput(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RejectedInput("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. integers over the str->int digit limit
+        raise RejectedInput(f"invalid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# format readers: each takes a buffered, capped stream
+# ---------------------------------------------------------------------------
+
+
+def _strip_bom_ws(head: bytes) -> bytes:
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8):]
+    return head.lstrip()
+
+
+def _utf16_32(body: io.BufferedReader) -> io.BufferedReader | None:
+    """A UTF-8 view of ``body`` when it starts with a UTF-16/32 byte-order mark."""
+    head = body.peek(4)[:4]
+    for bom, encoding in _UTF16_32_BOMS:
+        if head.startswith(bom):
+            text = io.TextIOWrapper(body, encoding=encoding, errors="strict")
+            return io.BufferedReader(_Utf8FromText(text), buffer_size=_BUFFER)
+    return None
+
+
+def _check_not_binary(body: io.BufferedReader, path: str) -> Rejected | None:
+    head = body.peek(_SNIFF)[:_SNIFF]
+    if b"\x00" in head:
+        return reject(path, STAGE, "binary data: contains NUL bytes", head)
+    return None
+
+
+def _read_lines(
+    body: io.BufferedReader, path: str, fmt: str, limit: int, progress: _Progress
+) -> Iterator[dict[str, Any] | Rejected]:
+    """JSON Lines: one object per line; blank lines are skipped."""
+    lineno = 0
+    nonblank = 0
+    while True:
+        progress.where = f"line {lineno + 1}"
+        line = body.readline(limit + 1)
+        if not line:
+            break
+        lineno += 1
+        where = f"{path}#line {lineno}"
+        if len(line) > limit and not line.endswith(b"\n"):
+            nonblank += 1
+            head, size = line[:1000], len(line)
+            while not line.endswith(b"\n"):
+                line = body.readline(_BUFFER)
+                if not line:
+                    break
+                size += len(line)
+            size -= 1 if line.endswith(b"\n") else 0
+            yield reject(where, STAGE, f"line {lineno} is {size} bytes, over the {limit} limit", head)
+            continue
+        if not line.strip():
+            continue
+        nonblank += 1
+        try:
+            text = decode_bytes(line.rstrip(b"\r\n"))
+            article = article_from_object(_loads(text), where, fmt)
+        except RejectedInput as exc:
+            yield reject(where, STAGE, f"line {lineno}: {exc}", line)
+            continue
+        progress.articles += 1
+        yield article
+    if nonblank == 0:
+        yield reject(path, STAGE, "empty file" if lineno == 0 else "empty file (only blank lines)")
+
+
+def _read_json_array(
+    body: io.BufferedReader, path: str, limit: int, progress: _Progress
+) -> Iterator[dict[str, Any] | Rejected]:
+    """A top-level JSON array of objects, decoded one item at a time."""
+    decoder = json.JSONDecoder()
+    text = io.TextIOWrapper(body, encoding="utf-8-sig", errors="strict")
+    buf, pos, eof = "", 0, False
+
+    def more() -> bool:
+        nonlocal buf, pos, eof
+        chunk = text.read(_BUFFER)
+        if not chunk:
+            eof = True
+            return False
+        buf = buf[pos:] + chunk
+        pos = 0
+        return True
+
+    def skip_ws() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or not more():
+                return buf[pos] if pos < len(buf) else ""
+
+    if skip_ws() != "[":
+        raise RejectedInput("not a JSON array")
+    pos += 1
+    index = 0
+    if skip_ws() == "]":
+        yield reject(path, STAGE, "empty file (an empty JSON array)")
+        return
+    while True:
+        progress.where = f"item {index}"
+        where = f"{path}#item {index}"
+        skip_ws()
+        while True:
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                incomplete = exc.pos >= len(buf) - 1 or exc.msg.startswith("Unterminated")
+                if len(buf) - pos > limit:
+                    yield reject(where, STAGE, f"item {index} is over the {limit}-byte limit; the rest of the array was not read", buf[pos:pos + 1000])
+                    return
+                if not incomplete or eof or not more():
+                    yield reject(where, STAGE, f"item {index}: invalid JSON: {exc.msg}; the rest of the array was not read", buf[pos:pos + 1000])
+                    return
+            except RecursionError:
+                yield reject(where, STAGE, f"item {index}: invalid JSON: nested too deeply; the rest of the array was not read", buf[pos:pos + 1000])
+                return
+        raw = buf[pos:end]
+        pos = end
+        try:
+            article = article_from_object(value, where, "jsonl")
+        except RejectedInput as exc:
+            yield reject(where, STAGE, f"item {index}: {exc}", raw)
+        else:
+            progress.articles += 1
+            yield article
+        index += 1
+        sep = skip_ws()
+        if sep == ",":
+            pos += 1
+            continue
+        if sep == "]":
+            return
+        yield reject(where, STAGE, f"after item {index - 1}: expected ',' or ']' but found {sep!r}; the rest was not read", buf[pos:pos + 1000])
+        return
+
+
+def _read_json(
+    body: io.BufferedReader, path: str, limit: int, progress: _Progress
+) -> Iterator[dict[str, Any] | Rejected]:
+    """``.json``: JSON Lines when the first line is a whole object, an array
+    of objects, or one (pretty-printed) object."""
+    head = _strip_bom_ws(body.peek(_BUFFER)[:_BUFFER])
+    if head.startswith(b"["):
+        yield from _read_json_array(body, path, limit, progress)
+        return
+    first_line = head.split(b"\n", 1)[0].rstrip()
+    if head.startswith(b"{") and (first_line.endswith(b"}") or b"\n" not in head):
+        yield from _read_lines(body, path, "jsonl", limit, progress)
+        return
+    data = body.read(limit + 1)
+    if len(data) > limit:
+        yield reject(path, STAGE, f"JSON document is over the {limit}-byte article limit", data)
+        return
+    if not data.strip():
+        yield reject(path, STAGE, "empty file", data)
+        return
+    yield article_from_object(_loads(decode_bytes(data)), path, "jsonl")
+
+
+def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> Iterator[dict[str, Any] | Rejected]:
+    """``.txt`` and ``.html``: the file is one article."""
+    data = body.read(limit + 1)
+    if len(data) > limit:
+        yield reject(path, STAGE, f"file is over the {limit}-byte article limit", data)
+        return
+    if not data.strip():
+        yield reject(path, STAGE, "empty file", data)
+        return
+    text = decode_bytes(data)
+    if not text.strip():
+        yield reject(path, STAGE, "empty file (only whitespace)", data)
+        return
+    if fmt == "txt":
+        yield _raw_article(path, "txt", text=text)
+    else:
+        yield _raw_article(path, "html", html=text, **html_metadata(text))
+
+
+def _read_feed(body: io.BufferedReader, path: str, max_bytes: int) -> Iterator[dict[str, Any] | Rejected]:
+    data = body.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        yield reject(path, STAGE, f"feed file is over the {max_bytes}-byte limit", data)
+        return
+    if not data.strip():
+        yield reject(path, STAGE, "empty file", data)
+        return
+    yield from parse_feed(data, path, max_bytes=max_bytes)
+
+
+# ---------------------------------------------------------------------------
+# HTML metadata (cheap regexes over the head of the page)
+# ---------------------------------------------------------------------------
+
+_HTML_HEAD = 200_000
+_TAG = {name: re.compile(rf"<{name}\b[^>]*>", re.I) for name in ("link", "meta", "html")}
+_ATTR = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""")
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def _attrs(tag: str) -> dict[str, str]:
+    return {k.lower(): html_lib.unescape(v.strip("\"'")).strip() for k, v in _ATTR.findall(tag)}
+
+
+def html_metadata(page: str) -> dict[str, str | None]:
+    """``url``, ``title``, ``published``, ``source`` and ``language`` that a page
+    declares in its head (canonical link, Open Graph, ``<title>``, ``<html lang>``)."""
+    head = page[:_HTML_HEAD]
+    meta: dict[str, str] = {}
+    for tag in _TAG["meta"].findall(head):
+        a = _attrs(tag)
+        key = (a.get("property") or a.get("name") or "").lower()
+        if key and a.get("content") and key not in meta:
+            meta[key] = a["content"]
+    canonical = None
+    for tag in _TAG["link"].findall(head):
+        a = _attrs(tag)
+        if "canonical" in a.get("rel", "").lower().split() and a.get("href"):
+            canonical = a["href"]
+            break
+    title = meta.get("og:title")
+    if not title:
+        m = _TITLE.search(head)
+        title = html_lib.unescape(re.sub(r"\s+", " ", m.group(1))).strip() if m else None
+    html_tag = _TAG["html"].search(head)
+    language = _attrs(html_tag.group(0)).get("lang") if html_tag else None
+    return {
+        "url": canonical or meta.get("og:url"),
+        "title": title or None,
+        "published": meta.get("article:published_time"),
+        "source": meta.get("og:site_name"),
+        "language": language or None,
+    }
+
+
+# ---------------------------------------------------------------------------
+# read_file
+# ---------------------------------------------------------------------------
+
+
+def split_extension(path: str) -> tuple[str, bool]:
+    """``("data/a.jsonl.gz") -> (".jsonl", True)``; the extension is lower-cased."""
+    name = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[: -len(".gz")]
+    return os.path.splitext(name)[1], gz
+
+
+def read_file(
+    path: str,
+    stream: BinaryIO,
+    *,
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Iterator[dict[str, Any] | Rejected]:
+    """Yield the RawArticles of the file ``path`` read from ``stream`` (raw bytes,
+    still gzipped if the name ends in ``.gz``), and a ``Rejected`` for each bad
+    part: a line, an item, an entry, or the whole file.
+
+    ``max_file_bytes`` caps the decompressed size; articles before the cap are
+    kept and the rest of the file becomes one dead letter.
+    """
+    ext, gz = split_extension(path)
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        yield reject(path, STAGE, f"unsupported format '{ext}'" if ext else "unsupported format (no extension)")
+        return
+    raw = io.BufferedReader(_Raw(stream), buffer_size=_BUFFER)
+    progress = _Progress()
+    try:
+        if gz:
+            magic = raw.peek(2)[:2]
+            if not magic:
+                yield reject(path, STAGE, "empty file")
+                return
+            if magic != b"\x1f\x8b":
+                yield reject(path, STAGE, "named .gz but not gzip data", raw.peek(_SNIFF)[:_SNIFF])
+                return
+            source: Any = gzip.GzipFile(fileobj=raw, mode="rb")
+        else:
+            source = raw
+        body = io.BufferedReader(_Raw(source, cap=max_file_bytes), buffer_size=_BUFFER)
+        if fmt in ("jsonl", "json"):
+            if not body.peek(1):
+                yield reject(path, STAGE, "empty file")
+                return
+            transcoded = _utf16_32(body)
+            if transcoded is not None:
+                body = transcoded
+            else:
+                binary = _check_not_binary(body, path)
+                if binary is not None:
+                    yield binary
+                    return
+            if fmt == "jsonl":
+                yield from _read_lines(body, path, "jsonl", max_article_bytes, progress)
+            else:
+                yield from _read_json(body, path, max_article_bytes, progress)
+        elif fmt == "feed":
+            yield from _read_feed(body, path, min(DEFAULT_MAX_FEED_BYTES, max_file_bytes))
+        else:
+            yield from _read_single(body, path, fmt, max_article_bytes)
+    except RejectedInput as exc:
+        yield reject(path, STAGE, str(exc))
+    except _OverLimit:
+        yield reject(
+            path,
+            STAGE,
+            f"file is over the {max_file_bytes}-byte limit{' after decompression' if gz else ''}; "
+            f"{progress.articles} articles were read, the rest from {progress.where} on was not",
+        )
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        yield reject(
+            path,
+            STAGE,
+            f"corrupt or truncated gzip data at {progress.where} ({progress.articles} articles read before): {exc}",
+        )
+    except UnicodeDecodeError as exc:
+        yield reject(path, STAGE, f"undecodable text at {progress.where}: {exc.reason}")
+
+
+# ---------------------------------------------------------------------------
+# Beam
+# ---------------------------------------------------------------------------
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """The Beam match patterns for one ``--input`` pattern: ``dir/**/*.x`` also
+    matches files directly in ``dir`` (as a shell's globstar does), and a
+    directory means every file under it."""
+    if not _GLOB_CHARS.search(pattern) and (pattern.endswith("/") or os.path.isdir(pattern)):
+        return [pattern.rstrip("/") + "/**"]
+    patterns = [pattern]
+    if "/**/" in pattern:
+        patterns.append(pattern.replace("/**/", "/", 1))
+    return patterns
+
+
+class _MatchPattern(beam.DoFn):
+    """A pattern -> the paths it matches; no match or a failing filesystem
+    becomes a dead letter."""
+
+    def __init__(self) -> None:
+        self._rejected = Metrics.counter(namespace(STAGE), "rejected")
+
+    def process(self, pattern: str) -> Iterable[Any]:
+        try:
+            paths: set[str] = set()
+            for result in FileSystems.match(expand_pattern(pattern)):
+                paths.update(m.path for m in result.metadata_list)
+        except Exception as exc:  # noqa: BLE001 - becomes a dead letter with the reason
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER, reject(pattern, STAGE, f"cannot match '{pattern}': {type(exc).__name__}: {exc}").to_record()
+            )
+            return
+        if not paths:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, reject(pattern, STAGE, f"no file matches '{pattern}'").to_record())
+            return
+        yield from sorted(paths)
+
+
+class _ReadFile(beam.DoFn):
+    """A path -> its RawArticles; rejected parts and unreadable files go to
+    ``DEAD_LETTER``. Streams: articles are emitted as they are read."""
+
+    def __init__(self, max_article_bytes: int, max_file_bytes: int) -> None:
+        self._max_article_bytes = max_article_bytes
+        self._max_file_bytes = max_file_bytes
+        ns = namespace(STAGE)
+        self._files = Metrics.counter(ns, "files")
+        self._articles = Metrics.counter(ns, "articles")
+        self._rejected = Metrics.counter(ns, "rejected")
+        self._bytes = Metrics.counter(ns, "bytes")
+
+    def _dead(self, rejected: Rejected) -> beam.pvalue.TaggedOutput:
+        self._rejected.inc()
+        return beam.pvalue.TaggedOutput(DEAD_LETTER, rejected.to_record())
+
+    def process(self, path: str) -> Iterable[Any]:
+        self._files.inc()
+        try:
+            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is a dead letter
+            yield self._dead(reject(path, STAGE, f"cannot open file: {type(exc).__name__}: {exc}"))
+            return
+        counter = _Raw(stream)
+        articles = 0
+        try:
+            for item in read_file(
+                path,
+                counter,
+                max_article_bytes=self._max_article_bytes,
+                max_file_bytes=self._max_file_bytes,
+            ):
+                if isinstance(item, Rejected):
+                    yield self._dead(item)
+                else:
+                    articles += 1
+                    self._articles.inc()
+                    yield item
+        except Exception as exc:  # noqa: BLE001 - I/O failure mid-file: the rest is a dead letter
+            _log.debug("reading %s failed", path, exc_info=True)
+            yield self._dead(
+                reject(path, STAGE, f"read failed after {articles} articles: {type(exc).__name__}: {exc}")
+            )
+        finally:
+            self._bytes.inc(counter.count)
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - closing a read stream cannot lose data
+                pass
+
+
+class ReadArticles(beam.PTransform):
+    """Read every file matched by ``patterns`` (local paths, globs, ``gs://``).
+
+    Applied to the pipeline root; returns ``(raw_articles, dead_letters)``.
+    A path matched by several patterns is read once; a pattern matching
+    nothing, an unreadable file, and every bad line/item/entry is one dead
+    letter (stage ``read``). Counters ``newsbeam.read``: files, articles,
+    rejected, bytes.
+    """
+
+    def __init__(
+        self,
+        patterns: list[str],
+        max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label)
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        self._patterns = list(patterns)
+        self._max_article_bytes = max_article_bytes
+        self._max_file_bytes = max_file_bytes
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        matched = (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "MatchPatterns" >> beam.ParDo(_MatchPattern()).with_outputs(DEAD_LETTER, main=MAIN)
+        )
+        read = (
+            matched[MAIN]
+            | "DistinctPaths" >> beam.Distinct()
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadFiles"
+            >> beam.ParDo(_ReadFile(self._max_article_bytes, self._max_file_bytes)).with_outputs(DEAD_LETTER, main=MAIN)
+        )
+        dead = (matched[DEAD_LETTER], read[DEAD_LETTER]) | "MergeDeadLetters" >> beam.Flatten()
+        return read[MAIN], dead
