@@ -12,12 +12,14 @@ Pure functions, no Beam. Everything that cannot become text raises
 from __future__ import annotations
 
 import codecs
+import html as _html
 import re
 import unicodedata
+from functools import lru_cache
 
 from transforms.records import RejectedInput
 
-__all__ = ["decode_bytes"]
+__all__ = ["decode_bytes", "fix_text", "html_to_text"]
 
 # ---------------------------------------------------------------------------
 # decode_bytes
@@ -192,3 +194,190 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
         raise RejectedInput("undecodable: not UTF-8 and no character encoding fits")
     text, encoding = guess
     return _checked(text, encoding)
+
+
+# ---------------------------------------------------------------------------
+# fix_text
+# ---------------------------------------------------------------------------
+
+# Only entities with their closing ";" are unescaped: "AT&T", "R&D" and
+# "&notice" stay as written (html.unescape alone would turn "&not" into "¬").
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_LINE_BREAKS = re.compile(r"\r\n?|[\n\v\f\x85\u2028\u2029]")
+# Horizontal whitespace, including no-break and the typographic spaces.
+_SPACES = re.compile(r"[^\S\n]+")
+# Invisible characters removed outright: soft hyphen, zero-width space, word
+# joiner, BOM. ZWJ/ZWNJ (U+200C/D) are kept: Persian, Indic scripts and emoji need them.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+
+
+@lru_cache(maxsize=1)
+def _ftfy_config():  # built lazily: importing ftfy is not free
+    import ftfy
+
+    return ftfy.TextFixerConfig(
+        unescape_html=False,  # done below, only for complete entities
+        fix_encoding=True,
+        restore_byte_a0=True,
+        replace_lossy_sequences=True,
+        decode_inconsistent_utf8=True,
+        fix_c1_controls=True,
+        fix_latin_ligatures=True,
+        fix_character_width=False,  # full-width forms are deliberate in CJK text
+        uncurl_quotes=False,  # typographic quotes are correct text, keep them
+        fix_line_breaks=True,
+        fix_surrogates=True,
+        remove_terminal_escapes=True,
+        remove_control_chars=True,
+        normalization="NFC",
+        explain=False,
+    )
+
+
+def _unescape_entity(m: re.Match[str]) -> str:
+    return _html.unescape(m.group(0))
+
+
+def _drop_controls(line: str) -> str:
+    if line.isprintable():
+        return line
+    return "".join(ch if ch == "\t" or unicodedata.category(ch) != "Cc" else " " for ch in line)
+
+
+def fix_text(s: str) -> str:
+    """Repair text for storage and matching.
+
+    - mojibake (UTF-8 read as cp1252/latin-1, e.g. ``CafÃ©`` -> ``Café``) via ftfy
+      with conservative settings: quotes, full-width forms are left alone;
+    - HTML entities left in plain text (``&amp;``, ``&#8217;``) are unescaped;
+      only complete entities ending in ``;`` (so ``AT&T`` is untouched);
+    - Unicode NFC; control and invisible characters removed;
+    - whitespace: every line break style becomes ``\n``; each non-empty line is a
+      paragraph, paragraphs are separated by exactly one ``\n``; runs of spaces,
+      tabs and no-break spaces become one space; lines are trimmed.
+    """
+    if not s:
+        return ""
+    import ftfy
+
+    s = ftfy.fix_text(s, _ftfy_config())
+    for _ in range(2):  # "&amp;eacute;" is escaped twice
+        if "&" not in s:
+            break
+        s = _ENTITY.sub(_unescape_entity, s)
+    s = unicodedata.normalize("NFC", s.translate(_INVISIBLE))
+    lines = []
+    for line in _LINE_BREAKS.split(s):
+        line = _SPACES.sub(" ", _drop_controls(line)).strip()
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# html_to_text
+# ---------------------------------------------------------------------------
+
+# Below this many characters of visible text an HTML input counts as a short
+# fragment (a feed summary); those fall back to plain text extraction when
+# the boilerplate remover finds no "main text" in them.
+SHORT_HTML_CHARS = 2000
+
+_DROP_TAGS = ("script", "style", "noscript", "template", "head", "iframe", "svg", "object", "embed")
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol dl dt dd h1 h2 h3 h4 h5 h6 blockquote pre table tr td th "
+    "article section header footer aside nav main figure figcaption hr address form".split()
+)
+
+
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>", re.I)
+
+
+@lru_cache(maxsize=1)
+def _html_parser():
+    import lxml.html
+
+    return lxml.html.HTMLParser(collect_ids=False, default_doctype=False, remove_comments=True, remove_pis=True)
+
+
+def _parse(html: str):
+    """An lxml document for a page or a fragment (fragments get <html><body>)."""
+    import lxml.etree
+    import lxml.html
+
+    html = _XML_DECLARATION.sub("", html, count=1)  # lxml refuses str with an encoding declaration
+    try:
+        return lxml.html.document_fromstring(html, parser=_html_parser())
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+def _meta_content(tree, xpath: str) -> str | None:
+    for value in tree.xpath(xpath):
+        value = fix_text(str(value))
+        if value:
+            return value
+    return None
+
+
+def _title_of(tree) -> str | None:
+    """og:title / twitter:title, else the single <h1>, else <title>."""
+    title = _meta_content(
+        tree,
+        "//meta[@property='og:title' or @name='og:title' or @name='twitter:title']/@content",
+    )
+    if title:
+        return title
+    h1 = tree.xpath("//h1")
+    if len(h1) == 1:
+        title = fix_text(h1[0].text_content())
+        if title:
+            return title
+    return _meta_content(tree, "//title/text()")
+
+
+def _plain_text(tree) -> str:
+    """All visible text of a (small) tree, block elements on their own lines."""
+    import copy
+
+    tree = copy.deepcopy(tree)
+    for el in tree.xpath("|".join(f"//{t}" for t in _DROP_TAGS)):
+        el.drop_tree()
+    for el in tree.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in _BLOCK_TAGS:
+            el.text = "\n" + (el.text or "")
+            el.tail = "\n" + (el.tail or "")
+    return fix_text(tree.text_content())
+
+
+def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
+    """``(title, main_text)`` of an HTML page or fragment, boilerplate removed.
+
+    The main text comes from trafilatura (comments excluded; navigation, footers,
+    cookie banners and link lists are its boilerplate): see docs/extraction.md.
+    A short fragment (under ``SHORT_HTML_CHARS`` of visible text, such as a feed
+    summary) for which trafilatura finds nothing gives its plain visible text.
+    The title is og:title, else the only ``<h1>``, else ``<title>``.
+
+    Raises ``RejectedInput("no main text in HTML")`` for empty, script-only or
+    unparseable HTML, and for long pages in which no main text is found.
+    """
+    import trafilatura
+
+    if not html or not html.strip():
+        raise RejectedInput("no main text in HTML (empty)")
+    tree = _parse(html)
+    if tree is None:
+        raise RejectedInput("no main text in HTML (unparseable)")
+    title = _title_of(tree)
+    text = trafilatura.extract(
+        tree, url=url, include_comments=False, include_tables=True, with_metadata=False
+    )
+    text = fix_text(text or "")
+    if not text:
+        plain = _plain_text(tree)
+        if plain and len(plain) <= SHORT_HTML_CHARS:
+            text = plain
+    if not text:
+        raise RejectedInput("no main text in HTML")
+    return title, text
