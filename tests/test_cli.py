@@ -1,0 +1,175 @@
+"""End-to-end runs of ``python -m pipeline`` on files, as a user runs it."""
+
+import glob
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+TEXT_EN = (
+    "The European Union imposed new sanctions on Russia on Monday, targeting banks and energy exporters. "
+    "Ministers said the package would freeze assets of forty officials and restrict oil shipments. "
+    "Kyiv welcomed the decision and asked partners to keep military aid flowing."
+)
+TEXT_FR = (
+    "Les dirigeants européens ont salué lundi l'annonce d'un cessez-le-feu dans l'est du pays. "
+    "Les négociations de paix doivent reprendre la semaine prochaine à Genève, selon plusieurs diplomates."
+)
+TEXT_DE = (
+    "Ein schweres Erdbeben der Stärke 6,8 hat am Morgen die Küstenregion erschüttert. "
+    "Rettungskräfte suchen in den Trümmern nach Überlebenden, mindestens zwölf Menschen kamen ums Leben."
+)
+
+
+def run_cli(*args, cwd=REPO, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def read_jsonl(folder):
+    records = []
+    for path in sorted(glob.glob(os.path.join(folder, "**", "*.jsonl*"), recursive=True)):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            records.extend(json.loads(line) for line in fh if line.strip())
+    return records
+
+
+@pytest.fixture
+def mixed_inputs(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    lines = [
+        json.dumps({"title": "EU sanctions", "text": TEXT_EN, "url": "https://news.example/eu?utm_source=x",
+                    "published_at": "2025-03-15T10:00:00+01:00", "source": "news.example"}),
+        "{broken json",
+        json.dumps({"title": "Copy", "text": TEXT_EN, "url": "https://wire.example/copy", "published_at": "2025-03-15T12:00:00Z"}),
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"title": "Cessez-le-feu", "content": TEXT_FR, "published_at": "Sat, 15 Mar 2025 08:00:00 GMT"}),
+        "",
+    ]
+    (src / "a.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    with gzip.open(src / "b.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"body": TEXT_DE, "title": "Erdbeben"}) + "\n")
+    (src / "c.txt").write_text(TEXT_FR.replace("lundi", "mardi"), encoding="utf-8")
+    (src / "empty.txt").write_bytes(b"")
+    (src / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (src / "page.html").write_text(
+        "<html><head><title>Erdbeben</title></head><body><nav>Home | News | Sport</nav>"
+        f"<article><h1>Erdbeben an der Küste</h1><p>{TEXT_DE}</p><p>{TEXT_DE}</p></article>"
+        "<footer>© Example Zeitung. Alle Rechte vorbehalten.</footer></body></html>",
+        encoding="utf-8",
+    )
+    # 5 good articles in files (a.jsonl: 3, b: 1, c.txt: 1, page: 1 -> 6) and 4 bad inputs
+    return src, {"articles": 6, "dead_letters": 4}
+
+
+def test_run_on_mixed_files_conserves_every_input(mixed_inputs, tmp_path):
+    src, expected = mixed_inputs
+    out = tmp_path / "out"
+    result = run_cli("--input", str(src / "*.jsonl*"), "--input", str(src / "*.txt"), "--input", str(src / "*.html"),
+                     "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "inputs" in result.stdout and "dead letters" in result.stdout
+
+    articles = read_jsonl(out / "articles")
+    dead = read_jsonl(out / "dead_letter")
+    stories = read_jsonl(out / "stories")
+    assert len(articles) == expected["articles"]
+    assert len(dead) == expected["dead_letters"]
+    assert len({a["id"] for a in articles}) == len(articles)
+    for record in dead:
+        assert record["source"] and record["stage"] and record["error"]
+    assert {os.path.basename(d["source"].split("#")[0]) for d in dead} == {"a.jsonl", "empty.txt", "binary.txt"}
+
+    by_title = {a["title"]: a for a in articles}
+    original, copy = by_title["EU sanctions"], by_title["Copy"]
+    assert original["url"] == "https://news.example/eu"
+    assert original["published_at"] == "2025-03-15T09:00:00Z"
+    assert original["dedup"] == {"status": "unique", "duplicate_of": None}
+    assert copy["dedup"] == {"status": "exact_duplicate", "duplicate_of": original["id"]}
+    assert copy["story_id"] == original["story_id"]
+    assert {t["name"] for t in original["topics"]} >= {"sanctions"}
+    for topic in original["topics"]:
+        for ev in topic["evidence"]:
+            assert original["text"][ev["start"]:ev["end"]] == ev["text"]
+    assert {a["language"] for a in articles} == {"en", "fr", "de"}
+    for story in stories:
+        assert set(story) >= {"story_id", "article_ids", "headline", "first_published_at", "languages", "topics"}
+    assert sorted(i for s in stories for i in s["article_ids"]) == sorted(a["id"] for a in articles)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["articles"] == expected["articles"] and summary["dead_letters"] == expected["dead_letters"]
+
+
+def test_ids_are_stable_across_runs_and_runner_settings(mixed_inputs, tmp_path):
+    src, _ = mixed_inputs
+    first, second = tmp_path / "o1", tmp_path / "o2"
+    assert run_cli("--input", str(src / "*"), "--output", str(first)).returncode == 0
+    assert run_cli("--input", str(src / "*"), "--output", str(second), "--direct_num_workers", "2",
+                   "--direct_running_mode", "multi_processing").returncode == 0
+    key = lambda a: (a["id"], a["dedup"]["status"], a["dedup"]["duplicate_of"], a["story_id"])  # noqa: E731
+    assert sorted(map(key, read_jsonl(first / "articles"))) == sorted(map(key, read_jsonl(second / "articles")))
+
+
+def test_rerun_into_same_output_replaces_previous_results(mixed_inputs, tmp_path):
+    src, expected = mixed_inputs
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert run_cli("--input", str(src / "*.jsonl"), "--output", str(out)).returncode == 0
+    assert len(read_jsonl(out / "articles")) == 3
+
+
+def test_seed_articles_end_to_end(shared_data, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("--input", str(shared_data / "seeds" / "*.txt"), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    articles = read_jsonl(out / "articles")
+    assert len(articles) == 2
+    wanted = {"sanctions", "troop_deployment", "ceasefire", "peace_talks", "frozen_assets", "security_guarantees",
+              "military_aid"}
+    for article in articles:
+        assert article["language"] == "en"
+        assert article["dedup"]["status"] == "unique"
+        names = {t["name"] for t in article["topics"]}
+        assert wanted <= names, wanted - names
+        assert all(t["evidence"] for t in article["topics"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--output", "x"], "nothing to read"),
+        (["--input", "x.jsonl"], "--output"),
+        (["--input", "x.jsonl", "--output", "o", "--inptu", "y"], "unrecognized arguments: --inptu"),
+        (["--input", "x.jsonl", "--output", "o", "--config", "/nonexistent.yaml"], "config file not found"),
+        (["--input", "x.jsonl", "--output", "o", "--window-seconds", "0"], "--window-seconds"),
+    ],
+)
+def test_bad_command_lines_fail_with_one_clear_line(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_output_fails_fast(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_cli("--input", "x.jsonl", "--output", str(blocker / "sub"))
+    assert result.returncode == 2
+    assert "not writable" in result.stderr
+
+
+def test_input_matching_nothing_is_a_dead_letter_not_a_crash(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    dead = read_jsonl(out / "dead_letter")
+    assert len(dead) == 1 and "no file matches" in dead[0]["error"]
