@@ -18,10 +18,7 @@ Safety:
 
 from __future__ import annotations
 
-import calendar
 import codecs
-import datetime as dt
-import email.utils
 import io
 import re
 from typing import Any, Iterator
@@ -95,6 +92,26 @@ def declares_entities(data: bytes, http_headers: dict[str, str] | None = None) -
     return False
 
 
+def _guessed_charset(data: bytes, http_headers: dict[str, str] | None) -> str | None:
+    """A charset for a feed that declares none (no BOM, no ``encoding=``, no HTTP
+    charset) and is not UTF-8; feedparser alone would assume windows-1252."""
+    if any(k.lower() == "content-type" and _CHARSET.search(v or "") for k, v in (http_headers or {}).items()):
+        return None
+    if data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:4]:
+        return None
+    if _XML_DECL_ENCODING.search(data[:1024]):
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer  # local import: only needed for undeclared legacy encodings
+
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    return best.encoding if best is not None else None
+
+
 def _domain(url: str | None) -> str | None:
     if not url:
         return None
@@ -127,35 +144,17 @@ def _nonempty(value: Any) -> str | None:
     return None
 
 
-def _stdlib_parses(raw: str) -> bool:
-    """Whether a plain RFC 822 / ISO 8601 parser reads ``raw``."""
-    try:
-        email.utils.parsedate_to_datetime(raw)
-        return True
-    except (TypeError, ValueError, IndexError):
-        pass
-    try:
-        dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-        return True
-    except ValueError:
-        return False
-
-
 def _published(entry: Any) -> str | None:
-    """The entry's date as given; when only feedparser understands it (localised
-    or odd formats), the ISO 8601 UTC form of feedparser's parse instead."""
+    """The entry's date string exactly as given (published, else updated).
+
+    feedparser's parsed tuples are not used: for the formats a plain RFC 822 /
+    ISO 8601 parser cannot read they are often wrong (a Korean date loses its
+    time, a Greek one its zone), so the normaliser gets the original text.
+    """
     for key in ("published", "updated", "created"):
         raw = _nonempty(entry.get(key))
-        if raw is None:
-            continue
-        parsed = entry.get(f"{key}_parsed")
-        if parsed and not _stdlib_parses(raw):
-            try:
-                stamp = dt.datetime.fromtimestamp(calendar.timegm(parsed), tz=dt.timezone.utc)
-                return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-            except (OverflowError, ValueError, TypeError):
-                return raw
-        return raw
+        if raw is not None:
+            return raw.strip()
     return None
 
 
@@ -209,6 +208,10 @@ def parse_feed(
     import feedparser  # local import: only the workers that read feeds need it
 
     headers = {k.lower(): v for k, v in (http_headers or {}).items()}
+    guessed = _guessed_charset(data, http_headers)
+    if guessed:
+        media_type = (headers.get("content-type") or "application/xml").split(";")[0].strip()
+        headers["content-type"] = f"{media_type}; charset={guessed}"
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as exc:  # noqa: BLE001 - feedparser bugs on odd input become a dead letter
