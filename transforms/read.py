@@ -89,10 +89,15 @@ class _OverLimit(Exception):
 
 class _Raw(io.RawIOBase):
     """Any object with ``read(n)`` as a raw stream; counts the bytes read and
-    refuses to read past ``cap`` (raising :class:`_OverLimit`)."""
+    raises :class:`_OverLimit` when asked for data past ``cap`` bytes.
+
+    Reads with ``read1`` when the stream has it, so a stream that fails half way
+    (a truncated gzip member) has handed over everything before the failure.
+    """
 
     def __init__(self, stream: Any, cap: int | None = None) -> None:
         self._stream = stream
+        self._read = getattr(stream, "read1", None) or stream.read
         self._cap = cap
         self.count = 0
 
@@ -102,15 +107,15 @@ class _Raw(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         want = len(buffer)
         if self._cap is not None:
-            if self.count > self._cap:
-                raise _OverLimit()
-            want = min(want, self._cap + 1 - self.count)
-        data = self._stream.read(want)
+            if self.count >= self._cap:
+                if self._read(1):
+                    raise _OverLimit()
+                return 0
+            want = min(want, self._cap - self.count)
+        data = self._read(want)
         n = len(data)
         buffer[:n] = data
         self.count += n
-        if self._cap is not None and self.count > self._cap:
-            raise _OverLimit()
         return n
 
 
