@@ -191,7 +191,7 @@ def test_txt_legacy_encodings_are_decoded(text: str, encoding: str) -> None:
     assert a["text"] == text
 
 
-@pytest.mark.parametrize("encoding", ["cp1252", "koi8-r"])
+@pytest.mark.parametrize("encoding", ["cp1252", "koi8-r", "utf-8-sig"])
 def test_jsonl_lines_in_a_legacy_encoding(encoding: str) -> None:
     text = RU if encoding == "koi8-r" else DE
     data = (json.dumps({"text": text}, ensure_ascii=False) + "\n").encode(encoding)

@@ -270,6 +270,16 @@ def _check_not_binary(body: io.BufferedReader, path: str) -> Rejected | None:
     return None
 
 
+def _decode_line(line: bytes) -> str:
+    """A JSON line as text. JSON is UTF-8 (RFC 8259) and ``json.loads`` refuses raw
+    control characters, so valid UTF-8 needs no further checks; anything else
+    goes through :func:`decode_bytes` (legacy encodings, binary garbage)."""
+    try:
+        return line.decode("utf-8-sig" if line.startswith(codecs.BOM_UTF8) else "utf-8")
+    except UnicodeDecodeError:
+        return decode_bytes(line)
+
+
 def _read_lines(
     body: io.BufferedReader, path: str, fmt: str, limit: int, progress: _Progress
 ) -> Iterator[dict[str, Any] | Rejected]:
@@ -298,8 +308,7 @@ def _read_lines(
             continue
         nonblank += 1
         try:
-            text = decode_bytes(line.rstrip(b"\r\n"))
-            article = article_from_object(_loads(text), where, fmt)
+            article = article_from_object(_loads(_decode_line(line.rstrip(b"\r\n"))), where, fmt)
         except RejectedInput as exc:
             yield reject(where, STAGE, f"line {lineno}: {exc}", line)
             continue
