@@ -15,6 +15,7 @@ import apache_beam as beam
 from pipeline.config import JobConfig
 from transforms.dedup import MarkDuplicates
 from transforms.language import DetectLanguage
+from transforms.neardup import FindNearDuplicates
 from transforms.normalize import NormalizeArticles
 from transforms.read import ReadArticles
 from transforms.stories import BuildStories, assign_story_from_duplicates
@@ -41,7 +42,15 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     articles, dead = articles | "TagTopics" >> TagTopics(config.topics_path)
     dead_letters.append(dead)
 
-    articles = articles | "MarkDuplicates" >> MarkDuplicates(config.dedup.by_url, config.dedup.by_content)
+    near = config.dedup.near
+    near_edges = None
+    if near.enabled:
+        near_edges = articles | "FindNearDuplicates" >> FindNearDuplicates(
+            near.threshold, near.num_perm, near.bands, near.rows, near.shingle_k, near.min_shingles
+        )
+    articles = articles | "MarkDuplicates" >> MarkDuplicates(
+        config.dedup.by_url, config.dedup.by_content, extra_edges=near_edges
+    )
     articles = articles | "AssignStories" >> beam.Map(assign_story_from_duplicates)
     stories = articles | "BuildStories" >> BuildStories()
 

@@ -40,9 +40,23 @@ class LanguageConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NearDupConfig:
+    """MinHash-LSH near-duplicates (transforms/neardup.py); bands/rows 0: derived from threshold."""
+
+    enabled: bool = True
+    threshold: float = 0.5
+    num_perm: int = 128
+    bands: int = 0
+    rows: int = 0
+    shingle_k: int = 5
+    min_shingles: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
 class DedupConfig:
     by_url: bool = True
     by_content: bool = True
+    near: NearDupConfig = NearDupConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +128,26 @@ def _section(name: str, cls: type, raw: Any, source: str) -> Any:
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown key '{name}.{key}' (known: {known})")
-        expected = type(getattr(cls(), key))
-        values[key] = _check_type(f"{source}: '{name}.{key}'", value, expected)
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            values[key] = _section(f"{name}.{key}", type(default), value, source)
+        else:
+            values[key] = _check_type(f"{source}: '{name}.{key}'", value, type(default))
     return cls(**values)
+
+
+def _check_near(near: NearDupConfig, source: str) -> None:
+    where = f"{source}: 'dedup.near"
+    if not 0 < near.threshold <= 1:
+        raise ConfigError(f"{where}.threshold' must be above 0 and at most 1, got {near.threshold}")
+    if near.num_perm < 16:
+        raise ConfigError(f"{where}.num_perm' must be at least 16, got {near.num_perm}")
+    if near.shingle_k < 1:
+        raise ConfigError(f"{where}.shingle_k' must be at least 1, got {near.shingle_k}")
+    if (near.bands == 0) != (near.rows == 0):
+        raise ConfigError(f"{where}': give both bands and rows, or neither (0: derived from the threshold)")
+    if near.bands * near.rows > near.num_perm:
+        raise ConfigError(f"{where}': bands*rows = {near.bands * near.rows} exceeds num_perm = {near.num_perm}")
 
 
 def _resolve(path: str, base_dir: str) -> str:
@@ -154,6 +185,7 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     config = JobConfig(**kwargs)
     if config.language.min_confidence > 1:
         raise ConfigError(f"{source}: 'language.min_confidence' must be between 0 and 1")
+    _check_near(config.dedup.near, source)
     return config
 
 

@@ -9,6 +9,7 @@ def test_shipped_config_is_valid_and_points_at_the_taxonomy():
     assert config.topics_path.endswith("configs/topics.yaml")
     assert config.language.max_chars == 1000 and config.language.seed == 0
     assert config.dedup.by_url and config.dedup.by_content
+    assert config.dedup.near.enabled and 0 < config.dedup.near.threshold < 1
 
 
 def test_defaults_apply_to_missing_sections():
@@ -28,6 +29,12 @@ def test_defaults_apply_to_missing_sections():
         ({"language": {"min_confidence": 3}}, "between 0 and 1"),
         ({"dedup": {"by_url": "yes"}}, "'dedup.by_url': expected true or false"),
         ({"dedup": ["by_url"]}, "section 'dedup' must be a mapping"),
+        ({"dedup": {"near": {"treshold": 0.5}}}, "unknown key 'dedup.near.treshold'"),
+        ({"dedup": {"near": {"threshold": "high"}}}, "'dedup.near.threshold': expected a number"),
+        ({"dedup": {"near": {"threshold": 1.5}}}, "'dedup.near.threshold' must be above 0"),
+        ({"dedup": {"near": {"bands": 10}}}, "give both bands and rows"),
+        ({"dedup": {"near": {"bands": 30, "rows": 5}}}, "bands*rows = 150 exceeds num_perm = 128"),
+        ({"dedup": {"near": True}}, "section 'dedup.near' must be a mapping"),
         ({"feeds": "http://x"}, "'feeds' must be a list"),
         (["a"], "top level must be a mapping"),
     ],

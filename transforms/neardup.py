@@ -1,0 +1,476 @@
+"""Near-duplicate detection: MinHash over word shingles, LSH banding, verification.
+
+Pure functions first (no Beam), then the thin composite :class:`FindNearDuplicates`.
+
+Shingles
+    The text is casefolded and split into word tokens (``\\w+``: punctuation is
+    dropped). Each token is hashed once with xxh3_64 (deterministic across
+    processes and machines, unlike Python's ``hash()``); the hash of the word
+    k-shingle ``t[i..i+k)`` is a position-weighted sum of its token hashes
+    (odd 64-bit multipliers, arithmetic mod 2^64) passed through the
+    SplitMix64 finaliser, all vectorized in numpy. The shingle *set* is the
+    sorted array of distinct uint64 values.
+
+MinHash
+    One hash function per permutation from the multiply-add-shift family
+    ``h(x) = ((a*x + b) mod 2^64) >> 32`` with odd ``a`` (Dietzfelbinger): a
+    universal family that needs no 128-bit products, unlike ``(a*x+b) mod
+    (2^61-1)``. ``a`` and ``b`` come from xxh64 of the permutation index and
+    the seed, so they are the same in every process and numpy version. Because
+    ``>> 32`` is monotonic, the minimum is taken on the 64-bit values and
+    shifted once. Signatures are ``uint32[num_perm]``.
+
+LSH banding
+    The first ``bands * rows`` signature values are cut into ``bands`` bands of
+    ``rows``; two articles become candidates when any band is equal. For true
+    Jaccard ``s`` the probability of that is ``P(s) = 1 - (1 - s^rows)^bands``,
+    an S-curve whose steepest point sits near ``(1/bands)^(1/rows)``.
+    :func:`choose_bands` picks ``(bands, rows)`` so that ``P(threshold)`` is
+    at least ``min_recall`` (default 0.99: a pair just at the threshold is
+    missed at most 1% of the time), with the most rows per band that allows
+    (the fewest false candidates), then the fewest bands (each band is one
+    shuffled element per article, the dominant cost). The S-curve's midpoint
+    therefore sits below the threshold (0.5 -> 35x3, midpoint 0.31; 0.7 ->
+    17x4, midpoint 0.49); pairs between the midpoint and the threshold
+    become candidates and are rejected by verification.
+
+Verification
+    The estimated Jaccard is the fraction of equal signature values (all
+    ``num_perm``, not only the banded ones); its standard error is
+    ``sqrt(J(1-J)/num_perm)`` (0.044 at J=0.5, num_perm=128). ``eval/neardup.py``
+    measures precision with this estimate against exact Jaccard.
+
+Short texts
+    A text with fewer than ``min_shingles`` distinct shingles gets no
+    signature: two short texts share a large fraction of their few shingles
+    by accident (a dateline and a stock phrase), so they are left to the
+    exact-copy layer.
+
+Counters (namespace ``newsbeam.neardup``): ``signatures``, ``too_short``,
+``buckets``, ``oversized_buckets``, ``candidates``, ``verified``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+import apache_beam as beam
+import numpy as np
+import xxhash
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import namespace
+from transforms.dedup import Edge, Node, node_of
+
+DEFAULT_K = 5
+DEFAULT_NUM_PERM = 128
+DEFAULT_SEED = 1
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_MIN_SHINGLES = 20
+DEFAULT_MAX_BUCKET = 50
+DEFAULT_COMPARE_EARLIEST = 5
+
+_TOKEN = re.compile(r"\w+")
+_SHINGLE_SEED = 0x6E657773  # fixed: shingle hashes must never change between runs
+_U64 = np.uint64
+
+
+def _odd_constants(n: int, seed: int, tag: str) -> np.ndarray:
+    return np.array(
+        [xxhash.xxh64_intdigest(f"{tag}{i}".encode(), seed=seed) | 1 for i in range(n)], dtype=_U64
+    )
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
+    x = x ^ (x >> _U64(30))
+    x = x * _U64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> _U64(27))
+    x = x * _U64(0x94D049BB133111EB)
+    return x ^ (x >> _U64(31))
+
+
+_POSITION_MULTIPLIERS: dict[int, np.ndarray] = {}
+
+
+def tokens(text: str | None) -> list[str]:
+    """Normalized word tokens: casefolded, punctuation stripped."""
+    if not isinstance(text, str):
+        return []
+    return _TOKEN.findall(text.casefold())
+
+
+def shingles(text: str | None, k: int = DEFAULT_K) -> np.ndarray:
+    """The set of word ``k``-shingles of ``text`` as sorted distinct uint64 hashes.
+
+    A text with fewer than ``k`` tokens has one shingle (all its tokens), and
+    an empty text none.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    toks = tokens(text)
+    if not toks:
+        return np.empty(0, dtype=_U64)
+    h = np.fromiter((xxhash.xxh3_64_intdigest(t.encode(), seed=_SHINGLE_SEED) for t in toks), dtype=_U64, count=len(toks))
+    width = min(k, len(toks))
+    mult = _POSITION_MULTIPLIERS.get(width)
+    if mult is None:
+        mult = _POSITION_MULTIPLIERS[width] = _odd_constants(width, _SHINGLE_SEED, "pos")
+    n = len(toks) - width + 1
+    acc = h[:n] * mult[0]
+    for j in range(1, width):
+        acc = acc + h[j : j + n] * mult[j]
+    return np.unique(_splitmix64(acc))
+
+
+class Permutations(NamedTuple):
+    """The ``a`` and ``b`` of the ``num_perm`` hash functions of a MinHash."""
+
+    a: np.ndarray
+    b: np.ndarray
+
+
+_PERMUTATIONS: dict[tuple[int, int], Permutations] = {}
+
+
+def permutations(num_perm: int = DEFAULT_NUM_PERM, seed: int = DEFAULT_SEED) -> Permutations:
+    """The hash functions for ``(num_perm, seed)``; built once per process and cached."""
+    key = (num_perm, seed)
+    perms = _PERMUTATIONS.get(key)
+    if perms is None:
+        if num_perm < 1:
+            raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+        perms = Permutations(_odd_constants(num_perm, seed, "a"), _odd_constants(num_perm, seed, "b"))
+        _PERMUTATIONS[key] = perms
+    return perms
+
+
+def minhash(
+    shingle_hashes: np.ndarray,
+    num_perm: int = DEFAULT_NUM_PERM,
+    seed: int = DEFAULT_SEED,
+    perms: Permutations | None = None,
+) -> np.ndarray:
+    """The MinHash signature (``uint32[num_perm]``) of a set of uint64 shingle hashes.
+
+    An empty set has the all-ones signature (it matches only other empty sets;
+    callers exclude short texts before this matters).
+    """
+    perms = perms or permutations(num_perm, seed)
+    x = np.asarray(shingle_hashes, dtype=_U64)
+    if x.size == 0:
+        return np.full(len(perms.a), 0xFFFFFFFF, dtype=np.uint32)
+    values = np.multiply.outer(x, perms.a)
+    values += perms.b
+    return (values.min(axis=0) >> _U64(32)).astype(np.uint32)
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """P(two sets with Jaccard ``similarity`` share at least one band)."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+def s_curve_midpoint(bands: int, rows: int) -> float:
+    """The approximate Jaccard where the banding S-curve is steepest: (1/b)^(1/r)."""
+    return (1.0 / bands) ** (1.0 / rows)
+
+
+def choose_bands(threshold: float, num_perm: int, min_recall: float = 0.99) -> tuple[int, int]:
+    """``(bands, rows)`` with ``bands*rows <= num_perm`` such that a pair exactly at
+    ``threshold`` is a candidate with probability >= ``min_recall``.
+
+    Among those, the most rows per band (the most selective bands: the fewest
+    false candidates from loosely related texts sharing a few stock phrases),
+    then the fewest bands (each band is one shuffled element per article).
+    Examples for 128 permutations: 0.5 -> (35, 3), 0.6 -> (19, 3),
+    0.7 -> (17, 4), 0.8 -> (16, 6).
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    for rows in range(num_perm, 0, -1):
+        for bands in range(1, num_perm // rows + 1):
+            if candidate_probability(threshold, bands, rows) >= min_recall:
+                return bands, rows
+    return num_perm, 1  # nothing reaches min_recall: one row per band, all permutations
+
+
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[str]:
+    """One string key per band: ``"<band index>:<xxh64 hex of the band's values>"``."""
+    sig = np.ascontiguousarray(signature, dtype="<u4")
+    if bands * rows > sig.size:
+        raise ValueError(f"bands*rows = {bands * rows} exceeds the signature length {sig.size}")
+    raw = sig.tobytes()
+    step = 4 * rows
+    return [f"{i}:{xxhash.xxh64_hexdigest(raw[i * step : (i + 1) * step])}" for i in range(bands)]
+
+
+def verify(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Estimated Jaccard similarity: the fraction of equal MinHash values."""
+    a, b = np.asarray(sig_a), np.asarray(sig_b)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"signatures differ in shape: {a.shape} vs {b.shape}")
+    return float(np.count_nonzero(a == b)) / a.size
+
+
+def containment(jaccard: float, size_a: int, size_b: int) -> float:
+    """Estimated ``|A∩B| / min(|A|, |B|)`` from a Jaccard estimate and the set sizes
+    (``|A∩B| = J (|A|+|B|) / (1+J)``); high when one text is a cut of the other."""
+    if min(size_a, size_b) <= 0:
+        return 0.0
+    inter = jaccard * (size_a + size_b) / (1.0 + jaccard)
+    return min(1.0, inter / min(size_a, size_b))
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted distinct shingle arrays (for measurement)."""
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
+
+
+class Sketcher:
+    """Text -> signature (or None for a short text), with the hash functions built once."""
+
+    def __init__(
+        self,
+        num_perm: int = DEFAULT_NUM_PERM,
+        seed: int = DEFAULT_SEED,
+        k: int = DEFAULT_K,
+        min_shingles: int = DEFAULT_MIN_SHINGLES,
+    ) -> None:
+        self.k = k
+        self.min_shingles = min_shingles
+        self.perms = permutations(num_perm, seed)
+
+    def __call__(self, text: str | None) -> np.ndarray | None:
+        sh = shingles(text, self.k)
+        if sh.size < max(1, self.min_shingles):
+            return None
+        return minhash(sh, perms=self.perms)
+
+
+# A bucket member: the article's node as a plain tuple, and its signature bytes.
+Member = tuple[tuple[str, str], bytes]
+
+
+def signature_bytes(signature: np.ndarray) -> bytes:
+    return np.ascontiguousarray(signature, dtype="<u4").tobytes()
+
+
+def signature_of(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype="<u4")
+
+
+def bucket_pairs(
+    members: Iterable[Member],
+    max_bucket: int = DEFAULT_MAX_BUCKET,
+    compare_earliest: int = DEFAULT_COMPARE_EARLIEST,
+) -> tuple[Iterator[tuple[Member, Member]], bool]:
+    """Candidate pairs ``(earlier, later)`` inside one LSH bucket, and whether it was oversized.
+
+    A bucket of at most ``max_bucket`` distinct articles yields all its pairs.
+    A larger one (a pathological key: boilerplate, a template) compares every
+    member only with the ``compare_earliest`` earliest members, so its cost is
+    linear in its size; it is read twice (Beam iterables are re-iterable) and
+    only those few members are held in memory.
+    """
+    head: list[Member] = []
+    count = 0
+    seen: set[tuple[str, str]] = set()
+    oversized = False
+    for m in members:
+        if m[0] in seen:
+            continue
+        count += 1
+        if count > max_bucket:
+            oversized = True
+            break
+        seen.add(m[0])
+        head.append(m)
+    if not oversized:
+        head.sort(key=lambda m: m[0])
+        pairs = ((head[i], head[j]) for i in range(len(head)) for j in range(i + 1, len(head)))
+        return pairs, False
+
+    earliest = heapq.nsmallest(compare_earliest, _distinct(members), key=lambda m: m[0])
+
+    def capped() -> Iterator[tuple[Member, Member]]:
+        for i, e in enumerate(earliest):
+            for later in earliest[i + 1 :]:
+                yield e, later
+        firsts = {e[0] for e in earliest}
+        for m in _distinct(members):
+            if m[0] in firsts:
+                continue
+            for e in earliest:
+                yield e, m
+
+    return capped(), True
+
+
+def _distinct(members: Iterable[Member]) -> Iterator[Member]:
+    seen: set[str] = set()  # ids only: bounded by bucket size in ids, not signatures
+    for m in members:
+        if m[0][1] not in seen:
+            seen.add(m[0][1])
+            yield m
+
+
+def near_edges(
+    pairs: Iterable[tuple[Member, Member]], threshold: float
+) -> Iterator[tuple[Edge, float]]:
+    """Verified pairs as ``Edge(child=later, parent=earlier, kind="near")`` with their estimate."""
+    for a, b in pairs:
+        if a[0] == b[0] or a[0][1] == b[0][1]:
+            continue
+        score = verify(signature_of(a[1]), signature_of(b[1]))
+        if score >= threshold:
+            parent, child = sorted((a[0], b[0]))
+            yield Edge(Node(*child), Node(*parent), "near"), score
+
+
+def find_near_pairs(
+    texts: Sequence[tuple[Node, str]],
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    bands: int = 0,
+    rows: int = 0,
+    k: int = DEFAULT_K,
+    min_shingles: int = DEFAULT_MIN_SHINGLES,
+    seed: int = DEFAULT_SEED,
+    max_bucket: int = DEFAULT_MAX_BUCKET,
+    compare_earliest: int = DEFAULT_COMPARE_EARLIEST,
+) -> set[Edge]:
+    """In-memory twin of :class:`FindNearDuplicates` (same steps, no Beam)."""
+    if not bands or not rows:
+        bands, rows = choose_bands(threshold, num_perm)
+    sketch = Sketcher(num_perm, seed, k, min_shingles)
+    buckets: dict[str, list[Member]] = {}
+    for node, text in texts:
+        sig = sketch(text)
+        if sig is None:
+            continue
+        member = (tuple(node), signature_bytes(sig))
+        for key in band_keys(sig, bands, rows):
+            buckets.setdefault(key, []).append(member)
+    edges: set[Edge] = set()
+    for members in buckets.values():
+        if len(members) < 2:
+            continue
+        pairs, _ = bucket_pairs(members, max_bucket, compare_earliest)
+        edges.update(e for e, _ in near_edges(pairs, threshold))
+    return edges
+
+
+# ---------------------------------------------------------------- Beam composite
+
+
+class _Sign(beam.DoFn):
+    """article -> (band_key, (node, signature bytes)) for each band."""
+
+    def __init__(self, num_perm: int, seed: int, k: int, min_shingles: int, bands: int, rows: int) -> None:
+        self._args = (num_perm, seed, k, min_shingles)
+        self._bands, self._rows = bands, rows
+        self._sketch: Sketcher | None = None
+        ns = namespace("neardup")
+        self._signatures = Metrics.counter(ns, "signatures")
+        self._short = Metrics.counter(ns, "too_short")
+
+    def setup(self) -> None:
+        self._sketch = Sketcher(*self._args)
+
+    def process(self, article: dict) -> Iterator[tuple[str, Member]]:
+        sig = self._sketch(article.get("text"))  # type: ignore[misc]
+        if sig is None:
+            self._short.inc()
+            return
+        self._signatures.inc()
+        member = (tuple(node_of(article)), signature_bytes(sig))
+        for key in band_keys(sig, self._bands, self._rows):
+            yield key, member
+
+
+class _VerifyBucket(beam.DoFn):
+    """(band_key, members) -> (pair key, Edge) for each verified pair in the bucket."""
+
+    def __init__(self, threshold: float, max_bucket: int, compare_earliest: int) -> None:
+        self._threshold = threshold
+        self._max_bucket = max_bucket
+        self._compare_earliest = compare_earliest
+        ns = namespace("neardup")
+        self._buckets = Metrics.counter(ns, "buckets")
+        self._oversized = Metrics.counter(ns, "oversized_buckets")
+        self._candidates = Metrics.counter(ns, "candidates")
+        self._verified = Metrics.counter(ns, "verified")
+
+    def process(self, keyed: tuple[str, Iterable[Member]]) -> Iterator[tuple[str, tuple]]:
+        _, members = keyed
+        pairs, oversized = bucket_pairs(members, self._max_bucket, self._compare_earliest)
+        counted = []
+
+        def counting(it: Iterable) -> Iterator:
+            for pair in it:
+                counted.append(1)
+                yield pair
+
+        for edge, _ in near_edges(counting(pairs), self._threshold):
+            self._verified.inc()
+            yield f"{edge.child.id}\x00{edge.parent.id}", tuple(edge)
+        if counted:
+            self._buckets.inc()
+            self._candidates.inc(len(counted))
+        if oversized:
+            self._oversized.inc()
+
+
+def _to_edge(kv: tuple[str, Iterable[tuple]]) -> Edge:
+    child, parent, kind = min(kv[1])
+    return Edge(Node(*child), Node(*parent), kind)
+
+
+class FindNearDuplicates(beam.PTransform):
+    """Articles -> near-duplicate :class:`Edge` s (child = later, parent = earlier).
+
+    SignArticles (MinHash per article, one element per LSH band)
+      -> GroupByBand -> VerifyCandidates (pairs inside each bucket, capped for
+      oversized buckets; estimated Jaccard >= threshold) -> DedupePairs.
+    Never compares all pairs; articles with fewer than ``min_shingles``
+    distinct shingles are skipped (exact dedup still covers them).
+    ``bands``/``rows`` of 0 are chosen by :func:`choose_bands`.
+    """
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        bands: int = 0,
+        rows: int = 0,
+        shingle_k: int = DEFAULT_K,
+        min_shingles: int = DEFAULT_MIN_SHINGLES,
+        seed: int = DEFAULT_SEED,
+        max_bucket: int = DEFAULT_MAX_BUCKET,
+        compare_earliest: int = DEFAULT_COMPARE_EARLIEST,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        if not bands or not rows:
+            bands, rows = choose_bands(min(threshold, 0.999), num_perm)
+        if bands * rows > num_perm:
+            raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
+        self._threshold = threshold
+        self._sign_args = (num_perm, seed, shingle_k, min_shingles, bands, rows)
+        self._bucket_args = (threshold, max_bucket, compare_earliest)
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return (
+            articles
+            | "SignArticles" >> beam.ParDo(_Sign(*self._sign_args))
+            | "GroupByBand" >> beam.GroupByKey()
+            | "VerifyCandidates" >> beam.ParDo(_VerifyBucket(*self._bucket_args))
+            | "GroupPairs" >> beam.GroupByKey()
+            | "DedupePairs" >> beam.Map(_to_edge)
+        )
