@@ -115,26 +115,74 @@ def _checked(text: str, encoding: str) -> str:
     return text
 
 
-def _detect(data: bytes) -> tuple[str, str] | None:
-    """charset-normalizer's guess, but among equally plausible guesses prefer
-    cp1252 (the most common legacy encoding on the web): the detector ranks
-    cp1250 first for French/German text and then turns "très" into "trčs"."""
-    import charset_normalizer  # local import: only needed for non-UTF-8 input
+# The legacy encodings that web pages, feeds and exported text actually use,
+# in order of preference when two decode a text equally well (cp1252 first: the
+# most common on the web). Unrestricted, charset-normalizer proposes DOS, Mac
+# and rare ISO code pages (cp852 for English with curly quotes, iso8859_10 for
+# Polish, cp1250 for French: "très" -> "trčs"); those only count when none of
+# these decodes the bytes.
+_COMMON_LEGACY = (
+    "cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253",
+    "iso8859_7", "cp1254", "cp1257", "iso8859_15", "gb18030", "big5", "cp932", "euc_jp",
+    "cp949", "cp1255", "iso8859_8", "cp1256", "cp874",
+)
+_SAMPLE_BYTES = 4096
+_MESS_SLACK = 0.05
+_ACCEPTABLE_MESS = 0.2
+# Random high bytes score 1.4-1.9 in every encoding; real text in the right one < 0.1.
+_MAX_MESS = 1.0
 
-    results = list(charset_normalizer.from_bytes(data))
-    if not results:
-        return None
-    best = results[0]
-    for r in results:
-        if r.chaos <= best.chaos + 0.01 and r.coherence >= best.coherence - 0.02:
-            if "cp1252" in r.could_be_from_charset:
-                try:
-                    return data.decode("cp1252"), "cp1252"
-                except UnicodeDecodeError:
-                    break
-        else:
-            break
-    return str(best), best.encoding
+
+def _sample(data: bytes) -> bytes:
+    """Up to 4 KB of the lines that hold non-ASCII bytes: where encodings differ."""
+    out, size = [], 0
+    for line in data.splitlines():
+        if not line.isascii():
+            out.append(line)
+            size += len(line)
+            if size >= _SAMPLE_BYTES:
+                break
+    return b"\n".join(out)[: _SAMPLE_BYTES * 2]
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    """Pick among the common legacy encodings that decode ``data``: those whose
+    text looks least like mojibake (charset-normalizer's mess ratio, within
+    0.05 of the best), then the most coherent with some language's letter
+    frequencies, then the more common encoding (order of ``_COMMON_LEGACY``).
+    When none fits well, charset-normalizer's unrestricted guess may win."""
+    import charset_normalizer
+    from charset_normalizer.cd import coherence_ratio
+    from charset_normalizer.md import mess_ratio
+
+    sample = _sample(data)
+    scored = []
+    for rank, encoding in enumerate(_COMMON_LEGACY):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        text = sample.decode(encoding, errors="replace")
+        scored.append((mess_ratio(text, 1.0), rank, encoding, text))
+    best: tuple[float, str] | None = None
+    if scored:
+        least = min(m for m, *_ in scored)
+        close = [(rank, encoding, text) for m, rank, encoding, text in scored if m <= least + _MESS_SLACK]
+        if len(close) > 1:
+            coherence = {}
+            for rank, encoding, text in close:
+                languages = coherence_ratio(text, 0.1)
+                coherence[encoding] = round(languages[0][1], 2) if languages else 0.0
+            close.sort(key=lambda c: (-coherence[c[1]], c[0]))
+        best = (least, close[0][1])
+    if best is not None and best[0] <= _ACCEPTABLE_MESS:
+        return data.decode(best[1]), best[1]
+    guess = charset_normalizer.from_bytes(data).best()
+    if guess is not None and (best is None or mess_ratio(str(guess)[:_SAMPLE_BYTES], 1.0) < best[0]):
+        return str(guess), guess.encoding
+    if best is not None and best[0] <= _MAX_MESS:
+        return data.decode(best[1]), best[1]
+    return None
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> str:
@@ -350,17 +398,37 @@ def _plain_text(tree) -> str:
     return fix_text(tree.text_content())
 
 
+_FULL_DOCUMENT = re.compile(r"<(?:html|body|head)[\s>]", re.I)
+_BULLET = re.compile(r"^[-*•]\s+")
+# A "main text" in which at least this share of characters is link texts is a
+# navigation page (section front, tag list), not an article.
+MAX_LINK_SHARE = 0.8
+
+
+def _link_share(tree, text: str) -> float:
+    """The share of ``text``'s characters on lines that are just a link's text."""
+    anchors = {" ".join(a.text_content().split()) for a in tree.iter("a")}
+    anchors.discard("")
+    if not anchors or not text:
+        return 0.0
+    linked = sum(len(line) for line in text.split("\n") if _BULLET.sub("", line) in anchors)
+    return linked / len(text)
+
+
 def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
     """``(title, main_text)`` of an HTML page or fragment, boilerplate removed.
 
-    The main text comes from trafilatura (comments excluded; navigation, footers,
-    cookie banners and link lists are its boilerplate): see docs/extraction.md.
-    A short fragment (under ``SHORT_HTML_CHARS`` of visible text, such as a feed
-    summary) for which trafilatura finds nothing gives its plain visible text.
+    Documents (and long fragments) go through trafilatura (comments excluded;
+    navigation, footers, cookie banners and link lists are its boilerplate):
+    see docs/extraction.md. A short fragment without ``<html>``/``<body>``
+    (under ``SHORT_HTML_CHARS`` of visible text, such as a feed summary) is
+    already main text: its visible text is returned as it is; so is a short
+    document in which trafilatura finds nothing.
     The title is og:title, else the only ``<h1>``, else ``<title>``.
 
-    Raises ``RejectedInput("no main text in HTML")`` for empty, script-only or
-    unparseable HTML, and for long pages in which no main text is found.
+    Raises ``RejectedInput("no main text in HTML ...")`` for empty, script-only
+    or unparseable HTML, for long pages in which no main text is found, and for
+    pages whose "main text" is only link texts (navigation pages).
     """
     import trafilatura
 
@@ -370,6 +438,12 @@ def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
     if tree is None:
         raise RejectedInput("no main text in HTML (unparseable)")
     title = _title_of(tree)
+    if not _FULL_DOCUMENT.search(html[:5000]):
+        plain = _plain_text(tree)
+        if len(plain) <= SHORT_HTML_CHARS:
+            if not plain:
+                raise RejectedInput("no main text in HTML")
+            return title, plain
     text = trafilatura.extract(
         tree, url=url, include_comments=False, include_tables=True, with_metadata=False
     )
@@ -380,4 +454,6 @@ def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
             text = plain
     if not text:
         raise RejectedInput("no main text in HTML")
+    if _link_share(tree, text) >= MAX_LINK_SHARE:
+        raise RejectedInput("no main text in HTML (only navigation links)")
     return title, text
