@@ -354,3 +354,8 @@ def test_other_legacy_encodings(text, codec):
 def test_random_high_bytes_are_rejected():
     with pytest.raises(RejectedInput, match="undecodable"):
         decode_bytes(_random_bytes(4, 128, 600))
+
+
+def test_control_characters_inside_markup_do_not_break_extraction():
+    html = "<html><body><div>\x0bVertical\x08 tab</div><p>Police said three people were hurt\x1b.</p></body></html>"
+    assert "Police said three people were hurt." in html_to_text(html)[1]

@@ -95,18 +95,15 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
+# Controls (C0 except whitespace, DEL, C1), the replacement character,
+# private-use code points and lone surrogates.
+_GARBLED = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
+
+
 def _looks_garbled(text: str) -> bool:
     """True when more than 5 % of the characters are controls, replacement
-    characters, unassigned or private-use code points."""
-    if not text:
-        return False
-    bad = 0
-    for ch in text:
-        if ch in "\t\n\r\f\v":
-            continue
-        if ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cn", "Co", "Cs"):
-            bad += 1
-    return bad > _MAX_CONTROL_FRACTION * len(text)
+    characters, private-use code points or lone surrogates."""
+    return bool(text) and len(_GARBLED.findall(text)) > _MAX_CONTROL_FRACTION * len(text)
 
 
 def _checked(text: str, encoding: str) -> str:
@@ -221,7 +218,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
         # Real web pages carry the odd stray NUL (seen in the wild after an <img>).
         data = data.replace(b"\x00", b"")
 
-    controls = sum(data.count(b) for b in _CONTROL_BYTES)
+    controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if controls > _MAX_CONTROL_FRACTION * len(data):
         raise RejectedInput(f"binary data: {controls} of {len(data)} bytes are control characters")
 
@@ -398,6 +395,8 @@ def _plain_text(tree) -> str:
     return fix_text(tree.text_content())
 
 
+# Characters lxml refuses in text nodes (real pages carry them now and then).
+_XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _FULL_DOCUMENT = re.compile(r"<(?:html|body|head)[\s>]", re.I)
 _BULLET = re.compile(r"^[-*•]\s+")
 # A "main text" in which at least this share of characters is link texts is a
@@ -434,7 +433,7 @@ def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
 
     if not html or not html.strip():
         raise RejectedInput("no main text in HTML (empty)")
-    tree = _parse(html)
+    tree = _parse(_XML_INCOMPATIBLE.sub("", html))
     if tree is None:
         raise RejectedInput("no main text in HTML (unparseable)")
     title = _title_of(tree)
