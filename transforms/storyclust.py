@@ -1,0 +1,864 @@
+"""Story clustering: articles about the same event share one ``story_id``.
+
+A story is an *event*: different write-ups of it (other outlets, other languages,
+machine translations) belong together, while similar events (two earthquakes,
+two successive sanctions packages) stay apart. Everything runs offline.
+
+Layers, all pure functions (the Beam composite :class:`AssignStories` only wires them):
+
+1. **Representation** (:func:`story_features`): a bag of language-neutral features
+   taken from the title (counted twice) and the lead of the text:
+
+   - ``w:<key>`` words. Every word is reduced to a *phonetic key*: Cyrillic is
+     transliterated (Ukrainian and Russian rules, :func:`transliterate`), accents
+     are dropped and spelling variants folded (``y/j -> i``, ``w -> v``, ``kh -> h``,
+     doubled letters, a final vowel...) so ``Зеленський``, ``Зеленского`` and
+     ``Zelenskyy`` all become ``zelensk``. Function words of the 9 languages are dropped.
+     A word written capitalised inside a sentence (a name) weighs ``entity_weight``.
+   - ``c:<concept>`` key news terms and country names from a small lexicon of the
+     9 languages (en fr de es it pl uk ru nl): ``séisme``, ``Erdbeben`` and
+     ``землетрус`` are all ``c:earthquake``.
+   - ``n:<value>`` numbers normalised across separators and scale words
+     (``1,5 Milliarden`` = ``1.5 billion`` = ``n:1.5e9``); small counts (< 13) are
+     ignored, years are ``y:<year>``.
+   - ``d:<month>-<day>`` calendar dates in any of the languages (``15 mars``, ``March 15``).
+
+2. **Similarity** (:func:`similarity`): cosine of the two feature vectors weighted
+   by ``(1 + log tf) * idf * type weight``, with idf from the document frequencies
+   of the batch (smoothed, ``log((N + 1) / (df + 1)) + 1``), multiplied by a time
+   decay ``0.5 ** (max(0, |dt| - grace) / half_life)`` on the ``published_at``
+   distance; no decay when either date is missing.
+
+3. **Candidates** (:func:`block_keys`): articles are compared only when they share a
+   *rare* feature: each article offers its ``block_keys_per_article`` most specific
+   features with ``2 <= df <= max_block_size``. A pair is scored once, in the block
+   of the smallest key the two share (no de-duplication step needed).
+
+4. **Grouping** (:func:`cluster_edges`): sparse average-link agglomeration over the
+   scored edges: two groups merge only when the *mean* similarity over all their
+   cross pairs (unscored pairs count 0) reaches ``threshold``. One strong link can
+   no longer chain two unrelated events through a shared bridge article.
+   The story's id is ``story_id_for`` its earliest member (earliest
+   ``published_at``, undated last, then smallest id), so it is deterministic.
+
+Exact and near duplicates are not clustered themselves: they take the story of
+the original they copy (``dedup.duplicate_of``).
+
+Counters (namespace ``newsbeam.stories``): ``candidate_pairs``, ``edges``,
+``capped_blocks`` (blocks bigger than ``max_block_size``; never formed, counted
+when a key is skipped), ``clustered_articles``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+import re
+import unicodedata
+from datetime import datetime
+from functools import lru_cache
+from typing import Iterable, Iterator, Mapping, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import namespace
+from transforms.stories import story_id_for
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryParams:
+    """Story clustering settings (section ``stories`` of the job config)."""
+
+    threshold: float = 0.20  # mean cross-pair similarity needed to merge two groups
+    edge_floor: float = 0.08  # pairs scoring below this are not kept as edges
+    half_life_hours: float = 72.0  # time decay half-life of the similarity
+    grace_hours: float = 24.0  # no decay within this distance
+    max_block_size: int = 300  # features shared by more articles are not blocking keys
+    block_keys_per_article: int = 12  # the most specific features an article is blocked by
+    max_chars: int = 4000  # text read per article (the lead carries the event)
+    entity_weight: float = 2.0
+    concept_weight: float = 1.0
+    number_weight: float = 1.5
+    date_weight: float = 1.5
+    year_weight: float = 0.3
+    word_weight: float = 1.0
+    title_repeat: int = 2  # the title counts this many times
+
+
+# --------------------------------------------------------------------------- transliteration
+
+_CYR_COMMON = {
+    "а": "a", "б": "b", "в": "v", "ґ": "g", "д": "d", "е": "e", "ё": "yo", "ж": "zh", "з": "z",
+    "і": "i", "ї": "yi", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p",
+    "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "є": "ye",
+    "'": "", "’": "", "ʼ": "",
+}
+_CYR_UK = dict(_CYR_COMMON, **{"г": "h", "и": "y"})
+_CYR_RU = dict(_CYR_COMMON, **{"г": "g", "и": "i"})
+_UK_ONLY = set("іїєґ")
+
+
+def _table(mapping: dict[str, str]) -> dict[int, str]:
+    table = {}
+    for k, v in mapping.items():
+        table[ord(k)] = v
+        if k.upper() != k:
+            table[ord(k.upper())] = v[:1].upper() + v[1:] if v else ""
+    return table
+
+
+_TABLE_UK = _table(_CYR_UK)
+_TABLE_RU = _table(_CYR_RU)
+
+
+def transliterate(text: str, language: str | None = None) -> str:
+    """Cyrillic (Ukrainian or Russian rules) to Latin, case kept; other scripts untouched.
+
+    ``language`` picks the rules (``uk``: г -> h, и -> y; otherwise Russian);
+    unknown languages are Ukrainian when the text has і/ї/є/ґ.
+    """
+    if not any("\u0400" <= ch <= "\u04ff" for ch in text):
+        return text
+    if language not in ("uk", "ru"):
+        language = "uk" if any(ch in _UK_ONLY for ch in text.lower()) else "ru"
+    return text.translate(_TABLE_UK if language == "uk" else _TABLE_RU)
+
+
+_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ı": "i"})
+_SKELETON_RULES = (
+    ("shch", "s"), ("sch", "s"), ("sh", "s"), ("ch", "8"), ("kh", "h"), ("zh", "z"), ("ph", "f"),
+    ("ck", "k"), ("dh", "d"), ("tz", "s"), ("ts", "s"), ("q", "k"), ("x", "ks"), ("c", "k"), ("8", "c"),
+    ("w", "v"), ("y", "i"), ("j", "i"), ("z", "s"),
+)
+_DOUBLE = re.compile(r"(.)\1+")
+KEY_CHARS = 7
+
+
+@lru_cache(maxsize=200_000)
+def word_key(word: str) -> str:
+    """The phonetic key of one (already transliterated) word: lowercase ASCII,
+    spelling variants folded, at most ``KEY_CHARS`` letters."""
+    w = unicodedata.normalize("NFKD", word.lower().translate(_FOLD))
+    w = "".join(ch for ch in w if "a" <= ch <= "z")
+    for old, new in _SKELETON_RULES:
+        if old in w:
+            w = w.replace(old, new)
+    w = _DOUBLE.sub(r"\1", w)
+    if len(w) > 4:
+        w = w.rstrip("aeiouh") or w
+    return w[:KEY_CHARS]
+
+
+# --------------------------------------------------------------------------- lexicon
+
+# concept -> words (any of the 9 languages). A word ending in "*" matches as a prefix
+# of the (normalised) token; other words must match the whole token.
+_LEXICON: dict[str, tuple[str, ...]] = {
+    "earthquake": ("earthquake*", "quake*", "séisme*", "seisme*", "tremblement*", "erdbeben*", "terremoto*",
+                   "sismo*", "sisma*", "trzęsieni*", "землетрус*", "землетрясени*", "aardbeving*", "aardschok*"),
+    "magnitude": ("magnitud*", "richter*", "магнітуд*", "магнитуд*"),
+    "tsunami": ("tsunami*", "цунамі", "цунами"),
+    "aftershock": ("aftershock*", "réplique*", "nachbeben*", "réplica*", "scossa*", "scosse", "wstrząs*",
+                   "афтершок*", "повторн*", "naschok*"),
+    "flood": ("flood*", "inondation*", "crue*", "hochwasser*", "überschwemmung*", "inundaci*", "inondazion*",
+              "alluvion*", "powódź", "powodzi*", "повін*", "повен*", "паводок*", "наводнени*", "overstroming*"),
+    "wildfire": ("wildfire*", "incendie*", "waldbrand*", "incendio*", "pożar*", "пожеж*", "пожар*", "bosbrand*"),
+    "storm": ("hurricane*", "storm*", "typhoon*", "cyclone*", "ouragan*", "tempête*", "hurrikan*", "sturm*",
+              "huracán*", "tormenta*", "uragano*", "tempesta*", "huragan*", "burza", "burzy", "ураган*",
+              "шторм*", "orkaan*", "tajfun*", "тайфун*", "typhon*", "tifone*", "tifón*"),
+    "volcano": ("volcan*", "vulkan*", "volcán*", "vulcan*", "wulkan*", "вулкан*", "eruption*", "érupt*", "ausbruch*",
+                "erupci*", "eruzion*", "виверженн*", "извержени*", "uitbarsting*"),
+    "dead": ("killed", "dead", "death*", "died", "die", "dies", "toll", "morts", "mort", "tués", "tue", "décès",
+             "tote", "toten", "getötet*", "todesopfer*", "muertos", "muerto", "fallecid*", "morti", "morto",
+             "vittim*", "victim*", "victime*", "opfer", "víctima*", "zabit*", "zginęł*", "zginel*", "ofiar*",
+             "śmierć", "загинул*", "загибл*", "загинув", "загинули", "погиб*", "убит*", "жертв*", "doden", "dode",
+             "omgekomen", "slachtoffer*"),
+    "injured": ("injur*", "wounded", "blessé*", "verletzt*", "herid*", "ferit*", "rann*", "поранен*", "ранен*",
+                "постраждал*", "пострадал*", "пострадав*", "gewond*"),
+    "missing": ("missing", "disparu*", "vermisst*", "desaparecid*", "dispers*", "zaginion*", "зникл*", "пропавш*",
+                "vermist*"),
+    "rescue": ("rescue*", "secours", "sauveteur*", "rettung*", "retter*", "rescat*", "soccors*", "ratown*",
+               "рятувальн*", "рятувал*", "спасател*", "спасени*", "redding*", "reddingswerker*"),
+    "collapse": ("collaps*", "effondr*", "einsturz*", "eingestürzt*", "derrumb*", "crollo*", "crollat*", "zawal*",
+                 "обвал*", "обруш*", "ingestort*", "instorting*"),
+    "building": ("building*", "bâtiment*", "immeuble*", "gebäude*", "edifici*", "palazz*", "budyn*", "будин*",
+                 "здани*", "gebouw*"),
+    "sanctions": ("sanction*", "sanktion*", "sanción", "sanciones", "sanzion*", "sankcj*", "санкці*", "санкци*",
+                  "sanctie*"),
+    "package": ("package*", "paquet*", "paket*", "paquete*", "pacchett*", "pakiet*", "пакет*", "pakket*"),
+    "ceasefire": ("ceasefire*", "truce*", "cessez", "trêve*", "waffenstillstand*", "waffenruhe*", "tregua*",
+                  "rozejm*", "zawieszeni*", "перемир*", "wapenstilstand*", "wapenbestand*", "bestand"),
+    "talks": ("negotiat*", "talks", "négociat*", "pourparler*", "verhandl*", "gespräch*", "negociaci*", "negoziat*",
+              "colloqui*", "negocjac*", "rozmow*", "rozmów", "переговор*", "onderhandel*", "gesprek*"),
+    "peace": ("peace*", "paix", "frieden*", "paz", "pace", "pokoj*", "pokój", "pokoju", "мир", "миру", "мирн*",
+              "vrede*"),
+    "summit": ("summit*", "sommet*", "gipfel*", "cumbre*", "vertice*", "szczyt*", "саміт*", "саммит*", "topoverleg*"),
+    "election": ("election*", "élection*", "élector*", "wahl", "wahlen", "wahlkampf*", "elecci*", "elettor*",
+                 "elezion*", "wybor*", "wybór", "вибор*", "выбор*", "verkiezing*"),
+    "vote": ("vote", "voted", "voting", "votes", "scrutin*", "abstimmung*", "votaci*", "voto", "votazion*",
+             "głosowan*", "голосуван*", "голосован*", "stemming*"),
+    "president": ("president*", "président*", "präsident*", "presidente*", "prezydent*", "президент*"),
+    "prime_minister": ("premier*", "prime", "primo", "прем'єр*", "премьер*", "premierminister*"),
+    "minister": ("minister*", "ministre*", "ministro*", "міністр*", "министр*", "ministerie*"),
+    "parliament": ("parliament*", "parlement*", "parlament*", "sejm*", "парламент*", "bundestag*", "дума", "думы",
+                   "congress*", "kongres*"),
+    "government": ("government*", "gouvernement*", "regierung*", "gobierno*", "governo*", "rząd*", "rzad*",
+                   "уряд*", "правительств*", "regering*", "kabinet*", "cabinet*"),
+    "military": ("troops", "troop", "army", "armies", "soldier*", "militar*", "armée*", "troupe*", "soldat*",
+                 "truppen", "armee*", "tropas", "ejército*", "esercito*", "wojsk*", "żołnierz*", "армі*", "армія",
+                 "військ*", "армия", "войск*", "солдат*", "troepen", "leger", "militair*", "militär*"),
+    "attack": ("attack*", "attaque*", "angriff*", "ataque*", "attacc*", "atak*", "атак*", "напад*", "aanval*",
+               "assault*", "offensive*", "offensiv*", "ofensiv*", "offensiv*", "ofensyw*", "наступ*"),
+    "missile": ("missile*", "rocket*", "rakete*", "misil*", "cohete*", "missil*", "razz*", "rakiet*", "ракет*",
+                "raket*"),
+    "drone": ("drone*", "drohne*", "dron", "drones", "drony", "dronów", "дрон*", "безпілотн*", "беспилотн*"),
+    "bombing": ("bomb*", "shelling", "обстріл*", "обстрел*", "бомб*", "ostrzał*"),
+    "explosion": ("explosi*", "blast*", "explos*", "esplosion*", "wybuch*", "eksplozj*", "вибух*", "взрыв*",
+                  "ontploff*"),
+    "shooting": ("shooting*", "gunman", "gunmen", "fusillade*", "tireur*", "schießerei*", "schütze*", "tiroteo*",
+                 "sparatori*", "strzelanin*", "стрілянин*", "стрельб*", "schietpartij*"),
+    "arrest": ("arrest*", "arrêt*", "interpell*", "festgenommen*", "festnahme*", "verhaftet*", "detenid*",
+               "detenci*", "arrestat*", "aresztowan*", "zatrzyman*", "заарешт*", "затриман*", "арестов*",
+               "задержан*", "gearresteerd*", "aangehouden*", "arrestati*"),
+    "police": ("police*", "polizei*", "policía*", "polici*", "polizia*", "policj*", "поліці*", "полици*", "politie*"),
+    "court": ("court*", "tribunal*", "gericht*", "tribunale*", "corte", "sąd", "sądu", "sad", "суд", "суду", "суда",
+              "rechtbank*", "judge*", "juge*", "richter"),
+    "sentenced": ("sentenc*", "condamn*", "verurteil*", "condenad*", "condannat*", "skazan*", "засуджен*",
+                  "осужден*", "приговор*", "вирок*", "veroordeeld*"),
+    "protest": ("protest*", "manifestation*", "manifestant*", "demonstra*", "manifestaci*", "manifestazion*",
+                "протест*", "демонстрац*", "мітинг*", "митинг*", "betoging*", "betoger*"),
+    "hostage": ("hostage*", "otage*", "geisel*", "rehén", "rehenes", "ostagg*", "zakładni*", "заручник*",
+                "заложник*", "gijzel*"),
+    "prisoner": ("prisoner*", "prisonnier*", "gefangen*", "prisioner*", "prigionier*", "jeńc*", "jeniec*", "więźni*",
+                 "полонен*", "полон*", "пленн*", "военнопленн*", "gevangen*", "pow"),
+    "exchange": ("exchange*", "échange*", "austausch*", "intercambi*", "canje*", "scambi*", "wymian*", "обмін*",
+                 "обмен*", "uitwissel*", "ruil*"),
+    "interest_rate": ("rate", "rates", "taux", "zins*", "leitzins*", "tasa*", "tipos", "tasso", "tassi", "stóp",
+                      "stopy", "ставк*", "rente*"),
+    "central_bank": ("bank*", "banque*", "banco*", "banca*", "банк*", "centrale", "fed", "bce", "ezb", "ecb"),
+    "inflation": ("inflation*", "inflaci*", "inflazion*", "inflacj*", "інфляц*", "инфляц*", "inflatie*"),
+    "tariffs": ("tariff*", "douan*", "zoll", "zölle*", "zöllen", "arancel*", "dazi", "dazio", "cła", "cło", "ceł",
+                "мита", "мито", "тариф*", "пошлин*", "invoerheffing*", "importheffing*", "tarief*", "tarif*"),
+    "oil": ("oil", "pétrol*", "erdöl*", "petróleo*", "petroli*", "ropa", "ropy", "нафт*", "нефт*", "olie*", "crude"),
+    "gas": ("gas", "gaz", "gazu", "газ", "газу", "gasu", "gases"),
+    "nuclear": ("nuclear*", "nucléaire*", "atom*", "nuklear*", "nucleare*", "jądrow*", "ядерн*", "атомн*",
+                "nucleair*", "kernenergie*", "kerncentrale*"),
+    "aid": ("aid", "aide", "hilfe*", "ayuda*", "aiut*", "pomoc*", "допомог*", "помощ*", "hulp", "steun*"),
+    "weapons": ("weapon*", "arms", "armes", "waffen*", "armas", "armi", "broń", "broni", "уброєн*", "зброя", "зброї",
+                "оружи*", "wapen*"),
+    "assets": ("asset*", "avoirs", "actifs", "vermögen*", "activos", "beni", "aktyw*", "актив*", "tegoed*"),
+    "frozen": ("frozen", "freeze*", "gelé*", "gel", "eingefroren*", "congelad*", "congelat*", "zamroż*",
+               "заморож*", "bevroren*"),
+    "guarantees": ("guarantee*", "garanti*", "garantí*", "garanzi*", "gwarancj*", "гаранті*", "гаранти*"),
+    "security": ("security", "sécurité", "sicherheit*", "seguridad", "sicurezza", "bezpiecze*", "безпек*",
+                 "безопасн*", "veiligheid*"),
+    "coalition": ("coalition*", "koalition*", "coalici*", "coalizion*", "koalicj*", "коаліц*", "коалиц*",
+                  "coalitie*"),
+    "refugees": ("refugee*", "réfugié*", "flüchtling*", "refugiad*", "rifugiat*", "uchodźc*", "біженц*",
+                 "беженц*", "vluchteling*"),
+    "evacuation": ("evacuat*", "évacu*", "evakuier*", "evacu*", "ewakuac*", "евакуац*", "эвакуац*", "евакуй*",
+                   "эвакуир*"),
+    "resignation": ("resign*", "démission*", "rücktritt*", "zurückgetreten*", "dimisi*", "dimission*", "dymisj*",
+                    "rezygnac*", "відставк*", "отставк*", "ontslag*", "aftreden*"),
+    "agreement": ("agreement*", "deal", "deals", "accord*", "abkommen*", "vereinbarung*", "einigung*", "acuerdo*",
+                  "porozumieni*", "umow*", "umów", "угод*", "соглашени*", "akkoord*", "overeenkomst*"),
+    "crash": ("crash*", "accident*", "absturz*", "abgestürzt*", "unfall*", "schiant*", "katastrof*", "wypad*",
+              "катастроф*", "аварі*", "авари*", "ongeluk*", "neergestort*", "catastroph*", "disaster*"),
+    "plane": ("plane*", "aircraft*", "airliner*", "avion*", "flugzeug*", "avión", "aere*", "samolot*", "літак*",
+              "самолет*", "vliegtuig*", "jet", "jets", "flight*", "vol", "flug", "vuelo*", "volo", "lot", "рейс*"),
+    "train": ("train", "trains", "zug", "züge", "tren", "trenes", "treno", "treni", "pociąg*", "потяг*", "поїзд*",
+              "поезд*", "trein*", "railway*", "ferroviai*", "kolej*"),
+    "ship": ("ship*", "boat*", "vessel*", "navire*", "bateau*", "schiff*", "boot", "boten", "barco*", "buque*",
+             "nave", "navi", "statek*", "statku", "łódź", "łodzi", "судн*", "корабл*", "човен*", "лодк*", "schip",
+             "schepen", "tanker*", "ferry", "ferries", "ferry*"),
+    "border": ("border*", "frontière*", "grenze*", "frontera*", "confin*", "frontier*", "granic*", "кордон*",
+               "границ*", "grens*"),
+    "hospital": ("hospital*", "hôpital*", "krankenhaus*", "klinik*", "ospedal*", "szpital*", "лікарн*", "больниц*",
+                 "госпітал*", "госпитал*", "ziekenhuis*"),
+    "cyberattack": ("cyber*", "hacker*", "хакер*", "кібер*", "кибер*", "ransomware*"),
+    "electricity": ("electricit*", "électricité", "strom", "stroms", "electricidad", "elettricit*", "prąd*",
+                    "electri*", "електро*", "электро*", "stroom*", "blackout*", "power"),
+    "spending": ("spending", "budget*", "dépenses", "ausgaben", "gasto*", "spesa", "spese", "wydatk*", "видатк*",
+                 "расход*", "uitgaven", "бюджет*", "budżet*"),
+    "defence": ("defence*", "defense*", "défense*", "verteidigung*", "defensa*", "difesa*", "obron*", "оборон*",
+                "defensie*"),
+    "strike_labour": ("walkout*", "grève*", "streik*", "huelga*", "sciopero*", "strajk*", "страйк*", "забастовк*",
+                      "staking*"),
+    # countries, capitals and organisations whose names differ across the languages
+    "russia": ("russia*", "russie*", "russe*", "russland*", "russisch*", "rusia*", "ruso*", "rusa*", "russo*", "russi",
+               "rosj*", "rosyjsk*", "росі*", "російськ*", "росси*", "российск*", "rusland*", "russisch*", "kremlin*",
+               "kreml*", "кремл*"),
+    "moscow": ("moscow*", "moscou*", "moskau*", "moscú", "mosca", "moskw*", "москв*", "moskou*"),
+    "ukraine": ("ukrain*", "ucrani*", "ucrain*", "україн*", "украин*", "oekraïn*", "oekrain*"),
+    "kyiv": ("kyiv*", "kiev*", "kiew*", "kijów", "kijow*", "києв*", "київ*", "киев*"),
+    "usa": ("usa", "us", "u.s", "america*", "américain*", "amerik*", "estadounidense*", "statunitens*", "amerykań*",
+            "америк*", "сша", "états-unis", "etats", "estados", "stati", "stany", "staaten", "staten"),
+    "uk": ("britain*", "british*", "britann*", "britisch*", "británic*", "britannic*", "brytyj*", "brytan*",
+           "британ*", "brits*", "royaume-uni", "royaume", "großbritannien*", "reino", "regno", "wielka", "wielkiej",
+           "uk", "downing"),
+    "france": ("france", "français*", "française*", "frankreich*", "französisch*", "francia*", "francés*",
+               "francese*", "francj*", "francusk*", "франці*", "францу*", "франци*", "frankrijk*", "franse"),
+    "germany": ("germany*", "german", "germans", "allemagne*", "allemand*", "deutschland*", "deutsch*", "alemania*",
+                "alemán*", "germania*", "tedesc*", "niemc*", "niemiec*", "німеччин*", "німецьк*", "германи*",
+                "немец*", "немецк*", "duitsland*", "duitse*", "berlin*", "берлін*", "берлин*"),
+    "poland": ("poland*", "polish", "pologne*", "polonais*", "polen", "polnisch*", "polonia*", "polaco*", "polacc*",
+               "polsk*", "польщ*", "польськ*", "польш*", "польск*", "pools"),
+    "italy": ("italy*", "italian*", "italie*", "italien*", "italia*", "italiano*", "włoch*", "włosk*", "італі*",
+              "итали*", "italië*", "italiaans*"),
+    "spain": ("spain*", "spanish", "espagne*", "espagnol*", "spanien*", "spanisch*", "españa*", "español*",
+              "spagna*", "spagnol*", "hiszpan*", "іспані*", "испани*", "spanje*", "spaans*"),
+    "netherlands": ("netherlands*", "dutch", "néerlandais*", "niederlande*", "niederländisch*", "holland*",
+                    "holandi*", "нідерланд*", "нидерланд*", "голланд*", "nederland*", "olandes*", "paesi", "bajos"),
+    "china": ("china*", "chinese*", "chine*", "chinois*", "chinesisch*", "chino*", "cina", "cinese*", "chiny",
+              "chin", "chiński*", "китай*", "китаї*"),
+    "japan": ("japan*", "japon*", "japón", "giappon*", "japoni*", "япон*"),
+    "turkey": ("turkey*", "turkish", "turquie*", "türkei*", "türkisch*", "turquía*", "turc*", "turchia*", "turk*",
+               "turcj*", "tureck*", "туреч*", "турец*", "турци*", "turkije*"),
+    "israel": ("israel*", "israël*", "isra*", "izrael*", "ізраїл*", "израил*"),
+    "syria": ("syria*", "syrie*", "syrien*", "siria*", "syrii*", "syryj*", "сирі*", "сири*", "syrië*"),
+    "iran": ("iran*", "irán*", "іран*", "иран*"),
+    "eu": ("eu", "ue", "єс", "ес", "brussel*", "bruxel*", "brusel*", "bruksel*", "брюссел*", "брюсел*"),
+    "europe": ("europ*", "європ*", "европ*"),
+    "nato": ("nato", "otan", "нато"),
+    "un": ("onu", "oon", "оон", "vn"),
+    "washington": ("washington*", "вашингтон*"),
+}
+
+# month names (genitive and nominative forms), for dates
+_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("january", "janvier", "januar", "enero", "gennaio", "stycz*", "січ*", "январ*", "januari", "jan"),
+    2: ("february", "février", "februar", "febrero", "febbraio", "lut*", "лют*", "феврал*", "februari", "feb"),
+    3: ("march", "mars", "märz", "marzo", "marc*", "берез*", "март*", "maart", "mar"),
+    4: ("april", "avril", "abril", "aprile", "kwie*", "квіт*", "апрел*", "apr"),
+    5: ("may", "mai", "mayo", "maggio", "maj*", "трав*", "мая", "май", "mei"),
+    6: ("june", "juin", "juni", "junio", "giugno", "czerw*", "черв*", "июн*", "jun"),
+    7: ("july", "juillet", "juli", "julio", "luglio", "lip*", "лип*", "июл*", "jul"),
+    8: ("august", "août", "agosto", "sierp*", "серп*", "август*", "augustus", "aug"),
+    9: ("september", "septembre", "septiembre", "settembre", "wrze*", "верес*", "сентябр*", "sep", "sept"),
+    10: ("october", "octobre", "oktober", "octubre", "ottobre", "październik*", "paźd*", "жовт*", "октябр*", "oct"),
+    11: ("november", "novembre", "noviembre", "listopad*", "листопад*", "ноябр*", "nov"),
+    12: ("december", "décembre", "dezember", "diciembre", "dicembre", "grud*", "груд*", "декабр*", "dec"),
+}
+
+_SCALES: dict[float, tuple[str, ...]] = {
+    1e3: ("thousand", "mille", "tausend", "mil", "mila", "tysi*", "тисяч*", "тысяч*", "duizend"),
+    1e6: ("million*", "mln", "mio", "millón", "millones", "milion*", "мільйон*", "млн", "миллион*", "miljoen*", "m"),
+    1e9: ("billion*", "bn", "milliard*", "mrd", "mld", "miliard*", "мільярд*", "млрд", "миллиард*", "miljard*"),
+    1e12: ("trillion*", "billion", "billionen", "bilion*", "трильйон*", "триллион*", "biljoen*"),
+}
+
+# function words and generic news words of the 9 languages that carry no event
+_STOPWORDS_RAW = """
+the and for that with from this have has had was were are been will would could should their there they them
+than then into over after before about also which while when where what who whom whose said says told more most
+other some such only just very many much last first next year years week weeks month months today yesterday
+tomorrow monday tuesday wednesday thursday friday saturday sunday people country countries new according report
+reported reports news time times including including among between during under against being does did make made
+les des une pour dans avec par sur est sont été qui que aux ces cette mais plus comme leur leurs ont elle elles ils
+avait après avant selon aussi entre tous tout toute toutes dont fait deux trois très lors samedi dimanche lundi mardi
+mercredi jeudi vendredi année jour jours semaine mois hier aujourd
+der die das und ist sind war waren wird werden wurde wurden ein eine einer eines einem einen den dem des mit von auf
+für bei nach aus sich nicht auch noch wie als oder aber über unter zwei drei seine ihre ihr hat haben hatte sagte
+samstag sonntag montag dienstag mittwoch donnerstag freitag jahr jahre woche tag tage heute gestern laut sowie
+los las del una con por para sus que como pero más fue han sido entre sobre tras ante este esta estos estas hasta
+sábado domingo lunes martes miércoles jueves viernes año años semana días según dijo también
+il lo gli della delle degli dei nel nella con per una sono stato stata che come anche più dopo prima tra fra sul
+sulla questo questa quello quella hanno aveva sabato domenica lunedì martedì mercoledì giovedì venerdì anno anni
+settimana giorni secondo ha detto
+się nie jest są był była było przez dla oraz jak ale także już tym tego jego jej ich który która które po przed
+podczas między według sobota niedziela poniedziałek wtorek środa czwartek piątek roku lat tydzień dni powiedział
+що та які який яка було були буде його її їх для після також через між під над року днів тиждень заявив повідомив
+субота неділя понеділок вівторок середа четвер пятниця про при від
+что как это был была были будет его ее их для после также через между под над года дней неделю заявил сообщил
+суббота воскресенье понедельник вторник среда четверг пятница про при от
+het een van voor met zijn werd worden wordt niet ook naar door over maar bij heeft hebben had dat die deze dit
+zaterdag zondag maandag dinsdag woensdag donderdag vrijdag jaar jaren week dagen volgens zei
+"""
+
+# ------------------------------------------------------------------- lexicon compilation
+
+
+def _compile(entries: Mapping[object, Iterable[str]]) -> tuple[dict[str, object], dict[str, object], int]:
+    exact: dict[str, object] = {}
+    prefix: dict[str, object] = {}
+    for concept, words in entries.items():
+        for word in words:
+            is_prefix = word.endswith("*")
+            norm = _norm_token(word.rstrip("*"))
+            if not norm:
+                continue
+            (prefix if is_prefix and len(norm) >= 3 else exact).setdefault(norm, concept)
+    longest = max((len(k) for k in prefix), default=0)
+    return exact, prefix, longest
+
+
+def _norm_token(token: str) -> str:
+    """Lowercase, transliterated, accent-free spelling of a token (before the key)."""
+    t = transliterate(token.lower())
+    t = unicodedata.normalize("NFKD", t.translate(_FOLD))
+    return "".join(ch for ch in t if ch.isalnum() or ch in "-.")
+
+
+def _lookup(token: str, exact: dict, prefix: dict, longest: int) -> object | None:
+    hit = exact.get(token)
+    if hit is not None:
+        return hit
+    for n in range(min(len(token), longest), 2, -1):
+        hit = prefix.get(token[:n])
+        if hit is not None:
+            return hit
+    return None
+
+
+_CONCEPTS = _compile(_LEXICON)
+_PERCENT_LEX = _compile({"%": ("percent*", "per", "pour", "prozent*", "por", "procent*", "proc", "відсот*", "процент*",
+                               "pct")})
+_MONTH_LEX = _compile(_MONTHS)
+_SCALE_LEX = _compile(_SCALES)
+_STOPWORDS = frozenset(_norm_token(w) for w in _STOPWORDS_RAW.split())
+
+# --------------------------------------------------------------------------- features
+
+_TOKEN = re.compile(r"\d+(?:[.,\u00a0\u202f]\d+|[ ]\d{3}(?!\d))*%?|[^\W\d_]+")
+_SENTENCE_END = set(".!?\n:;\"“”«»")
+
+
+class StoryFeatures(NamedTuple):
+    """An article as story clustering sees it."""
+
+    id: str
+    published_at: str  # "" when unknown
+    counts: tuple[tuple[str, float], ...]  # (feature, weighted count), sorted by feature
+
+
+def _parse_number(raw: str) -> float | None:
+    s = raw.rstrip("%").replace("\u00a0", " ").replace("\u202f", " ")
+    groups = re.split(r"[.,' ]", s)
+    seps = re.findall(r"[.,' ]", s)
+    if not seps:
+        return float(s)
+    last_sep, last = seps[-1], groups[-1]
+    if len(seps) == 1 and len(last) != 3:
+        return float(groups[0] + "." + last)  # 1.5 / 1,5 / 12,75
+    if len(set(seps)) == 2 and len(last) != 3:
+        return float("".join(groups[:-1]) + "." + last)  # 1,234.5 / 1.234,5
+    if all(len(g) == 3 for g in groups[1:]):
+        return float("".join(groups))  # 1,000 / 1.000 / 15 000
+    return None
+
+
+def _fmt_number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def story_features(article: Mapping, params: StoryParams = StoryParams()) -> StoryFeatures:
+    """The weighted feature counts of one article (title counted ``title_repeat`` times)."""
+    language = article.get("language")
+    title = article.get("title") or ""
+    text = (article.get("text") or "")[: params.max_chars]
+    counts: dict[str, float] = {}
+    capitalized: dict[str, int] = {}
+    lowercase: set[str] = set()
+    for part, repeat, is_title in ((title, params.title_repeat, True), (text, 1, False)):
+        if not part:
+            continue
+        part = transliterate(part, language)
+        tokens = list(_TOKEN.finditer(part))
+        norms = [_norm_token(m.group()) for m in tokens]
+        for i, m in enumerate(tokens):
+            raw, norm = m.group(), norms[i]
+            if not norm:
+                continue
+            if raw[0].isdigit():
+                value = _parse_number(raw)
+                if value is None:
+                    continue
+                nxt = norms[i + 1] if i + 1 < len(norms) else ""
+                scale = _lookup(nxt, *_SCALE_LEX) if nxt and not nxt[0].isdigit() else None
+                if scale is not None:
+                    value *= scale  # type: ignore[operator]
+                date = _date_near(norms, i, value)
+                if date:
+                    _add(counts, date, repeat * params.date_weight)
+                elif scale is None and value == int(value) and 1800 <= value <= 2100 and "%" not in raw:
+                    _add(counts, f"y:{int(value)}", repeat * params.year_weight)
+                else:
+                    percent = "%" in raw or (bool(nxt) and _lookup(nxt, *_PERCENT_LEX) is not None)
+                    if value >= 13 or value != int(value) or scale is not None or percent:
+                        _add(counts, "n:" + _fmt_number(value) + ("%" if percent else ""), repeat * params.number_weight)
+                continue
+            if norm in _STOPWORDS:
+                continue
+            concept = _lookup(norm, *_CONCEPTS)
+            if concept is not None:
+                _add(counts, f"c:{concept}", repeat * params.concept_weight)
+                continue
+            if _lookup(norm, *_MONTH_LEX) is not None or _lookup(norm, *_SCALE_LEX) is not None:
+                continue
+            key = word_key(norm)
+            if len(key) < 4 or len(norm) < 4:
+                continue
+            feature = "w:" + key
+            _add(counts, feature, repeat * params.word_weight)
+            if not is_title:
+                start = m.start()
+                j = start - 1
+                while j >= 0 and part[j] in " \t\u00a0\"'“”«»(–—-":
+                    j -= 1
+                sentence_start = j < 0 or part[j] in _SENTENCE_END
+                if raw[0].isupper() and not sentence_start:
+                    capitalized[feature] = capitalized.get(feature, 0) + 1
+                elif raw[0].islower():
+                    lowercase.add(feature)
+    for feature in capitalized:
+        if feature not in lowercase:
+            counts[feature] *= params.entity_weight
+    return StoryFeatures(str(article["id"]), article.get("published_at") or "", tuple(sorted(counts.items())))
+
+
+def _add(counts: dict[str, float], feature: str, weight: float) -> None:
+    counts[feature] = counts.get(feature, 0.0) + weight
+
+
+def _date_near(norms: list[str], i: int, value: float) -> str | None:
+    """``d:<month>-<day>`` when the number at ``i`` is a day written next to a month name."""
+    if value != int(value) or not 1 <= value <= 31:
+        return None
+    for j in (i + 1, i + 2, i - 1):
+        if 0 <= j < len(norms) and norms[j] and not norms[j][0].isdigit():
+            if j == i + 2 and norms[i + 1] not in ("de", "of", "."):
+                continue
+            month = _lookup(norms[j], *_MONTH_LEX)
+            if month is not None:
+                return f"d:{month}-{int(value)}"
+    return None
+
+
+# --------------------------------------------------------------------------- similarity
+
+
+def idf(df: int, n_docs: int) -> float:
+    """Smoothed inverse document frequency."""
+    return math.log((n_docs + 1) / (df + 1)) + 1.0
+
+
+class Vector(NamedTuple):
+    """A unit-length weighted feature vector of one article."""
+
+    id: str
+    published_at: str
+    weights: dict[str, float]
+
+
+def vectorize(features: StoryFeatures, df: Mapping[str, int], n_docs: int) -> Vector:
+    """``(1 + log count) * idf`` per feature, normalised to unit length.
+    Features absent from ``df`` have document frequency 1."""
+    weights = {}
+    for feature, count in features.counts:
+        if count > 0:
+            weights[feature] = (1.0 + math.log(count)) * idf(df.get(feature, 1), n_docs) if count >= 1 else count * idf(
+                df.get(feature, 1), n_docs
+            )
+    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    return Vector(features.id, features.published_at, {f: w / norm for f, w in weights.items()})
+
+
+def _hours(iso: str) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() / 3600.0
+    except ValueError:
+        return None
+
+
+def time_decay(a: str, b: str, params: StoryParams = StoryParams()) -> float:
+    """``0.5 ** (max(0, |dt| - grace) / half_life)``; 1.0 when a date is missing."""
+    ha, hb = _hours(a), _hours(b)
+    if ha is None or hb is None:
+        return 1.0
+    excess = max(0.0, abs(ha - hb) - params.grace_hours)
+    return 0.5 ** (excess / params.half_life_hours)
+
+
+def similarity(a: Vector, b: Vector, params: StoryParams = StoryParams()) -> float:
+    """Cosine of the two vectors times the time decay; symmetric, in [0, 1]."""
+    small, large = (a.weights, b.weights) if len(a.weights) <= len(b.weights) else (b.weights, a.weights)
+    cosine = sum(w * large[f] for f, w in small.items() if f in large)
+    return min(1.0, cosine) * time_decay(a.published_at, b.published_at, params)
+
+
+# --------------------------------------------------------------------------- candidates
+
+_BLOCKABLE = ("w:", "n:", "d:", "c:")
+
+
+def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams()) -> list[str]:
+    """The article's most specific shared features (``2 <= df <= max_block_size``):
+    the keys under which it meets its candidates."""
+    usable = [
+        (-w, f) for f, w in vector.weights.items()
+        if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= params.max_block_size
+    ]
+    usable.sort()
+    return sorted(f for _, f in usable[: params.block_keys_per_article])
+
+
+class Node(NamedTuple):
+    """An article's place in story order: earliest first, undated last, then id."""
+
+    published_at: str
+    id: str
+
+
+_NO_DATE = "9999-12-31T23:59:59Z"
+
+
+def node_of(article_id: str, published_at: str | None) -> Node:
+    return Node(published_at or _NO_DATE, article_id)
+
+
+def score_block(key: str, members: Iterable[tuple[Vector, list[str]]], params: StoryParams = StoryParams()) -> Iterator[
+    tuple[Node, Node, float]
+]:
+    """Edges ``(earlier, later, similarity)`` of the pairs in one block that score at
+    least ``edge_floor``; a pair is scored only in the block of the smallest key its
+    two articles share, so each pair is scored once over all blocks."""
+    members = sorted(members, key=lambda m: m[0].id)
+    for i, (va, ka) in enumerate(members):
+        set_a = set(ka)
+        for vb, kb in members[i + 1:]:
+            if min(set_a.intersection(kb)) != key:
+                continue
+            score = similarity(va, vb, params)
+            if score >= params.edge_floor:
+                na, nb = node_of(va.id, va.published_at), node_of(vb.id, vb.published_at)
+                yield (min(na, nb), max(na, nb), round(score, 6))
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def cluster_edges(edges: Iterable[tuple[Node, Node, float]], threshold: float) -> dict[str, str]:
+    """Sparse average-link agglomeration: ``{article_id: root_id}`` for every article
+    in a group of two or more (root = earliest member).
+
+    Two groups merge when the sum of their cross-edge scores divided by the number of
+    cross pairs (``|A| * |B|``) is at least ``threshold``, best pair first. Ties are
+    broken by node order, so the result does not depend on edge order.
+    """
+    link: dict[Node, dict[Node, float]] = {}
+    for a, b, s in edges:
+        if a == b:
+            continue
+        link.setdefault(a, {})[b] = max(link.get(a, {}).get(b, 0.0), s)
+        link.setdefault(b, {})[a] = link[a][b]
+    size = {n: 1 for n in link}
+    members = {n: [n] for n in link}
+    heap = [(-s, a, b) for a in link for b, s in link[a].items() if a < b and s >= threshold]
+    heapq.heapify(heap)
+    alive = set(link)
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        if a not in alive or b not in alive:
+            continue
+        current = link[a].get(b, 0.0) / (size[a] * size[b])
+        if abs(current + neg) > 1e-12:
+            continue  # stale entry: the pair's average changed since it was pushed
+        if current < threshold:
+            break
+        keep, gone = (a, b) if a < b else (b, a)
+        alive.discard(gone)
+        members[keep].extend(members.pop(gone))
+        size[keep] += size.pop(gone)
+        gone_links = link.pop(gone)
+        gone_links.pop(keep, None)
+        link[keep].pop(gone, None)
+        for other, s in gone_links.items():
+            other_links = link[other]
+            other_links.pop(gone, None)
+            total = link[keep].get(other, 0.0) + s
+            link[keep][other] = other_links[keep] = total
+        for other, total in link[keep].items():
+            avg = total / (size[keep] * size[other])
+            if avg >= threshold:
+                x, y = (keep, other) if keep < other else (other, keep)
+                heapq.heappush(heap, (-avg, x, y))
+    out: dict[str, str] = {}
+    for root, group in members.items():
+        if len(group) > 1:
+            first = min(group)
+            for node in group:
+                out[node.id] = first.id
+    return out
+
+
+def document_frequencies(features: Iterable[StoryFeatures]) -> tuple[dict[str, int], int]:
+    df: dict[str, int] = {}
+    n = 0
+    for f in features:
+        n += 1
+        for feature, _ in f.counts:
+            df[feature] = df.get(feature, 0) + 1
+    return df, n
+
+
+def story_roots(articles: Iterable[Mapping], params: StoryParams = StoryParams()) -> dict[str, str]:
+    """In memory, the whole method: ``{article_id: story root id}`` for every article.
+
+    Duplicates (``dedup.duplicate_of`` set) take their original's root. This is the
+    plain twin of :class:`AssignStories` (same steps, same result).
+    """
+    articles = list(articles)
+    originals = [a for a in articles if not (a.get("dedup") or {}).get("duplicate_of")]
+    feats = [story_features(a, params) for a in originals]
+    df, n = document_frequencies(feats)
+    vectors = [vectorize(f, df, n) for f in feats]
+    blocks: dict[str, list[tuple[Vector, list[str]]]] = {}
+    for v in vectors:
+        keys = block_keys(v, df, params)
+        for k in keys:
+            blocks.setdefault(k, []).append((v, keys))
+    edges = [e for k in sorted(blocks) for e in score_block(k, blocks[k], params)]
+    roots = cluster_edges(edges, params.threshold)
+    out = {}
+    for a in articles:
+        rep = (a.get("dedup") or {}).get("duplicate_of") or a["id"]
+        out[a["id"]] = roots.get(rep, rep)
+    return out
+
+
+def assign_story(article: dict, roots: Mapping[str, str]) -> dict:
+    """A copy of ``article`` with ``story_id`` from the resolved roots (its own id, or
+    its original's, when it is in no multi-article story)."""
+    out = dict(article)
+    rep = (article.get("dedup") or {}).get("duplicate_of") or article["id"]
+    out["story_id"] = story_id_for(roots.get(rep, rep))
+    return out
+
+
+# --------------------------------------------------------------------------- Beam
+
+
+class _CountFeatures(beam.CombineFn):
+    """Document frequency of every feature (only those in >= 2 articles are kept) and N."""
+
+    def create_accumulator(self) -> tuple[dict, int]:
+        return {}, 0
+
+    def add_input(self, acc: tuple[dict, int], features: StoryFeatures) -> tuple[dict, int]:
+        df, n = acc
+        for feature, _ in features.counts:
+            df[feature] = df.get(feature, 0) + 1
+        return df, n + 1
+
+    def merge_accumulators(self, accs: Iterable[tuple[dict, int]]) -> tuple[dict, int]:
+        total: dict[str, int] = {}
+        n = 0
+        for df, count in accs:
+            n += count
+            for feature, c in df.items():
+                total[feature] = total.get(feature, 0) + c
+        return total, n
+
+    def extract_output(self, acc: tuple[dict, int]) -> tuple[dict, int]:
+        df, n = acc
+        return {f: c for f, c in df.items() if c >= 2}, n
+
+
+class _VectorizeAndBlock(beam.DoFn):
+    def __init__(self, params: StoryParams) -> None:
+        self._params = params
+        self._capped = Metrics.counter(namespace("stories"), "capped_blocks")
+
+    def process(self, features: StoryFeatures, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
+        df, n = df_n
+        vector = vectorize(features, df, n)
+        keys = block_keys(vector, df, self._params)
+        if any(df.get(f, 1) > self._params.max_block_size for f in vector.weights):
+            self._capped.inc()
+        for key in keys:
+            yield key, (tuple(vector), keys)
+
+
+class _ScoreBlock(beam.DoFn):
+    def __init__(self, params: StoryParams) -> None:
+        self._params = params
+        ns = namespace("stories")
+        self._edges = Metrics.counter(ns, "edges")
+
+    def process(self, keyed: tuple[str, Iterable[tuple]]) -> Iterator[tuple]:
+        key, members = keyed
+        for a, b, score in score_block(key, ((Vector(*v), k) for v, k in members), self._params):
+            self._edges.inc()
+            yield tuple(a), tuple(b), score
+
+
+class _ClusterEdges(beam.CombineFn):
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+
+    def create_accumulator(self) -> list:
+        return []
+
+    def add_input(self, acc: list, edge: tuple) -> list:
+        acc.append(edge)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[list]) -> list:
+        return [e for acc in accs for e in acc]
+
+    def extract_output(self, acc: list) -> dict[str, str]:
+        return cluster_edges(((Node(*a), Node(*b), s) for a, b, s in acc), self._threshold)
+
+
+class _Assign(beam.DoFn):
+    def __init__(self) -> None:
+        self._clustered = Metrics.counter(namespace("stories"), "clustered_articles")
+
+    def process(self, article: dict, roots: dict) -> Iterator[dict]:
+        out = assign_story(article, roots)
+        if out["story_id"] != story_id_for(article["id"]) or article["id"] in roots:
+            self._clustered.inc()
+        yield out
+
+
+def _is_original(article: dict) -> bool:
+    return not (article.get("dedup") or {}).get("duplicate_of")
+
+
+class AssignStories(beam.PTransform):
+    """Articles (with ``dedup`` marked) -> the same articles with ``story_id`` set.
+
+    Originals are featurised; document frequencies come from one combine (side
+    input); articles meet their candidates under their rarest features
+    (GroupByKey, blocks capped at ``max_block_size``); the scored edges are grouped
+    by average-link in one combine over the edges (they are few), whose result
+    every article reads as a side input. Duplicates follow their original.
+    """
+
+    def __init__(self, params: StoryParams | None = None) -> None:
+        super().__init__()
+        self._params = params or StoryParams()
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        params = self._params
+        features = (
+            articles
+            | "KeepOriginals" >> beam.Filter(_is_original)
+            | "StoryFeatures" >> beam.Map(story_features, params)
+        )
+        df = features | "DocumentFrequencies" >> beam.CombineGlobally(_CountFeatures())
+        edges = (
+            features
+            | "VectorizeAndBlock" >> beam.ParDo(_VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df))
+            | "GroupBlocks" >> beam.GroupByKey()
+            | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params))
+        )
+        roots = edges | "GroupStories" >> beam.CombineGlobally(_ClusterEdges(params.threshold))
+        return articles | "SetStoryId" >> beam.ParDo(_Assign(), roots=beam.pvalue.AsSingleton(roots))
