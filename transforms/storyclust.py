@@ -349,7 +349,7 @@ _SCALES: dict[float, tuple[str, ...]] = {
     1e3: ("thousand", "mille", "tausend", "mil", "mila", "tysi*", "тисяч*", "тысяч*", "duizend"),
     1e6: ("million*", "mln", "mio", "millón", "millones", "milion*", "мільйон*", "млн", "миллион*", "miljoen*", "m"),
     1e9: ("billion*", "bn", "milliard*", "mrd", "mld", "miliard*", "мільярд*", "млрд", "миллиард*", "miljard*"),
-    1e12: ("trillion*", "billion", "billionen", "bilion*", "трильйон*", "триллион*", "biljoen*"),
+    1e12: ("trillion*", "billionen", "bilion*", "трильйон*", "триллион*", "biljoen*"),
 }
 
 # function words and generic news words of the 9 languages that carry no event
@@ -561,9 +561,8 @@ def vectorize(features: StoryFeatures, df: Mapping[str, int], n_docs: int) -> Ve
     weights = {}
     for feature, count in features.counts:
         if count > 0:
-            weights[feature] = (1.0 + math.log(count)) * idf(df.get(feature, 1), n_docs) if count >= 1 else count * idf(
-                df.get(feature, 1), n_docs
-            )
+            tf = 1.0 + math.log(count) if count >= 1 else count  # sublinear; sub-unit weights (years) kept as is
+            weights[feature] = tf * idf(df.get(feature, 1), n_docs)
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     return Vector(features.id, features.published_at, {f: w / norm for f, w in weights.items()})
 

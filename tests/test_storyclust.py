@@ -1,0 +1,177 @@
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.stories import story_id_for
+from transforms.storyclust import (
+    AssignStories,
+    Node,
+    StoryParams,
+    assign_story,
+    cluster_edges,
+    document_frequencies,
+    similarity,
+    story_features,
+    story_roots,
+    time_decay,
+    transliterate,
+    vectorize,
+    word_key,
+)
+
+
+def art(id_, title, text, published=None, lang="en", duplicate_of=None):
+    status = "unique" if duplicate_of is None else "near_duplicate"
+    return {"id": id_, "title": title, "text": text, "published_at": published, "language": lang,
+            "dedup": {"status": status, "duplicate_of": duplicate_of}, "topics": []}
+
+
+QUAKE_TR_EN = art(
+    "tr-en", "Magnitude 6.2 earthquake strikes Malatya province, 14 dead",
+    "A magnitude 6.2 earthquake shook Malatya province in eastern Turkey on Wednesday, killing at least 14 people "
+    "and injuring 300, the disaster agency AFAD said. Apartment blocks collapsed in Yesilyurt and rescue teams "
+    "searched the rubble. Interior Minister Ali Yerlikaya said 2,400 tents were sent.",
+    "2025-04-23T06:40:00Z",
+)
+QUAKE_TR_FR = art(
+    "tr-fr", "Turquie : un séisme de magnitude 6,2 fait 14 morts à Malatya",
+    "Un tremblement de terre de magnitude 6,2 a frappé mercredi la province de Malatya, dans l'est de la Turquie, "
+    "faisant au moins 14 morts et 300 blessés selon l'agence AFAD. Des immeubles se sont effondrés à Yesilyurt. "
+    "Le ministre de l'Intérieur Ali Yerlikaya a annoncé l'envoi de 2 400 tentes.",
+    "2025-04-23T08:15:00Z", lang="fr",
+)
+QUAKE_PE_EN = art(
+    "pe-en", "Magnitude 7.1 quake hits southern Peru, three killed",
+    "A magnitude 7.1 earthquake struck the Arequipa region of southern Peru on Saturday, killing three people and "
+    "injuring 45, the Geophysical Institute of Peru said. The epicentre was 38 kilometres from Chala. The navy ruled "
+    "out a tsunami threat. Adobe houses collapsed in Caraveli.",
+    "2025-04-26T16:05:00Z",
+)
+
+
+def vectors(*articles):
+    feats = [story_features(a) for a in articles]
+    df, n = document_frequencies(feats)
+    return [vectorize(f, df, n) for f in feats]
+
+
+# --- pure functions -------------------------------------------------------------------
+
+
+def test_transliteration_makes_ukrainian_russian_and_english_names_meet():
+    assert transliterate("Зеленський", "uk") == "Zelenskyy"
+    assert transliterate("Зеленский", "ru") == "Zelenskiy"
+    assert transliterate("Харків") == "Kharkiv"  # і marks Ukrainian rules when no language is given
+    assert transliterate("Paris reste Paris") == "Paris reste Paris"
+    keys = {word_key(transliterate(w, lang)) for w, lang in
+            [("Зеленський", "uk"), ("Зеленский", "ru"), ("Зеленського", "uk"), ("Zelensky", "en"), ("Zelenskyy", "en")]}
+    assert keys == {"selensk"}
+
+
+def test_features_are_language_neutral_for_terms_numbers_and_dates():
+    en = dict(story_features(art("a", "", "The earthquake killed 1,200 people on 15 March; losses of 2.5 billion.")).counts)
+    de = dict(story_features(art("b", "", "Das Erdbeben am 15. März tötete 1.200 Menschen; Schäden von 2,5 Milliarden.",
+                                 lang="de")).counts)
+    uk = dict(story_features(art("c", "", "Землетрус 15 березня забрав життя 1200 людей, збитки 2,5 млрд.",
+                                 lang="uk")).counts)
+    for feature in ("c:earthquake", "n:1.2e+03", "n:2.5e+09", "d:3-15"):
+        assert feature in en and feature in de and feature in uk, feature
+
+
+def test_names_inside_sentences_weigh_more_than_plain_words():
+    counts = dict(story_features(art("a", "", "Officials met in Geneva. The officials said Geneva talks went well.")).counts)
+    assert counts["w:" + word_key("Geneva")] > counts["w:" + word_key("officials")]
+
+
+def test_similarity_is_symmetric_and_decays_with_time():
+    a, b = vectors(QUAKE_TR_EN, QUAKE_TR_FR)
+    assert similarity(a, b) == pytest.approx(similarity(b, a))
+    assert 0.0 < similarity(a, b) <= 1.0
+    later = b._replace(published_at="2025-05-03T08:15:00Z")
+    much_later = b._replace(published_at="2025-06-03T08:15:00Z")
+    undated = b._replace(published_at="")
+    assert similarity(a, much_later) < similarity(a, later) < similarity(a, b)
+    assert similarity(a, undated) == pytest.approx(similarity(a, b._replace(published_at=a.published_at)))
+
+
+def test_time_decay_has_a_grace_period_and_a_half_life():
+    params = StoryParams(grace_hours=24, half_life_hours=72)
+    assert time_decay("2025-01-01T00:00:00Z", "2025-01-01T20:00:00Z", params) == 1.0
+    assert time_decay("2025-01-01T00:00:00Z", "2025-01-05T00:00:00Z", params) == pytest.approx(0.5)
+    assert time_decay("2025-01-01T00:00:00Z", None, params) == 1.0
+
+
+def test_average_link_does_not_chain_through_a_bridge():
+    a, b, c, d = (Node("2025-01-01T00:00:00Z", x) for x in "abcd")
+    # a-b and c-d are tight; b-c is a single strong bridge; average over all cross pairs stays low
+    edges = [(a, b, 0.9), (c, d, 0.9), (b, c, 0.5)]
+    roots = cluster_edges(edges, threshold=0.3)
+    assert roots == {"a": "a", "b": "a", "c": "c", "d": "c"}
+    assert cluster_edges(reversed(edges), threshold=0.3) == roots
+
+
+# --- behaviour on articles -------------------------------------------------------------
+
+
+def test_french_and_english_write_ups_of_one_event_are_one_story():
+    roots = story_roots([QUAKE_TR_EN, QUAKE_TR_FR])
+    assert roots["tr-en"] == roots["tr-fr"] == "tr-en"
+
+
+def test_two_different_earthquakes_stay_apart():
+    roots = story_roots([QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN])
+    assert roots["tr-en"] == roots["tr-fr"]
+    assert roots["pe-en"] == "pe-en"
+
+
+def test_duplicates_join_their_originals_story():
+    copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-fr")
+    roots = story_roots([QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy])
+    assert roots["copy"] == roots["tr-fr"] == "tr-en"
+    assert assign_story(copy, roots)["story_id"] == story_id_for("tr-en")
+
+
+def test_seed_articles_are_one_story(shared_data):
+    seeds = sorted((shared_data / "seeds").glob("*.txt"))
+    assert len(seeds) == 2
+    articles = [art(p.name, "", p.read_text(encoding="utf-8")) for p in seeds]
+    roots = story_roots(articles)
+    assert roots[seeds[0].name] == roots[seeds[1].name]
+
+
+def test_own_multilingual_set_keeps_near_miss_events_apart():
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "eval", "data", "stories_multilingual.jsonl")
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    roots = story_roots(rows)
+    by_story = {}
+    for row in rows:
+        by_story.setdefault(row["story"], set()).add(roots[row["id"]])
+    for near_miss in (("sanctions-16", "sanctions-17"), ("ceasefire-riyadh", "ceasefire-istanbul"),
+                      ("quake-malatya", "quake-arequipa"), ("fire-marseille", "fire-athens")):
+        first, second = (by_story[s] for s in near_miss)
+        assert not first & second, near_miss
+
+
+# --- Beam -------------------------------------------------------------------------------
+
+
+def test_assign_stories_composite_matches_the_plain_twin():
+    copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-en")
+    articles = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy]
+    expected = [(a["id"], story_id_for(root)) for a, root in
+                zip(articles, (story_roots(articles)[a["id"]] for a in articles))]
+    assert dict(expected) == {"tr-en": "s-tr-en", "tr-fr": "s-tr-en", "pe-en": "s-pe-en", "copy": "s-tr-en"}
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create(articles)
+            | "AssignStories" >> AssignStories(StoryParams())
+            | beam.Map(lambda a: (a["id"], a["story_id"]))
+        )
+        assert_that(out, equal_to(expected))
