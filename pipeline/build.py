@@ -18,7 +18,8 @@ from transforms.language import DetectLanguage
 from transforms.neardup import FindNearDuplicates
 from transforms.normalize import NormalizeArticles
 from transforms.read import ReadArticles
-from transforms.stories import BuildStories, assign_story_from_duplicates
+from transforms.stories import BuildStories
+from transforms.storyclust import AssignStories
 from transforms.topics import TagTopics
 from transforms.write import WriteOutputs
 
@@ -51,7 +52,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     articles = articles | "MarkDuplicates" >> MarkDuplicates(
         config.dedup.by_url, config.dedup.by_content, extra_edges=near_edges
     )
-    articles = articles | "AssignStories" >> beam.Map(assign_story_from_duplicates)
+    articles = articles | "AssignStories" >> AssignStories(config.stories)
     stories = articles | "BuildStories" >> BuildStories()
 
     dead_letter = dead_letters | "FlattenDeadLetters" >> beam.Flatten()

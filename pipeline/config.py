@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from transforms.storyclust import StoryParams
+
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
 
 
@@ -80,6 +82,7 @@ class JobConfig:
     normalize: NormalizeConfig = NormalizeConfig()
     language: LanguageConfig = LanguageConfig()
     dedup: DedupConfig = DedupConfig()
+    stories: StoryParams = StoryParams()
     output_options: OutputConfig = OutputConfig()
     config_path: str = ""
 
@@ -89,6 +92,7 @@ _SECTIONS: dict[str, type] = {
     "normalize": NormalizeConfig,
     "language": LanguageConfig,
     "dedup": DedupConfig,
+    "stories": StoryParams,
     "output": OutputConfig,
 }
 _TOP_LEVEL = {"version", "topics", "feeds", *_SECTIONS}
