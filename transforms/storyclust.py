@@ -44,9 +44,9 @@ Layers, all pure functions (the Beam composite :class:`AssignStories` only wires
 Exact and near duplicates are not clustered themselves: they take the story of
 the original they copy (``dedup.duplicate_of``).
 
-Counters (namespace ``newsbeam.stories``): ``candidate_pairs``, ``edges``,
-``capped_blocks`` (blocks bigger than ``max_block_size``; never formed, counted
-when a key is skipped), ``clustered_articles``.
+Counters (namespace ``newsbeam.stories``): ``edges`` (scored pairs kept),
+``unblocked_articles`` (no feature rare enough to pair by: the article stays a
+story of its own), ``clustered_articles`` (articles in a story of two or more).
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ _CYR_COMMON = {
 _CYR_UK = dict(_CYR_COMMON, **{"г": "h", "и": "y"})
 _CYR_RU = dict(_CYR_COMMON, **{"г": "g", "и": "i"})
 _UK_ONLY = set("іїєґ")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
 def _table(mapping: dict[str, str]) -> dict[int, str]:
@@ -122,7 +123,7 @@ def transliterate(text: str, language: str | None = None) -> str:
     ``language`` picks the rules (``uk``: г -> h, и -> y; otherwise Russian);
     unknown languages are Ukrainian when the text has і/ї/є/ґ.
     """
-    if not any("\u0400" <= ch <= "\u04ff" for ch in text):
+    if not _CYRILLIC.search(text):
         return text
     if language not in ("uk", "ru"):
         language = "uk" if any(ch in _UK_ONLY for ch in text.lower()) else "ru"
@@ -399,8 +400,13 @@ def _compile(entries: Mapping[object, Iterable[str]]) -> tuple[dict[str, object]
 
 def _norm_token(token: str) -> str:
     """Lowercase, transliterated, accent-free spelling of a token (before the key)."""
-    t = transliterate(token.lower())
-    t = unicodedata.normalize("NFKD", t.translate(_FOLD))
+    return _fold_token(transliterate(token))
+
+
+@lru_cache(maxsize=200_000)
+def _fold_token(token: str) -> str:
+    """Lowercase, accent-free spelling of an already transliterated token."""
+    t = unicodedata.normalize("NFKD", token.lower().translate(_FOLD))
     return "".join(ch for ch in t if ch.isalnum() or ch in "-.")
 
 
@@ -469,7 +475,7 @@ def story_features(article: Mapping, params: StoryParams = StoryParams()) -> Sto
             continue
         part = transliterate(part, language)
         tokens = list(_TOKEN.finditer(part))
-        norms = [_norm_token(m.group()) for m in tokens]
+        norms = [_fold_token(m.group()) for m in tokens]
         for i, m in enumerate(tokens):
             raw, norm = m.group(), norms[i]
             if not norm:
@@ -492,18 +498,12 @@ def story_features(article: Mapping, params: StoryParams = StoryParams()) -> Sto
                     if value >= 13 or value != int(value) or scale is not None or percent:
                         _add(counts, "n:" + _fmt_number(value) + ("%" if percent else ""), repeat * params.number_weight)
                 continue
-            if norm in _STOPWORDS:
+            feature = _word_feature(norm)
+            if feature is None:
                 continue
-            concept = _lookup(norm, *_CONCEPTS)
-            if concept is not None:
-                _add(counts, f"c:{concept}", repeat * params.concept_weight)
+            if feature[0] == "c":
+                _add(counts, feature, repeat * params.concept_weight)
                 continue
-            if _lookup(norm, *_MONTH_LEX) is not None or _lookup(norm, *_SCALE_LEX) is not None:
-                continue
-            key = word_key(norm)
-            if len(key) < 4 or len(norm) < 4:
-                continue
-            feature = "w:" + key
             _add(counts, feature, repeat * params.word_weight)
             if not is_title:
                 start = m.start()
@@ -519,6 +519,23 @@ def story_features(article: Mapping, params: StoryParams = StoryParams()) -> Sto
         if feature not in lowercase:
             counts[feature] *= params.entity_weight
     return StoryFeatures(str(article["id"]), article.get("published_at") or "", tuple(sorted(counts.items())))
+
+
+@lru_cache(maxsize=200_000)
+def _word_feature(norm: str) -> str | None:
+    """``c:<concept>`` for a lexicon term, ``w:<key>`` for another content word,
+    None for function words, month and scale names and very short words."""
+    if norm in _STOPWORDS:
+        return None
+    concept = _lookup(norm, *_CONCEPTS)
+    if concept is not None:
+        return f"c:{concept}"
+    if _lookup(norm, *_MONTH_LEX) is not None or _lookup(norm, *_SCALE_LEX) is not None:
+        return None
+    key = word_key(norm)
+    if len(key) < 4 or len(norm) < 4:
+        return None
+    return "w:" + key
 
 
 def _add(counts: dict[str, float], feature: str, weight: float) -> None:
@@ -773,14 +790,14 @@ class _CountFeatures(beam.CombineFn):
 class _VectorizeAndBlock(beam.DoFn):
     def __init__(self, params: StoryParams) -> None:
         self._params = params
-        self._capped = Metrics.counter(namespace("stories"), "capped_blocks")
+        self._unblocked = Metrics.counter(namespace("stories"), "unblocked_articles")
 
     def process(self, features: StoryFeatures, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
         df, n = df_n
         vector = vectorize(features, df, n)
         keys = block_keys(vector, df, self._params)
-        if any(df.get(f, 1) > self._params.max_block_size for f in vector.weights):
-            self._capped.inc()
+        if not keys:
+            self._unblocked.inc()
         for key in keys:
             yield key, (tuple(vector), keys)
 
@@ -822,7 +839,7 @@ class _Assign(beam.DoFn):
 
     def process(self, article: dict, roots: dict) -> Iterator[dict]:
         out = assign_story(article, roots)
-        if out["story_id"] != story_id_for(article["id"]) or article["id"] in roots:
+        if (article.get("dedup") or {}).get("duplicate_of") or article["id"] in roots:
             self._clustered.inc()
         yield out
 
