@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import http.server
+import ssl
 import threading
 import time
 import zlib
@@ -41,7 +42,8 @@ class _Server(http.server.ThreadingHTTPServer):
 class LocalHTTPServer:
     """Start with ``with`` (or :meth:`start`/:meth:`stop`); serves until stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: "ssl.SSLContext | None" = None) -> None:
+        self.scheme = "https" if ssl_context is not None else "http"
         self.routes: dict[str, Handler] = {}
         self.seen: list[Seen] = []
         self.stopping = threading.Event()
@@ -50,6 +52,7 @@ class LocalHTTPServer:
 
         class _Req(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms Nagle stall
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
@@ -68,6 +71,8 @@ class LocalHTTPServer:
                     self.close_connection = True
 
         self._server = _Server(("127.0.0.1", 0), _Req)
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._server.stopping = self.stopping  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -76,7 +81,7 @@ class LocalHTTPServer:
         return self._server.server_address[1]
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def route(self, path: str, handler: Handler) -> str:
         self.routes[path] = handler
@@ -194,6 +199,27 @@ def serve_slow_drip(byte_every: float = 0.1, max_seconds: float = 20.0) -> Handl
         while time.monotonic() < end and not stop.is_set():
             req.wfile.write(b" ")
             req.wfile.flush()
+            time.sleep(byte_every)
+        req.close_connection = True
+
+    return handler
+
+
+def serve_slow_headers(byte_every: float = 0.1, max_seconds: float = 20.0) -> Handler:
+    """The status line, then the headers one byte every ``byte_every`` s (never
+    finished): the client has no response object yet when its deadline passes."""
+
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        req.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        req.wfile.flush()
+        stop = req.server.stopping  # type: ignore[attr-defined]
+        end = time.monotonic() + max_seconds
+        header = b"X-Slow: " + b"z" * 10_000
+        i = 0
+        while time.monotonic() < end and not stop.is_set() and i < len(header):
+            req.wfile.write(header[i : i + 1])
+            req.wfile.flush()
+            i += 1
             time.sleep(byte_every)
         req.close_connection = True
 

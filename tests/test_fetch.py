@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import socket
+import ssl
 import threading
 import tracemalloc
 
@@ -31,6 +32,7 @@ from tests.httpserver import (
     serve_redirect,
     serve_sequence,
     serve_slow_drip,
+    serve_slow_headers,
     serve_status,
 )
 from transforms.fetch import (
@@ -350,6 +352,13 @@ def test_slow_drip_is_cut_by_the_total_deadline(server):
     assert "total deadline of 1 s passed" in items[0].error
 
 
+def test_slow_drip_of_headers_is_cut_by_the_total_deadline(server):
+    url = server.route("/drip-headers.xml", serve_slow_headers(byte_every=0.1, max_seconds=20))
+    opts = LOCAL.with_settings(total_timeout=1.0, max_retries=0)
+    result = run_bounded(lambda: fetch_feed(url, options=opts), seconds=8)
+    assert result.error_kind == "timeout" and "total deadline" in result.error
+
+
 def test_timeouts_are_retried(server):
     url = server.route("/drip-then-ok", serve_sequence(serve_slow_drip(0.1, 20), serve_feed(rss(2))))
     opts = LOCAL.with_settings(total_timeout=0.5, max_retries=1)
@@ -486,6 +495,51 @@ def test_https_to_a_plain_http_server_is_a_tls_dead_letter(server):
     server.route("/plain.xml", serve_feed(rss(1)))
     [dead] = list(poll_feed(f"https://127.0.0.1:{server.port}/plain.xml", options=LOCAL))
     assert dead.stage == "fetch" and "TLS" in dead.error
+
+
+# A self-signed certificate for "feeds.test" made for these tests (openssl req -x509, EC P-256, 100 years).
+TEST_CERT = """-----BEGIN CERTIFICATE-----
+MIIBmDCCAT6gAwIBAgIUURF6xCbZW0HwZsotsu7Q2fSw24YwCgYIKoZIzj0EAwIw
+FTETMBEGA1UEAwwKZmVlZHMudGVzdDAgFw0yNjExMjEyMzUwNDFaGA8yMTI2MTAy
+ODIzNTA0MVowFTETMBEGA1UEAwwKZmVlZHMudGVzdDBZMBMGByqGSM49AgEGCCqG
+SM49AwEHA0IABKP50F+vkonJM6rD3cUk2c8xFmZLC5z/6lNDtUT2tZLR148xEEeN
+IVUb+6E0tn7Hfbieb6x/ya1MseDeIrXUhWyjajBoMB0GA1UdDgQWBBQjiDig5qS+
+dZ0Igpbdf8ZrV/hHOzAfBgNVHSMEGDAWgBQjiDig5qS+dZ0Igpbdf8ZrV/hHOzAP
+BgNVHRMBAf8EBTADAQH/MBUGA1UdEQQOMAyCCmZlZWRzLnRlc3QwCgYIKoZIzj0E
+AwIDSAAwRQIhAKtiFFRPIftKXIaK+uhyOujGavr12yn6pFRGuh/+MH3QAiAFDqI3
+bIoI6+3suIIPzcmBzTY9GorDZBTzNQmGqsFCxg==
+-----END CERTIFICATE-----
+"""
+TEST_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgsG0/zVTxuRblckWh
+to7MjsPi0q3KK7RP/6ko2wUQn3mhRANCAASj+dBfr5KJyTOqw93FJNnPMRZmSwuc
+/+pTQ7VE9rWS0dePMRBHjSFVG/uhNLZ+x324nm+sf8mtTLHg3iK11IVs
+-----END PRIVATE KEY-----
+"""
+
+
+def test_https_connects_to_the_vetted_ip_with_sni_and_certificate_name(tmp_path):
+    (tmp_path / "cert.pem").write_text(TEST_CERT)
+    (tmp_path / "key.pem").write_text(TEST_KEY)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    sni_seen = []
+    ctx.sni_callback = lambda sock, name, context: sni_seen.append(name)
+    lookups = []
+
+    def resolver(host, port):  # feeds.test only exists here; it points at the local server
+        lookups.append(host)
+        return ["127.0.0.1"] if host == "feeds.test" else []
+
+    opts = LOCAL.with_settings(ca_certs=str(tmp_path / "cert.pem"))
+    with LocalHTTPServer(ssl_context=ctx) as tls, Fetcher(opts, resolver=resolver) as fetcher:
+        url = tls.route("/secure.xml", serve_feed(rss(2)))
+        items = list(poll_feed(tls.url("/secure.xml", host="feeds.test"), fetcher=fetcher))
+        assert [a["title"] for a in items] == ["Item 0", "Item 1"]
+        assert tls.requests_to("/secure.xml")[-1].headers["Host"] == f"feeds.test:{tls.port}"
+        assert sni_seen[-1] == "feeds.test" and lookups == ["feeds.test"]  # one lookup: the vetted IP is used
+        [dead] = list(poll_feed(url, fetcher=fetcher))  # https://127.0.0.1: the certificate does not name it
+        assert "TLS" in dead.error and tls.hits("/secure.xml") == 1
 
 
 def test_per_host_concurrency_and_min_delay(server):

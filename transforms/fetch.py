@@ -127,6 +127,7 @@ class FetchOptions:
     per_host_concurrency: int = 2
     min_delay_seconds: float = 1.0  # between request starts to the same host
     user_agent: str = USER_AGENT
+    ca_certs: str | None = None  # CA bundle for https; None: certifi's, else the system's
     fetch_full_text: bool = False
     full_text_min_chars: int = 500  # entries with less visible text than this get their page fetched
     full_text_max_pages: int = 20  # per poll; the rest keep their summary (counted)
@@ -620,13 +621,14 @@ class Fetcher:
         self.stats: collections.Counter[str] = collections.Counter()
         self._stats_lock = threading.Lock()
         self._pool_classes = _pool_classes()
-        self._ca_certs: str | None
-        try:
-            import certifi
+        self._ca_certs: str | None = self.options.ca_certs
+        if self._ca_certs is None:
+            try:
+                import certifi
 
-            self._ca_certs = certifi.where()
-        except ImportError:
-            self._ca_certs = None
+                self._ca_certs = certifi.where()
+            except ImportError:
+                pass
 
     # -- housekeeping ------------------------------------------------------
 
