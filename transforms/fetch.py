@@ -578,6 +578,7 @@ def _gate(host: str, limit: int) -> _HostGate:
 
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_POOLS = 64  # connection pools (one per host and address) kept per Fetcher
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -613,7 +614,7 @@ class Fetcher:
     def __init__(self, options: FetchOptions | None = None, *, resolver: Resolver = system_resolver) -> None:
         self.options = options or FetchOptions()
         self._resolver = resolver
-        self._pools: dict[tuple[str, str, int, str], Any] = {}
+        self._pools: collections.OrderedDict[tuple[str, str, int, str], Any] = collections.OrderedDict()
         self._pools_lock = threading.Lock()
         self._dns = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsbeam-dns")
         self._rng = random.Random(self.options.jitter_seed) if self.options.jitter_seed is not None else None
@@ -660,7 +661,11 @@ class Fetcher:
         key = (target.scheme, ip, target.port, target.host)
         with self._pools_lock:
             pool = self._pools.get(key)
-            if pool is None:
+            if pool is not None:
+                self._pools.move_to_end(key)
+            else:
+                while len(self._pools) >= _MAX_POOLS:  # least recently used host: close its idle sockets
+                    self._pools.popitem(last=False)[1].close()
                 http_pool, https_pool = self._pool_classes
                 common = dict(maxsize=self.options.per_host_concurrency, block=False, retries=False)
                 if target.scheme == "https":
