@@ -1,6 +1,6 @@
 """``build_pipeline(p, config)``: the newsbeam graph, from a validated config.
 
-    ReadArticles -> NormalizeArticles -> DetectLanguage -> TagTopics
+    ReadArticles (+ PollFeeds) -> NormalizeArticles -> DetectLanguage -> TagTopics
       -> MarkDuplicates -> AssignStories -> BuildStories -> WriteOutputs
 
 Every fallible stage returns ``(good, dead_letters)``; the dead letters of all
@@ -14,6 +14,7 @@ import apache_beam as beam
 
 from pipeline.config import JobConfig
 from transforms.dedup import MarkDuplicates
+from transforms.fetch import PollFeeds
 from transforms.language import DetectLanguage
 from transforms.neardup import FindNearDuplicates
 from transforms.normalize import NormalizeArticles
@@ -28,8 +29,21 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     """Add the whole job to ``p``; return its final PCollections (for tests)."""
     dead_letters = []
 
-    raw, dead = p | "ReadArticles" >> ReadArticles(list(config.inputs), config.read.max_article_bytes)
-    dead_letters.append(dead)
+    sources = []
+    if config.inputs:
+        raw, dead = p | "ReadArticles" >> ReadArticles(list(config.inputs), config.read.max_article_bytes)
+        sources.append(raw)
+        dead_letters.append(dead)
+    if config.feeds:
+        raw, dead = p | "PollFeeds" >> PollFeeds(
+            config.feeds,
+            allow_private_networks=config.allow_private_networks,
+            state_dir=config.state,
+            options=config.fetch_options,
+        )
+        sources.append(raw)
+        dead_letters.append(dead)
+    raw = sources[0] if len(sources) == 1 else sources | "FlattenSources" >> beam.Flatten()
 
     articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
     dead_letters.append(dead)

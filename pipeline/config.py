@@ -73,6 +73,8 @@ class JobConfig:
 
     inputs: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
+    feeds_config_path: str | None = None  # configs/feeds.yaml: feeds for scheduled runs and fetch settings
+    fetch_options: Any = None  # transforms.fetch.FetchOptions loaded from feeds_config_path
     output: str = ""
     state: str | None = None
     topics_path: str = ""
@@ -183,8 +185,11 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     topics = raw.get("topics", "topics.yaml")
     kwargs["topics_path"] = _resolve(_check_type(f"{source}: 'topics'", topics, str), base_dir)
     feeds = raw.get("feeds") or []
+    if isinstance(feeds, str):
+        kwargs["feeds_config_path"] = _resolve(feeds, base_dir)
+        feeds = []
     if not isinstance(feeds, list) or not all(isinstance(f, str) and f for f in feeds):
-        raise ConfigError(f"{source}: 'feeds' must be a list of URLs")
+        raise ConfigError(f"{source}: 'feeds' must be the path of a feeds YAML file or a list of URLs")
     kwargs["feeds"] = tuple(feeds)
     config = JobConfig(**kwargs)
     if config.language.min_confidence > 1:
@@ -206,6 +211,7 @@ def load_config(path: str | None = None) -> JobConfig:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     config = parse_config(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
-    if not os.path.exists(config.topics_path) and "://" not in config.topics_path:
-        raise ConfigError(f"{path}: topics taxonomy not found: {config.topics_path}")
+    for what, file in (("topics taxonomy", config.topics_path), ("feeds config", config.feeds_config_path)):
+        if file and "://" not in file and not os.path.exists(file):
+            raise ConfigError(f"{path}: {what} not found: {file}")
     return config

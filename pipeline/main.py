@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline.options import NewsbeamOptions, unknown_arguments
+from transforms.fetch import FeedsConfigError, load_feeds_config
 from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
 _log = logging.getLogger("newsbeam")
@@ -34,6 +35,15 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
     config = load_config(options.config)
     inputs = tuple(options.input or ())
     feeds = tuple(options.feed or ()) + config.feeds
+    fetch_options = None
+    if config.feeds_config_path:
+        try:
+            feeds_config = load_feeds_config(config.feeds_config_path)
+        except (FeedsConfigError, ValueError, OSError) as exc:
+            raise ConfigError(f"{config.feeds_config_path}: {exc}") from None
+        feeds += tuple(feeds_config.urls)
+        fetch_options = feeds_config.options
+    feeds = tuple(dict.fromkeys(feeds))
     if not inputs and not feeds:
         raise ConfigError("nothing to read: give --input PATTERN and/or --feed URL")
     if not options.output:
@@ -44,6 +54,7 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
         config,
         inputs=inputs,
         feeds=feeds,
+        fetch_options=fetch_options,
         output=options.output,
         state=options.state,
         window_seconds=options.window_seconds,
