@@ -60,6 +60,7 @@ import apache_beam as beam
 import numpy as np
 import xxhash
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.beamutil import namespace
 from transforms.dedup import Edge, Node, node_of
@@ -196,14 +197,19 @@ def choose_bands(threshold: float, num_perm: int, min_recall: float = 0.99) -> t
     return num_perm, 1  # nothing reaches min_recall: one row per band, all permutations
 
 
-def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[str]:
-    """One string key per band: ``"<band index>:<xxh64 hex of the band's values>"``."""
+def band_hashes(signature: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One 64-bit hash per band: xxh64 of the band's ``rows`` values (little-endian)."""
     sig = np.ascontiguousarray(signature, dtype="<u4")
     if bands * rows > sig.size:
         raise ValueError(f"bands*rows = {bands * rows} exceeds the signature length {sig.size}")
     raw = sig.tobytes()
     step = 4 * rows
-    return [f"{i}:{xxhash.xxh64_hexdigest(raw[i * step : (i + 1) * step])}" for i in range(bands)]
+    return [xxhash.xxh64_intdigest(raw[i * step : (i + 1) * step]) for i in range(bands)]
+
+
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[str]:
+    """One string key per band: ``"<band index>:<16 hex digits of its band hash>"``."""
+    return [f"{i}:{h:016x}" for i, h in enumerate(band_hashes(signature, bands, rows))]
 
 
 def verify(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -252,8 +258,7 @@ class Sketcher:
         return minhash(sh, perms=self.perms)
 
 
-# A bucket member: the article's node as a plain tuple, and its signature bytes.
-Member = tuple[tuple[str, str], bytes]
+NodeKey = tuple[str, str]  # a Node as a plain tuple: (published_at or sentinel, id)
 
 
 def signature_bytes(signature: np.ndarray) -> bytes:
@@ -264,72 +269,58 @@ def signature_of(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u4")
 
 
+def _distinct(members: Iterable[NodeKey]) -> Iterator[NodeKey]:
+    seen: set[str] = set()  # ids only
+    for m in members:
+        if m[1] not in seen:
+            seen.add(m[1])
+            yield tuple(m)  # type: ignore[misc]
+
+
 def bucket_pairs(
-    members: Iterable[Member],
+    members: Iterable[NodeKey],
     max_bucket: int = DEFAULT_MAX_BUCKET,
     compare_earliest: int = DEFAULT_COMPARE_EARLIEST,
-) -> tuple[Iterator[tuple[Member, Member]], bool]:
+) -> tuple[Iterator[tuple[NodeKey, NodeKey]], bool]:
     """Candidate pairs ``(earlier, later)`` inside one LSH bucket, and whether it was oversized.
 
     A bucket of at most ``max_bucket`` distinct articles yields all its pairs.
     A larger one (a pathological key: boilerplate, a template) compares every
-    member only with the ``compare_earliest`` earliest members, so its cost is
-    linear in its size; it is read twice (Beam iterables are re-iterable) and
-    only those few members are held in memory.
+    member only with its ``compare_earliest`` earliest members, so its cost is
+    linear in its size. ``members`` is read at most three times (Beam
+    iterables are re-iterable) and only a few members are held at once.
     """
-    head: list[Member] = []
-    count = 0
-    seen: set[tuple[str, str]] = set()
-    oversized = False
-    for m in members:
-        if m[0] in seen:
-            continue
-        count += 1
-        if count > max_bucket:
-            oversized = True
-            break
-        seen.add(m[0])
+    head: list[NodeKey] = []
+    for m in _distinct(members):
         head.append(m)
-    if not oversized:
-        head.sort(key=lambda m: m[0])
-        pairs = ((head[i], head[j]) for i in range(len(head)) for j in range(i + 1, len(head)))
-        return pairs, False
+        if len(head) > max_bucket:
+            break
+    if len(head) <= max_bucket:
+        head.sort()
+        return ((head[i], head[j]) for i in range(len(head)) for j in range(i + 1, len(head))), False
 
-    earliest = heapq.nsmallest(compare_earliest, _distinct(members), key=lambda m: m[0])
+    earliest = heapq.nsmallest(compare_earliest, _distinct(members))
 
-    def capped() -> Iterator[tuple[Member, Member]]:
+    def capped() -> Iterator[tuple[NodeKey, NodeKey]]:
         for i, e in enumerate(earliest):
             for later in earliest[i + 1 :]:
                 yield e, later
-        firsts = {e[0] for e in earliest}
+        firsts = set(earliest)
         for m in _distinct(members):
-            if m[0] in firsts:
-                continue
-            for e in earliest:
-                yield e, m
+            if m not in firsts:
+                for e in earliest:
+                    yield e, m
 
     return capped(), True
 
 
-def _distinct(members: Iterable[Member]) -> Iterator[Member]:
-    seen: set[str] = set()  # ids only: bounded by bucket size in ids, not signatures
-    for m in members:
-        if m[0][1] not in seen:
-            seen.add(m[0][1])
-            yield m
-
-
-def near_edges(
-    pairs: Iterable[tuple[Member, Member]], threshold: float
-) -> Iterator[tuple[Edge, float]]:
-    """Verified pairs as ``Edge(child=later, parent=earlier, kind="near")`` with their estimate."""
-    for a, b in pairs:
-        if a[0] == b[0] or a[0][1] == b[0][1]:
-            continue
-        score = verify(signature_of(a[1]), signature_of(b[1]))
-        if score >= threshold:
-            parent, child = sorted((a[0], b[0]))
-            yield Edge(Node(*child), Node(*parent), "near"), score
+def verified_edge(child: NodeKey, child_sig: bytes, parent: NodeKey, parent_sig: bytes, threshold: float) -> Edge | None:
+    """``Edge(child, parent, "near")`` when the estimated Jaccard reaches ``threshold``."""
+    if child[1] == parent[1]:
+        return None
+    if verify(signature_of(child_sig), signature_of(parent_sig)) < threshold:
+        return None
+    return Edge(Node(*child), Node(*parent), "near")
 
 
 def find_near_pairs(
@@ -348,33 +339,42 @@ def find_near_pairs(
     if not bands or not rows:
         bands, rows = choose_bands(threshold, num_perm)
     sketch = Sketcher(num_perm, seed, k, min_shingles)
-    buckets: dict[str, list[Member]] = {}
+    sigs: dict[str, bytes] = {}
+    buckets: dict[tuple[int, int], list[NodeKey]] = {}
     for node, text in texts:
         sig = sketch(text)
         if sig is None:
             continue
-        member = (tuple(node), signature_bytes(sig))
-        for key in band_keys(sig, bands, rows):
-            buckets.setdefault(key, []).append(member)
-    edges: set[Edge] = set()
+        sigs[node[1]] = signature_bytes(sig)
+        for band, h in enumerate(band_hashes(sig, bands, rows)):
+            buckets.setdefault((band, h), []).append(tuple(node))  # type: ignore[arg-type]
+    candidates: set[tuple[NodeKey, NodeKey]] = set()
     for members in buckets.values():
-        if len(members) < 2:
-            continue
-        pairs, _ = bucket_pairs(members, max_bucket, compare_earliest)
-        edges.update(e for e, _ in near_edges(pairs, threshold))
-    return edges
+        if len(members) > 1:
+            candidates.update((later, earlier) for earlier, later in bucket_pairs(members, max_bucket, compare_earliest)[0])
+    edges = (verified_edge(c, sigs[c[1]], p, sigs[p[1]], threshold) for c, p in candidates)
+    return {e for e in edges if e is not None}
 
 
 # ---------------------------------------------------------------- Beam composite
 
+SIGNATURES = "signatures"
 
-class _Sign(beam.DoFn):
-    """article -> (band_key, (node, signature bytes)) for each band."""
 
-    def __init__(self, num_perm: int, seed: int, k: int, min_shingles: int, bands: int, rows: int) -> None:
+class _SignAndBand(beam.DoFn):
+    """article -> main: ``(band shard, [(band hash, node), ...])`` batched per bundle;
+    ``SIGNATURES``: ``(id, (node, signature bytes))``.
+
+    Band entries are batched per bundle and shard (``"<band>:<hash mod shards>"``)
+    so the shuffle moves a few large elements instead of ``bands`` small ones per
+    article; a shard groups about ``articles / shards`` entries of one band.
+    """
+
+    def __init__(self, num_perm: int, seed: int, k: int, min_shingles: int, bands: int, rows: int, shards: int) -> None:
         self._args = (num_perm, seed, k, min_shingles)
-        self._bands, self._rows = bands, rows
+        self._bands, self._rows, self._shards = bands, rows, shards
         self._sketch: Sketcher | None = None
+        self._batches: dict = {}
         ns = namespace("neardup")
         self._signatures = Metrics.counter(ns, "signatures")
         self._short = Metrics.counter(ns, "too_short")
@@ -382,64 +382,97 @@ class _Sign(beam.DoFn):
     def setup(self) -> None:
         self._sketch = Sketcher(*self._args)
 
-    def process(self, article: dict) -> Iterator[tuple[str, Member]]:
+    def start_bundle(self) -> None:
+        self._batches = {}
+
+    def process(self, article: dict, window=beam.DoFn.WindowParam) -> Iterator:
         sig = self._sketch(article.get("text"))  # type: ignore[misc]
         if sig is None:
             self._short.inc()
             return
         self._signatures.inc()
-        member = (tuple(node_of(article)), signature_bytes(sig))
-        for key in band_keys(sig, self._bands, self._rows):
-            yield key, member
+        node = tuple(node_of(article))
+        yield beam.pvalue.TaggedOutput(SIGNATURES, (node[1], (node, signature_bytes(sig))))
+        batches, shards = self._batches, self._shards
+        for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
+            batches.setdefault((window, f"{band}:{h % shards}"), []).append((h, node))
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for (window, shard), entries in self._batches.items():
+            yield WindowedValue((shard, entries), window.max_timestamp(), [window])
+        self._batches = {}
 
 
-class _VerifyBucket(beam.DoFn):
-    """(band_key, members) -> (pair key, Edge) for each verified pair in the bucket."""
+class _PairsInShard(beam.DoFn):
+    """(band shard, batches) -> ``(later id, earlier node)`` for each candidate pair."""
 
-    def __init__(self, threshold: float, max_bucket: int, compare_earliest: int) -> None:
-        self._threshold = threshold
+    def __init__(self, max_bucket: int, compare_earliest: int) -> None:
         self._max_bucket = max_bucket
         self._compare_earliest = compare_earliest
         ns = namespace("neardup")
         self._buckets = Metrics.counter(ns, "buckets")
         self._oversized = Metrics.counter(ns, "oversized_buckets")
         self._candidates = Metrics.counter(ns, "candidates")
-        self._verified = Metrics.counter(ns, "verified")
 
-    def process(self, keyed: tuple[str, Iterable[Member]]) -> Iterator[tuple[str, tuple]]:
-        _, members = keyed
-        pairs, oversized = bucket_pairs(members, self._max_bucket, self._compare_earliest)
-        counted = []
-
-        def counting(it: Iterable) -> Iterator:
-            for pair in it:
-                counted.append(1)
-                yield pair
-
-        for edge, _ in near_edges(counting(pairs), self._threshold):
-            self._verified.inc()
-            yield f"{edge.child.id}\x00{edge.parent.id}", tuple(edge)
-        if counted:
+    def process(self, keyed: tuple[str, Iterable[list]]) -> Iterator[tuple[str, NodeKey]]:
+        buckets: dict[int, list[NodeKey]] = {}
+        for batch in keyed[1]:
+            for h, node in batch:
+                buckets.setdefault(h, []).append(tuple(node))
+        for members in buckets.values():
+            if len(members) < 2:
+                continue
+            pairs, oversized = bucket_pairs(members, self._max_bucket, self._compare_earliest)
             self._buckets.inc()
-            self._candidates.inc(len(counted))
-        if oversized:
-            self._oversized.inc()
+            if oversized:
+                self._oversized.inc()
+            n = 0
+            for earlier, later in pairs:
+                n += 1
+                yield later[1], earlier
+            self._candidates.inc(n)
 
 
-def _to_edge(kv: tuple[str, Iterable[tuple]]) -> Edge:
-    child, parent, kind = min(kv[1])
-    return Edge(Node(*child), Node(*parent), kind)
+def _to_parents(joined: tuple[str, dict]) -> Iterator[tuple[str, tuple[NodeKey, bytes]]]:
+    """Per later article: its signature, sent once to each distinct earlier candidate."""
+    _, groups = joined
+    mine = next(iter(groups["sig"]), None)
+    if mine is None:
+        return
+    for parent in set(map(tuple, groups["cand"])):
+        yield parent[1], (tuple(mine[0]), mine[1])
+
+
+class _Verify(beam.DoFn):
+    """Per earlier article: verify each later candidate against its signature."""
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._verified = Metrics.counter(namespace("neardup"), "verified")
+
+    def process(self, joined: tuple[str, dict]) -> Iterator[Edge]:
+        _, groups = joined
+        mine = next(iter(groups["sig"]), None)
+        if mine is None:
+            return
+        for child, child_sig in groups["later"]:
+            edge = verified_edge(tuple(child), child_sig, tuple(mine[0]), mine[1], self._threshold)
+            if edge is not None:
+                self._verified.inc()
+                yield edge
 
 
 class FindNearDuplicates(beam.PTransform):
     """Articles -> near-duplicate :class:`Edge` s (child = later, parent = earlier).
 
-    SignArticles (MinHash per article, one element per LSH band)
-      -> GroupByBand -> VerifyCandidates (pairs inside each bucket, capped for
-      oversized buckets; estimated Jaccard >= threshold) -> DedupePairs.
-    Never compares all pairs; articles with fewer than ``min_shingles``
-    distinct shingles are skipped (exact dedup still covers them).
-    ``bands``/``rows`` of 0 are chosen by :func:`choose_bands`.
+    SignAndBand (MinHash per article; band hashes batched per bundle and shard)
+      -> GroupBandShards -> CandidatePairs (pairs inside each band bucket, capped
+      for oversized buckets) -> JoinLaterSignature -> JoinEarlierSignature ->
+      VerifyPairs (estimated Jaccard >= threshold).
+    Each distinct pair is verified once; all-pairs comparison never happens.
+    Articles with fewer than ``min_shingles`` distinct shingles are skipped
+    (exact dedup still covers them). ``bands``/``rows`` of 0 are chosen by
+    :func:`choose_bands`.
     """
 
     def __init__(
@@ -453,6 +486,7 @@ class FindNearDuplicates(beam.PTransform):
         seed: int = DEFAULT_SEED,
         max_bucket: int = DEFAULT_MAX_BUCKET,
         compare_earliest: int = DEFAULT_COMPARE_EARLIEST,
+        shards: int = 64,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold <= 1.0:
@@ -462,15 +496,26 @@ class FindNearDuplicates(beam.PTransform):
         if bands * rows > num_perm:
             raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
         self._threshold = threshold
-        self._sign_args = (num_perm, seed, shingle_k, min_shingles, bands, rows)
-        self._bucket_args = (threshold, max_bucket, compare_earliest)
+        self._sign_args = (num_perm, seed, shingle_k, min_shingles, bands, rows, max(1, shards))
+        self._bucket_args = (max_bucket, compare_earliest)
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        signed = articles | "SignAndBand" >> beam.ParDo(_SignAndBand(*self._sign_args)).with_outputs(
+            SIGNATURES, main="bands"
+        )
+        sigs = signed[SIGNATURES]
+        candidates = (
+            signed["bands"]
+            | "GroupBandShards" >> beam.GroupByKey()
+            | "CandidatePairs" >> beam.ParDo(_PairsInShard(*self._bucket_args))
+        )
+        later = (
+            {"sig": sigs, "cand": candidates}
+            | "JoinLaterSignature" >> beam.CoGroupByKey()
+            | "SendToEarlier" >> beam.FlatMap(_to_parents)
+        )
         return (
-            articles
-            | "SignArticles" >> beam.ParDo(_Sign(*self._sign_args))
-            | "GroupByBand" >> beam.GroupByKey()
-            | "VerifyCandidates" >> beam.ParDo(_VerifyBucket(*self._bucket_args))
-            | "GroupPairs" >> beam.GroupByKey()
-            | "DedupePairs" >> beam.Map(_to_edge)
+            {"sig": sigs, "later": later}
+            | "JoinEarlierSignature" >> beam.CoGroupByKey()
+            | "VerifyPairs" >> beam.ParDo(_Verify(self._threshold))
         )
