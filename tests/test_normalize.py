@@ -434,3 +434,9 @@ def test_normalize_articles_composite():
             ),
             label="CheckDeadLetters",
         )
+
+
+def test_content_hash_of_long_text_ignores_the_headline():
+    long_text = "\n".join([BASE] * 4)
+    assert content_hash("Rates on hold", long_text) == content_hash("BoE keeps rates steady", long_text)
+    assert content_hash("Rates on hold", long_text) != content_hash("Rates on hold", long_text + " More.")

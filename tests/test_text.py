@@ -359,3 +359,9 @@ def test_random_high_bytes_are_rejected():
 def test_control_characters_inside_markup_do_not_break_extraction():
     html = "<html><body><div>\x0bVertical\x08 tab</div><p>Police said three people were hurt\x1b.</p></body></html>"
     assert "Police said three people were hurt." in html_to_text(html)[1]
+
+
+def test_cp1252_german_is_not_read_as_arabic():
+    # cp1256 maps ß/ä to Arabic letters and keeps ü/ö: "Maكnahmen", "Plنne".
+    text = "Die Regierung kündigte am Montag neue Maßnahmen an. „Wir müssen jetzt handeln“, sagte die Ministerin."
+    assert decode_bytes(text.encode("cp1252")) == text

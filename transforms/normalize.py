@@ -49,6 +49,7 @@ STAGE = "normalize"
 MIN_LETTERS = 20
 ID_VERSION = "newsbeam-article-v1"
 CONTENT_HASH_VERSION = "newsbeam-content-v1"
+TITLE_FREE_CHARS = 150  # content_hash ignores titles of texts at least this long
 
 # ---------------------------------------------------------------------------
 # URLs
@@ -335,8 +336,14 @@ def content_hash(title: str, text: str) -> str:
     and whitespace folded to single spaces, after leading bylines/datelines
     (``LONDON (Reuters) -``, ``By Jane Doe``) and trailing ``(Reporting by ...)``
     credits are removed: copies that differ only in such things share the key.
+
+    The title counts only for short texts (under ``TITLE_FREE_CHARS`` folded
+    characters, e.g. feed summaries, where the headline is most of the
+    content): syndicated copies of an article often carry another headline.
     """
-    return _digest(CONTENT_HASH_VERSION, _fold(title or ""), _fold(strip_bylines(text or "")))
+    body = _fold(strip_bylines(text or ""))
+    head = _fold(title or "") if len(body) < TITLE_FREE_CHARS else ""
+    return _digest(CONTENT_HASH_VERSION, head, body)
 
 
 # ---------------------------------------------------------------------------

@@ -142,11 +142,30 @@ def _sample(data: bytes) -> bytes:
     return b"\n".join(out)[: _SAMPLE_BYTES * 2]
 
 
+_NON_ASCII_WORD = re.compile(r"\w*[^\x00-\x7f]\w*")
+_SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "HALFWIDTH": "CJK", "FULLWIDTH": "CJK"}
+
+
+def _mixed_script_words(text: str) -> int:
+    """Words mixing letters of two scripts ("Maكnahmen": German ß read as
+    Arabic); a wrong single-byte encoding produces them, real text hardly."""
+    mixed = 0
+    for word in _NON_ASCII_WORD.findall(text):
+        scripts = set()
+        for ch in word:
+            if ch.isalpha():
+                script = unicodedata.name(ch, "?").split(" ", 1)[0]
+                scripts.add(_SCRIPT_GROUPS.get(script, script))
+        mixed += len(scripts) > 1
+    return mixed
+
+
 def _detect(data: bytes) -> tuple[str, str] | None:
     """Pick among the common legacy encodings that decode ``data``: those whose
     text looks least like mojibake (charset-normalizer's mess ratio, within
-    0.05 of the best), then the most coherent with some language's letter
-    frequencies, then the more common encoding (order of ``_COMMON_LEGACY``).
+    0.05 of the best), then with the fewest words mixing two scripts, then the
+    most coherent with some language's letter frequencies, then the more
+    common encoding (order of ``_COMMON_LEGACY``).
     When none fits well, charset-normalizer's unrestricted guess may win."""
     import charset_normalizer
     from charset_normalizer.cd import coherence_ratio
@@ -166,11 +185,12 @@ def _detect(data: bytes) -> tuple[str, str] | None:
         least = min(m for m, *_ in scored)
         close = [(rank, encoding, text) for m, rank, encoding, text in scored if m <= least + _MESS_SLACK]
         if len(close) > 1:
-            coherence = {}
+            mixed, coherence = {}, {}
             for rank, encoding, text in close:
+                mixed[encoding] = _mixed_script_words(text)
                 languages = coherence_ratio(text, 0.1)
                 coherence[encoding] = round(languages[0][1], 2) if languages else 0.0
-            close.sort(key=lambda c: (-coherence[c[1]], c[0]))
+            close.sort(key=lambda c: (mixed[c[1]], -coherence[c[1]], c[0]))
         best = (least, close[0][1])
     if best is not None and best[0] <= _ACCEPTABLE_MESS:
         return data.decode(best[1]), best[1]
