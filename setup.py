@@ -35,8 +35,6 @@ setup(
     description="News-monitoring ingestion pipeline on Apache Beam",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
-    package_data={"pipeline": ["../configs/*.yaml"]},
-    include_package_data=True,
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},
