@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
+from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from transforms.fetch import FeedsConfigError, load_feeds_config
 from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
@@ -125,6 +126,7 @@ def run(argv: Sequence[str]) -> dict:
     if unknown:
         raise ConfigError(f"unrecognized arguments: {' '.join(unknown)}")
     options = PipelineOptions(argv)
+    configure_emulator()  # STORAGE_EMULATOR_HOST: anonymous client, no credential probing
     config = job_config(options.view_as(NewsbeamOptions))
     check_output_writable(config.output)
     clear_previous_outputs(config.output)
