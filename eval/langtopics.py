@@ -43,7 +43,7 @@ def evaluate(rows: list[dict[str, Any]], config_path: str | None = None) -> dict
             confusions[(row["language"], article["language"])] += 1
         predicted = {t["name"] for t in tag_topics(row["text"], article["language"], taxonomy, title=row.get("title") or "")}
         gold = set(row.get("topics") or ())
-        for name in predicted | gold | set(taxonomy.names):
+        for name in predicted | gold | set(taxonomy.topics):
             c = counts.setdefault(name, Counter())
             c["tp"] += name in predicted and name in gold
             c["fp"] += name in predicted and name not in gold
