@@ -1,0 +1,682 @@
+"""Topic tagging from a versioned taxonomy of weighted multilingual phrase patterns.
+
+The taxonomy (``configs/topics.yaml``) names each topic with a description, public
+code mappings, and per-language regex *patterns*; ``exclude`` patterns veto a match
+when they occur within ``window`` characters of it, and ``requires`` patterns must
+occur within that window for patterns marked ``weak``. See the header of
+``configs/topics.yaml`` for the schema.
+
+Pure part (no Beam): :func:`load_taxonomy`, :meth:`Taxonomy.from_dict`,
+:func:`tag_topics`. Beam part: :class:`TagTopics`.
+
+Matching. For each set of active languages (the article's language plus English,
+or every language for ``und``/unknown) one combined, case-insensitive regex of all
+patterns is compiled once and scanned over the text; wherever it hits, one small
+combined regex per topic tells which topics (and which of their patterns) match at
+that position, so a phrase can count for several topics. Word boundaries are
+Unicode-aware (``\\w`` covers Cyrillic), and a literal space in a pattern matches
+any run of whitespace.
+
+Scoring. A topic's score is ``1 - exp(-sum)`` over the weights of its *distinct*
+evidence phrases (case- and whitespace-insensitive), plus ``title_weight`` times
+the weights found in the title; a topic is reported only when it has evidence in
+the text and its score reaches ``min_score``.
+
+Counters (namespace ``newsbeam.topics``): ``topics.in``/``out``/``rejected`` from
+GuardedMap, plus one counter per topic name counting the articles tagged with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+import apache_beam as beam
+import yaml
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import GuardedMap, guarded, namespace
+from transforms.records import RejectedInput
+
+SCHEMA_VERSION = 1
+REQUIRED_LANGUAGES = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
+ANY_LANGUAGE = "any"  # key in exclude/requires for language-independent context
+STAGE = "topics"
+
+_TOP_KEYS = {"version", "min_score", "window", "max_evidence", "title_weight", "macros", "topics"}
+_TOPIC_KEYS = {"description", "codes", "patterns", "exclude", "requires"}
+_CODE_KEYS = {"iptc", "gdelt", "cameo", "note"}
+_PATTERN_KEYS = {"re", "weight", "weak"}
+_MACRO_RE = re.compile(r"\{\{(\w+)\}\}")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+_FLAGS = re.IGNORECASE  # str patterns are Unicode-aware by default
+
+
+class TaxonomyError(ValueError):
+    """The taxonomy file or mapping is invalid; the message names the topic and key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pattern:
+    topic: str
+    language: str
+    source: str  # after macro expansion and whitespace normalisation
+    weight: float
+    weak: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    codes: Mapping[str, Any]
+    patterns: Mapping[str, tuple[Pattern, ...]]
+    exclude: Mapping[str, tuple[str, ...]]
+    requires: Mapping[str, tuple[str, ...]]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _expand(source: str, macros: Mapping[str, str], where: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in macros:
+            raise TaxonomyError(f"{where}: unknown macro {{{{{name}}}}} (defined: {sorted(macros)})")
+        return macros[name]
+
+    return _MACRO_RE.sub(sub, source)
+
+
+def _spaces_to_whitespace(source: str) -> str:
+    """Turn each run of literal spaces outside character classes into ``\\s+``."""
+    out: list[str] = []
+    i, n, in_class = 0, len(source), False
+    while i < n:
+        ch = source[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(source[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+            out.append(ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            if i + 1 < n and source[i + 1] == "^":
+                out.append("^")
+                i += 1
+            if i + 1 < n and source[i + 1] == "]":  # a literal ']' first in the class
+                out.append("]")
+                i += 1
+        elif ch == " ":
+            while i + 1 < n and source[i + 1] == " ":
+                i += 1
+            quantified = i + 1 < n and source[i + 1] in "?*+{"
+            out.append(r"(?:\s+)" if quantified else r"\s+")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _compile_one(source: str, where: str) -> re.Pattern[str]:
+    try:
+        compiled = re.compile(source, _FLAGS)
+    except re.error as exc:
+        raise TaxonomyError(f"{where}: bad regex {source!r}: {exc}") from None
+    if compiled.groups:
+        raise TaxonomyError(f"{where}: capturing group in {source!r}; use (?:...) instead")
+    if compiled.fullmatch(""):
+        raise TaxonomyError(f"{where}: pattern {source!r} matches the empty string")
+    return compiled
+
+
+def _number(value: Any, where: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise TaxonomyError(f"{where}: expected a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _check_keys(mapping: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(mapping, Mapping):
+        raise TaxonomyError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+    unknown = sorted(set(map(str, mapping)) - allowed)
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _context_lists(raw: Any, macros: Mapping[str, str], where: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise TaxonomyError(f"{where}: expected a mapping of language -> list of regexes")
+    out: dict[str, tuple[str, ...]] = {}
+    for lang, items in raw.items():
+        lang = str(lang)
+        if lang != ANY_LANGUAGE and not _LANG_RE.match(lang):
+            raise TaxonomyError(f"{where}: bad language key {lang!r}")
+        if not isinstance(items, list) or not items:
+            raise TaxonomyError(f"{where}.{lang}: expected a non-empty list of regexes")
+        sources = []
+        for i, item in enumerate(items):
+            w = f"{where}.{lang}[{i}]"
+            if not isinstance(item, str) or not item.strip():
+                raise TaxonomyError(f"{w}: expected a regex string, got {item!r}")
+            src = _spaces_to_whitespace(_expand(item.strip(), macros, w))
+            _compile_one(src, w)
+            sources.append(src)
+        out[lang] = tuple(sources)
+    return out
+
+
+def _parse_topic(name: str, raw: Any, macros: Mapping[str, str]) -> Topic:
+    where = f"topic {name!r}"
+    _check_keys(raw, _TOPIC_KEYS, where)
+    description = raw.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise TaxonomyError(f"{where}: missing or empty 'description'")
+    codes = raw.get("codes") or {}
+    _check_keys(codes, _CODE_KEYS, f"{where}.codes")
+    patterns_raw = raw.get("patterns")
+    if not isinstance(patterns_raw, Mapping) or not patterns_raw:
+        raise TaxonomyError(f"{where}: missing 'patterns' (a mapping of language -> list)")
+    patterns: dict[str, tuple[Pattern, ...]] = {}
+    for lang, items in patterns_raw.items():
+        lang = str(lang)
+        if not _LANG_RE.match(lang):
+            raise TaxonomyError(f"{where}.patterns: bad language key {lang!r}")
+        if not isinstance(items, list) or not items:
+            raise TaxonomyError(f"{where}.patterns.{lang}: expected a non-empty list")
+        parsed = []
+        for i, item in enumerate(items):
+            w = f"{where}.patterns.{lang}[{i}]"
+            if isinstance(item, str):
+                item = {"re": item}
+            _check_keys(item, _PATTERN_KEYS, w)
+            src = item.get("re")
+            if not isinstance(src, str) or not src.strip():
+                raise TaxonomyError(f"{w}: missing 're'")
+            weight = _number(item.get("weight", 1.0), f"{w}.weight", 0.01, 5.0)
+            weak = item.get("weak", False)
+            if not isinstance(weak, bool):
+                raise TaxonomyError(f"{w}.weak: expected true/false, got {weak!r}")
+            expanded = _spaces_to_whitespace(_expand(src.strip(), macros, w))
+            _compile_one(expanded, w)
+            parsed.append(Pattern(name, lang, expanded, weight, weak))
+        patterns[lang] = tuple(parsed)
+    missing = [lang for lang in REQUIRED_LANGUAGES if lang not in patterns]
+    if missing:
+        raise TaxonomyError(f"{where}.patterns: missing language(s) {missing}")
+    exclude = _context_lists(raw.get("exclude"), macros, f"{where}.exclude")
+    requires = _context_lists(raw.get("requires"), macros, f"{where}.requires")
+    for lang, plist in patterns.items():
+        if any(p.weak for p in plist) and lang not in requires and ANY_LANGUAGE not in requires:
+            raise TaxonomyError(
+                f"{where}.requires: weak patterns in {lang!r} need a 'requires' list for {lang!r} or 'any'"
+            )
+    return Topic(name, description.strip(), dict(codes), patterns, exclude, requires)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+try:  # the regex parser, used only to learn which characters a pattern can start with
+    from re import _constants as _sre_c, _parser as _sre_parse  # Python >= 3.11
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+_ZERO_WIDTH = {_sre_c.AT, _sre_c.ASSERT, _sre_c.ASSERT_NOT}
+_REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", _sre_c.MAX_REPEAT)}
+_DIGIT_CATEGORIES = {_sre_c.CATEGORY_DIGIT, _sre_c.CATEGORY_UNI_DIGIT}
+_SPACE_CATEGORIES = {_sre_c.CATEGORY_SPACE, _sre_c.CATEGORY_UNI_SPACE}
+_WHITESPACE = frozenset(c for c in map(chr, range(0x3001)) if re.match(r"\s", c))
+_MAX_PREFIXES = 4096
+KEY_LENGTHS = (3, 2, 1)  # patterns are bucketed by the longest prefix length that can be enumerated
+
+
+class _Unknown(Exception):
+    """The prefix analysis met a construct it cannot enumerate (e.g. \\w)."""
+
+
+def _charset(op: Any, av: Any) -> set[str]:
+    if op is _sre_c.LITERAL:
+        return {chr(av)}
+    if op is _sre_c.CATEGORY and av in _DIGIT_CATEGORIES:
+        return set("0123456789")
+    if op is _sre_c.CATEGORY and av in _SPACE_CATEGORIES:
+        return set(_WHITESPACE)
+    if op is _sre_c.IN:
+        chars: set[str] = set()
+        for sub_op, sub_av in av:
+            if sub_op is _sre_c.LITERAL:
+                chars.add(chr(sub_av))
+            elif sub_op is _sre_c.RANGE and sub_av[1] - sub_av[0] < 2048:
+                chars.update(map(chr, range(sub_av[0], sub_av[1] + 1)))
+            elif sub_op is _sre_c.CATEGORY and sub_av in _DIGIT_CATEGORIES:
+                chars.update("0123456789")
+            elif sub_op is _sre_c.CATEGORY and sub_av in _SPACE_CATEGORIES:
+                chars.update(_WHITESPACE)
+            else:
+                raise _Unknown
+        return chars
+    raise _Unknown
+
+
+def _extend(items: Any, prefixes: set[str], k: int) -> set[str]:
+    """All strings of length <= k that a match of ``items`` can begin with, given
+    that the text matched so far begins with one of ``prefixes``."""
+    for op, av in items:
+        open_ = {p for p in prefixes if len(p) < k}
+        if not open_:
+            return prefixes
+        done = prefixes - open_
+        if op in _ZERO_WIDTH:
+            continue
+        if op is _sre_c.SUBPATTERN:
+            prefixes = done | _extend(av[-1], open_, k)
+        elif op is getattr(_sre_c, "ATOMIC_GROUP", None):
+            prefixes = done | _extend(av, open_, k)
+        elif op is _sre_c.BRANCH:
+            prefixes = done | set().union(*(_extend(branch, open_, k) for branch in av[1]))
+        elif op in _REPEATS:
+            lo, hi, sub = av
+            result: set[str] = set()
+            current = open_
+            for count in range(min(hi, k + 1) + 1):
+                if count >= lo:
+                    result |= current
+                if count == min(hi, k + 1) or not any(len(p) < k for p in current):
+                    break
+                current = _extend(sub, current, k)
+            if lo > k + 1:
+                result |= current
+            prefixes = done | result
+        else:
+            chars = _charset(op, av)
+            prefixes = done | {p + c for p in open_ for c in chars}
+        if len(prefixes) > _MAX_PREFIXES:
+            raise _Unknown
+    return prefixes
+
+
+def _prefix_keys(source: str, k: int) -> frozenset[str] | None:
+    """Lower-cased length-k prefixes a match of ``source`` can start with; None if unknown."""
+    try:
+        prefixes = _extend(_sre_parse.parse(source, _FLAGS), {""}, k)
+    except _Unknown:
+        return None
+    except Exception:  # noqa: BLE001 - analysis is an optimisation only; fall back to "anywhere"
+        return None
+    if not prefixes or any(len(p) != k for p in prefixes):
+        return None
+    keys = frozenset(p.lower() for p in prefixes)
+    return keys if all(len(key) == k for key in keys) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _TopicMatcher:
+    name: str
+    regex: re.Pattern[str]
+    patterns: tuple[Pattern, ...]  # indexed by the group name "p<i>"
+    exclude: re.Pattern[str] | None
+    requires: re.Pattern[str] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bucket:
+    """Patterns that can start with one character: one combined regex as a cheap
+    filter, then one regex per topic to find every topic matching there."""
+
+    any_match: re.Pattern[str]
+    topics: tuple[_TopicMatcher, ...]
+
+
+def _bounded(alternatives: Iterable[str]) -> str:
+    return r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"
+
+
+def _topic_matcher(
+    topic: Topic, pats: list[Pattern], excl: list[str], reqs: list[str]
+) -> _TopicMatcher:
+    return _TopicMatcher(
+        topic.name,
+        re.compile(_bounded(f"(?P<p{i}>{p.source})" for i, p in enumerate(pats)), _FLAGS),
+        tuple(pats),
+        re.compile(_bounded(excl), _FLAGS) if excl else None,
+        re.compile(_bounded(reqs), _FLAGS) if reqs else None,
+    )
+
+
+def _both_cases(chars: Iterable[str]) -> str:
+    out = set()
+    for c in chars:
+        out.add(c)
+        for variant in (c.upper(), c.title()):
+            if len(variant) == 1:
+                out.add(variant)
+    return "".join(re.escape(c) for c in sorted(out))
+
+
+def _scan_source(keys: Iterable[str]) -> str:
+    """A case-sensitive regex for word starts whose first one or two characters
+    can open a bucket, as one branch per first character beginning with a
+    character class (the regex engine skips such branches on a one-character test)."""
+    seconds: dict[str, set[str] | None] = {}
+    for key in keys:
+        if len(key) == 1:
+            seconds[key] = None  # any second character
+        elif seconds.get(key[0], set()) is not None:
+            seconds.setdefault(key[0], set()).add(key[1])  # type: ignore[union-attr]
+    branches = []
+    for first, second in sorted(seconds.items()):
+        head = f"[{_both_cases(first)}]"
+        branches.append(head if second is None else f"{head}[{_both_cases(second)}]")
+    return r"(?<!\w)(?:" + "|".join(branches) + ")"
+
+
+class _Matcher:
+    """Compiled regexes for one set of active languages.
+
+    Each pattern is filed under every (lower-cased) prefix of length 3 it can
+    start with (2 or 1 when longer prefixes cannot be enumerated). One scan regex
+    finds candidate word starts; there, only the bucket for the text's own prefix
+    is tried: a cheap combined regex of the bucket first, then one regex per
+    topic of the bucket so that every topic matching there is found. Patterns
+    whose prefixes cannot be worked out at all are tried at every word start
+    (correct, only slower).
+    """
+
+    def __init__(self, topics: Iterable[Topic], languages: tuple[str, ...]) -> None:
+        ctx_langs = (*languages, ANY_LANGUAGE)
+        levels: dict[int, dict[str, dict[str, list[Pattern]]]] = {k: {} for k in KEY_LENGTHS}
+        wild: dict[str, list[Pattern]] = {}
+        topic_list: list[Topic] = []
+        for topic in topics:
+            pats = [p for lang in languages for p in topic.patterns.get(lang, ())]
+            if not pats:
+                continue
+            topic_list.append(topic)
+            for p in pats:
+                for k in KEY_LENGTHS:
+                    keys = _prefix_keys(p.source, k)
+                    if keys is not None:
+                        for key in keys:
+                            levels[k].setdefault(key, {}).setdefault(topic.name, []).append(p)
+                        break
+                else:
+                    wild.setdefault(topic.name, []).append(p)
+        context = {
+            t.name: (
+                [s for lang in ctx_langs for s in t.exclude.get(lang, ())],
+                [s for lang in ctx_langs for s in t.requires.get(lang, ())],
+            )
+            for t in topic_list
+        }
+        by_name = {t.name: t for t in topic_list}
+
+        def bucket(key: str) -> _Bucket:
+            # a bucket holds the patterns filed under its key and under its shorter prefixes
+            merged: dict[str, list[Pattern]] = {}
+            groups = [levels[k].get(key[:k], {}) for k in KEY_LENGTHS if k <= len(key)]
+            for group in (*groups, wild):
+                for name, ps in group.items():
+                    merged.setdefault(name, []).extend(ps)
+            order = [t.name for t in topic_list if t.name in merged]  # taxonomy order
+            return _Bucket(
+                re.compile(_bounded(p.source for name in order for p in merged[name]), _FLAGS),
+                tuple(_topic_matcher(by_name[n], merged[n], *context[n]) for n in order),
+            )
+
+        self.levels: tuple[tuple[int, dict[str, _Bucket]], ...] = tuple(
+            (k, {key: bucket(key) for key in levels[k]}) for k in KEY_LENGTHS if levels[k]
+        )
+        self.wild_bucket: _Bucket | None = bucket("") if wild else None
+        all_keys = [key for _, buckets in self.levels for key in buckets]
+        if wild:
+            self.scan: re.Pattern[str] | None = re.compile(r"(?<!\w)(?:\w|[^\w\s])", _FLAGS)
+        elif all_keys:
+            self.scan = re.compile(_scan_source(all_keys))
+        else:
+            self.scan = None
+
+    def _bucket_at(self, text: str, start: int) -> _Bucket | None:
+        head = text[start : start + KEY_LENGTHS[0]].lower()
+        for k, buckets in self.levels:
+            found = buckets.get(head[:k])
+            if found is not None:
+                return found
+        return self.wild_bucket
+
+    def find(self, text: str, window: int) -> dict[str, list[tuple[int, int, Pattern]]]:
+        """Per topic, accepted (start, end, pattern) matches, non-overlapping, in order."""
+        found: dict[str, list[tuple[int, int, Pattern]]] = {}
+        if self.scan is None or not text:
+            return found
+        n = len(text)
+        bucket_at = self._bucket_at
+        for cand in self.scan.finditer(text):
+            start = cand.start()
+            bkt = bucket_at(text, start)
+            if bkt is None or bkt.any_match.match(text, start) is None:
+                continue
+            for tm in bkt.topics:
+                m = tm.regex.match(text, start)
+                if m is None:
+                    continue
+                end = m.end()
+                kept = found.get(tm.name)
+                if kept and kept[-1][1] > start:
+                    continue  # overlaps an earlier match of the same topic
+                pattern = tm.patterns[int(m.lastgroup[1:])]  # type: ignore[index]
+                lo, hi = max(0, start - window), min(n, end + window)
+                if tm.exclude is not None and tm.exclude.search(text, lo, hi):
+                    continue
+                if pattern.weak and (tm.requires is None or not tm.requires.search(text, lo, hi)):
+                    continue
+                found.setdefault(tm.name, []).append((start, end, pattern))
+        return found
+
+
+class Taxonomy:
+    """A validated topic taxonomy; build with :meth:`from_dict` or :func:`load_taxonomy`."""
+
+    def __init__(
+        self,
+        topics: Mapping[str, Topic],
+        *,
+        version: int = SCHEMA_VERSION,
+        min_score: float = 0.5,
+        window: int = 80,
+        max_evidence: int = 5,
+        title_weight: float = 0.5,
+    ) -> None:
+        self.topics = dict(topics)
+        self.version = version
+        self.min_score = min_score
+        self.window = window
+        self.max_evidence = max_evidence
+        self.title_weight = title_weight
+        self.languages = tuple(sorted({lang for t in self.topics.values() for lang in t.patterns}))
+        self._matchers: dict[tuple[str, ...], _Matcher] = {}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Taxonomy":
+        _check_keys(data, _TOP_KEYS, "taxonomy")
+        version = data.get("version")
+        if version != SCHEMA_VERSION:
+            raise TaxonomyError(f"taxonomy: 'version' must be {SCHEMA_VERSION}, got {version!r}")
+        macros_raw = data.get("macros") or {}
+        if not isinstance(macros_raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in macros_raw.items()
+        ):
+            raise TaxonomyError("taxonomy.macros: expected a mapping of name -> regex string")
+        macros = {k: v for k, v in macros_raw.items()}
+        topics_raw = data.get("topics")
+        if not isinstance(topics_raw, Mapping) or not topics_raw:
+            raise TaxonomyError("taxonomy: missing 'topics' mapping")
+        topics = {}
+        for name, raw in topics_raw.items():
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise TaxonomyError(f"taxonomy.topics: bad topic name {name!r} (use snake_case)")
+            topics[name] = _parse_topic(name, raw, macros)
+        return cls(
+            topics,
+            version=version,
+            min_score=_number(data.get("min_score", 0.5), "taxonomy.min_score", 0.0, 1.0),
+            window=int(_number(data.get("window", 80), "taxonomy.window", 0, 10_000)),
+            max_evidence=int(_number(data.get("max_evidence", 5), "taxonomy.max_evidence", 1, 1000)),
+            title_weight=_number(data.get("title_weight", 0.5), "taxonomy.title_weight", 0.0, 5.0),
+        )
+
+    def active_languages(self, language: str | None) -> tuple[str, ...]:
+        lang = (language or "und").strip().lower().replace("_", "-").split("-")[0]
+        if lang not in self.languages:
+            return self.languages
+        return tuple(sorted({lang, "en"} & set(self.languages)))
+
+    def matcher(self, language: str | None) -> _Matcher:
+        key = self.active_languages(language)
+        matcher = self._matchers.get(key)
+        if matcher is None:
+            matcher = self._matchers[key] = _Matcher(self.topics.values(), key)
+        return matcher
+
+    def warm(self) -> None:
+        """Compile the matchers for every language (and for ``und``) up front."""
+        for lang in (*self.languages, "und"):
+            self.matcher(lang)
+
+    def pattern_counts(self) -> dict[str, int]:
+        return {name: sum(len(v) for v in t.patterns.values()) for name, t in self.topics.items()}
+
+
+def load_taxonomy(path: str) -> Taxonomy:
+    """Read and validate a taxonomy YAML file (local path or any Beam filesystem, e.g. gs://)."""
+    try:
+        with FileSystems.open(path) as fh:
+            raw = fh.read()
+    except Exception as exc:  # noqa: BLE001 - any filesystem error becomes one clear message
+        raise TaxonomyError(f"cannot read taxonomy {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"taxonomy {path} is not valid YAML: {exc}") from exc
+    try:
+        return Taxonomy.from_dict(data)
+    except TaxonomyError as exc:
+        raise TaxonomyError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- tagging
+
+
+def _norm(phrase: str) -> str:
+    return " ".join(phrase.casefold().split())
+
+
+def _distinct_weights(matches: Iterable[tuple[int, int, Pattern]], text: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for start, end, pattern in matches:
+        key = _norm(text[start:end])
+        weights[key] = max(weights.get(key, 0.0), pattern.weight)
+    return weights
+
+
+def tag_topics(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> list[dict[str, Any]]:
+    """Topics of an article: ``[{name, score, evidence: [{text, start, end}]}]``.
+
+    Sorted by score (descending) then name. Evidence offsets index ``text``
+    (``text[start:end] == evidence["text"]``); strongest evidence first, at most
+    ``taxonomy.max_evidence`` distinct phrases per topic.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    matcher = taxonomy.matcher(language)
+    found = matcher.find(text, taxonomy.window)
+    if not found:
+        return []
+    title_found = matcher.find(title, taxonomy.window) if isinstance(title, str) and title else {}
+    topics = []
+    for name, matches in found.items():
+        weights = _distinct_weights(matches, text)
+        total = sum(weights.values())
+        if name in title_found:
+            total += taxonomy.title_weight * sum(_distinct_weights(title_found[name], title).values())
+        score = 1.0 - math.exp(-total)
+        if score < taxonomy.min_score:
+            continue
+        seen: set[str] = set()
+        evidence = []
+        for start, end, pattern in sorted(matches, key=lambda m: (-m[2].weight, m[0])):
+            key = _norm(text[start:end])
+            if key in seen:
+                continue
+            seen.add(key)
+            evidence.append({"text": text[start:end], "start": start, "end": end})
+            if len(evidence) >= taxonomy.max_evidence:
+                break
+        topics.append({"name": name, "score": round(score, 3), "evidence": evidence})
+    topics.sort(key=lambda t: (-t["score"], t["name"]))
+    return topics
+
+
+def make_article_tagger(taxonomy: Taxonomy) -> Callable[[Any], dict[str, Any]]:
+    """A per-article function for GuardedMap: validates the record and returns a
+    copy with ``topics`` set; counts each tagged topic in ``newsbeam.topics``."""
+    counters = {name: Metrics.counter(namespace(STAGE), name) for name in taxonomy.topics}
+
+    def tag_article(article: Any) -> dict[str, Any]:
+        if not isinstance(article, dict):
+            raise RejectedInput(f"expected an article dict, got {type(article).__name__}")
+        text = article.get("text")
+        if not isinstance(text, str):
+            raise RejectedInput(f"article has no text string (text is {type(text).__name__})")
+        title = article.get("title")
+        language = article.get("language")
+        topics = tag_topics(
+            text,
+            language if isinstance(language, str) else "und",
+            taxonomy,
+            title=title if isinstance(title, str) else "",
+        )
+        for topic in topics:
+            counters[topic["name"]].inc()
+        return {**article, "topics": topics}
+
+    return tag_article
+
+
+def _setup_tagger(taxonomy_path: str) -> Callable[[Any], dict[str, Any]]:
+    taxonomy = load_taxonomy(taxonomy_path)
+    taxonomy.warm()
+    return make_article_tagger(taxonomy)
+
+
+# --------------------------------------------------------------------------- Beam
+
+
+class TagTopics(beam.PTransform):
+    """Sets ``topics`` on each article dict; returns ``(tagged, dead_letters)``.
+
+    The taxonomy is read and compiled in ``DoFn.setup()`` (once per DoFn
+    instance); an unreadable or invalid taxonomy fails the setup with a
+    ``TaxonomyError`` naming the problem. Articles that are not dicts or have no
+    text string go to the dead letters (stage ``topics``).
+    """
+
+    def __init__(self, taxonomy_path: str, label: str | None = None) -> None:
+        super().__init__(label)
+        self._taxonomy_path = taxonomy_path
+
+    def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        dofn = GuardedMap(STAGE, setup_fn=functools.partial(_setup_tagger, self._taxonomy_path))
+        return guarded("TagEachArticle", articles, dofn)
