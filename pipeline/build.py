@@ -54,7 +54,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     )
     dead_letters.append(dead)
 
-    articles, dead = articles | "TagTopics" >> TagTopics(config.topics_path)
+    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
     dead_letters.append(dead)
 
     near = config.dedup.near

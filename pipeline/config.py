@@ -75,6 +75,7 @@ class JobConfig:
     feeds: tuple[str, ...] = ()
     feeds_config_path: str | None = None  # configs/feeds.yaml: feeds for scheduled runs and fetch settings
     fetch_options: Any = None  # transforms.fetch.FetchOptions loaded from feeds_config_path
+    taxonomy: Any = None  # the validated topics document read from topics_path at start-up
     output: str = ""
     state: str | None = None
     topics_path: str = ""

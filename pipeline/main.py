@@ -26,6 +26,7 @@ from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from transforms.fetch import FeedsConfigError, load_feeds_config
+from transforms.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
 _log = logging.getLogger("newsbeam")
@@ -45,6 +46,10 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
         feeds += tuple(feeds_config.urls)
         fetch_options = feeds_config.options
     feeds = tuple(dict.fromkeys(feeds))
+    try:
+        taxonomy = read_taxonomy_mapping(config.topics_path)
+    except TaxonomyError as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
     if not inputs and not feeds:
         raise ConfigError("nothing to read: give --input PATTERN and/or --feed URL")
     if not options.output:
@@ -56,6 +61,7 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
         inputs=inputs,
         feeds=feeds,
         fetch_options=fetch_options,
+        taxonomy=taxonomy,
         output=options.output,
         state=options.state,
         window_seconds=options.window_seconds,

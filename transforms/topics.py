@@ -559,8 +559,9 @@ class Taxonomy:
         return {name: sum(len(v) for v in t.patterns.values()) for name, t in self.topics.items()}
 
 
-def load_taxonomy(path: str) -> Taxonomy:
-    """Read and validate a taxonomy YAML file (local path or any Beam filesystem, e.g. gs://)."""
+def read_taxonomy_mapping(path: str) -> dict[str, Any]:
+    """The validated taxonomy document at ``path`` (local or any Beam filesystem), as
+    plain data: read once at start-up and shipped to workers with the job."""
     try:
         with FileSystems.open(path) as fh:
             raw = fh.read()
@@ -571,9 +572,15 @@ def load_taxonomy(path: str) -> Taxonomy:
     except yaml.YAMLError as exc:
         raise TaxonomyError(f"taxonomy {path} is not valid YAML: {exc}") from exc
     try:
-        return Taxonomy.from_dict(data)
+        Taxonomy.from_dict(data)
     except TaxonomyError as exc:
         raise TaxonomyError(f"{path}: {exc}") from None
+    return data
+
+
+def load_taxonomy(path: str) -> Taxonomy:
+    """Read and validate a taxonomy YAML file (local path or any Beam filesystem, e.g. gs://)."""
+    return Taxonomy.from_dict(read_taxonomy_mapping(path))
 
 
 # --------------------------------------------------------------------------- tagging
@@ -655,8 +662,8 @@ def make_article_tagger(taxonomy: Taxonomy) -> Callable[[Any], dict[str, Any]]:
     return tag_article
 
 
-def _setup_tagger(taxonomy_path: str) -> Callable[[Any], dict[str, Any]]:
-    taxonomy = load_taxonomy(taxonomy_path)
+def _setup_tagger(taxonomy: str | Mapping[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    taxonomy = load_taxonomy(taxonomy) if isinstance(taxonomy, str) else Taxonomy.from_dict(taxonomy)
     taxonomy.warm()
     return make_article_tagger(taxonomy)
 
@@ -667,16 +674,18 @@ def _setup_tagger(taxonomy_path: str) -> Callable[[Any], dict[str, Any]]:
 class TagTopics(beam.PTransform):
     """Sets ``topics`` on each article dict; returns ``(tagged, dead_letters)``.
 
-    The taxonomy is read and compiled in ``DoFn.setup()`` (once per DoFn
-    instance); an unreadable or invalid taxonomy fails the setup with a
+    ``taxonomy`` is the parsed taxonomy document (what the launcher read with
+    :func:`read_taxonomy_mapping`, so remote workers need no access to the
+    file) or a path to read on the workers. It is compiled in ``DoFn.setup()``
+    (once per DoFn instance); an invalid taxonomy fails the setup with a
     ``TaxonomyError`` naming the problem. Articles that are not dicts or have no
     text string go to the dead letters (stage ``topics``).
     """
 
-    def __init__(self, taxonomy_path: str, label: str | None = None) -> None:
+    def __init__(self, taxonomy: str | Mapping[str, Any], label: str | None = None) -> None:
         super().__init__(label)
-        self._taxonomy_path = taxonomy_path
+        self._taxonomy = taxonomy
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        dofn = GuardedMap(STAGE, setup_fn=functools.partial(_setup_tagger, self._taxonomy_path))
+        dofn = GuardedMap(STAGE, setup_fn=functools.partial(_setup_tagger, self._taxonomy))
         return guarded("TagEachArticle", articles, dofn)
