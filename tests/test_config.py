@@ -35,7 +35,8 @@ def test_defaults_apply_to_missing_sections():
         ({"dedup": {"near": {"bands": 10}}}, "give both bands and rows"),
         ({"dedup": {"near": {"bands": 30, "rows": 5}}}, "bands*rows = 150 exceeds num_perm = 128"),
         ({"dedup": {"near": True}}, "section 'dedup.near' must be a mapping"),
-        ({"feeds": "http://x"}, "'feeds' must be a list"),
+        ({"feeds": 5}, "'feeds' must be the path of a feeds YAML file or a list of URLs"),
+        ({"feeds": ["http://x", 3]}, "'feeds' must be the path"),
         (["a"], "top level must be a mapping"),
     ],
 )
@@ -62,4 +63,15 @@ def test_relative_taxonomy_path_resolves_beside_the_config(tmp_path):
     assert load_config(str(cfg)).topics_path == str(tmp_path / "t.yaml")
     cfg.write_text(yaml.safe_dump({"version": 1, "topics": "missing.yaml"}))
     with pytest.raises(ConfigError, match="topics taxonomy not found"):
+        load_config(str(cfg))
+
+
+def test_feeds_may_name_a_feeds_file_beside_the_config(tmp_path):
+    (tmp_path / "t.yaml").write_text("version: 1\n")
+    (tmp_path / "my-feeds.yaml").write_text("version: 1\nfeeds: []\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "t.yaml", "feeds": "my-feeds.yaml"}))
+    assert load_config(str(cfg)).feeds_config_path == str(tmp_path / "my-feeds.yaml")
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "t.yaml", "feeds": "gone.yaml"}))
+    with pytest.raises(ConfigError, match="feeds config not found"):
         load_config(str(cfg))
