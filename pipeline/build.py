@@ -27,6 +27,10 @@ from transforms.write import WriteOutputs
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the whole job to ``p``; return its final PCollections (for tests)."""
+    if config.streaming:
+        from pipeline.streaming import build_streaming_pipeline
+
+        return build_streaming_pipeline(p, config)
     dead_letters = []
 
     sources = []

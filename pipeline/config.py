@@ -68,6 +68,17 @@ class OutputConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StreamingConfig:
+    """``--streaming`` only (pipeline/streaming.py, docs/streaming.md)."""
+
+    poll_seconds: float = 5.0  # how often --input patterns are listed for new files
+    feed_poll_seconds: float = 300.0  # how often every --feed is polled
+    settle_seconds: float = 1.0  # a file unchanged for this long is complete
+    allowed_lateness_seconds: float = 0.0  # later elements go to dead_letter/ (stage "streaming")
+    retention_hours: float = 48.0  # how long an original is remembered for duplicate marking
+
+
+@dataclasses.dataclass(frozen=True)
 class JobConfig:
     """Everything ``build_pipeline`` needs: where to read and write, and how."""
 
@@ -80,6 +91,8 @@ class JobConfig:
     state: str | None = None
     topics_path: str = ""
     window_seconds: int = 60
+    streaming: bool = False  # Beam's --streaming: build_pipeline builds the streaming graph
+    streaming_options: StreamingConfig = StreamingConfig()
     allow_private_networks: bool = False
     read: ReadConfig = ReadConfig()
     normalize: NormalizeConfig = NormalizeConfig()
@@ -97,9 +110,10 @@ _SECTIONS: dict[str, type] = {
     "dedup": DedupConfig,
     "stories": StoryParams,
     "output": OutputConfig,
+    "streaming": StreamingConfig,
 }
 _TOP_LEVEL = {"version", "topics", "feeds", *_SECTIONS}
-_FIELD_OF_SECTION = {"output": "output_options"}
+_FIELD_OF_SECTION = {"output": "output_options", "streaming": "streaming_options"}
 
 
 def _check_type(where: str, value: Any, expected: type) -> Any:
@@ -196,6 +210,9 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     if config.language.min_confidence > 1:
         raise ConfigError(f"{source}: 'language.min_confidence' must be between 0 and 1")
     _check_near(config.dedup.near, source)
+    for key, value in dataclasses.asdict(config.streaming_options).items():
+        if value < 0 or (value == 0 and key != "allowed_lateness_seconds" and key != "settle_seconds"):
+            raise ConfigError(f"{source}: 'streaming.{key}' must be a positive number of seconds/hours, got {value}")
     return config
 
 

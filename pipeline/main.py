@@ -134,11 +134,14 @@ def run(argv: Sequence[str]) -> dict:
     options = PipelineOptions(argv)
     configure_emulator()  # STORAGE_EMULATOR_HOST: anonymous client, no credential probing
     config = job_config(options.view_as(NewsbeamOptions))
+    config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     check_output_writable(config.output)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
     with beam.Pipeline(runner=_runner_for(options), options=options) as p:
         build_pipeline(p, config)
+    if config.streaming:  # only reached when the streaming job was stopped; it writes no summary
+        return {"streaming": True, "seconds": round(time.perf_counter() - started, 2)}
     summary = read_summary(config.output)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
@@ -152,5 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return 2
+    if summary.get("streaming"):
+        print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")
+        return 0
     print(format_summary(summary, summary["seconds"]))
     return 0
