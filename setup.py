@@ -10,6 +10,7 @@ REQUIRES = [
     "apache-beam[gcp]==2.77.0",
     "feedparser==6.0.14",
     "langdetect==1.0.9",
+    "py3langid==0.4.0",
     "trafilatura==2.3.1",
     "ftfy==6.3.1",
     "charset-normalizer>=3.4,<4",

@@ -54,7 +54,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
 
     lang = config.language
     articles, dead = articles | "DetectLanguage" >> DetectLanguage(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence
+        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
     )
     dead_letters.append(dead)
 

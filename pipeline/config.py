@@ -39,6 +39,8 @@ class LanguageConfig:
     min_letters: int = 20
     min_confidence: float = 0.5
     seed: int = 0
+    predetector: bool = True  # py3langid answers first; langdetect decides the uncertain cases
+    predetector_min_prob: float = 0.99
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,8 +209,9 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
         raise ConfigError(f"{source}: 'feeds' must be the path of a feeds YAML file or a list of URLs")
     kwargs["feeds"] = tuple(feeds)
     config = JobConfig(**kwargs)
-    if config.language.min_confidence > 1:
-        raise ConfigError(f"{source}: 'language.min_confidence' must be between 0 and 1")
+    for key in ("min_confidence", "predetector_min_prob"):
+        if getattr(config.language, key) > 1:
+            raise ConfigError(f"{source}: 'language.{key}' must be between 0 and 1")
     _check_near(config.dedup.near, source)
     for key, value in dataclasses.asdict(config.streaming_options).items():
         if value < 0 or (value == 0 and key != "allowed_lateness_seconds" and key != "settle_seconds"):

@@ -72,3 +72,26 @@ def test_article_without_text_goes_to_dead_letters():
         assert_that(good, equal_to([]), label="NoArticles")
         assert_that(dead | beam.Map(lambda d: (d["source"], d["stage"])), equal_to([("f.jsonl#line 1", "language")]),
                     label="DeadLetter")
+
+
+def test_predetector_answers_confident_cases_and_agrees_with_langdetect(factory):
+    from transforms.language import detect, load_predetector
+
+    pre = load_predetector()
+    for code, text in SENTENCES.items():
+        fast = detect(text * 3, factory, predetector=pre)
+        slow = detect(text * 3, factory)
+        assert fast.language == slow.language == code
+        assert slow.detector == "langdetect"
+    assert detect(SENTENCES["pl"] * 3, factory, predetector=pre).detector == "py3langid"
+
+
+def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
+    from transforms.language import detect, load_predetector
+
+    # a mixed-language snippet py3langid is not near-certain about
+    mixed = "Kyiv Moscow Berlin Paris summit talks Gipfel sommet cumbre"
+    found = detect(mixed, factory, predetector=load_predetector(), predetector_min_prob=0.99)
+    assert found.detector == "langdetect"
+    # and a threshold above 1 sends everything to langdetect
+    assert detect(SENTENCES["fr"], factory, predetector=load_predetector(), predetector_min_prob=1.01).detector == "langdetect"
