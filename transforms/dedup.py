@@ -44,6 +44,16 @@ class Edge(NamedTuple):
     kind: str
 
 
+PRIOR_MARK = "!"  # sort-key prefix of articles remembered from earlier runs (transforms/memory.py)
+
+
+def is_prior(node: tuple) -> bool:
+    """Whether a node is an article remembered from an earlier run: its sort key
+    starts with ``PRIOR_MARK``, so it sorts before every article of this run and
+    stays the original of any group it is in."""
+    return node[0].startswith(PRIOR_MARK)
+
+
 def node_of(article: dict) -> Node:
     return Node(article.get("published_at") or _NO_DATE, article["id"])
 
@@ -102,11 +112,22 @@ def resolve_duplicates(edges: Iterable[Edge]) -> dict[str, tuple[str, str]]:
     articles with no edges are absent (they are ``unique``).
     """
     edges = list(edges)
+    # An id is one article even when it comes with two sort keys (an article read
+    # again that is also remembered from an earlier run): its smallest key counts.
+    canonical: dict[str, Node] = {}
+    for edge in edges:
+        for node in (edge.child, edge.parent):
+            known = canonical.get(node.id)
+            if known is None or node < known:
+                canonical[node.id] = node
     exact, every = UnionFind(), UnionFind()
     for edge in edges:
-        every.union(edge.child, edge.parent)
+        child, parent = canonical[edge.child.id], canonical[edge.parent.id]
+        if child == parent:
+            continue
+        every.union(child, parent)
         if edge.kind == "exact":
-            exact.union(edge.child, edge.parent)
+            exact.union(child, parent)
     result: dict[str, tuple[str, str]] = {}
     for node in every.nodes():
         root = every.find(node)
@@ -176,17 +197,30 @@ class MarkDuplicates(beam.PTransform):
     """Set ``dedup = {status, duplicate_of}`` on every article; none is dropped.
 
     ``extra_edges`` (a PCollection of :class:`Edge`, e.g. near-duplicate pairs)
-    are resolved together with the exact-copy edges.
+    are resolved together with the exact-copy edges. ``prior`` (records with
+    ``id``, ``published_at`` = a :data:`PRIOR_MARK` sort key, ``url``,
+    ``content_hash``: articles remembered from earlier runs) take part in the
+    exact-copy layer as originals but are not marked or emitted.
     """
 
-    def __init__(self, by_url: bool = True, by_content: bool = True, extra_edges: beam.PCollection | None = None):
+    def __init__(
+        self,
+        by_url: bool = True,
+        by_content: bool = True,
+        extra_edges: beam.PCollection | None = None,
+        prior: beam.PCollection | None = None,
+    ):
         super().__init__()
         self._by_url = by_url
         self._by_content = by_content
         self._extra_edges = extra_edges
+        self._prior = prior
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        edges = articles | "FindExactDuplicates" >> FindExactDuplicates(self._by_url, self._by_content)
+        candidates = articles
+        if self._prior is not None:
+            candidates = (articles, self._prior) | "WithPrior" >> beam.Flatten()
+        edges = candidates | "FindExactDuplicates" >> FindExactDuplicates(self._by_url, self._by_content)
         if self._extra_edges is not None:
             edges = (edges, self._extra_edges) | "AllEdges" >> beam.Flatten()
         duplicates = edges | "ResolveGroups" >> beam.CombineGlobally(_CollectEdges())

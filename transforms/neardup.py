@@ -63,7 +63,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.beamutil import namespace
-from transforms.dedup import Edge, Node, node_of
+from transforms.dedup import Edge, Node, is_prior, node_of
 
 DEFAULT_K = 5
 DEFAULT_NUM_PERM = 128
@@ -359,6 +359,7 @@ def find_near_pairs(
 # ---------------------------------------------------------------- Beam composite
 
 SIGNATURES = "signatures"
+SIGNATURE_FIELD = "minhash"  # an article carrying its signature (bytes) is not sketched again
 
 
 class _SignAndBand(beam.DoFn):
@@ -386,7 +387,8 @@ class _SignAndBand(beam.DoFn):
         self._batches = {}
 
     def process(self, article: dict, window=beam.DoFn.WindowParam) -> Iterator:
-        sig = self._sketch(article.get("text"))  # type: ignore[misc]
+        known = article.get(SIGNATURE_FIELD)  # remembered from an earlier run (transforms/memory.py)
+        sig = signature_of(known) if known is not None else self._sketch(article.get("text"))  # type: ignore[misc]
         if sig is None:
             self._short.inc()
             return
@@ -428,6 +430,8 @@ class _PairsInShard(beam.DoFn):
                 self._oversized.inc()
             n = 0
             for earlier, later in pairs:
+                if is_prior(later):
+                    continue  # both remembered: settled by an earlier run
                 n += 1
                 yield later[1], earlier
             self._candidates.inc(n)

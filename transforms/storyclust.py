@@ -660,14 +660,23 @@ def score_block(key: str, members: Iterable[tuple[Vector, list[str]]], params: S
 # --------------------------------------------------------------------------- grouping
 
 
-def cluster_edges(edges: Iterable[tuple[Node, Node, float]], threshold: float) -> dict[str, str]:
+def cluster_edges(
+    edges: Iterable[tuple[Node, Node, float]], threshold: float, fixed: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Sparse average-link agglomeration: ``{article_id: root_id}`` for every article
     in a group of two or more (root = earliest member).
 
     Two groups merge when the sum of their cross-edge scores divided by the number of
     cross pairs (``|A| * |B|``) is at least ``threshold``, best pair first. Ties are
     broken by node order, so the result does not depend on edge order.
+
+    ``fixed`` (``{article_id: story root id}``) are articles remembered from earlier
+    runs (``--state``): the members of one remembered story start as one group whose
+    size counts all of them (also those without an edge here), two groups holding
+    remembered stories never merge, and every member of a remembered story's group,
+    and every fixed article, gets that story's root.
     """
+    fixed = fixed or {}
     link: dict[Node, dict[Node, float]] = {}
     for a, b, s in edges:
         if a == b:
@@ -676,9 +685,44 @@ def cluster_edges(edges: Iterable[tuple[Node, Node, float]], threshold: float) -
         link.setdefault(b, {})[a] = link[a][b]
     size = {n: 1 for n in link}
     members = {n: [n] for n in link}
-    heap = [(-s, a, b) for a in link for b, s in link[a].items() if a < b and s >= threshold]
-    heapq.heapify(heap)
+    label: dict[Node, str] = {}
     alive = set(link)
+
+    def merge(keep: Node, gone: Node) -> None:
+        alive.discard(gone)
+        members[keep].extend(members.pop(gone))
+        size[keep] += size.pop(gone)
+        if gone in label:
+            label[keep] = label.pop(gone)
+        gone_links = link.pop(gone)
+        gone_links.pop(keep, None)
+        link[keep].pop(gone, None)
+        for other, s in gone_links.items():
+            other_links = link[other]
+            other_links.pop(gone, None)
+            total = link[keep].get(other, 0.0) + s
+            link[keep][other] = other_links[keep] = total
+
+    if fixed:
+        remembered: dict[str, list[Node]] = {}
+        for node in sorted(link):
+            if node.id in fixed:
+                remembered.setdefault(fixed[node.id], []).append(node)
+        story_sizes: dict[str, int] = {}
+        for root in fixed.values():
+            story_sizes[root] = story_sizes.get(root, 0) + 1
+        for root, nodes in remembered.items():
+            for gone in nodes[1:]:
+                merge(nodes[0], gone)
+            size[nodes[0]] = max(size[nodes[0]], story_sizes[root])
+            label[nodes[0]] = root
+    heap = []
+    for a in alive:
+        for b, total in link[a].items():
+            avg = total / (size[a] * size[b])
+            if a < b and avg >= threshold:
+                heap.append((-avg, a, b))
+    heapq.heapify(heap)
     while heap:
         neg, a, b = heapq.heappop(heap)
         if a not in alive or b not in alive:
@@ -688,18 +732,10 @@ def cluster_edges(edges: Iterable[tuple[Node, Node, float]], threshold: float) -
             continue  # stale entry: the pair's average changed since it was pushed
         if current < threshold:
             break
+        if a in label and b in label:
+            continue  # two remembered stories stay apart
         keep, gone = (a, b) if a < b else (b, a)
-        alive.discard(gone)
-        members[keep].extend(members.pop(gone))
-        size[keep] += size.pop(gone)
-        gone_links = link.pop(gone)
-        gone_links.pop(keep, None)
-        link[keep].pop(gone, None)
-        for other, s in gone_links.items():
-            other_links = link[other]
-            other_links.pop(gone, None)
-            total = link[keep].get(other, 0.0) + s
-            link[keep][other] = other_links[keep] = total
+        merge(keep, gone)
         for other, total in link[keep].items():
             avg = total / (size[keep] * size[other])
             if avg >= threshold:
@@ -707,10 +743,15 @@ def cluster_edges(edges: Iterable[tuple[Node, Node, float]], threshold: float) -
                 heapq.heappush(heap, (-avg, x, y))
     out: dict[str, str] = {}
     for root, group in members.items():
-        if len(group) > 1:
+        if root in label:
+            for node in group:
+                out[node.id] = label[root]
+        elif len(group) > 1:
             first = min(group)
             for node in group:
                 out[node.id] = first.id
+    for article_id, root in fixed.items():
+        out.setdefault(article_id, root)
     return out
 
 
@@ -830,7 +871,10 @@ class _ClusterEdges(beam.CombineFn):
         return [e for acc in accs for e in acc]
 
     def extract_output(self, acc: list) -> dict[str, str]:
-        return cluster_edges(((Node(*a), Node(*b), s) for a, b, s in acc), self._threshold)
+        # (article id, None, story root) elements fix remembered articles to their story
+        fixed = {a: s for a, b, s in acc if b is None}
+        edges = ((Node(*a), Node(*b), s) for a, b, s in acc if b is not None)
+        return cluster_edges(edges, self._threshold, fixed)
 
 
 class _Assign(beam.DoFn):
@@ -856,11 +900,23 @@ class AssignStories(beam.PTransform):
     (GroupByKey, blocks capped at ``max_block_size``); the scored edges are grouped
     by average-link in one combine over the edges (they are few), whose result
     every article reads as a side input. Duplicates follow their original.
+
+    ``prior_features`` (:class:`StoryFeatures` of originals remembered from earlier
+    runs) and ``prior_roots`` (``(article id, story root id)`` of the same) let new
+    articles join remembered stories (see ``fixed`` in :func:`cluster_edges`);
+    remembered articles are never emitted.
     """
 
-    def __init__(self, params: StoryParams | None = None) -> None:
+    def __init__(
+        self,
+        params: StoryParams | None = None,
+        prior_features: beam.PCollection | None = None,
+        prior_roots: beam.PCollection | None = None,
+    ) -> None:
         super().__init__()
         self._params = params or StoryParams()
+        self._prior_features = prior_features
+        self._prior_roots = prior_roots
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         params = self._params
@@ -869,6 +925,8 @@ class AssignStories(beam.PTransform):
             | "KeepOriginals" >> beam.Filter(_is_original)
             | "StoryFeatures" >> beam.Map(story_features, params)
         )
+        if self._prior_features is not None:
+            features = (features, self._prior_features) | "WithPriorFeatures" >> beam.Flatten()
         df = features | "DocumentFrequencies" >> beam.CombineGlobally(_CountFeatures())
         edges = (
             features
@@ -876,5 +934,8 @@ class AssignStories(beam.PTransform):
             | "GroupBlocks" >> beam.GroupByKey()
             | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params))
         )
+        if self._prior_roots is not None:
+            fixed = self._prior_roots | "FixPriorStories" >> beam.Map(lambda kv: (kv[0], None, kv[1]))
+            edges = (edges, fixed) | "WithPriorStories" >> beam.Flatten()
         roots = edges | "GroupStories" >> beam.CombineGlobally(_ClusterEdges(params.threshold))
         return articles | "SetStoryId" >> beam.ParDo(_Assign(), roots=beam.pvalue.AsSingleton(roots))
