@@ -365,3 +365,23 @@ def test_cp1252_german_is_not_read_as_arabic():
     # cp1256 maps ß/ä to Arabic letters and keeps ü/ö: "Maكnahmen", "Plنne".
     text = "Die Regierung kündigte am Montag neue Maßnahmen an. „Wir müssen jetzt handeln“, sagte die Ministerin."
     assert decode_bytes(text.encode("cp1252")) == text
+
+
+@pytest.mark.parametrize(
+    "broken, fixed",
+    [
+        ("РџСЂРёРІРµС‚ РјРёСЂ", "Привет мир"),  # UTF-8 read as cp1251
+        ("Ð¿Ñ€Ð¸Ð²ÐµÑ‚", "привет"),  # UTF-8 read as latin-1
+        ("The â€œquotedâ€\x9d word", "The “quoted” word"),  # UTF-8 read as cp1252
+    ],
+)
+def test_mojibake_behind_the_cheap_gate_is_still_repaired(broken, fixed):
+    assert fix_text(broken) == fixed
+
+
+@pytest.mark.parametrize(
+    "clean",
+    ["Россия и Рим: переговоры «в Женеве» — 15 марта", "Zürich, Kraków, Łódź – «Café» №5", "Ελλάδα και Κύπρος"],
+)
+def test_clean_non_ascii_text_passes_unchanged(clean):
+    assert fix_text(clean) == clean

@@ -307,13 +307,25 @@ _BYLINE = re.compile(r"^(?:by|von|par|por|di|door|av|przez)\s+[^\n]{2,80}\n", re
 _CREDIT_TAIL = re.compile(r"\n\(?(?:reporting|writing|editing|additional reporting) by[^\n]*$", re.I)
 
 
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFKC", s).casefold()
-    out = []
-    for ch in s:
-        cat = unicodedata.category(ch)
-        out.append(" " if cat[0] in "PSZC" else ch)
-    return " ".join("".join(out).split())
+    """NFKC, case-folded, every run of non-alphanumeric characters one space."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", s).casefold()).strip()
+
+
+_NON_LETTERS = re.compile(r"[\W\d_]+")
+
+
+def _count_letters(text: str, enough: int) -> int:
+    """Letters in ``text``; counting stops once ``enough`` are found."""
+    count = 0
+    for start in range(0, len(text), 512):
+        count += len(_NON_LETTERS.sub("", text[start : start + 512]))
+        if count >= enough:
+            break
+    return count
 
 
 def strip_bylines(text: str) -> str:
@@ -426,7 +438,7 @@ def normalize_article(
     if not text:
         raise RejectedInput("empty text after normalisation")
     text = _truncate(text, max_text_chars)
-    letters = sum(1 for ch in text if ch.isalpha())
+    letters = _count_letters(text, MIN_LETTERS)
     if letters < MIN_LETTERS:
         raise RejectedInput(f"text too short: {letters} letters, at least {MIN_LETTERS} needed")
 

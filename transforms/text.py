@@ -276,6 +276,30 @@ _SPACES = re.compile(r"[^\S\n]+")
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
 
 
+# Characters only ftfy repairs well (C1 controls, surrogates, Latin ligatures);
+# everything else ftfy would change is mojibake, which its own ``is_bad`` finds.
+_NEEDS_FTFY = re.compile("[\x80-\x9f\ud800-\udfff\ufb00-\ufb06]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # what ftfy's remove_control_chars drops
+_TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+# A cheap gate in front of ftfy's own (costly) badness check: mojibake of UTF-8
+# decoded as latin-1/cp1252 puts a lead byte (Â..ô) before a continuation byte
+# (U+0080..U+00BF or a cp1252 punctuation mark); decoded as cp1251 it puts Р/С
+# before one of cp1251's 0x80..0xBF characters. U+FFFD marks lossy decoding.
+_CP1252_CONT = "\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
+_CP1251_CONT = "\u00a0\u00a4\u00a6\u00a7\u00a9\u00ab-\u00ae\u00b0\u00b1\u00b5-\u00b7\u00bb\u0401-\u040c\u040e\u040f\u0451-\u045c\u045e\u045f\u0490\u0491\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2116\u2122"
+_MAYBE_MOJIBAKE = re.compile(f"[\u00c2-\u00f4][{_CP1252_CONT}]|[\u0420\u0421][{_CP1251_CONT}]|\ufffd")
+
+
+def _is_bad(s: str) -> bool:
+    if not _MAYBE_MOJIBAKE.search(s):
+        return False
+    from ftfy.badness import is_bad
+
+    return is_bad(s)
+
+
 @lru_cache(maxsize=1)
 def _ftfy_config():  # built lazily: importing ftfy is not free
     import ftfy
@@ -323,9 +347,14 @@ def fix_text(s: str) -> str:
     """
     if not s:
         return ""
-    import ftfy
+    if (not s.isascii()) and (_NEEDS_FTFY.search(s) or _is_bad(s)):
+        import ftfy
 
-    s = ftfy.fix_text(s, _ftfy_config())
+        s = ftfy.fix_text(s, _ftfy_config())
+    else:  # nothing for ftfy's costly passes to repair: do its cheap ones here
+        if "\x1b" in s:
+            s = _TERMINAL_ESCAPE.sub("", s)
+        s = _CONTROLS.sub("", s)
     for _ in range(2):  # "&amp;eacute;" is escaped twice
         if "&" not in s:
             break
