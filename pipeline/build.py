@@ -2,6 +2,8 @@
 
     ReadArticles (+ PollFeeds) -> NormalizeArticles -> DetectLanguage -> TagTopics
       -> MarkDuplicates -> AssignStories -> BuildStories -> WriteOutputs
+    with --state: ReadMemory -> PriorViews (into both dedup layers and AssignStories);
+      RememberArticles writes the next memory generation (committed by the launcher)
 
 Every fallible stage returns ``(good, dead_letters)``; the dead letters of all
 stages are flattened into ``dead_letter/``. No I/O happens while the graph is
@@ -16,7 +18,8 @@ from pipeline.config import JobConfig
 from transforms.dedup import MarkDuplicates
 from transforms.fetch import PollFeeds
 from transforms.language import DetectLanguage
-from transforms.neardup import FindNearDuplicates
+from transforms.memory import PriorViews, ReadMemory, WriteMemory
+from transforms.neardup import DEFAULT_SEED, FindNearDuplicates
 from transforms.normalize import NormalizeArticles
 from transforms.read import ReadArticles
 from transforms.stories import BuildStories
@@ -61,17 +64,42 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
     dead_letters.append(dead)
 
+    memory = config.memory  # --state: articles of earlier runs take part as prior originals
+    prior_records = prior = None
+    if memory is not None and memory.previous:
+        prior_records, dead = p | "ReadMemory" >> ReadMemory(memory)
+        dead_letters.append(dead)
+        prior = prior_records | "PriorViews" >> PriorViews(memory.reuse_signatures)
+
     near = config.dedup.near
-    near_edges = None
+    edges = []
     if near.enabled:
-        near_edges = articles | "FindNearDuplicates" >> FindNearDuplicates(
-            near.threshold, near.num_perm, near.bands, near.rows, near.shingle_k, near.min_shingles
+        signed = articles if prior is None else (articles, prior["near"]) | "WithPriorSignatures" >> beam.Flatten()
+        edges.append(
+            signed
+            | "FindNearDuplicates"
+            >> FindNearDuplicates(near.threshold, near.num_perm, near.bands, near.rows, near.shingle_k, near.min_shingles)
         )
+    if prior is not None:
+        edges.append(prior["edges"])
+    extra_edges = edges[0] if len(edges) == 1 else (edges | "FlattenDedupEdges" >> beam.Flatten() if edges else None)
     articles = articles | "MarkDuplicates" >> MarkDuplicates(
-        config.dedup.by_url, config.dedup.by_content, extra_edges=near_edges
+        config.dedup.by_url,
+        config.dedup.by_content,
+        extra_edges=extra_edges,
+        prior=None if prior is None else prior["dedup"],
     )
-    articles = articles | "AssignStories" >> AssignStories(config.stories)
+    articles = articles | "AssignStories" >> AssignStories(
+        config.stories,
+        prior_features=None if prior is None else prior["story_features"],
+        prior_roots=None if prior is None else prior["story_roots"],
+    )
     stories = articles | "BuildStories" >> BuildStories()
+    if memory is not None:
+        if prior_records is None:
+            prior_records = p | "NoMemory" >> beam.Create([])
+        sketch = (near.num_perm, DEFAULT_SEED, near.shingle_k, near.min_shingles)
+        (prior_records, articles) | "RememberArticles" >> WriteMemory(memory, sketch, config.stories)
 
     dead_letter = dead_letters | "FlattenDeadLetters" >> beam.Flatten()
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}

@@ -61,6 +61,7 @@ class DedupConfig:
     by_url: bool = True
     by_content: bool = True
     near: NearDupConfig = NearDupConfig()
+    retention_days: float = 7.0  # --state: remembered articles are forgotten this long after first seen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +92,7 @@ class JobConfig:
     taxonomy: Any = None  # the validated topics document read from topics_path at start-up
     output: str = ""
     state: str | None = None
+    memory: Any = None  # transforms.memory.MemoryPlan: the --state generations, resolved at launch
     topics_path: str = ""
     window_seconds: int = 60
     streaming: bool = False  # Beam's --streaming: build_pipeline builds the streaming graph
@@ -213,6 +215,8 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
         if getattr(config.language, key) > 1:
             raise ConfigError(f"{source}: 'language.{key}' must be between 0 and 1")
     _check_near(config.dedup.near, source)
+    if config.dedup.retention_days <= 0:
+        raise ConfigError(f"{source}: 'dedup.retention_days' must be above 0, got {config.dedup.retention_days}")
     for key, value in dataclasses.asdict(config.streaming_options).items():
         if value < 0 or (value == 0 and key != "allowed_lateness_seconds" and key != "settle_seconds"):
             raise ConfigError(f"{source}: 'streaming.{key}' must be a positive number of seconds/hours, got {value}")

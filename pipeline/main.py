@@ -25,7 +25,9 @@ from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
+from transforms import memory
 from transforms.fetch import FeedsConfigError, load_feeds_config
+from transforms.neardup import DEFAULT_SEED
 from transforms.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
@@ -125,6 +127,23 @@ def _runner_for(options: PipelineOptions):
     return None
 
 
+def with_memory(config: JobConfig) -> JobConfig:
+    """With ``--state`` (batch): resolve ``<state>/memory/CURRENT`` now, at launch, into
+    the generation this run reads and the one it writes (``transforms/memory.py``)."""
+    if not config.state or config.streaming:
+        return config
+    near = config.dedup.near
+    try:
+        plan = memory.plan_run(
+            config.state,
+            retention_days=config.dedup.retention_days,
+            sketch=memory.sketch_id(near.num_perm, DEFAULT_SEED, near.shingle_k, near.min_shingles),
+        )
+    except memory.StateError as exc:
+        raise ConfigError(f"--state {config.state}: {exc}") from None
+    return dataclasses.replace(config, memory=plan)
+
+
 def run(argv: Sequence[str]) -> dict:
     """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage."""
     argv = list(argv)
@@ -136,10 +155,13 @@ def run(argv: Sequence[str]) -> dict:
     config = job_config(options.view_as(NewsbeamOptions))
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     check_output_writable(config.output)
+    config = with_memory(config)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
     with beam.Pipeline(runner=_runner_for(options), options=options) as p:
         build_pipeline(p, config)
+    if config.memory is not None:  # the run succeeded: the new memory generation becomes current
+        memory.commit(config.memory)
     if config.streaming:  # only reached when the streaming job was stopped; it writes no summary
         return {"streaming": True, "seconds": round(time.perf_counter() - started, 2)}
     summary = read_summary(config.output)
