@@ -368,9 +368,10 @@ def _write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([temp], [path])  # os.rename: replaces the old pointer atomically
 
 
-def commit(plan: MemoryPlan, keep: int = 2) -> dict:
+def commit(plan: MemoryPlan) -> dict:
     """Point ``CURRENT`` at the generation this run wrote (after the pipeline
-    succeeded), then delete older generations; return the pointer written."""
+    succeeded), then delete older generations but the one it replaced; return the
+    pointer written."""
     if not FileSystems.match([generation_pattern(plan.state, plan.generation)])[0].metadata_list:
         raise StateError(f"generation {plan.generation} has no files; CURRENT left on {plan.previous}")
     pointer = {
@@ -382,7 +383,7 @@ def commit(plan: MemoryPlan, keep: int = 2) -> dict:
         "sketch": plan.sketch,
     }
     _write_atomically(pointer_path(plan.state), (json.dumps(pointer, indent=1) + "\n").encode("utf-8"))
-    clean_generations(plan.state, plan.generation, keep=keep)
+    clean_generations(plan.state, plan.generation, plan.previous)
     return pointer
 
 
@@ -401,15 +402,15 @@ def generations(state: str) -> list[str]:
     return sorted(names)
 
 
-def stale_generations(names: Iterable[str], current: str, keep: int = 2) -> list[str]:
-    """The generations to delete: older than ``current``, beyond the ``keep`` newest
-    up to and including it. Newer ones (another run's) are never touched."""
-    older = sorted(n for n in names if n < current)
-    return older[: max(0, len(older) - (keep - 1))]
+def stale_generations(names: Iterable[str], current: str, previous: str | None = None) -> list[str]:
+    """The generations to delete once ``current`` is committed: every older one except
+    ``previous`` (the generation it replaced, kept as a fallback). Generations of
+    crashed runs go; newer ones (a later run's, still being written) are never touched."""
+    return sorted(n for n in names if n < current and n != previous)
 
 
-def clean_generations(state: str, current: str, keep: int = 2) -> list[str]:
-    stale = stale_generations(generations(state), current, keep)
+def clean_generations(state: str, current: str, previous: str | None = None) -> list[str]:
+    stale = stale_generations(generations(state), current, previous)
     for name in stale:
         path = generation_dir(state, name)
         try:
