@@ -51,6 +51,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.beamutil import namespace
 from transforms.dedup import EXACT, NEAR, UNIQUE, exact_keys, node_of
+from transforms.records import make_excerpt
 from transforms.neardup import Sketcher, band_keys, choose_bands, signature_bytes, signature_of, verify
 from transforms.stories import story_id_for
 
@@ -360,7 +361,8 @@ class DivertLate(beam.DoFn):
                         f"late: event time {Timestamp.of(ts).to_rfc3339()} is in a window that closed "
                         f"(watermark passed its end + {self._lateness:g} s allowed lateness)"
                     ),
-                    "excerpt": "",
+                    "excerpt": make_excerpt((element.get("text") or element.get("html") or element.get("title"))
+                                            if isinstance(element, dict) else repr(element)),
                 }, restamp),
             )
             return
