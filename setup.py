@@ -25,6 +25,7 @@ EXTRAS = {
         "pytest>=8,<10",
         "gcp-storage-emulator==2026.7.19",
         "psutil>=5.9",
+        "py-spy>=0.4",
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
     ],

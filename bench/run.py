@@ -1,0 +1,172 @@
+"""``make bench``: throughput and memory of the full default pipeline on generated data.
+
+1. generates N realistic articles (``bench.generate``; cached under ``bench/data/``);
+2. runs ``python -m pipeline`` on them with the default local settings, sampling
+   the resident memory of the whole process tree (runner workers included);
+3. times each stage's pure function on a sample of the same articles (one core),
+   so the table shows where the time goes; "Beam and shuffles" is the rest;
+4. writes ``bench/results/<name>.json`` and prints a table.
+
+``python -m bench.run [--articles 100000] [--extra-args "--direct_num_workers 1"]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+from bench.generate import write as generate
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "pipeline", "--input", inputs, "--output", output, *extra]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    ps = psutil.Process(proc.pid)
+    cpu = {"user": 0.0, "system": 0.0}
+
+    def sample() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(ps))
+            try:
+                times = [p.cpu_times() for p in [ps, *ps.children(recursive=True)]]
+                cpu["user"] = max(cpu["user"], sum(t.user + t.children_user for t in times))
+                cpu["system"] = max(cpu["system"], sum(t.system + t.children_system for t in times))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    stdout, stderr = proc.communicate()
+    watcher.join()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"pipeline failed ({proc.returncode}):\n{stderr[-3000:]}")
+    with open(os.path.join(output, "summary.json"), encoding="utf-8") as fh:
+        summary = json.load(fh)
+    return {
+        "command": " ".join(shlex.quote(c) for c in cmd),
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu["user"] + cpu["system"], 1),
+        "peak_rss_mb": round(peak / 2**20),
+        "summary": summary,
+        "stdout": stdout.strip().splitlines()[:1],
+    }
+
+
+def stage_costs(files: list[str], sample_size: int = 2000) -> dict[str, float]:
+    """Milliseconds per article of each stage's pure function, on one core."""
+    from pipeline.config import load_config
+    from transforms import neardup, storyclust
+    from transforms.language import make_language_fn
+    from transforms.normalize import normalize_article
+    from transforms.read import read_file
+    from transforms.topics import compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
+
+    config = load_config()
+    lang = config.language
+    near = config.dedup.near
+    detect = make_language_fn(lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector,
+                              lang.predetector_min_prob)
+    tag = make_article_tagger(compiled_taxonomy(read_taxonomy_mapping(config.topics_path)))
+    sketch = neardup.Sketcher(num_perm=near.num_perm, k=near.shingle_k, min_shingles=near.min_shingles)
+    costs: dict[str, float] = {}
+
+    def timed(name, fn, items):
+        start = time.perf_counter()
+        out = [fn(x) for x in items]
+        costs[name] = round(1000 * (time.perf_counter() - start) / max(1, len(items)), 3)
+        return out
+
+    raws: list = []
+    start = time.perf_counter()
+    for path in files:
+        with open(path, "rb") as fh:
+            raws.extend(r for r in read_file(path, fh) if isinstance(r, dict))
+        if len(raws) >= sample_size:
+            break
+    raws = raws[:sample_size]
+    costs["read"] = round(1000 * (time.perf_counter() - start) / max(1, len(raws)), 3)
+    articles = timed("normalize", normalize_article, raws)
+    articles = timed("language", detect, articles)
+    articles = timed("topics", tag, articles)
+    timed("near-dup signature", lambda a: sketch(a["text"]), articles)
+    timed("story features", lambda a: storyclust.story_features(a, config.stories), articles)
+    return costs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--shards", type=int, default=20)
+    parser.add_argument("--extra-args", default="", help="more pipeline flags, e.g. '--direct_num_workers 1'")
+    parser.add_argument("--name", default=None, help="result file name (default: <articles>)")
+    args = parser.parse_args(argv)
+
+    data = os.path.join(HERE, "data", f"{args.articles}")
+    files = sorted(glob.glob(os.path.join(data, "*.jsonl")))
+    if len(files) != args.shards:
+        print(f"generating {args.articles} articles into {data} ...", flush=True)
+        files = generate(args.articles, data, args.shards)
+    print(f"timing each stage on a sample ...", flush=True)
+    costs = stage_costs(files)
+    print(f"running the pipeline on {args.articles} articles ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="newsbeam-bench-") as out:
+        run = run_pipeline(os.path.join(data, "*.jsonl"), out, shlex.split(args.extra_args))
+    n = args.articles
+    result = {
+        "articles": n,
+        "articles_per_second": round(n / run["wall_seconds"], 1),
+        **run,
+        "stage_ms_per_article_one_core": costs,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", f"{args.name or n}.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=1)
+
+    staged = sum(costs.values())
+    cpu_per_article = 1000 * run["cpu_seconds"] / n
+    print()
+    print(f"{n} articles in {run['wall_seconds']} s wall = {result['articles_per_second']} articles/s; "
+          f"peak memory {run['peak_rss_mb']} MB; CPU {run['cpu_seconds']} s ({cpu_per_article:.2f} ms/article)")
+    print(f"{'stage':<22} {'ms/article (1 core)':>20} {'share of CPU':>13}")
+    for name, ms in costs.items():
+        print(f"{name:<22} {ms:>20.3f} {100 * ms / cpu_per_article:>12.1f}%")
+    rest = max(0.0, cpu_per_article - staged)
+    print(f"{'Beam, shuffles, rest':<22} {rest:>20.3f} {100 * rest / cpu_per_article:>12.1f}%")
+    print(f"results: {os.path.relpath(path, REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
