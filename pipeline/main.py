@@ -19,12 +19,14 @@ from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
+from pipeline import incremental
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
+from pipeline.runners import runner_for
 from transforms import memory
 from transforms.fetch import FeedsConfigError, load_feeds_config
 from transforms.neardup import DEFAULT_SEED
@@ -118,13 +120,16 @@ def format_summary(summary: dict, seconds: float) -> str:
 
 
 def _runner_for(options: PipelineOptions):
-    """Beam's runner names, plus the short name ``DaskRunner``."""
-    name = options.view_as(StandardOptions).runner
-    if isinstance(name, str) and name.lower() in ("dask", "daskrunner"):
-        from apache_beam.runners.dask.dask_runner import DaskRunner
+    """Beam's runner names, plus the short name ``DaskRunner`` (pipeline/runners.py)."""
+    return runner_for(options)
 
-        return DaskRunner()
-    return None
+
+def dry_run_summary(result, started: float) -> dict:
+    """What ``--dry_run=True`` (DataflowRunner) translated: the job's transforms, nothing run."""
+    job = getattr(result, "job", None)
+    proto = getattr(job, "proto_pipeline", None)
+    names = sorted({t.unique_name for t in proto.components.transforms.values()}) if proto is not None else []
+    return {"dry_run": True, "transforms": names, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def with_memory(config: JobConfig) -> JobConfig:
@@ -154,7 +159,18 @@ def run(argv: Sequence[str]) -> dict:
     configure_emulator()  # STORAGE_EMULATOR_HOST: anonymous client, no credential probing
     config = job_config(options.view_as(NewsbeamOptions))
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
+    started = time.perf_counter()
+    if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
+        p = beam.Pipeline(runner=_runner_for(options), options=options)
+        build_pipeline(p, config)
+        return dry_run_summary(p.run(), started)
     check_output_writable(config.output)
+    scheduled = None
+    if options.view_as(NewsbeamOptions).incremental:
+        scheduled = incremental.plan(config)
+        if scheduled is None:
+            return {**incremental.nothing_new_summary(), "seconds": round(time.perf_counter() - started, 2)}
+        config = scheduled.config
     config = with_memory(config)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
@@ -165,6 +181,9 @@ def run(argv: Sequence[str]) -> dict:
     if config.streaming:  # only reached when the streaming job was stopped; it writes no summary
         return {"streaming": True, "seconds": round(time.perf_counter() - started, 2)}
     summary = read_summary(config.output)
+    if scheduled is not None:  # publish the staged outputs, then the manifest (the commit point)
+        incremental.finish(scheduled, summary)
+        summary.update(run_id=scheduled.run_id, new_files=len(scheduled.files))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -180,5 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary.get("streaming"):
         print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")
         return 0
+    if summary.get("dry_run"):
+        print(f"newsbeam: dry run: job translated ({len(summary['transforms'])} transforms) in {summary['seconds']:.1f} s")
+        return 0
+    if summary.get("new_files") == 0:
+        print("newsbeam: no new input files since the last committed run; nothing to do")
+        return 0
     print(format_summary(summary, summary["seconds"]))
+    if summary.get("run_id"):
+        print(f"  run:        {summary['run_id']} ({summary['new_files']} new files)")
     return 0

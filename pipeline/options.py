@@ -34,6 +34,13 @@ class NewsbeamOptions(PipelineOptions):
             help="streaming: how often results are written (seconds)",
         )
         parser.add_argument(
+            "--incremental",
+            action="store_true",
+            default=False,
+            help="scheduled batch: read only input files no committed run has read (manifest in --state); "
+            "stage outputs and publish them under <kind>/run=<id>/ when the run succeeds",
+        )
+        parser.add_argument(
             "--allow-private-networks",
             "--allow_private_networks",
             dest="allow_private_networks",
