@@ -25,7 +25,8 @@ from transforms.read import ReadArticles
 from transforms.stories import BuildStories
 from transforms.storyclust import AssignStories
 from transforms.topics import TagTopics
-from transforms.write import WriteOutputs
+from transforms.parquet import PARQUET_DIR, WriteParquet
+from transforms.write import WriteOutputs, output_path
 
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
@@ -105,4 +106,6 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
     out = config.output_options
     outputs | "WriteOutputs" >> WriteOutputs(config.output, compress=out.compress, num_shards=out.num_shards)
+    if out.format == "both":
+        articles | "WriteParquet" >> WriteParquet(output_path(config.output, PARQUET_DIR), shards=out.parquet_shards)
     return outputs

@@ -19,6 +19,9 @@ from transforms.storyclust import StoryParams
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
 
 
+OUTPUT_FORMATS = ("jsonl", "both")
+
+
 class ConfigError(ValueError):
     """A bad configuration file or command line; the message is for a person."""
 
@@ -68,6 +71,8 @@ class DedupConfig:
 class OutputConfig:
     compress: bool = False
     num_shards: int = 0  # 0: let the runner decide
+    format: str = "jsonl"  # "both": also articles as Parquet under articles_parquet/ (transforms/parquet.py)
+    parquet_shards: int = 1  # Parquet files per publication date
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +220,11 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
         if getattr(config.language, key) > 1:
             raise ConfigError(f"{source}: 'language.{key}' must be between 0 and 1")
     _check_near(config.dedup.near, source)
+    if config.output_options.format not in OUTPUT_FORMATS:
+        raise ConfigError(
+            f"{source}: 'output.format' must be one of {', '.join(OUTPUT_FORMATS)}, got {config.output_options.format!r} "
+            "(articles/ is always JSON Lines; 'both' adds Parquet under articles_parquet/)"
+        )
     if config.dedup.retention_days <= 0:
         raise ConfigError(f"{source}: 'dedup.retention_days' must be above 0, got {config.dedup.retention_days}")
     for key, value in dataclasses.asdict(config.streaming_options).items():

@@ -31,6 +31,7 @@ from transforms import memory
 from transforms.fetch import FeedsConfigError, load_feeds_config
 from transforms.neardup import DEFAULT_SEED
 from transforms.topics import TaxonomyError, read_taxonomy_mapping
+from transforms.parquet import PARQUET_DIR, PARTITION_KEY
 from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
 _log = logging.getLogger("newsbeam")
@@ -91,6 +92,7 @@ def check_output_writable(output: str) -> None:
 def clear_previous_outputs(output: str) -> None:
     """Delete the files an earlier run wrote under our own output names (overwrite semantics)."""
     patterns = [output_path(output, d, f"{d}-*-of-*") for d in OUTPUT_DIRS] + [output_path(output, SUMMARY_FILE)]
+    patterns.append(output_path(output, PARQUET_DIR, f"{PARTITION_KEY}=*", "part-*.parquet"))
     for result in FileSystems.match(patterns):
         paths = [m.path for m in result.metadata_list]
         if paths:
