@@ -32,8 +32,8 @@ bench: ## benchmarks on generated data (not part of make test); writes bench/res
 eval: ## quality on labelled data: language, dedup, stories, topics (P/R/F1)
 	$(PY) -m eval.run
 
-lint: ## compile every module and report syntax errors
-	$(PY) -m compileall -q pipeline transforms tests eval bench
+lint: ## static checks: syntax errors, undefined and unused names (ruff)
+	$(VENV)/bin/ruff check pipeline transforms tests eval bench
 
 clean: ## remove outputs and caches (keeps .venv)
 	rm -rf $(OUTPUT) .pytest_cache build *.egg-info

@@ -26,6 +26,7 @@ EXTRAS = {
         "gcp-storage-emulator==2026.7.19",
         "psutil>=5.9",
         "py-spy>=0.4",
+        "ruff>=0.6",
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
     ],

@@ -29,7 +29,7 @@ from transforms.records import reject
 from transforms.stories import BuildStories
 from transforms.streamdedup import DivertLate, MarkDuplicatesAcrossWindows
 from transforms.topics import TagTopics
-from transforms.watch import ERROR, FEED, FILE, WatchInputs
+from transforms.watch import FEED, FILE, WatchInputs
 from transforms.write import ARTICLE_FIELDS, output_path, to_json_line
 
 LATENESS_KEY = "watermark"  # one key: its timers must see every window's deadline (see DivertLate)

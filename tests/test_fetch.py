@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import ssl
-import threading
 import tracemalloc
 
 import apache_beam as beam

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
