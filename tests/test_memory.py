@@ -22,7 +22,8 @@ from transforms.dedup import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_d
 from transforms.neardup import Sketcher, signature_of
 from transforms.records import RejectedInput
 from transforms.storyclust import Node as StoryNode
-from transforms.storyclust import StoryFeatures, cluster_edges, story_features
+from transforms.storyclust import StoryFeatures, cluster_edges, score_block, story_features
+from transforms.storyclust import Vector
 
 # ------------------------------------------------------------------ texts (written for these tests)
 
@@ -221,6 +222,15 @@ def test_new_articles_join_a_remembered_story_which_keeps_its_root():
     assert roots["n"] == "q" and roots["p1"] == "root" and roots["q"] == "q"
     # without remembered articles nothing changes
     assert cluster_edges([(n, p1, 0.9)], 0.2) == {"n": "n", "p1": "n"}
+
+
+def test_pairs_of_two_remembered_articles_are_not_scored_again():
+    v = lambda id_: Vector(id_, "2025-05-06T00:00:00Z", {"w:kestr": 1.0})  # noqa: E731
+    keys = ["w:kestr"]
+    scored = lambda members: {(a.id, b.id) for a, b, _ in score_block("w:kestr", members)}  # noqa: E731
+    assert scored([(v("p1"), keys, True), (v("p2"), keys, True)]) == set()
+    assert scored([(v("p1"), keys, True), (v("p2"), keys, True), (v("n"), keys)]) == {("n", "p1"), ("n", "p2")}
+    assert scored([(v("a"), keys), (v("b"), keys)]) == {("a", "b")}
 
 
 def test_stale_generations_keep_the_current_and_previous_and_never_newer():

@@ -644,11 +644,18 @@ def score_block(key: str, members: Iterable[tuple[Vector, list[str]]], params: S
 ]:
     """Edges ``(earlier, later, similarity)`` of the pairs in one block that score at
     least ``edge_floor``; a pair is scored only in the block of the smallest key its
-    two articles share, so each pair is scored once over all blocks."""
+    two articles share, so each pair is scored once over all blocks. A member may
+    carry a third element, True for an article remembered from an earlier run
+    (``--state``): pairs of two remembered articles are not scored."""
     members = sorted(members, key=lambda m: m[0].id)
-    for i, (va, ka) in enumerate(members):
+    if len(members) > 1 and all(m[2:3] == (True,) for m in members):
+        return  # only remembered articles: their pairs were settled by an earlier run
+    for i, (va, ka, *flag_a) in enumerate(members):
         set_a = set(ka)
-        for vb, kb in members[i + 1:]:
+        prior_a = flag_a == [True]
+        for vb, kb, *flag_b in members[i + 1:]:
+            if prior_a and flag_b == [True]:
+                continue
             if min(set_a.intersection(kb)) != key:
                 continue
             score = similarity(va, vb, params)
@@ -829,8 +836,9 @@ class _CountFeatures(beam.CombineFn):
 
 
 class _VectorizeAndBlock(beam.DoFn):
-    def __init__(self, params: StoryParams) -> None:
+    def __init__(self, params: StoryParams, prior: bool = False) -> None:
         self._params = params
+        self._prior = prior
         self._unblocked = Metrics.counter(namespace("stories"), "unblocked_articles")
 
     def process(self, features: StoryFeatures, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
@@ -839,8 +847,9 @@ class _VectorizeAndBlock(beam.DoFn):
         keys = block_keys(vector, df, self._params)
         if not keys:
             self._unblocked.inc()
+        member = (tuple(vector), keys, True) if self._prior else (tuple(vector), keys)
         for key in keys:
-            yield key, (tuple(vector), keys)
+            yield key, member
 
 
 class _ScoreBlock(beam.DoFn):
@@ -851,7 +860,7 @@ class _ScoreBlock(beam.DoFn):
 
     def process(self, keyed: tuple[str, Iterable[tuple]]) -> Iterator[tuple]:
         key, members = keyed
-        for a, b, score in score_block(key, ((Vector(*v), k) for v, k in members), self._params):
+        for a, b, score in score_block(key, ((Vector(*m[0]), *m[1:]) for m in members), self._params):
             self._edges.inc()
             yield tuple(a), tuple(b), score
 
@@ -925,12 +934,20 @@ class AssignStories(beam.PTransform):
             | "KeepOriginals" >> beam.Filter(_is_original)
             | "StoryFeatures" >> beam.Map(story_features, params)
         )
+        counted = features
         if self._prior_features is not None:
-            features = (features, self._prior_features) | "WithPriorFeatures" >> beam.Flatten()
-        df = features | "DocumentFrequencies" >> beam.CombineGlobally(_CountFeatures())
+            counted = (features, self._prior_features) | "WithPriorFeatures" >> beam.Flatten()
+        df = counted | "DocumentFrequencies" >> beam.CombineGlobally(_CountFeatures())
+        blocked = features | "VectorizeAndBlock" >> beam.ParDo(
+            _VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df)
+        )
+        if self._prior_features is not None:
+            prior_blocked = self._prior_features | "VectorizeAndBlockPrior" >> beam.ParDo(
+                _VectorizeAndBlock(params, prior=True), df_n=beam.pvalue.AsSingleton(df)
+            )
+            blocked = (blocked, prior_blocked) | "WithPriorBlocks" >> beam.Flatten()
         edges = (
-            features
-            | "VectorizeAndBlock" >> beam.ParDo(_VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df))
+            blocked
             | "GroupBlocks" >> beam.GroupByKey()
             | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params))
         )
