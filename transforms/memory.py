@@ -194,6 +194,12 @@ def pick_record(records: Iterable[Mapping]) -> dict:
     return dict(min(records, key=lambda r: (r["first_seen"], encode_record(r))))
 
 
+def keyed_line(record: Mapping) -> tuple[str, tuple[str, str]]:
+    """``(id, (first_seen, JSON line))``: what the writer shuffles (strings code
+    much faster than dicts); the smallest value per id is :func:`pick_record`'s choice."""
+    return record["id"], (record["first_seen"], encode_record(record))
+
+
 # --------------------------------------------------------------------------- prior views
 
 
@@ -521,13 +527,13 @@ class _ToRecord(beam.DoFn):
         yield memory_record(article, self._run_time, signature, features)
 
 
-class _Encode(beam.DoFn):
+class _FirstSeen(beam.DoFn):
     def __init__(self) -> None:
         self._written = Metrics.counter(namespace(STAGE), "written")
 
-    def process(self, keyed: tuple[str, Iterable[dict]]) -> Iterator[str]:
+    def process(self, keyed: tuple[str, Iterable[tuple[str, str]]]) -> Iterator[str]:
         self._written.inc()
-        yield encode_record(pick_record(keyed[1]))
+        yield min(keyed[1])[1]
 
 
 class WriteMemory(beam.PTransform):
@@ -548,9 +554,9 @@ class WriteMemory(beam.PTransform):
         return (
             (prior, new)
             | "AllRecords" >> beam.Flatten()
-            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+            | "KeyById" >> beam.Map(keyed_line)
             | "GroupById" >> beam.GroupByKey()
-            | "FirstSeen" >> beam.ParDo(_Encode())
+            | "FirstSeen" >> beam.ParDo(_FirstSeen())
             | "WriteGeneration"
             >> beam.io.WriteToText(
                 FileSystems.join(generation_dir(plan.state, plan.generation), SHARD_PREFIX),
