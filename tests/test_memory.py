@@ -13,6 +13,7 @@ import sys
 import apache_beam as beam
 import numpy as np
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -22,8 +23,7 @@ from transforms.dedup import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_d
 from transforms.neardup import Sketcher, signature_of
 from transforms.records import RejectedInput
 from transforms.storyclust import Node as StoryNode
-from transforms.storyclust import StoryFeatures, cluster_edges, score_block, story_features
-from transforms.storyclust import Vector
+from transforms.storyclust import AssignStories, StoryFeatures, cluster_edges, story_features
 
 # ------------------------------------------------------------------ texts (written for these tests)
 
@@ -224,13 +224,28 @@ def test_new_articles_join_a_remembered_story_which_keeps_its_root():
     assert cluster_edges([(n, p1, 0.9)], 0.2) == {"n": "n", "p1": "n"}
 
 
-def test_pairs_of_two_remembered_articles_are_not_scored_again():
-    v = lambda id_: Vector(id_, "2025-05-06T00:00:00Z", {"w:kestr": 1.0})  # noqa: E731
-    keys = ["w:kestr"]
-    scored = lambda members: {(a.id, b.id) for a, b, _ in score_block("w:kestr", members)}  # noqa: E731
-    assert scored([(v("p1"), keys, True), (v("p2"), keys, True)]) == set()
-    assert scored([(v("p1"), keys, True), (v("p2"), keys, True), (v("n"), keys)]) == {("n", "p1"), ("n", "p2")}
-    assert scored([(v("a"), keys), (v("b"), keys)]) == {("a", "b")}
+def test_assign_stories_joins_new_articles_to_remembered_stories_without_rescoring_old_pairs():
+    def art(id_, text, published, lang="en"):
+        return {"id": id_, "title": "", "text": text, "published_at": published, "language": lang,
+                "dedup": {"status": UNIQUE, "duplicate_of": None}}
+
+    old_en = art("p1", DAM_EN, "2025-05-06T06:00:00Z")
+    old_copy = art("p2", DAM_EN.replace("Tuesday", "Tuesday morning"), "2025-05-06T07:00:00Z")
+    other = art("p3", FERRY_EN, "2025-05-05T19:00:00Z")
+    new_es = art("n1", DAM_ES, "2025-05-06T10:00:00Z", "es")
+    prior_features = [story_features(a) for a in (old_en, old_copy, other)]
+    prior_roots = [("p1", "p1"), ("p2", "p1"), ("p3", "p3")]
+    p = TestPipeline()
+    out = p | "New" >> beam.Create([new_es]) | AssignStories(
+        prior_features=p | "PriorFeatures" >> beam.Create(prior_features),
+        prior_roots=p | "PriorRoots" >> beam.Create(prior_roots),
+    )
+    assert_that(out | beam.Map(lambda a: (a["id"], a["story_id"])), equal_to([("n1", "s-p1")]))
+    result = p.run()
+    result.wait_until_finish()
+    edges = result.metrics().query(MetricsFilter().with_namespace("newsbeam.stories").with_name("edges"))["counters"]
+    # n1 meets p1 and p2; the very similar pair p1-p2 was settled by an earlier run and is not scored again
+    assert sum(c.committed for c in edges) == 2
 
 
 def test_stale_generations_keep_the_current_and_previous_and_never_newer():
