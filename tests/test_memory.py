@@ -18,6 +18,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import REPO
+from tests.gcs_emulator import gcs_emulator  # noqa: F401 - the fixture
 from transforms import memory
 from transforms.dedup import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
 from transforms.neardup import Sketcher, signature_of
@@ -488,3 +489,29 @@ def test_a_damaged_state_stops_the_run_with_one_line(tmp_path):
     proc = run_cli("--input", inp, "--output", str(tmp_path / "out"), "--state", str(state))
     assert proc.returncode == 2
     assert "--state" in proc.stderr and "damaged" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ gs://
+
+
+def test_generations_and_pointer_on_cloud_storage(gcs_emulator):
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline.gcs import configure_emulator
+
+    configure_emulator()
+    gcs_emulator.bucket("newsbeam-state")
+    state = "gs://newsbeam-state/prod"
+    plans = []
+    for day in (1, 2, 3):
+        plan = memory.plan_run(state, now=dt.datetime(2025, 5, day, tzinfo=dt.timezone.utc), token="t")
+        assert plan.previous == (plans[-1].generation if plans else None)
+        path = FileSystems.join(memory.generation_dir(state, plan.generation), "memory-00000-of-00001.jsonl.gz")
+        with FileSystems.create(path) as fh:
+            fh.write((memory.encode_record(record(f"a{day}")) + "\n").encode("utf-8"))
+        memory.commit(plan)
+        plans.append(plan)
+    assert memory.read_pointer(state)["generation"] == plans[-1].generation
+    assert memory.generations(state) == [plans[1].generation, plans[2].generation]
+    with FileSystems.open(memory.generation_pattern(state, plans[-1].generation).replace("*", "00000-of-00001.jsonl.gz")) as fh:
+        assert memory.decode_record(fh.read().decode("utf-8"))["id"] == "a3"
