@@ -56,11 +56,13 @@ import heapq
 import math
 import re
 import unicodedata
+from collections import Counter
 from datetime import datetime
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import apache_beam as beam
+import xxhash
 from apache_beam.metrics import Metrics
 
 from transforms.beamutil import namespace
@@ -79,6 +81,7 @@ class StoryParams:
     grace_hours: float = 24.0  # no decay within this distance
     max_block_size: int = 300  # features shared by more articles are not blocking keys
     block_keys_per_article: int = 12  # the most specific features an article is blocked by
+    window: int = 20  # in a block, each article is compared with the next this many in time order
     max_chars: int = 4000  # text read per article (the lead carries the event)
     entity_weight: float = 2.0
     concept_weight: float = 1.0
@@ -463,62 +466,94 @@ def _fmt_number(value: float) -> str:
 
 
 def story_features(article: Mapping, params: StoryParams = StoryParams()) -> StoryFeatures:
-    """The weighted feature counts of one article (title counted ``title_repeat`` times)."""
+    """The weighted feature counts of one article (title counted ``title_repeat`` times).
+
+    Words are counted in bulk (one C-level ``findall`` + ``Counter``; the per-word
+    work is cached by spelling), numbers are handled one by one with the two tokens
+    after and the one before them, and sentence-initial words are found by one
+    regex, so a capitalised word is a name only when it also occurs elsewhere."""
     language = article.get("language")
     title = article.get("title") or ""
     text = (article.get("text") or "")[: params.max_chars]
     counts: dict[str, float] = {}
-    capitalized: dict[str, int] = {}
+    capitalized: set[str] = set()
     lowercase: set[str] = set()
     for part, repeat, is_title in ((title, params.title_repeat, True), (text, 1, False)):
         if not part:
             continue
         part = transliterate(part, language)
-        tokens = list(_TOKEN.finditer(part))
-        norms = [_fold_token(m.group()) for m in tokens]
-        for i, m in enumerate(tokens):
-            raw, norm = m.group(), norms[i]
-            if not norm:
-                continue
-            if raw[0].isdigit():
-                value = _parse_number(raw)
-                if value is None:
-                    continue
-                nxt = norms[i + 1] if i + 1 < len(norms) else ""
-                scale = _lookup(nxt, *_SCALE_LEX) if nxt and not nxt[0].isdigit() else None
-                if scale is not None:
-                    value *= scale  # type: ignore[operator]
-                date = _date_near(norms, i, value)
-                if date:
-                    _add(counts, date, repeat * params.date_weight)
-                elif scale is None and value == int(value) and 1800 <= value <= 2100 and "%" not in raw:
-                    _add(counts, f"y:{int(value)}", repeat * params.year_weight)
-                else:
-                    percent = "%" in raw or (bool(nxt) and _lookup(nxt, *_PERCENT_LEX) is not None)
-                    if value >= 13 or value != int(value) or scale is not None or percent:
-                        _add(counts, "n:" + _fmt_number(value) + ("%" if percent else ""), repeat * params.number_weight)
-                continue
-            feature = _word_feature(norm)
+        _add_numbers(part, repeat, counts, params)
+        heads = None if is_title else Counter(_SENTENCE_HEAD.findall(part))
+        weights = (repeat * params.word_weight, repeat * params.concept_weight)
+        get = counts.get
+        for raw, n in Counter(_WORD.findall(part)).items():
+            feature, is_concept, case = _RAW.get(raw) or _raw_info(raw)
             if feature is None:
                 continue
-            if feature[0] == "c":
-                _add(counts, feature, repeat * params.concept_weight)
-                continue
-            _add(counts, feature, repeat * params.word_weight)
-            if not is_title:
-                start = m.start()
-                j = start - 1
-                while j >= 0 and part[j] in " \t\u00a0\"'“”«»(–—-":
-                    j -= 1
-                sentence_start = j < 0 or part[j] in _SENTENCE_END
-                if raw[0].isupper() and not sentence_start:
-                    capitalized[feature] = capitalized.get(feature, 0) + 1
-                elif raw[0].islower():
+            counts[feature] = get(feature, 0.0) + n * weights[is_concept]
+            if case and heads is not None:
+                if case < 0:
                     lowercase.add(feature)
+                elif n > heads.get(raw, 0):
+                    capitalized.add(feature)
     for feature in capitalized:
         if feature not in lowercase:
             counts[feature] *= params.entity_weight
-    return StoryFeatures(str(article["id"]), article.get("published_at") or "", tuple(sorted(counts.items())))
+    return StoryFeatures(
+        str(article["id"]), article.get("published_at") or "", tuple([(f, counts[f]) for f in sorted(counts)])
+    )
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+_NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f]\d+|[ ]\d{3}(?!\d))*%?")
+# a word at the start of the text or after . ! ? : ; or a line break (quotes, brackets,
+# dashes and spaces in between): capitalised there by grammar, not because it is a name
+_SENTENCE_HEAD = re.compile(r"(?:^|[.!?\n:;])[ \t\u00a0\"'“”«»(–—-]*([^\W\d_]+)")
+_CONTEXT = 64  # characters searched for the tokens next to a number
+
+
+_RAW: dict[str, tuple[str | None, int, int]] = {}  # spelling -> _raw_info (bounded below)
+_RAW_MAX = 400_000
+
+
+def _raw_info(raw: str) -> tuple[str | None, int, int]:
+    """``(feature or None, 1 if a concept else 0, case)`` of one spelling of a word;
+    ``case`` is 1 for a capitalised content word, -1 for a lowercase one, else 0."""
+    norm = _fold_token(raw)
+    feature = _word_feature(norm) if norm else None
+    is_concept = int(feature is not None and feature[0] == "c")
+    case = 0
+    if feature is not None and not is_concept:
+        case = 1 if raw[0].isupper() else -1 if raw[0].islower() else 0
+    if len(_RAW) >= _RAW_MAX:
+        _RAW.clear()
+    info = _RAW[raw] = (feature, is_concept, case)
+    return info
+
+
+def _add_numbers(part: str, repeat: float, counts: dict[str, float], params: StoryParams) -> None:
+    """Numbers (``n:``), years (``y:``) and dates (``d:``) of one part of the article."""
+    for m in _NUMBER.finditer(part):
+        raw = m.group()
+        value = _parse_number(raw)
+        if value is None:
+            continue
+        after = [_fold_token(t) for t in _TOKEN.findall(part, m.end(), m.end() + _CONTEXT)[:2]]
+        before = _TOKEN.findall(part, max(0, m.start() - _CONTEXT), m.start())
+        near = [before and _fold_token(before[-1]) or "", raw, *after]  # tokens i-1, i, i+1, i+2
+        nxt = after[0] if after else ""
+        scale = _lookup(nxt, *_SCALE_LEX) if nxt and not nxt[0].isdigit() else None
+        if scale is not None:
+            value *= scale  # type: ignore[operator]
+        date = _date_near(near, 1, value)
+        if date:
+            _add(counts, date, repeat * params.date_weight)
+        elif scale is None and value == int(value) and 1800 <= value <= 2100 and "%" not in raw:
+            _add(counts, f"y:{int(value)}", repeat * params.year_weight)
+        else:
+            percent = "%" in raw or (bool(nxt) and _lookup(nxt, *_PERCENT_LEX) is not None)
+            if value >= 13 or value != int(value) or scale is not None or percent:
+                _add(counts, "n:" + _fmt_number(value) + ("%" if percent else ""), repeat * params.number_weight)
 
 
 @lru_cache(maxsize=200_000)
@@ -576,14 +611,18 @@ def vectorize(features: StoryFeatures, df: Mapping[str, int], n_docs: int) -> Ve
     """``(1 + log count) * idf`` per feature, normalised to unit length.
     Features absent from ``df`` have document frequency 1."""
     weights = {}
+    log = math.log
+    top = log(n_docs + 1) + 1.0  # idf(df) = top - log(df + 1)
+    get = df.get
     for feature, count in features.counts:
         if count > 0:
-            tf = 1.0 + math.log(count) if count >= 1 else count  # sublinear; sub-unit weights (years) kept as is
-            weights[feature] = tf * idf(df.get(feature, 1), n_docs)
+            tf = 1.0 + log(count) if count >= 1 else count  # sublinear; sub-unit weights (years) kept as is
+            weights[feature] = tf * (top - log(get(feature, 1) + 1))
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     return Vector(features.id, features.published_at, {f: w / norm for f, w in weights.items()})
 
 
+@lru_cache(maxsize=100_000)
 def _hours(iso: str) -> float | None:
     if not iso:
         return None
@@ -604,9 +643,15 @@ def time_decay(a: str, b: str, params: StoryParams = StoryParams()) -> float:
 
 def similarity(a: Vector, b: Vector, params: StoryParams = StoryParams()) -> float:
     """Cosine of the two vectors times the time decay; symmetric, in [0, 1]."""
-    small, large = (a.weights, b.weights) if len(a.weights) <= len(b.weights) else (b.weights, a.weights)
-    cosine = sum(w * large[f] for f, w in small.items() if f in large)
+    wa, wb = a.weights, b.weights
+    cosine = sum([wa[f] * wb[f] for f in wa.keys() & wb.keys()])
     return min(1.0, cosine) * time_decay(a.published_at, b.published_at, params)
+
+
+def max_gap_hours(params: StoryParams = StoryParams()) -> float:
+    """The ``published_at`` distance beyond which even identical articles score
+    below ``edge_floor``: pairs further apart are never compared."""
+    return params.grace_hours + params.half_life_hours * math.log2(1.0 / params.edge_floor)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -625,6 +670,26 @@ def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = Stor
     return sorted(f for _, f in usable[: params.block_keys_per_article])
 
 
+class Member(NamedTuple):
+    """What a block holds of one article: its vector, its block keys (sorted) and
+    those of its keys whose block is *whole* (``df <= window + 1``: every pair in it
+    is compared, so a pair sharing such a key is scored there and nowhere else).
+    ``prior`` marks an article remembered from an earlier run (``--state``): pairs of
+    two remembered articles were settled by that run and are not scored again."""
+
+    vector: Vector
+    keys: tuple[str, ...]
+    whole: tuple[str, ...]
+    prior: bool = False
+
+
+def block_member(
+    vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(), prior: bool = False
+) -> Member:
+    keys = tuple(block_keys(vector, df, params))
+    return Member(vector, keys, tuple(k for k in keys if df.get(k, 1) <= params.window + 1), prior)
+
+
 class Node(NamedTuple):
     """An article's place in story order: earliest first, undated last, then id."""
 
@@ -639,32 +704,112 @@ def node_of(article_id: str, published_at: str | None) -> Node:
     return Node(published_at or _NO_DATE, article_id)
 
 
-def score_block(key: str, members: Iterable[tuple[Vector, list[str]]], params: StoryParams = StoryParams()) -> Iterator[
+def _window_order(member: Member) -> tuple[int, float, int]:
+    """Dated members by time; undated ones after them, in an order that says nothing
+    about their content or source (a hash of the id)."""
+    hours = _hours(member.vector.published_at)
+    if hours is None:
+        return 1, 0.0, xxhash.xxh64_intdigest(member.vector.id.encode("utf-8"))
+    return 0, hours, 0
+
+
+def score_block(key: str, members: Iterable[Member], params: StoryParams = StoryParams()) -> Iterator[
     tuple[Node, Node, float]
 ]:
-    """Edges ``(earlier, later, similarity)`` of the pairs in one block that score at
-    least ``edge_floor``; a pair is scored only in the block of the smallest key its
-    two articles share, so each pair is scored once over all blocks. A member may
-    carry a third element, True for an article remembered from an earlier run
-    (``--state``): pairs of two remembered articles are not scored."""
-    members = sorted(members, key=lambda m: m[0].id)
-    if len(members) > 1 and all(m[2:3] == (True,) for m in members):
+    """Edges ``(earlier, later, similarity)`` scoring at least ``edge_floor`` among
+    the members of one block, each compared only with the next ``window`` members in
+    time order (undated last) that are at most :func:`max_gap_hours` later: at most
+    ``window`` comparisons per member and block, however large the block.
+
+    A pair that shares a *whole* key is scored only in the smallest such block; a
+    pair that shares none may be scored in several blocks (the same score: the
+    grouping keeps one)."""
+    members = sorted(members, key=_window_order)
+    if all(m.prior for m in members):
         return  # only remembered articles: their pairs were settled by an earlier run
-    for i, (va, ka, *flag_a) in enumerate(members):
-        set_a = set(ka)
-        prior_a = flag_a == [True]
-        for vb, kb, *flag_b in members[i + 1:]:
-            if prior_a and flag_b == [True]:
+    hours = [_hours(m.vector.published_at) for m in members]
+    window, gap, floor = params.window, max_gap_hours(params), params.edge_floor
+    grace, half_life = params.grace_hours, params.half_life_hours
+    nodes = [node_of(m.vector.id, m.vector.published_at) for m in members]
+    for i, a in enumerate(members):
+        ha, wa, whole_a, prior_a = hours[i], a.vector.weights, a.whole, a.prior
+        for j in range(i + 1, min(len(members), i + 1 + window)):
+            b = members[j]
+            if prior_a and b.prior:
                 continue
-            if min(set_a.intersection(kb)) != key:
-                continue
-            score = similarity(va, vb, params)
-            if score >= params.edge_floor:
-                na, nb = node_of(va.id, va.published_at), node_of(vb.id, vb.published_at)
-                yield (min(na, nb), max(na, nb), round(score, 6))
+            hb = hours[j]
+            decay = 1.0
+            if ha is not None and hb is not None:
+                dt = hb - ha
+                if dt > gap:
+                    break
+                if dt > grace:
+                    decay = 0.5 ** ((dt - grace) / half_life)
+            if whole_a and b.whole:
+                shared = set(whole_a).intersection(b.whole)
+                if shared and min(shared) != key:
+                    continue
+            wb = b.vector.weights
+            cosine = sum([wa[f] * wb[f] for f in wa.keys() & wb.keys()])
+            score = min(1.0, cosine) * decay
+            if score >= floor and a.vector.id != b.vector.id:
+                na, nb = nodes[i], nodes[j]
+                yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
 
 
 # --------------------------------------------------------------------------- grouping
+
+
+def _relevant_links(
+    edges: Iterable[tuple[Node, Node, float]], threshold: float, fixed: Mapping[str, str]
+) -> dict[Node, dict[Node, float]]:
+    """The adjacency (best score per pair) of the only edges that can matter.
+
+    A merge needs a cross pair scoring at least ``threshold`` (a mean never exceeds
+    its largest term), so groups only ever form inside the connected components of
+    the strong edges (remembered stories count as joined); weaker edges matter only
+    inside such a component. Everything else is dropped before the agglomeration,
+    which keeps its cost near-linear in the edges that can change a result."""
+    best: dict[tuple[Node, Node], float] = {}
+    for a, b, s in edges:
+        if a == b:
+            continue
+        pair = (a, b) if a < b else (b, a)
+        if s > best.get(pair, -1.0):
+            best[pair] = s
+    parent: dict[Node, Node] = {}
+
+    def find(x: Node) -> Node:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(x: Node, y: Node) -> None:
+        parent.setdefault(x, x)
+        parent.setdefault(y, y)
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+
+    for (a, b), s in best.items():
+        if s >= threshold:
+            union(a, b)
+    if fixed:
+        first: dict[str, Node] = {}
+        for (a, b) in best:
+            for node in (a, b):
+                root = fixed.get(node.id)
+                if root is not None:
+                    union(first.setdefault(root, node), node)
+    link: dict[Node, dict[Node, float]] = {}
+    for (a, b), s in best.items():
+        if a in parent and b in parent and find(a) == find(b):
+            link.setdefault(a, {})[b] = s
+            link.setdefault(b, {})[a] = s
+    return link
 
 
 def cluster_edges(
@@ -684,12 +829,7 @@ def cluster_edges(
     and every fixed article, gets that story's root.
     """
     fixed = fixed or {}
-    link: dict[Node, dict[Node, float]] = {}
-    for a, b, s in edges:
-        if a == b:
-            continue
-        link.setdefault(a, {})[b] = max(link.get(a, {}).get(b, 0.0), s)
-        link.setdefault(b, {})[a] = link[a][b]
+    link = _relevant_links(edges, threshold, fixed)
     size = {n: 1 for n in link}
     members = {n: [n] for n in link}
     label: dict[Node, str] = {}
@@ -782,12 +922,11 @@ def story_roots(articles: Iterable[Mapping], params: StoryParams = StoryParams()
     originals = [a for a in articles if not (a.get("dedup") or {}).get("duplicate_of")]
     feats = [story_features(a, params) for a in originals]
     df, n = document_frequencies(feats)
-    vectors = [vectorize(f, df, n) for f in feats]
-    blocks: dict[str, list[tuple[Vector, list[str]]]] = {}
-    for v in vectors:
-        keys = block_keys(v, df, params)
-        for k in keys:
-            blocks.setdefault(k, []).append((v, keys))
+    blocks: dict[str, list[Member]] = {}
+    for f in feats:
+        member = block_member(vectorize(f, df, n), df, params)
+        for k in member.keys:
+            blocks.setdefault(k, []).append(member)
     edges = [e for k in sorted(blocks) for e in score_block(k, blocks[k], params)]
     roots = cluster_edges(edges, params.threshold)
     out = {}
@@ -843,13 +982,12 @@ class _VectorizeAndBlock(beam.DoFn):
 
     def process(self, features: StoryFeatures, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
         df, n = df_n
-        vector = vectorize(features, df, n)
-        keys = block_keys(vector, df, self._params)
-        if not keys:
+        member = block_member(vectorize(features, df, n), df, self._params, self._prior)
+        if not member.keys:
             self._unblocked.inc()
-        member = (tuple(vector), keys, True) if self._prior else (tuple(vector), keys)
-        for key in keys:
-            yield key, member
+        payload = (tuple(member.vector), member.keys, member.whole, member.prior)
+        for key in member.keys:
+            yield key, payload
 
 
 class _ScoreBlock(beam.DoFn):
@@ -860,7 +998,8 @@ class _ScoreBlock(beam.DoFn):
 
     def process(self, keyed: tuple[str, Iterable[tuple]]) -> Iterator[tuple]:
         key, members = keyed
-        for a, b, score in score_block(key, ((Vector(*m[0]), *m[1:]) for m in members), self._params):
+        block = [Member(Vector(*v), keys, whole, prior) for v, keys, whole, prior in members]
+        for a, b, score in score_block(key, block, self._params):
             self._edges.inc()
             yield tuple(a), tuple(b), score
 
