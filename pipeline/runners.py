@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import pickle
 import threading
 import uuid
 from typing import Any
@@ -63,18 +64,76 @@ def runner_for(options: PipelineOptions):
 _LOCAL = threading.local()
 
 
-def _run_bundle(items, key, invoker_args, invoker_kwargs, receivers):
+class _TagReceiver(Receiver):
+    def __init__(self, tag: Any, values: list) -> None:
+        self.tag = tag
+        self.values = values
+
+    def receive(self, windowed_value) -> None:
+        self.values.append((self.tag, windowed_value))
+
+
+class _Receivers(dict):
+    """Receivers by output tag (None: main); all append ``(tag, windowed_value)`` to one list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list = []
+
+    def __missing__(self, tag):
+        receiver = self[tag] = _TagReceiver(tag, self.values)
+        return receiver
+
+
+@dataclasses.dataclass
+class _DoFnSpec:
+    """Everything needed to build a ParDo's invoker on a worker (one picklable object:
+    the receivers must be created beside the output handler that feeds them)."""
+
+    fn: Any
+    label: str
+    window_fn: Any
+    args: list
+    kwargs: dict
+    side_inputs: Any
+
+    def invoker(self):
+        import apache_beam as beam
+        from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
+
+        receivers = _Receivers()
+        handler = _OutputHandler(
+            window_fn=self.window_fn,
+            main_receivers=receivers[None],
+            tagged_receivers=receivers,
+            per_element_output_counter=None,
+            output_batch_converter=None,
+            process_yields_batches=False,
+            process_batch_yields_elements=False,
+        )
+        invoker = DoFnInvoker.create_invoker(
+            DoFnSignature(self.fn),
+            handler,
+            context=DoFnContext(self.label, state=None),
+            side_inputs=self.side_inputs,
+            input_args=list(self.args),
+            input_kwargs=dict(self.kwargs),
+            user_state_context=None,
+            bundle_finalizer_param=beam.DoFn.BundleFinalizerParam(),
+        )
+        return invoker, receivers
+
+
+def _run_bundle(items, key: str, spec: _DoFnSpec):
     """Run a DoFn over one Dask partition; return ``(tag, value)`` pairs (tag None: main).
 
     The DoFn is set up once per worker thread and transform (``key``), not once
     per partition: setup() loads models and taxonomies."""
-    from apache_beam.runners.common import DoFnInvoker
-
     cache = getattr(_LOCAL, "invokers", None)
     if cache is None:
         cache = _LOCAL.invokers = {}
     if key not in cache:
-        invoker = DoFnInvoker.create_invoker(*invoker_args, **invoker_kwargs)
+        invoker, receivers = spec.invoker()
         invoker.invoke_setup()
         cache[key] = (invoker, receivers)
     invoker, receivers = cache[key]
@@ -89,64 +148,56 @@ def _run_bundle(items, key, invoker_args, invoker_kwargs, receivers):
     return out
 
 
-class _TagReceiver(Receiver):
-    def __init__(self, tag: Any, values: list) -> None:
-        self.tag = tag
-        self.values = values
-
-    def receive(self, windowed_value) -> None:
-        self.values.append((self.tag, windowed_value))
-
-
-class _Receivers(dict):
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list = []
-
-    def __missing__(self, tag):
-        receiver = self[tag] = _TagReceiver(tag, self.values)
-        return receiver
-
-
 def _tagged_pardo(applied, input_bag, side_inputs, run_token: str):
     """A ParDo over a bag, keeping which output each element went to."""
-    import apache_beam as beam
-    from apache_beam.runners.common import DoFnContext, DoFnSignature, _OutputHandler
     from apache_beam.runners.dask.transform_evaluator import get_windowed_value
 
     transform = applied.transform
-    args, kwargs = transform.args, transform.kwargs  # side inputs as placeholders, filled per window
     main_input = next(iter(applied.main_inputs.values()))
     window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
-    receivers = _Receivers()
-    invoker_args = [
-        DoFnSignature(transform.fn),
-        _OutputHandler(
-            window_fn=window_fn,
-            main_receivers=receivers[None],
-            tagged_receivers=receivers,
-            per_element_output_counter=None,
-            output_batch_converter=None,
-            process_yields_batches=False,
-            process_batch_yields_elements=False,
-        ),
-    ]
-    invoker_kwargs = dict(
-        context=DoFnContext(transform.label, state=None),
+    spec = _DoFnSpec(
+        fn=transform.fn,
+        label=transform.label,
+        window_fn=window_fn,
+        args=list(transform.args),  # side inputs as placeholders, filled per window
+        kwargs=dict(transform.kwargs),
         side_inputs=side_inputs,
-        input_args=list(args),
-        input_kwargs=kwargs,
-        user_state_context=None,
-        bundle_finalizer_param=beam.DoFn.BundleFinalizerParam(),
     )
     key = f"{run_token}/{applied.full_label}"
-    return input_bag.map(get_windowed_value, window_fn).map_partitions(
-        _run_bundle, key, invoker_args, invoker_kwargs, receivers
-    )
+    return input_bag.map(get_windowed_value, window_fn).map_partitions(_run_bundle, key, spec)
 
 
 def _select(pairs_bag, tag):
-    return pairs_bag.filter(lambda pair, t=tag: pair[0] == t).map(lambda pair: pair[1])
+    # a list, not a lazy filter: a persisted partition is read by several consumers
+    return pairs_bag.map_partitions(_values_of, tag)
+
+
+def _values_of(pairs, tag) -> list:
+    return [value for t, value in pairs if t == tag]
+
+
+def _persist(client, bag):
+    """Keep a bag read by several consumers on the cluster, as lists (Dask bag partitions
+    may be one-shot iterators: the second reader of a persisted iterator sees nothing)."""
+    return client.persist(bag.map_partitions(list))
+
+
+def _stable_key(item) -> bytes:
+    """The grouping key as bytes: ``hash()`` of bytes is the same in every worker process
+    (Dask's nanny pins PYTHONHASHSEED), unlike ``hash(None)`` (an address before Python
+    3.12), the key of every CombineGlobally, which Beam's translation groups by."""
+    return pickle.dumps(item[0], protocol=4)
+
+
+def _group_by_key(input_bag):
+    from apache_beam.runners.dask.transform_evaluator import defenestrate
+
+    def regroup(group):
+        _, items = group
+        items = list(items)
+        return items[0][0], [defenestrate(item[1]) for item in items]
+
+    return input_bag.groupby(_stable_key).map(regroup)
 
 
 def _consumers(pipeline) -> dict[int, int]:
@@ -175,6 +226,7 @@ def _translate(pipeline, bag_kwargs: dict, client) -> list:
     """
     import apache_beam as beam
     from apache_beam.pipeline import PipelineVisitor
+    from apache_beam.runners.dask.overrides import _GroupByKeyOnly
     from apache_beam.runners.dask.transform_evaluator import TRANSLATIONS, Flatten, NoOp
     from apache_beam.transforms.sideinputs import SideInputMap
     from apache_beam.transforms.window import GlobalWindow
@@ -199,7 +251,11 @@ def _translate(pipeline, bag_kwargs: dict, client) -> list:
             side_inputs = [side_input(si) for si in node.side_inputs] or None
             if type(node.transform) is beam.ParDo:
                 pairs = _tagged_pardo(node, input_bags[0], side_inputs, run_token)
+                if sum(consumers.get(id(pc), 0) for pc in node.outputs.values()) > 1:
+                    pairs = _persist(client, pairs)  # several outputs read: run the DoFn once
                 produced = {pcoll: _select(pairs, tag) for tag, pcoll in node.outputs.items()}  # tag None: main
+            elif type(node.transform) is _GroupByKeyOnly:
+                produced = {pcoll: _group_by_key(input_bags[0]) for pcoll in node.outputs.values()}
             else:
                 op = TRANSLATIONS.get(type(node.transform), NoOp)(node, bag_kwargs=bag_kwargs)
                 if isinstance(op, Flatten):
@@ -209,7 +265,7 @@ def _translate(pipeline, bag_kwargs: dict, client) -> list:
                 produced = {pcoll: bag for pcoll in node.outputs.values()}
             for pcoll, bag in produced.items():
                 if bag is not None and consumers.get(id(pcoll), 0) > 1:
-                    bag = client.persist(bag)
+                    bag = _persist(client, bag)
                 bags[pcoll] = bag
 
     pipeline.visit(Visitor())
