@@ -11,8 +11,11 @@ from transforms.storyclust import (
     Node,
     StoryParams,
     assign_story,
+    block_member,
     cluster_edges,
     document_frequencies,
+    max_gap_hours,
+    score_block,
     similarity,
     story_features,
     story_roots,
@@ -172,6 +175,107 @@ def test_assign_stories_composite_matches_the_plain_twin():
             p
             | beam.Create(articles)
             | "AssignStories" >> AssignStories(StoryParams())
+            | beam.Map(lambda a: (a["id"], a["story_id"]))
+        )
+        assert_that(out, equal_to(expected))
+
+
+# --- bounded cost --------------------------------------------------------------------
+
+
+def _block(n, hours_apart=1.0, start="2025-03-01T00:00:00Z", dated=True):
+    """n near-identical articles about one event, ``hours_apart`` apart."""
+    from datetime import datetime, timedelta
+
+    t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    out = []
+    for i in range(n):
+        when = (t0 + timedelta(hours=i * hours_apart)).isoformat().replace("+00:00", "Z") if dated else None
+        out.append(art(f"a{i:03d}", f"Flood in Quelimane, update {i}",
+                       f"The Licungo river flooded Quelimane; {120 + i} families moved to Zambezia schools.", when))
+    return out
+
+
+def _members(articles, params):
+    feats = [story_features(a, params) for a in articles]
+    df, n = document_frequencies(feats)
+    return [block_member(vectorize(f, df, n), df, params) for f in feats], df
+
+
+def test_a_block_compares_each_member_with_at_most_window_later_neighbours():
+    params = StoryParams(window=3)
+    articles = _block(15)
+    members, _ = _members(articles, params)
+    shared = set.intersection(*({k for _, k in m.keys} for m in members))
+    assert "w:" + word_key("Quelimane") in shared
+    edges = [e for k in sorted(shared) for e in score_block(k, members, params)]
+    order = {a["id"]: i for i, a in enumerate(articles)}  # already in time order
+    assert edges and all(0 < order[b.id] - order[a.id] <= 3 for a, b, _ in edges)
+    assert len(edges) == len({(a.id, b.id) for a, b, _ in edges}) <= 15 * 3
+
+
+def test_pairs_beyond_the_decay_horizon_are_not_compared():
+    params = StoryParams()
+    gap = max_gap_hours(params)
+    near = _block(2, hours_apart=gap * 0.5)
+    far = _block(2, hours_apart=gap * 1.05)
+    for pair, expect in ((near, 1), (far, 0)):
+        members, _ = _members(pair, params)
+        shared = sorted({k for _, k in members[0].keys} & {k for _, k in members[1].keys})
+        assert len([e for k in shared for e in score_block(k, members, params)]) == expect
+
+
+def test_every_pair_is_scored_in_one_block_only():
+    params = StoryParams(window=4)
+    articles = _block(12) + [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
+    members, _ = _members(articles, params)
+    blocks = {}
+    for m in members:
+        for _, k in m.keys:
+            blocks.setdefault(k, []).append(m)
+    pairs = [(a.id, b.id) for k in blocks for a, b, _ in score_block(k, blocks[k], params)]
+    assert pairs and len(pairs) == len(set(pairs))
+
+
+def test_undated_members_are_still_compared_within_the_window():
+    params = StoryParams(window=20)
+    roots = story_roots(_block(6, dated=False), params)
+    assert len({roots[f"a{i:03d}"] for i in range(6)}) == 1
+
+
+def test_edges_that_cannot_change_a_merge_do_not_change_the_grouping():
+    import random
+
+    rng = random.Random(5)
+    nodes = [Node(f"2025-01-{1 + i // 10:02d}T00:00:00Z", f"n{i:02d}") for i in range(40)]
+    strong = [(a, b, round(rng.uniform(0.2, 0.9), 3)) for a, b in
+              (rng.sample(nodes[:20], 2) for _ in range(30))] + [(nodes[25], nodes[26], 0.6)]
+    weak_inside = [(a, b, round(rng.uniform(0.0, 0.19), 3)) for a, b in (rng.sample(nodes[:20], 2) for _ in range(30))]
+    roots = cluster_edges(strong + weak_inside, 0.3)
+    noise = [(a, b, 0.19) for a in nodes[30:] for b in nodes[:30]]  # weak, towards articles in no strong group
+    assert cluster_edges(strong + weak_inside + noise, 0.3) == roots
+    assert roots["n25"] == roots["n26"] == "n25"
+    assert "n30" not in roots
+
+
+def test_names_are_not_confused_with_sentence_initial_words_and_numbers_keep_their_context():
+    counts = dict(story_features(art("a", "", "Officials spoke. Officials met in Geneva, and talks in Geneva went on; "
+                                             "costs reached 3,5 million by 15 mars 2025.")).counts)
+    assert counts["w:" + word_key("Geneva")] == 2 * StoryParams().entity_weight
+    assert counts["w:" + word_key("Officials")] == 2  # capitalised only at sentence starts: not a name
+    assert "n:3.5e+06" in counts and "d:3-15" in counts and "y:2025" in counts
+
+
+def test_assign_stories_matches_the_plain_twin_when_blocks_exceed_the_window():
+    params = StoryParams(window=2)
+    articles = _block(9, hours_apart=30.0) + [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
+    roots = story_roots(articles, params)
+    expected = [(a["id"], story_id_for(roots[a["id"]])) for a in articles]
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create(articles)
+            | "AssignStories" >> AssignStories(params)
             | beam.Map(lambda a: (a["id"], a["story_id"]))
         )
         assert_that(out, equal_to(expected))
