@@ -155,13 +155,13 @@ SENTENCES = {
     "troop_deployment": {
         "en": "Britain is ready to send troops to Ukraine after a deal.",
         "fr": "La France pourrait envoyer des troupes en Ukraine.",
-        "de": "Berlin will keine Soldaten in die Ukraine entsenden.",
+        "de": "Berlin will 500 Soldaten nach Litauen entsenden.",
         "es": "España enviará tropas a Letonia el próximo año.",
-        "it": "L'Italia non invierà truppe in Ucraina.",
-        "pl": "Polska nie wyśle żołnierzy na Ukrainę.",
+        "it": "L'Italia invierà truppe in Lettonia.",
+        "pl": "Polska wyśle żołnierzy na Litwę.",
         "uk": "Франція готова відправити війська в Україну.",
         "ru": "Британия может отправить войска на Украину.",
-        "nl": "Nederland wil geen troepen naar Oekraïne sturen.",
+        "nl": "Nederland wil troepen naar Litouwen sturen.",
     },
     "ceasefire": {
         "en": "Both sides agreed to a 30-day ceasefire.",
@@ -403,6 +403,141 @@ TRAPS = [
 @pytest.mark.parametrize("lang, topic, text", TRAPS, ids=[f"{t}-{i}" for i, (_, t, _) in enumerate(TRAPS)])
 def test_traps_do_not_fire(taxonomy, lang, topic, text):
     assert topic not in names(tag_topics(text, lang, taxonomy))
+
+
+# --------------------------------------------------------------------------- phrasing variants
+# How news words the topics beyond the one sentence per language above: inflected forms,
+# compounds, the object before the verb, passives. Written for these tests.
+
+VARIANTS = [
+    ("en", "sanctions", "The businessman was added to the sanctions list and his London accounts were frozen."),
+    ("de", "sanctions", "Brüssel schnürt das 16. Sanktionspaket gegen Moskau."),
+    ("de", "sanctions", "Die EU-Sanktionen gegen russische Banken werden um ein halbes Jahr verlängert."),
+    ("pl", "sanctions", "Rada UE zatwierdziła sankcje wobec kolejnych rosyjskich firm zbrojeniowych."),
+    ("ru", "sanctions", "Минфин США ввёл санкции против трёх банков и компании-оператора танкеров."),
+    ("nl", "sanctions", "Het bedrijf staat sinds maart op de Europese sanctielijst."),
+    ("en", "frozen_assets", "About 200 billion euros of Russian central bank assets remain immobilised at Euroclear."),
+    ("en", "frozen_assets", "The oligarch's accounts and two villas were frozen by the Treasury."),
+    ("fr", "frozen_assets", "Les avoirs de la banque centrale russe restent gelés en Belgique."),
+    ("de", "frozen_assets", "Die Vermögen der Oligarchen in Deutschland wurden eingefroren."),
+    ("it", "frozen_assets", "La Guardia di Finanza ha congelato beni per 140 milioni di euro."),
+    ("pl", "frozen_assets", "Majątek biznesmena w Polsce został zamrożony."),
+    ("uk", "frozen_assets", "Активи російського банку в ЄС заморожено до кінця року."),
+    ("ru", "frozen_assets", "Активы компании в Европе были заморожены после введения санкций."),
+    ("nl", "frozen_assets", "Nederland heeft de tegoeden van drie Russische bedrijven bevroren."),
+    ("es", "frozen_assets", "España mantiene congelados activos rusos por valor de 1.000 millones."),
+    ("en", "troop_deployment", "Germany is moving a brigade of 4,800 soldiers to Lithuania."),
+    ("de", "troop_deployment", "Die Bundeswehr verlegt ein Bataillon und 300 Soldatinnen und Soldaten nach Rumänien."),
+    ("fr", "troop_deployment", "Paris va déployer un bataillon de 1 000 soldats en Roumanie."),
+    ("it", "troop_deployment", "L'Italia schiererà 250 alpini in Lettonia nel quadro della Nato."),
+    ("pl", "troop_deployment", "Wojsko rozmieści dodatkowy batalion przy granicy z Białorusią."),
+    ("uk", "troop_deployment", "Росія перекидає до кордону додаткові батальйони та бригади."),
+    ("ru", "troop_deployment", "Великобритания перебросит в Эстонию дополнительный батальон."),
+    ("nl", "troop_deployment", "Nederland stuurt volgend jaar ongeveer 300 militairen naar Roemenië."),
+    ("en", "protest", "Tens of thousands marched through the capital demanding new elections."),
+    ("en", "protest", "Dock workers went on strike for a third day, halting exports."),
+    ("fr", "protest", "Des centaines de tracteurs ont bloqué le périphérique, les agriculteurs protestant contre les normes."),
+    ("de", "protest", "Zehntausende Menschen demonstrierten in Hamburg gegen den Rechtsruck."),
+    ("de", "protest", "Die Gewerkschaft ruft zum Warnstreik im Nahverkehr auf."),
+    ("es", "protest", "Miles de agricultores bloquearon las carreteras de acceso a Madrid."),
+    ("it", "protest", "Migliaia di studenti hanno manifestato contro la riforma a Roma."),
+    ("pl", "protest", "Tysiące rolników protestowało przed Sejmem w Warszawie."),
+    ("uk", "protest", "Тисячі людей протестували біля парламенту у Тбілісі."),
+    ("ru", "protest", "Тысячи человек протестовали возле здания парламента."),
+    ("nl", "protest", "Duizenden boeren demonstreerden op het Malieveld in Den Haag."),
+    ("en", "peace_talks", "Envoys resumed talks with the rebels on a ceasefire, mediated by Qatar."),
+    ("en", "peace_talks", "Moscow and Kyiv carried out another prisoner exchange on Friday."),
+    ("de", "peace_talks", "Die Waffenstillstandsverhandlungen in Doha stocken, sagen Vermittler."),
+    ("ru", "peace_talks", "Стороны провели новый обмен пленными при посредничестве ОАЭ."),
+    ("fr", "peace_talks", "Les négociations sur un cessez-le-feu se poursuivent au Caire, selon les médiateurs."),
+    ("en", "armed_attack", "Militants attacked an army base near the border, killing nine soldiers."),
+    ("pl", "armed_attack", "Artyleria ostrzelała przygraniczne wsie, ranni są cywile."),
+    ("uk", "armed_attack", "Уночі ворожі дрони атакували Одесу, пошкоджено порт."),
+    ("ru", "armed_attack", "Ночью беспилотники атаковали нефтебазу, начался пожар."),
+    ("en", "trade_tariffs", "Brussels confirmed duties of up to 38 per cent on Chinese electric cars."),
+    ("de", "trade_tariffs", "Die USA drohen mit Strafzöllen von 25 Prozent auf Autos aus der EU."),
+    ("fr", "trade_tariffs", "Pékin impose des droits antidumping sur le cognac européen."),
+    ("uk", "trade_tariffs", "ЄС обмежив безмитний експорт українського цукру квотами."),
+    ("en", "natural_disaster", "A 6.1 magnitude quake hit the island, flattening dozens of homes."),
+    ("en", "natural_disaster", "Floods killed 12 people and forced thousands to evacuate after torrential rain."),
+    ("fr", "natural_disaster", "La Loire est sortie de son lit et plusieurs villages ont été évacués."),
+    ("de", "natural_disaster", "Nach dem Starkregen traten mehrere Flüsse über die Ufer."),
+    ("es", "natural_disaster", "Un fuerte terremoto sacudió el sur de Perú y dejó decenas de viviendas destruidas."),
+    ("it", "natural_disaster", "L'alluvione ha colpito la Romagna, migliaia di sfollati."),
+    ("pl", "natural_disaster", "Rzeka wystąpiła z brzegów, ewakuowano setki mieszkańców."),
+    ("uk", "natural_disaster", "Річка вийшла з берегів, евакуйовано сотні людей."),
+    ("ru", "natural_disaster", "Мощное землетрясение магнитудой 6,8 разрушило десятки домов."),
+    ("nl", "natural_disaster", "De Maas is buiten haar oevers getreden, honderden mensen zijn geëvacueerd."),
+    ("en", "energy", "Wholesale electricity prices fell after two reactors restarted."),
+    ("fr", "energy", "Les prix de gros de l'électricité reculent grâce à la production nucléaire."),
+    ("en", "terrorism", "Counter-terrorism police arrested two men suspected of planning an attack."),
+    ("fr", "terrorism", "Le parquet national antiterroriste s'est saisi de l'enquête."),
+    ("de", "defense_spending", "Der Bund will 100 Milliarden Euro für die Bundeswehr bereitstellen."),
+    ("pl", "defense_spending", "Rząd przeznaczy 10 miliardów złotych na umocnienia granicy i na obronność."),
+    ("en", "defense_spending", "Parliament approved 30 billion euros for defence over five years."),
+    ("de", "military_aid", "Berlin finanziert Waffenproduktion und will die Ukraine militärisch unterstützen."),
+    ("fr", "humanitarian_crisis", "Des millions de civils manquent de nourriture et d'eau potable."),
+]
+
+
+@pytest.mark.parametrize("lang, topic, text", VARIANTS, ids=[f"{t}-{lang}-{i}" for i, (lang, t, _) in enumerate(VARIANTS)])
+def test_phrasing_variants(taxonomy, lang, topic, text):
+    tagged = tag_topics(text, lang, taxonomy)
+    assert topic in names(tagged), tagged
+    assert_offsets_exact(text, tagged)
+
+
+# Passing mentions, metaphors, fiction and other senses seen in real news: not the topic.
+MORE_TRAPS = [
+    ("en", "natural_disaster", "She hosted the awards again three weeks after Hurricane Katrina."),
+    ("en", "natural_disaster", "Attacks exploiting the browser flaw were spreading like wildfire."),
+    ("en", "natural_disaster", "The cable may have been cut by a ship or an underwater landslide."),
+    ("fr", "natural_disaster", "C'est un véritable séisme dans le monde du rugby : le président démissionne."),
+    ("ru", "natural_disaster", "Отставка стала настоящим политическим землетрясением для федерации."),
+    ("nl", "natural_disaster", "Door de gaswinning ontstonden aardbevingen die huizen beschadigden."),
+    ("pl", "natural_disaster", "Susza podniosła ceny mrożonych warzyw w sklepach."),
+    ("en", "energy", "Neighbours reported a strong smell of natural gas before police arrived."),
+    ("en", "energy", "The new server chips promise better energy efficiency for data centres."),
+    ("en", "energy", "Pirates seized a supertanker loaded with $100 million of crude oil."),
+    ("en", "cyberattack", "Nigel Hacker said he saw the street cordoned off by police."),
+    ("en", "cyberattack", "In the film, a hacker launches a cyber attack on the power grid; the director keeps it tense."),
+    ("es", "cyberattack", "La nueva serie imagina un ciberataque que deja a España sin luz."),
+    ("de", "cyberattack", "Im neuen Tatort legt ein Cyberangriff die Stadtwerke lahm."),
+    ("en", "armed_attack", "The company shelled out $334 million for the start-up."),
+    ("en", "peace_talks", "The actor will be back at the negotiating table with the studio this week."),
+    ("en", "troop_deployment", "The police mobilised its forces to clear the square."),
+    ("en", "troop_deployment", "Britain will not send troops to the region, the minister said."),
+    ("de", "troop_deployment", "Berlin will keine Soldaten in die Ukraine entsenden."),
+    ("it", "troop_deployment", "L'Italia non invierà truppe in Ucraina."),
+    ("pl", "troop_deployment", "Polska nie wyśle żołnierzy na Ukrainę."),
+    ("nl", "troop_deployment", "Nederland wil geen troepen naar Oekraïne sturen."),
+    ("ru", "troop_deployment", "Москва заявила, что не согласится на присутствие войск НАТО."),
+    ("en", "trade_tariffs", "Qeshm has a free trade zone and a busy fishing port."),
+    ("en", "frozen_assets", "Frozen food prices rose as freezers filled with frozen vegetables."),
+    ("fr", "frozen_assets", "Les produits surgelés et les actifs congelés du rayon frais."),
+    ("en", "sanctions", "The court imposed sanctions on the lawyer for missing the deadline."),
+    ("en", "humanitarian_crisis", "Refugees from the 1990s war now run several shops in the town."),
+]
+
+
+@pytest.mark.parametrize("lang, topic, text", MORE_TRAPS, ids=[f"{t}-{lang}-{i}" for i, (lang, t, _) in enumerate(MORE_TRAPS)])
+def test_more_traps_do_not_fire(taxonomy, lang, topic, text):
+    assert topic not in names(tag_topics(text, lang, taxonomy))
+
+
+def test_topic_window_widens_context(taxonomy):
+    # the cyberattack exclusion looks further than the global window: fiction is often named a sentence later
+    text = ("In 'Dark Grid', a lone hacker launches a cyber attack that plunges the city into darkness. "
+            "The film looks expensive but never becomes more than its plot.")
+    assert taxonomy.topics["cyberattack"].window and taxonomy.topics["cyberattack"].window > taxonomy.window
+    assert "cyberattack" not in names(tag_topics(text, "en", taxonomy))
+
+
+def test_topic_window_is_validated():
+    data = yaml.safe_load(open(TAXONOMY_PATH, encoding="utf-8"))
+    data["topics"]["ceasefire"]["window"] = -3
+    with pytest.raises(TaxonomyError, match="ceasefire.*window"):
+        Taxonomy.from_dict(data)
 
 
 def test_exclude_is_local_to_a_window(taxonomy):

@@ -3,7 +3,8 @@
 The taxonomy (``configs/topics.yaml``) names each topic with a description, public
 code mappings, and per-language regex *patterns*; ``exclude`` patterns veto a match
 when they occur within ``window`` characters of it, and ``requires`` patterns must
-occur within that window for patterns marked ``weak``. See the header of
+occur within that window for patterns marked ``weak``; a topic may set its own
+``window`` (e.g. wider, so that "the film" a sentence later vetoes a cyberattack). See the header of
 ``configs/topics.yaml`` for the schema.
 
 Pure part (no Beam): :func:`load_taxonomy`, :meth:`Taxonomy.from_dict`,
@@ -50,7 +51,7 @@ ANY_LANGUAGE = "any"  # key in exclude/requires for language-independent context
 STAGE = "topics"
 
 _TOP_KEYS = {"version", "min_score", "window", "max_evidence", "title_weight", "macros", "topics"}
-_TOPIC_KEYS = {"description", "codes", "patterns", "exclude", "requires"}
+_TOPIC_KEYS = {"description", "codes", "patterns", "exclude", "requires", "window"}
 _CODE_KEYS = {"iptc", "gdelt", "cameo", "note"}
 _PATTERN_KEYS = {"re", "weight", "weak"}
 _MACRO_RE = re.compile(r"\{\{(\w+)\}\}")
@@ -80,6 +81,7 @@ class Topic:
     patterns: Mapping[str, tuple[Pattern, ...]]
     exclude: Mapping[str, tuple[str, ...]]
     requires: Mapping[str, tuple[str, ...]]
+    window: int | None = None  # context window for this topic; None: the taxonomy's
 
 
 # --------------------------------------------------------------------------- loading
@@ -224,7 +226,10 @@ def _parse_topic(name: str, raw: Any, macros: Mapping[str, str]) -> Topic:
             raise TaxonomyError(
                 f"{where}.requires: weak patterns in {lang!r} need a 'requires' list for {lang!r} or 'any'"
             )
-    return Topic(name, description.strip(), dict(codes), patterns, exclude, requires)
+    window = raw.get("window")
+    if window is not None:
+        window = int(_number(window, f"{where}.window", 0, 10_000))
+    return Topic(name, description.strip(), dict(codes), patterns, exclude, requires, window)
 
 
 # --------------------------------------------------------------------------- matching
@@ -331,6 +336,7 @@ class _TopicMatcher:
     patterns: tuple[Pattern, ...]  # indexed by the group name "p<i>"
     exclude: re.Pattern[str] | None
     requires: re.Pattern[str] | None
+    window: int | None  # None: the window passed to find()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,6 +361,7 @@ def _topic_matcher(
         tuple(pats),
         re.compile(_bounded(excl), _FLAGS) if excl else None,
         re.compile(_bounded(reqs), _FLAGS) if reqs else None,
+        topic.window,
     )
 
 
@@ -479,7 +486,8 @@ class _Matcher:
                 if kept and kept[-1][1] > start:
                     continue  # overlaps an earlier match of the same topic
                 pattern = tm.patterns[int(m.lastgroup[1:])]  # type: ignore[index]
-                lo, hi = max(0, start - window), min(n, end + window)
+                w = window if tm.window is None else tm.window
+                lo, hi = max(0, start - w), min(n, end + w)
                 if tm.exclude is not None and tm.exclude.search(text, lo, hi):
                     continue
                 if pattern.weak and (tm.requires is None or not tm.requires.search(text, lo, hi)):
