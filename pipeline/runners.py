@@ -291,7 +291,6 @@ class NewsbeamDaskRunner(PipelineRunner):
     ``run_pipeline`` returns when every sink is written."""
 
     def run_pipeline(self, pipeline, options: PipelineOptions) -> PipelineResult:
-        import dask
         import dask.distributed as ddist
         from apache_beam.runners.dask.dask_runner import DaskOptions
         from apache_beam.runners.dask.overrides import dask_overrides
