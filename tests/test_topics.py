@@ -517,6 +517,10 @@ MORE_TRAPS = [
     ("fr", "frozen_assets", "Les produits surgelés et les actifs congelés du rayon frais."),
     ("en", "sanctions", "The court imposed sanctions on the lawyer for missing the deadline."),
     ("en", "humanitarian_crisis", "Refugees from the 1990s war now run several shops in the town."),
+    ("en", "terrorism", "As with terrorism, piracy is a problem with serious international implications."),
+    ("en", "elections", "The country became independent after a successful referendum years ago."),
+    ("en", "troop_deployment", "Police and troops were deployed to lead rescue efforts after the quake."),
+    ("en", "troop_deployment", "The chipmaker is bolstering its presence in the server market."),
 ]
 
 
