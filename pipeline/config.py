@@ -95,6 +95,8 @@ class JobConfig:
     feeds_config_path: str | None = None  # configs/feeds.yaml: feeds for scheduled runs and fetch settings
     fetch_options: Any = None  # transforms.fetch.FetchOptions loaded from feeds_config_path
     taxonomy: Any = None  # the validated topics document read from topics_path at start-up
+    beam_defaults: tuple[tuple[str, Any], ...] = ()  # Beam flags used when the command line lacks them
+    beam_defaults_min_input_mb: int = 0  # ...for inputs at least this large (worker start-up costs seconds)
     output: str = ""
     state: str | None = None
     memory: Any = None  # transforms.memory.MemoryPlan: the --state generations, resolved at launch
@@ -121,7 +123,7 @@ _SECTIONS: dict[str, type] = {
     "output": OutputConfig,
     "streaming": StreamingConfig,
 }
-_TOP_LEVEL = {"version", "topics", "feeds", *_SECTIONS}
+_TOP_LEVEL = {"version", "topics", "feeds", "beam_defaults", "beam_defaults_min_input_mb", *_SECTIONS}
 _FIELD_OF_SECTION = {"output": "output_options", "streaming": "streaming_options"}
 
 
@@ -215,6 +217,15 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     if not isinstance(feeds, list) or not all(isinstance(f, str) and f for f in feeds):
         raise ConfigError(f"{source}: 'feeds' must be the path of a feeds YAML file or a list of URLs")
     kwargs["feeds"] = tuple(feeds)
+    beam_defaults = raw.get("beam_defaults") or {}
+    if not isinstance(beam_defaults, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in beam_defaults.items()
+    ):
+        raise ConfigError(f"{source}: 'beam_defaults' must map Beam option names to single values")
+    kwargs["beam_defaults"] = tuple(sorted(beam_defaults.items()))
+    kwargs["beam_defaults_min_input_mb"] = _check_type(
+        f"{source}: 'beam_defaults_min_input_mb'", raw.get("beam_defaults_min_input_mb", 0), int
+    )
     config = JobConfig(**kwargs)
     for key in ("min_confidence", "predetector_min_prob"):
         if getattr(config.language, key) > 1:

@@ -151,6 +151,42 @@ def with_memory(config: JobConfig) -> JobConfig:
     return dataclasses.replace(config, memory=plan)
 
 
+def input_bytes(patterns: Sequence[str]) -> int:
+    """Total size of the files the input patterns match now (0 where listing fails)."""
+    total = 0
+    for pattern in patterns:
+        try:
+            total += sum(m.size_in_bytes for r in FileSystems.match([pattern]) for m in r.metadata_list)
+        except Exception:  # noqa: BLE001 - a pattern that cannot be listed is the readers' dead letter
+            continue
+    return total
+
+
+_DIRECT = ("directrunner", "direct", "switchingdirectrunner", "fnapirunner")
+
+
+def default_flags(config: JobConfig, options: PipelineOptions, argv: Sequence[str]) -> list[str]:
+    """The config's ``beam_defaults`` as flags, for the options the command line does not set.
+
+    They apply to local batch runs on the DirectRunner only (they are its tuning,
+    e.g. ``direct_num_workers: 2`` to use both cores), when the inputs are at least
+    ``beam_defaults_min_input_mb`` large (starting worker processes costs seconds);
+    another runner or ``--streaming`` gets none of them.
+    """
+    standard = options.view_as(StandardOptions)
+    runner = standard.runner if isinstance(standard.runner, str) or standard.runner is None else "other"
+    if standard.streaming or (runner or "DirectRunner").lower() not in _DIRECT:
+        return []
+    if config.beam_defaults_min_input_mb and input_bytes(config.inputs) < config.beam_defaults_min_input_mb * 2**20:
+        return []
+    given = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    flags = [f"--{name}={value}" for name, value in config.beam_defaults if name not in given]
+    unknown = unknown_arguments(flags)
+    if unknown:
+        raise ConfigError(f"{config.config_path}: unknown Beam option(s) in beam_defaults: {' '.join(unknown)}")
+    return flags
+
+
 def run(argv: Sequence[str]) -> dict:
     """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage."""
     argv = list(argv)
@@ -160,6 +196,10 @@ def run(argv: Sequence[str]) -> dict:
     options = PipelineOptions(argv)
     configure_emulator()  # STORAGE_EMULATOR_HOST: anonymous client, no credential probing
     config = job_config(options.view_as(NewsbeamOptions))
+    defaults = default_flags(config, options, argv)
+    if defaults:
+        argv = defaults + argv
+        options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage

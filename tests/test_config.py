@@ -75,3 +75,35 @@ def test_feeds_may_name_a_feeds_file_beside_the_config(tmp_path):
     cfg.write_text(yaml.safe_dump({"version": 1, "topics": "t.yaml", "feeds": "gone.yaml"}))
     with pytest.raises(ConfigError, match="feeds config not found"):
         load_config(str(cfg))
+
+
+def test_beam_defaults_apply_to_large_local_batch_runs_only(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.main import default_flags
+
+    small = tmp_path / "small.jsonl"
+    small.write_text("{}\n")
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b" " * (2 * 2**20))
+    config = parse_config(
+        {"beam_defaults": {"direct_num_workers": 2, "direct_running_mode": "multi_processing"},
+         "beam_defaults_min_input_mb": 1}, source="c.yaml")
+
+    def flags(inputs, argv):
+        import dataclasses
+
+        return default_flags(dataclasses.replace(config, inputs=(str(inputs),)), PipelineOptions(argv), argv)
+
+    assert flags(big, []) == ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert flags(big, ["--direct_num_workers", "1"]) == ["--direct_running_mode=multi_processing"]
+    assert flags(small, []) == []
+    assert flags(big, ["--runner", "DataflowRunner"]) == []
+    assert flags(big, ["--streaming"]) == []
+    bad = parse_config({"beam_defaults": {"direct_num_wokers": 2}}, source="c.yaml")
+    import dataclasses
+
+    with pytest.raises(ConfigError, match="unknown Beam option"):
+        default_flags(dataclasses.replace(bad, inputs=(str(big),)), PipelineOptions([]), [])
+    with pytest.raises(ConfigError, match="beam_defaults"):
+        parse_config({"beam_defaults": ["direct_num_workers"]}, source="c.yaml")
