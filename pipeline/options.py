@@ -19,7 +19,8 @@ class NewsbeamOptions(PipelineOptions):
             "--input",
             action="append",
             default=None,
-            help="file pattern to read (local path, glob or gs://); repeatable",
+            help="file pattern to read (local path, glob or gs://), or with --streaming "
+            "pubsub://projects/P/subscriptions/S; repeatable",
         )
         parser.add_argument("--feed", action="append", default=None, help="RSS/Atom URL to poll; repeatable")
         parser.add_argument("--output", default=None, help="output folder or gs:// prefix")
@@ -39,6 +40,14 @@ class NewsbeamOptions(PipelineOptions):
             default=False,
             help="scheduled batch: read only input files no committed run has read (manifest in --state); "
             "stage outputs and publish them under <kind>/run=<id>/ when the run succeeds",
+        )
+        parser.add_argument(
+            "--output-topic",
+            "--output_topic",
+            dest="output_topic",
+            default=None,
+            help="streaming: also publish each enriched article as JSON to this Pub/Sub topic "
+            "(projects/P/topics/T); --input pubsub://projects/P/subscriptions/S reads articles from Pub/Sub",
         )
         parser.add_argument(
             "--allow-private-networks",

@@ -1,17 +1,24 @@
 """``build_streaming_pipeline(p, config)``: the newsbeam graph under ``--streaming``.
 
-    WatchInputs (new files, feed polls; or Pub/Sub) -> ReadWatchedFiles / PollWatchedFeeds
+    WatchInputs (new files, feed polls) -> ReadWatchedFiles / PollWatchedFeeds
+    ReadPubSubArticles (--input pubsub://projects/P/subscriptions/S: one JSON article per message)
       -> DivertLate (behind the watermark: dead letter) -> FixedWindows(--window-seconds)
       -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
       -> MarkDuplicatesAcrossWindows (per-key state + expiry timers) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)
+      -> PublishArticles (--output-topic projects/P/topics/T: one JSON article per message)
 
 Windows are event-time fixed windows of ``window_seconds``; elements are
 timestamped when their file or feed poll is discovered, so a window's files
-appear shortly after it ends. See docs/streaming.md for what differs from batch.
+appear shortly after it ends; Pub/Sub messages carry their publish time.
+See docs/streaming.md for what differs from batch.
 """
 
 from __future__ import annotations
+
+import json
+import re
+from typing import Any, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -19,13 +26,14 @@ from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner, SwitchingDirectRunner
 from apache_beam.transforms import window
 
-from pipeline.config import JobConfig
-from transforms.beamutil import DEAD_LETTER, MAIN
+from pipeline.config import ConfigError, JobConfig
+from pipeline.options import NewsbeamOptions
+from transforms.beamutil import DEAD_LETTER, MAIN, GuardedMap, guarded
 from transforms.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
 from transforms.language import DetectLanguage
 from transforms.normalize import NormalizeArticles
-from transforms.read import DEFAULT_MAX_FILE_BYTES, _ReadFile
-from transforms.records import reject
+from transforms.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
+from transforms.records import RejectedInput, reject
 from transforms.stories import BuildStories
 from transforms.streamdedup import DivertLate, MarkDuplicatesAcrossWindows
 from transforms.topics import TagTopics
@@ -33,6 +41,117 @@ from transforms.watch import FEED, FILE, WatchInputs
 from transforms.write import ARTICLE_FIELDS, output_path, to_json_line
 
 LATENESS_KEY = "watermark"  # one key: its timers must see every window's deadline (see DivertLate)
+
+PUBSUB_SCHEME = "pubsub://"
+_SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[^/\s]+")
+_TOPIC = re.compile(r"projects/[^/\s]+/topics/[^/\s]+")
+
+
+def split_pubsub_inputs(inputs: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(file patterns, Pub/Sub subscription paths)`` from ``--input`` values.
+
+    ``pubsub://projects/P/subscriptions/S`` names a subscription; anything else
+    is a file pattern. Raises ``ConfigError`` for a malformed Pub/Sub input.
+    """
+    patterns, subscriptions = [], []
+    for value in inputs:
+        if not value.startswith(PUBSUB_SCHEME):
+            patterns.append(value)
+            continue
+        path = value[len(PUBSUB_SCHEME):]
+        if not _SUBSCRIPTION.fullmatch(path):
+            raise ConfigError(f"--input {value}: expected pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION")
+        subscriptions.append(path)
+    return tuple(patterns), tuple(dict.fromkeys(subscriptions))
+
+
+def check_topic(topic: str) -> str:
+    """``topic`` if it is a full topic path, else ``ConfigError``."""
+    if not _TOPIC.fullmatch(topic):
+        raise ConfigError(f"--output-topic {topic}: expected projects/PROJECT/topics/TOPIC")
+    return topic
+
+
+def message_origin(subscription: str, message_id: str | None) -> str:
+    """The ``origin`` of an article read from a Pub/Sub message."""
+    return f"{PUBSUB_SCHEME}{subscription}/messages/{message_id or 'unknown'}"
+
+
+def article_from_message(data: bytes, origin: str) -> dict[str, Any]:
+    """One RawArticle from a message body holding one JSON article (the ``.jsonl``
+    line format), or ``RejectedInput``."""
+    if not data or not data.strip():
+        raise RejectedInput("empty message")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RejectedInput(f"message is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise RejectedInput(f"message is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return article_from_object(obj, origin, "pubsub")
+
+
+def _message_element(message: Any, subscription: str) -> dict[str, Any]:
+    """A ``PubsubMessage`` as the element ``GuardedMap`` sees: its origin and body."""
+    data = message.data or b""
+    return {
+        "origin": message_origin(subscription, getattr(message, "message_id", None)),
+        "data": data,
+        "text": data,  # GuardedMap's dead-letter excerpt
+    }
+
+
+def _parse_message(element: dict[str, Any]) -> dict[str, Any]:
+    return article_from_message(element["data"], element["origin"])
+
+
+class ReadPubSubArticles(beam.PTransform):
+    """Read JSON articles from Pub/Sub subscriptions; return ``(raw articles, dead letters)``.
+
+    Elements are stamped with the message's publish time. Messages are
+    acknowledged by the runner once read: a bad message becomes a dead letter,
+    never a redelivery loop.
+    """
+
+    def __init__(self, subscriptions: Sequence[str]):
+        super().__init__()
+        self._subscriptions = tuple(subscriptions)
+
+    def expand(self, pbegin: beam.pvalue.PBegin):
+        articles, dead_letters = [], []
+        for i, sub in enumerate(self._subscriptions):
+            raw, dead = guarded(
+                f"ParseMessages{i}",
+                pbegin
+                | f"ReadFromPubSub{i}" >> beam.io.ReadFromPubSub(subscription=sub, with_attributes=True)
+                | f"MessageElements{i}" >> beam.Map(_message_element, sub),
+                GuardedMap("read", _parse_message),
+            )
+            articles.append(raw)
+            dead_letters.append(dead)
+        if len(articles) == 1:
+            return articles[0], dead_letters[0]
+        return (articles | "FlattenArticles" >> beam.Flatten(),
+                dead_letters | "FlattenDeadLetters" >> beam.Flatten())
+
+
+def _article_message(record: dict[str, Any]) -> bytes:
+    return to_json_line(record, ARTICLE_FIELDS).encode("utf-8")
+
+
+class PublishArticles(beam.PTransform):
+    """Publish each enriched article record as one JSON message on ``topic``."""
+
+    def __init__(self, topic: str):
+        super().__init__()
+        self._topic = topic
+
+    def expand(self, articles: beam.PCollection):
+        return (
+            articles
+            | "ToMessages" >> beam.Map(_article_message)
+            | "WriteToPubSub" >> beam.io.WriteToPubSub(topic=self._topic)
+        )
 
 
 def uses_live_feeder(p: beam.Pipeline) -> bool:
@@ -79,31 +198,51 @@ class WriteWindowed(beam.PTransform):
 def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the streaming job to ``p``; return its final PCollections (for tests)."""
     opts = config.streaming_options
-    watched = p | "WatchInputs" >> WatchInputs(
-        config.inputs,
-        config.feeds,
-        poll_seconds=opts.poll_seconds,
-        feed_poll_seconds=opts.feed_poll_seconds,
-        settle_seconds=opts.settle_seconds,
-        live_feeder=uses_live_feeder(p),
+    patterns, subscriptions = split_pubsub_inputs(config.inputs)
+    output_topic = p.options.view_as(NewsbeamOptions).output_topic if p.options is not None else None
+    watched = None
+    if patterns or config.feeds:
+        watched = p | "WatchInputs" >> WatchInputs(
+            patterns,
+            config.feeds,
+            poll_seconds=opts.poll_seconds,
+            feed_poll_seconds=opts.feed_poll_seconds,
+            settle_seconds=opts.settle_seconds,
+            live_feeder=uses_live_feeder(p),
+        )
+    pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions) if subscriptions else None
+    return build_streaming_stages(
+        watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None
     )
-    return build_streaming_stages(watched, config)
 
 
-def build_streaming_stages(watched: beam.PCollection, config: JobConfig) -> dict[str, beam.PCollection]:
+def build_streaming_stages(
+    watched: beam.PCollection | None,
+    config: JobConfig,
+    pubsub: tuple[beam.PCollection, beam.PCollection] | None = None,
+    output_topic: str | None = None,
+) -> dict[str, beam.PCollection]:
     """Everything after the source: ``watched`` is ``(kind, value)`` pairs (see
-    transforms/watch.py); tests feed it from a ``TestStream``."""
+    transforms/watch.py; tests feed it from a ``TestStream``), ``pubsub`` the
+    ``(raw articles, dead letters)`` of ``ReadPubSubArticles``; at least one of them.
+    ``output_topic`` (``projects/P/topics/T``) also receives every article record."""
     opts = config.streaming_options
     dead_letters = []
-    split = watched | "SplitWatched" >> beam.FlatMap(_split_watched).with_outputs(FEED, DEAD_LETTER, main=MAIN)
-    dead_letters.append(split[DEAD_LETTER])
-
-    read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
-        _ReadFile(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
-    ).with_outputs(DEAD_LETTER, main=MAIN)
-    dead_letters.append(read[DEAD_LETTER])
-    sources = [read[MAIN]]
-    if config.feeds:
+    sources = []
+    if pubsub is not None:
+        sources.append(pubsub[0])
+        dead_letters.append(pubsub[1])
+    if watched is not None:
+        split = watched | "SplitWatched" >> beam.FlatMap(_split_watched).with_outputs(FEED, DEAD_LETTER, main=MAIN)
+        dead_letters.append(split[DEAD_LETTER])
+        read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
+            _ReadFile(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
+        ).with_outputs(DEAD_LETTER, main=MAIN)
+        dead_letters.append(read[DEAD_LETTER])
+        sources.append(read[MAIN])
+    if not sources:
+        raise ValueError("build_streaming_stages needs watched inputs or a Pub/Sub source")
+    if watched is not None and config.feeds:
         fetch_options = (config.fetch_options or FetchOptions()).with_settings(
             **({"allow_private_networks": True} if config.allow_private_networks else {})
         )
@@ -162,4 +301,6 @@ def build_streaming_stages(watched: beam.PCollection, config: JobConfig) -> dict
         dead_letter | "WriteDeadLetters" >> WriteWindowed(
             config.output, "dead_letter", ("source", "stage", "error", "excerpt"), shards, out.compress
         )
+    if output_topic:
+        articles | "PublishArticles" >> PublishArticles(output_topic)
     return {"articles": articles, "stories": stories, "dead_letter": dead_letter}
