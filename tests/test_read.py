@@ -443,3 +443,24 @@ def test_read_articles_matches_the_plain_function_and_counts(tmp_path: Path) -> 
     assert counters["rejected"] == len(plain_dead)
     # bytes actually read: an unsupported file is never opened for reading
     assert counters["bytes"] == sum(f.stat().st_size for f in files if f.suffix != ".pdf")
+
+
+@pytest.mark.parametrize(
+    "text, title",
+    [
+        ("Gas storage refill lags behind plan\n\nEurope's gas storage sites are filling more slowly than planned.", "Gas storage refill lags behind plan"),
+        ("A first line that is a sentence.\nAnd a second line with more words in it than the first.", None),
+        ("Only one line of text here", None),
+        ("Short headline\nshort", None),
+        ("x" * 250 + "\n" + "y" * 500, None),
+    ],
+)
+def test_plain_text_headline_is_the_first_short_line(text, title):
+    from transforms.read import split_headline
+
+    got_title, body = split_headline(text)
+    assert got_title == title
+    if title:
+        assert not body.startswith(title) and body in text
+    else:
+        assert body == text

@@ -413,6 +413,28 @@ def _read_json(
     yield article_from_object(_loads(decode_bytes(data)), path, "jsonl")
 
 
+HEADLINE_MAX_CHARS = 200
+_SENTENCE_END = (".", "!", "?", "…", ":", ";", ",")
+
+
+def split_headline(text: str) -> tuple[str | None, str]:
+    """``(headline, body)`` of a plain-text article whose first line is a headline:
+    a short first line (at most ``HEADLINE_MAX_CHARS``, not ending like a sentence)
+    followed by more text. Otherwise ``(None, text)``: the whole file is the text."""
+    stripped = text.lstrip()
+    first, sep, rest = stripped.partition("\n")
+    first = first.strip()
+    if (
+        sep
+        and rest.strip()
+        and 0 < len(first) <= HEADLINE_MAX_CHARS
+        and not first.endswith(_SENTENCE_END)
+        and len(rest.strip()) > len(first)
+    ):
+        return first, rest.strip()
+    return None, text
+
+
 def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> Iterator[dict[str, Any] | Rejected]:
     """``.txt`` and ``.html``: the file is one article."""
     data = body.read(limit + 1)
@@ -427,7 +449,8 @@ def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> It
         yield reject(path, STAGE, "empty file (only whitespace)", data)
         return
     if fmt == "txt":
-        yield _raw_article(path, "txt", text=text)
+        title, body_text = split_headline(text)
+        yield _raw_article(path, "txt", title=title, text=body_text)
     else:
         yield _raw_article(path, "html", html=text, **html_metadata(text))
 
