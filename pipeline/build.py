@@ -12,6 +12,8 @@ built.
 
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 
 from pipeline.config import JobConfig
@@ -56,10 +58,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
     dead_letters.append(dead)
 
-    lang = config.language
-    articles, dead = articles | "DetectLanguage" >> DetectLanguage(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
-    )
+    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
     dead_letters.append(dead)
 
     articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)

@@ -16,6 +16,8 @@ See docs/streaming.md for what differs from batch.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from typing import Any, Sequence
@@ -268,12 +270,9 @@ def build_streaming_stages(
 
     articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
     dead_letters.append(dead)
-    lang = config.language
-    articles, dead = articles | "DetectLanguage" >> DetectLanguage(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence
-    )
+    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
     dead_letters.append(dead)
-    articles, dead = articles | "TagTopics" >> TagTopics(config.topics_path)
+    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
     dead_letters.append(dead)
 
     articles = articles | "MarkDuplicatesAcrossWindows" >> MarkDuplicatesAcrossWindows(

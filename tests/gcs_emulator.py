@@ -1,8 +1,6 @@
 """A real Cloud Storage API on 127.0.0.1 for tests: ``gcp-storage-emulator`` in a subprocess.
 
-Use the ``gcs_emulator`` fixture (import it into a test module)::
-
-    from tests.gcs_emulator import gcs_emulator  # noqa: F401 - the fixture
+The ``gcs_emulator`` fixture is registered for every test module by ``tests/conftest.py``::
 
     def test_x(gcs_emulator):
         bucket = gcs_emulator.bucket("news-in")     # created on the emulator

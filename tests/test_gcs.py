@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.gcs_emulator import gcs_emulator  # noqa: F401 - the fixture
 from tests.test_cli import TEXT_DE, TEXT_EN, TEXT_FR, read_jsonl, run_cli
 
 INPUTS = {
@@ -49,7 +48,7 @@ def blobs_jsonl(client, bucket, prefix):
     return records
 
 
-def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):  # noqa: F811
+def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):
     bucket = gcs_emulator.bucket("news-gcs-e2e")
     local_in = tmp_path / "in"
     local_in.mkdir()
@@ -75,7 +74,7 @@ def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):  # noq
     assert summary["articles"] == 4 and summary["dead_letters"] == 1
 
 
-def test_gs_incremental_run_commits_manifest_in_gs_state(gcs_emulator):  # noqa: F811
+def test_gs_incremental_run_commits_manifest_in_gs_state(gcs_emulator):
     bucket = gcs_emulator.bucket("news-gcs-sched")
     bucket.blob("in/a.jsonl").upload_from_string(INPUTS["a.jsonl"])
     args = ("--input", "gs://news-gcs-sched/in/*", "--output", "gs://news-gcs-sched/out",

@@ -18,7 +18,6 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import REPO
-from tests.gcs_emulator import gcs_emulator  # noqa: F401 - the fixture
 from transforms import memory
 from transforms.dedup import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
 from transforms.neardup import Sketcher, signature_of

@@ -21,7 +21,7 @@ from transforms.normalize import (
     source_domain,
     strip_bylines,
 )
-from transforms.records import RejectedInput
+from transforms.records import RejectedInput, raw_article
 
 NOW = dt.datetime(2025, 3, 20, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -289,20 +289,7 @@ TEXT = (
 
 
 def raw(**fields):
-    record = {
-        "origin": "data/in.jsonl#line 1",
-        "format": "jsonl",
-        "title": None,
-        "text": None,
-        "html": None,
-        "url": None,
-        "published": None,
-        "source": None,
-        "language": None,
-        "external_id": None,
-    }
-    record.update(fields)
-    return record
+    return raw_article(fields.pop("origin", "data/in.jsonl#line 1"), fields.pop("format", "jsonl"), **fields)
 
 
 def test_normalize_plain_article():

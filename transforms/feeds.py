@@ -24,7 +24,7 @@ import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from transforms.records import Rejected, reject
+from transforms.records import Rejected, raw_article, reject
 
 __all__ = ["parse_feed", "DEFAULT_MAX_FEED_BYTES", "DEFAULT_MAX_ENTRIES"]
 
@@ -237,18 +237,18 @@ def parse_feed(
         if title is None and text is None and html is None:
             yield reject(where, STAGE, "feed entry has neither title nor content", repr(dict(entry))[:1000])
             continue
-        yield {
-            "origin": where,
-            "format": "feed",
-            "title": title,
-            "text": text,
-            "html": html,
-            "url": _link(entry),
-            "published": _published(entry),
-            "source": source,
-            "language": _nonempty(content_language) or feed_language,
-            "external_id": _nonempty(entry.get("id")),
-        }
+        yield raw_article(
+            where,
+            "feed",
+            title=title,
+            text=text,
+            html=html,
+            url=_link(entry),
+            published=_published(entry),
+            source=source,
+            language=_nonempty(content_language) or feed_language,
+            external_id=_nonempty(entry.get("id")),
+        )
     if len(entries) > max_entries:
         yield reject(
             f"{origin}#entry {max_entries}",

@@ -529,23 +529,22 @@ def _pool_classes() -> tuple[type, type]:
     import urllib3
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
-    class _TrackedHTTP(HTTPConnection):
+    class _Tracked:
+        """Attach the current request deadline to the socket on connect and on each request."""
+
         def connect(self) -> None:
-            super().connect()
+            super().connect()  # type: ignore[misc]
             _Deadline.attach_current(self)
 
-        def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        def request(self, *args: Any, **kwargs: Any) -> None:
             _Deadline.attach_current(self)
-            super().request(*args, **kwargs)
+            super().request(*args, **kwargs)  # type: ignore[misc]
 
-    class _TrackedHTTPS(HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            _Deadline.attach_current(self)
+    class _TrackedHTTP(_Tracked, HTTPConnection):
+        pass
 
-        def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-            _Deadline.attach_current(self)
-            super().request(*args, **kwargs)
+    class _TrackedHTTPS(_Tracked, HTTPSConnection):
+        pass
 
     class _HTTPPool(urllib3.HTTPConnectionPool):
         ConnectionCls = _TrackedHTTP

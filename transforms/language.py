@@ -183,18 +183,11 @@ class DetectLanguage(beam.PTransform):
     Returns ``(articles, dead_letters)``.
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        max_chars: int = 1000,
-        min_letters: int = 20,
-        min_confidence: float = 0.5,
-        predetector: bool = True,
-        predetector_min_prob: float = 0.99,
-    ):
+    def __init__(self, **settings: Any):
+        """``settings``: the keyword arguments of :func:`make_language_fn`."""
         super().__init__()
-        self._args = (seed, max_chars, min_letters, min_confidence, predetector, predetector_min_prob)
+        self._settings = settings
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        args = self._args
-        return guarded("Detect", articles, GuardedMap("language", setup_fn=lambda: make_language_fn(*args)))
+        settings = self._settings
+        return guarded("Detect", articles, GuardedMap("language", setup_fn=lambda: make_language_fn(**settings)))

@@ -54,7 +54,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import uuid
 from typing import Any, Iterable, Iterator, Mapping
 

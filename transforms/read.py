@@ -39,7 +39,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.beamutil import DEAD_LETTER, MAIN, namespace
 from transforms.feeds import DEFAULT_MAX_FEED_BYTES, parse_feed
-from transforms.records import Rejected, RejectedInput, reject
+from transforms.records import Rejected, RejectedInput, raw_article, reject
 from transforms.text import decode_bytes
 
 __all__ = [
@@ -154,23 +154,6 @@ class _Progress:
 # ---------------------------------------------------------------------------
 
 
-def _raw_article(origin: str, fmt: str, **fields: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "origin": origin,
-        "format": fmt,
-        "title": None,
-        "text": None,
-        "html": None,
-        "url": None,
-        "published": None,
-        "source": None,
-        "language": None,
-        "external_id": None,
-    }
-    record.update(fields)
-    return record
-
-
 def _opt_str(value: Any) -> str | None:
     """A scalar field as a non-empty string; containers and empties are ``None``."""
     if isinstance(value, bool) or value is None:
@@ -203,7 +186,7 @@ def article_from_object(obj: Any, origin: str, fmt: str = "jsonl") -> dict[str, 
     published = obj.get("published_at")
     if published is None:
         published = obj.get("published")
-    return _raw_article(
+    return raw_article(
         origin,
         fmt,
         title=_opt_str(obj.get("title")),
@@ -450,9 +433,9 @@ def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> It
         return
     if fmt == "txt":
         title, body_text = split_headline(text)
-        yield _raw_article(path, "txt", title=title, text=body_text)
+        yield raw_article(path, "txt", title=title, text=body_text)
     else:
-        yield _raw_article(path, "html", html=text, **html_metadata(text))
+        yield raw_article(path, "html", html=text, **html_metadata(text))
 
 
 def _read_feed(body: io.BufferedReader, path: str, max_bytes: int) -> Iterator[dict[str, Any] | Rejected]:

@@ -75,5 +75,18 @@ def make_excerpt(data: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
+RAW_FIELDS = ("title", "text", "html", "url", "published", "source", "language", "external_id")
+
+
+def raw_article(origin: str, fmt: str, **fields: Any) -> dict[str, Any]:
+    """A RawArticle: every documented key present, the missing ones ``None``."""
+    unknown = set(fields) - set(RAW_FIELDS)
+    if unknown:
+        raise TypeError(f"not RawArticle fields: {sorted(unknown)}")
+    record: dict[str, Any] = {"origin": origin, "format": fmt, **dict.fromkeys(RAW_FIELDS)}
+    record.update(fields)
+    return record
+
+
 def reject(source: str, stage: str, error: str, data: bytes | str | None = None) -> Rejected:
     return Rejected(source=source, stage=stage, error=error, excerpt=make_excerpt(data))
