@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import base64
 import json
+import logging
 import re
-from typing import Any, Sequence
+import time
+from typing import Any, Callable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -39,12 +42,15 @@ from transforms.records import RejectedInput, reject
 from transforms.stories import BuildStories
 from transforms.streamdedup import DivertLate, MarkDuplicatesAcrossWindows
 from transforms.topics import TagTopics
-from transforms.watch import FEED, FILE, WatchInputs
+from transforms.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
 from transforms.write import ARTICLE_FIELDS, output_path, to_json_line
+
+_log = logging.getLogger(__name__)
 
 LATENESS_KEY = "watermark"  # one key: its timers must see every window's deadline (see DivertLate)
 
 PUBSUB_SCHEME = "pubsub://"
+PUBSUB = "pubsub"  # watched kind on the DirectRunner: value is encode_message(origin, data)
 _SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[^/\s]+")
 _TOPIC = re.compile(r"projects/[^/\s]+/topics/[^/\s]+")
 
@@ -60,7 +66,7 @@ def split_pubsub_inputs(inputs: Sequence[str]) -> tuple[tuple[str, ...], tuple[s
         if not value.startswith(PUBSUB_SCHEME):
             patterns.append(value)
             continue
-        path = value[len(PUBSUB_SCHEME):]
+        path = value[len(PUBSUB_SCHEME) :]
         if not _SUBSCRIPTION.fullmatch(path):
             raise ConfigError(f"--input {value}: expected pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION")
         subscriptions.append(path)
@@ -103,6 +109,106 @@ def _message_element(message: Any, subscription: str) -> dict[str, Any]:
     }
 
 
+def encode_message(origin: str, data: bytes) -> str:
+    """A pulled message as the string value of a ``("pubsub", value)`` watched pair."""
+    return origin + "\n" + base64.b64encode(data).decode("ascii")
+
+
+def decode_message(value: str) -> dict[str, Any]:
+    """The inverse of :func:`encode_message`, as the element ``GuardedMap`` sees."""
+    origin, _, b64 = value.partition("\n")
+    data = base64.b64decode(b64)
+    return {"origin": origin, "data": data, "text": data}
+
+
+class LivePubSubPoller:
+    """DirectRunner source: every ``poll_seconds``, the file/feed ``LivePoller``'s
+    poll plus a non-blocking pull of each subscription (acknowledged at once, as
+    Beam's own DirectRunner reader does); yields ``(now, [(kind, value), ...])``
+    for ``transforms.watch.start_live_feeder``, which then advances the watermark
+    to ``now``. Elements are stamped at the pull, not the publish time, so a
+    message is never behind the watermark.
+
+    Why not Beam's ``ReadFromPubSub`` here: the DirectRunner's reader advances the
+    watermark only when a pull returns, and a pull on an idle subscription blocks
+    up to 30 s, so the last window before a pause closes up to 30 s late.
+    """
+
+    def __init__(
+        self,
+        subscriptions: Sequence[str],
+        files: LivePoller,
+        poll_seconds: float,
+        pull: Callable[[str], list[Any]] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._subscriptions = list(subscriptions)
+        self._files = files
+        self._poll = poll_seconds
+        self._pull_fn = pull
+        self._clock = clock
+        self._sleep = sleep
+        self._reported: set[str] = set()
+
+    def _pull(self, subscription: str) -> list[Any]:
+        """Received messages (``.message.data``, ``.message.message_id``), acknowledged."""
+        if self._pull_fn is None:
+            from google.cloud import pubsub_v1
+
+            client = pubsub_v1.SubscriberClient()
+
+            def pull(sub: str) -> list[Any]:
+                response = client.pull(subscription=sub, max_messages=100, return_immediately=True, timeout=30)
+                received = list(response.received_messages)
+                if received:
+                    client.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in received])
+                return received
+
+            self._pull_fn = pull
+        return self._pull_fn(subscription)
+
+    def poll_once(self) -> tuple[float, list[tuple[str, str]]]:
+        _, items = self._files.poll_once()
+        for sub in self._subscriptions:
+            try:
+                received = self._pull(sub)
+            except Exception as exc:  # noqa: BLE001 - one dead letter per distinct failure; polling goes on
+                error = f"cannot pull '{sub}': {type(exc).__name__}: {exc}".splitlines()[0]
+                if error not in self._reported:
+                    self._reported.add(error)
+                    _log.warning("%s", error)
+                    items.append((ERROR, error))
+                continue
+            for m in received:
+                items.append((PUBSUB, encode_message(message_origin(sub, m.message.message_id), m.message.data)))
+        return self._clock(), items
+
+    def __iter__(self) -> Iterator[tuple[float, list[tuple[str, str]]]]:
+        while True:
+            started = self._clock()
+            yield self.poll_once()
+            self._sleep(max(0.0, self._poll - (self._clock() - started)))
+
+
+class WatchInputsAndPubSub(beam.PTransform):
+    """DirectRunner: files, feeds and Pub/Sub subscriptions from one live poller,
+    served as a ``TestStream`` (see transforms/watch.py): ``(kind, value)`` pairs."""
+
+    def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds):
+        super().__init__()
+        self._args = (tuple(patterns), tuple(feeds), tuple(subscriptions), poll_seconds, feed_poll_seconds,
+                      settle_seconds)  # fmt: skip
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from apache_beam.testing.test_stream import TestStream
+
+        patterns, feeds, subscriptions, poll, feed_poll, settle = self._args
+        files = LivePoller(patterns, feeds, poll, feed_poll, settle)
+        endpoint = start_live_feeder(LivePubSubPoller(subscriptions, files, poll))
+        return pbegin | "LiveEvents" >> TestStream(coder=ELEMENT_CODER, endpoint=endpoint)
+
+
 def _parse_message(element: dict[str, Any]) -> dict[str, Any]:
     return article_from_message(element["data"], element["origin"])
 
@@ -133,8 +239,7 @@ class ReadPubSubArticles(beam.PTransform):
             dead_letters.append(dead)
         if len(articles) == 1:
             return articles[0], dead_letters[0]
-        return (articles | "FlattenArticles" >> beam.Flatten(),
-                dead_letters | "FlattenDeadLetters" >> beam.Flatten())
+        return (articles | "FlattenArticles" >> beam.Flatten(), dead_letters | "FlattenDeadLetters" >> beam.Flatten())
 
 
 def _article_message(record: dict[str, Any]) -> bytes:
@@ -167,9 +272,12 @@ def _split_watched(item: tuple[str, str]):
         yield value
     elif kind == FEED:
         yield beam.pvalue.TaggedOutput(FEED, value)
+    elif kind == PUBSUB:
+        yield beam.pvalue.TaggedOutput(PUBSUB, value)
     else:
-        yield beam.pvalue.TaggedOutput(DEAD_LETTER, reject(value.split("'")[1] if "'" in value else value,
-                                                           "streaming", value).to_record())
+        yield beam.pvalue.TaggedOutput(
+            DEAD_LETTER, reject(value.split("'")[1] if "'" in value else value, "streaming", value).to_record()
+        )
 
 
 class WriteWindowed(beam.PTransform):
@@ -202,17 +310,28 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
     opts = config.streaming_options
     patterns, subscriptions = split_pubsub_inputs(config.inputs)
     output_topic = p.options.view_as(NewsbeamOptions).output_topic if p.options is not None else None
-    watched = None
-    if patterns or config.feeds:
+    watched = pubsub = None
+    live = uses_live_feeder(p)
+    if live and subscriptions:
+        watched = p | "WatchInputs" >> WatchInputsAndPubSub(
+            patterns,
+            config.feeds,
+            subscriptions,
+            poll_seconds=opts.poll_seconds,
+            feed_poll_seconds=opts.feed_poll_seconds,
+            settle_seconds=opts.settle_seconds,
+        )
+    elif patterns or config.feeds:
         watched = p | "WatchInputs" >> WatchInputs(
             patterns,
             config.feeds,
             poll_seconds=opts.poll_seconds,
             feed_poll_seconds=opts.feed_poll_seconds,
             settle_seconds=opts.settle_seconds,
-            live_feeder=uses_live_feeder(p),
+            live_feeder=live,
         )
-    pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions) if subscriptions else None
+    if subscriptions and not live:
+        pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions)
     return build_streaming_stages(
         watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None
     )
@@ -235,8 +354,19 @@ def build_streaming_stages(
         sources.append(pubsub[0])
         dead_letters.append(pubsub[1])
     if watched is not None:
-        split = watched | "SplitWatched" >> beam.FlatMap(_split_watched).with_outputs(FEED, DEAD_LETTER, main=MAIN)
+        split = watched | "SplitWatched" >> beam.FlatMap(_split_watched).with_outputs(
+            FEED, PUBSUB, DEAD_LETTER, main=MAIN
+        )
         dead_letters.append(split[DEAD_LETTER])
+    if watched is not None and pubsub is None and split_pubsub_inputs(config.inputs)[1]:  # WatchInputsAndPubSub
+        messages, dead = guarded(
+            "ParsePulledMessages",
+            split[PUBSUB] | "DecodePulledMessages" >> beam.Map(decode_message),
+            GuardedMap("read", _parse_message),
+        )
+        sources.append(messages)
+        dead_letters.append(dead)
+    if watched is not None:
         read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
             _ReadFile(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
         ).with_outputs(DEAD_LETTER, main=MAIN)
@@ -284,11 +414,10 @@ def build_streaming_stages(
         allowed_lateness=lateness,
     )
     stories = articles | "BuildStories" >> BuildStories()
-    dead_letter = (
-        [d | f"DeadLettersIntoWindows{i}" >> beam.WindowInto(windowfn, allowed_lateness=lateness)
-         for i, d in enumerate(dead_letters)]
-        | "FlattenDeadLetters" >> beam.Flatten()
-    )
+    dead_letter = [
+        d | f"DeadLettersIntoWindows{i}" >> beam.WindowInto(windowfn, allowed_lateness=lateness)
+        for i, d in enumerate(dead_letters)
+    ] | "FlattenDeadLetters" >> beam.Flatten()
 
     if config.output:
         out = config.output_options

@@ -24,8 +24,18 @@ import urllib.request
 import pytest
 
 from pipeline.config import ConfigError
-from pipeline.streaming import article_from_message, check_topic, message_origin, split_pubsub_inputs
+from pipeline.streaming import (
+    PUBSUB,
+    LivePubSubPoller,
+    article_from_message,
+    check_topic,
+    decode_message,
+    encode_message,
+    message_origin,
+    split_pubsub_inputs,
+)
 from transforms.records import RejectedInput
+from transforms.watch import ERROR, FILE, LivePoller
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "newsbeam-test"
@@ -73,11 +83,24 @@ def test_pubsub_inputs_are_split_from_file_patterns_and_checked():
 def test_a_message_is_one_jsonl_article_and_bad_ones_are_rejected_with_a_reason():
     origin = message_origin(SUB, "17")
     assert origin == f"pubsub://{SUB}/messages/17"
-    body = {"title": "Flood", "body": FLOOD, "url": "https://a.example/f", "published_at": "2024-03-05T10:00:00Z",
-            "source": "a.example", "language": "en", "id": "ext-1", "unknown": [1, 2]}
+    body = {
+        "title": "Flood",
+        "body": FLOOD,
+        "url": "https://a.example/f",
+        "published_at": "2024-03-05T10:00:00Z",
+        "source": "a.example",
+        "language": "en",
+        "id": "ext-1",
+        "unknown": [1, 2],
+    }
     raw = article_from_message(json.dumps(body).encode(), origin)
     assert raw["origin"] == origin and raw["format"] == "pubsub"
-    assert (raw["title"], raw["text"], raw["url"], raw["published"]) == ("Flood", FLOOD, body["url"], body["published_at"])
+    assert (raw["title"], raw["text"], raw["url"], raw["published"]) == (
+        "Flood",
+        FLOOD,
+        body["url"],
+        body["published_at"],
+    )
     assert (raw["source"], raw["language"], raw["external_id"]) == ("a.example", "en", "ext-1")
     for data, reason in (
         (b"", "empty message"),
@@ -89,6 +112,40 @@ def test_a_message_is_one_jsonl_article_and_bad_ones_are_rejected_with_a_reason(
     ):
         with pytest.raises(RejectedInput, match=reason):
             article_from_message(data, origin)
+
+
+class _Received:  # the shape of a pulled message: .message.data, .message.message_id
+    def __init__(self, message_id: str, data: bytes):
+        self.message = type("Message", (), {"message_id": message_id, "data": data})()
+
+
+def test_live_poller_pulls_each_subscription_with_the_files_and_reports_a_failing_pull_once(tmp_path):
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    queued = {SUB: [[_Received("1", b"\xff raw bytes"), _Received("2", b"{}")], []]}
+
+    def pull(sub):
+        if sub not in queued:
+            raise RuntimeError("404 Subscription does not exist")
+        return queued[sub].pop(0) if queued[sub] else []
+
+    start = int(time.time()) + 10  # after the file's mtime
+    clock = iter(range(start, start + 100)).__next__
+    files = LivePoller([str(tmp_path / "*.jsonl")], [], 1.0, 300.0, settle_seconds=0.0, clock=clock)
+    missing = "projects/p/subscriptions/missing"
+    poller = LivePubSubPoller([SUB, missing], files, 1.0, pull=pull, clock=clock)
+    now, items = poller.poll_once()
+    assert now == start + 1  # stamped after the pulls: no pulled message is behind the watermark
+    assert items[0] == (FILE, str(tmp_path / "a.jsonl"))
+    assert [kind for kind, _ in items[1:]] == [PUBSUB, PUBSUB, ERROR]
+    assert decode_message(items[1][1]) == {"origin": message_origin(SUB, "1"), "data": b"\xff raw bytes",
+                                           "text": b"\xff raw bytes"}  # fmt: skip
+    assert items[3][1].startswith(f"cannot pull '{missing}': RuntimeError: 404")
+    assert poller.poll_once()[1] == []  # nothing new; the same failure is not reported again
+    assert decode_message(encode_message(message_origin(SUB, "9"), b"")) == {
+        "origin": message_origin(SUB, "9"),
+        "data": b"",
+        "text": b"",
+    }
 
 
 # ----------------------------------------------------------------------------- the emulator
@@ -169,12 +226,14 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
         publisher.create_topic(name=topic)
         subscriber.create_subscription(name=sub, topic=topic)
 
-    out = tmp_path / "out"
+    out, watched = tmp_path / "out", tmp_path / "in"
+    watched.mkdir()
     config = tmp_path / "streaming.yaml"
     (tmp_path / "topics.yaml").write_text(json.dumps(SMALL_TAXONOMY))  # JSON is YAML
-    config.write_text(f"version: 1\ntopics: {tmp_path / 'topics.yaml'}\n")
+    config.write_text(f"version: 1\ntopics: {tmp_path / 'topics.yaml'}\nstreaming:\n  poll_seconds: 0.25\n")
     cmd = [
-        sys.executable, "-m", "pipeline", "--streaming", "--input", f"pubsub://{SUB}", "--output", str(out),
+        sys.executable, "-m", "pipeline", "--streaming", "--input", f"pubsub://{SUB}",
+        "--input", str(watched / "*.jsonl"), "--output", str(out),
         "--window-seconds", "2", "--config", str(config), "--output-topic", out_topic,
     ]  # fmt: skip
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": emulator}
@@ -187,7 +246,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
 
     def by_message(kind: str) -> dict[str, dict]:
         key = "origin" if kind == "articles" else "source"
-        return {r[key].rsplit("/", 1)[1]: r for r in _records(str(out), kind)}
+        return {r[key].rsplit("/", 1)[1]: r for r in _records(str(out), kind) if r[key].startswith("pubsub://")}
 
     try:
         flood = {"title": "Flood", "text": FLOOD, "url": "https://a.example/flood?utm_source=x", "source": "a.example",
@@ -199,13 +258,26 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
         got = _wait_for(
             lambda: proc.poll() is not None or {flood_id, ballot_id} <= by_message("articles").keys(), time.time() + 60
         )
-        assert got and proc.poll() is None, f"the job wrote no articles; its log ends: {log.read_text(errors='replace')[-1500:]}"
+        assert got and proc.poll() is None, (
+            f"the job wrote no articles; its log ends: {log.read_text(errors='replace')[-1500:]}"
+        )
 
         # an exact copy, published after the original's window was written
         copied = time.time()
         copy_id = publish(json.dumps({**flood, "url": "https://b.example/flood-copy"}).encode())
         assert _wait_for(lambda: copy_id in by_message("articles"), time.time() + 30), "the copy never arrived"
         copy_latency = time.time() - copied
+
+        # a file dropped into the watched folder is read by the same job (one live poller for both)
+        staged = tmp_path / "ballot.tmp"
+        staged.write_text(json.dumps({"title": "Rerun", "text": BALLOT, "url": "https://c.example/rerun"}) + "\n")
+        os.rename(staged, watched / "ballot.jsonl")
+        from_file = _wait_for(
+            lambda: [r for r in _records(str(out), "articles") if r["origin"].startswith(str(watched))],
+            time.time() + 30,
+        )
+        ballot_article_id = by_message("articles")[ballot_id]["id"]
+        assert from_file and from_file[0]["dedup"] == {"status": "exact_duplicate", "duplicate_of": ballot_article_id}
 
         articles = by_message("articles")
         assert set(articles) == {flood_id, ballot_id, copy_id}
@@ -228,14 +300,15 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
 
         published: dict[str, dict] = {}
         deadline = time.time() + 20
-        while len(published) < 3 and time.time() < deadline:
+        while len(published) < 4 and time.time() < deadline:
             response = subscriber.pull(subscription=out_sub, max_messages=10, timeout=5)
             for received in response.received_messages:
                 record = json.loads(received.message.data)
                 published[record["id"]] = record
             if response.received_messages:
                 subscriber.acknowledge(subscription=out_sub, ack_ids=[m.ack_id for m in response.received_messages])
-        assert published == {a["id"]: a for a in articles.values()}  # the same records as in articles/
+        everything = {a["id"]: a for a in _records(str(out), "articles")}
+        assert len(everything) == 4 and published == everything  # the same records as in articles/
         print(f"\nPub/Sub publish -> article in articles/: {copy_latency:.2f} s (window 2 s)")
     finally:
         _stop(proc)
