@@ -69,6 +69,7 @@ def split_pubsub_inputs(inputs: Sequence[str]) -> tuple[tuple[str, ...], tuple[s
         path = value[len(PUBSUB_SCHEME) :]
         if not _SUBSCRIPTION.fullmatch(path):
             raise ConfigError(f"--input {value}: expected pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION")
+        _check_project(path, "--input")
         subscriptions.append(path)
     return tuple(patterns), tuple(dict.fromkeys(subscriptions))
 
@@ -77,7 +78,17 @@ def check_topic(topic: str) -> str:
     """``topic`` if it is a full topic path, else ``ConfigError``."""
     if not _TOPIC.fullmatch(topic):
         raise ConfigError(f"--output-topic {topic}: expected projects/PROJECT/topics/TOPIC")
+    _check_project(topic, "--output-topic")
     return topic
+
+
+def _check_project(path: str, flag: str) -> None:
+    """Beam's (and Pub/Sub's) rule for project ids, checked before the graph is built."""
+    from apache_beam.io.gcp.pubsub import PROJECT_ID_REGEXP
+
+    project = path.split("/")[1]
+    if not re.fullmatch(PROJECT_ID_REGEXP, project):
+        raise ConfigError(f"{flag}: invalid project id {project!r} (6-30 lowercase letters, digits, hyphens)")
 
 
 def message_origin(subscription: str, message_id: str | None) -> str:

@@ -75,9 +75,12 @@ def test_pubsub_inputs_are_split_from_file_patterns_and_checked():
     for bad in ("pubsub://projects/p/topics/t", "pubsub://my-sub", "pubsub://projects/p/subscriptions/"):
         with pytest.raises(ConfigError, match="expected pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION"):
             split_pubsub_inputs([bad])
-    assert check_topic("projects/p/topics/out") == "projects/p/topics/out"
-    with pytest.raises(ConfigError, match="--output-topic"):
-        check_topic("out")
+    with pytest.raises(ConfigError, match="invalid project id 'p'"):
+        split_pubsub_inputs(["pubsub://projects/p/subscriptions/s"])
+    assert check_topic("projects/my-project/topics/out") == "projects/my-project/topics/out"
+    for bad in ("out", "projects/my-project/subscriptions/s", "projects/X/topics/out"):
+        with pytest.raises(ConfigError, match="--output-topic"):
+            check_topic(bad)
 
 
 def test_a_message_is_one_jsonl_article_and_bad_ones_are_rejected_with_a_reason():
@@ -131,7 +134,7 @@ def test_live_poller_pulls_each_subscription_with_the_files_and_reports_a_failin
     start = int(time.time()) + 10  # after the file's mtime
     clock = iter(range(start, start + 100)).__next__
     files = LivePoller([str(tmp_path / "*.jsonl")], [], 1.0, 300.0, settle_seconds=0.0, clock=clock)
-    missing = "projects/p/subscriptions/missing"
+    missing = "projects/newsbeam-test/subscriptions/missing"
     poller = LivePubSubPoller([SUB, missing], files, 1.0, pull=pull, clock=clock)
     now, items = poller.poll_once()
     assert now == start + 1  # stamped after the pulls: no pulled message is behind the watermark
