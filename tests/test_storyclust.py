@@ -11,7 +11,10 @@ from transforms.storyclust import (
     Node,
     StoryParams,
     assign_story,
-    block_member,
+    blocked,
+    compact,
+    member_of,
+    member_payload,
     cluster_edges,
     document_frequencies,
     max_gap_hours,
@@ -98,6 +101,45 @@ def test_similarity_is_symmetric_and_decays_with_time():
     undated = b._replace(published_at="")
     assert similarity(a, much_later) < similarity(a, later) < similarity(a, b)
     assert similarity(a, undated) == pytest.approx(similarity(a, b._replace(published_at=a.published_at)))
+
+
+def test_compact_vectors_score_like_the_exact_cosine():
+    vs = vectors(QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)
+    for a in vs:
+        for b in vs:
+            exact = sum(w * b.weights[f] for f, w in a.weights.items() if f in b.weights)
+            decay = time_decay(a.published_at, b.published_at)
+            assert similarity(compact(a), compact(b)) == pytest.approx(min(1.0, exact) * decay, abs=1e-6)
+    a, b, c = vs
+    assert similarity(a, b) > similarity(a, c) > 0.0
+
+
+def test_features_of_no_other_article_are_not_carried_and_change_no_score():
+    feats = [story_features(x) for x in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
+    df, n = document_frequencies(feats)
+    a, b, c = (vectorize(f, df, n) for f in feats)
+    kept = compact(a, df)
+    own = sum(1 for f in a.weights if df[f] < 2)
+    assert own > 0 and len(kept.hashes) == 8 * (len(a.weights) - own) and len(kept.weights) == 4 * (len(a.weights) - own)
+    assert similarity(kept, compact(b, df)) == pytest.approx(similarity(a, b), abs=1e-6)
+    assert similarity(kept, compact(c, df)) == pytest.approx(similarity(a, c), abs=1e-6)
+
+
+def test_block_payload_is_compact_primitives_that_survive_beams_default_coder():
+    from apache_beam.coders.coders import FastPrimitivesCoder
+
+    feats = [story_features(x) for x in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
+    df, n = document_frequencies(feats)
+    vector = vectorize(feats[0], df, n)
+    keys, member = blocked(vector, df, prior=True)
+    payload = member_payload(member)
+    assert all(isinstance(x, (str, bytes, bool)) for x in payload)
+    coder = FastPrimitivesCoder()
+    encoded = coder.encode(payload)
+    assert member_of(coder.decode(encoded)) == member
+    shared = sum(1 for f in vector.weights if df[f] >= 2)
+    assert len(encoded) <= 12 * shared + 8 * len(keys) + 64  # 8-byte hash + float32 a feature
+    assert len(coder.encode((tuple(vector), tuple(keys), True))) > 2 * len(encoded)  # the dict it replaces
 
 
 def test_time_decay_has_a_grace_period_and_a_half_life():
@@ -199,14 +241,15 @@ def _block(n, hours_apart=1.0, start="2025-03-01T00:00:00Z", dated=True):
 def _members(articles, params):
     feats = [story_features(a, params) for a in articles]
     df, n = document_frequencies(feats)
-    return [block_member(vectorize(f, df, n), df, params) for f in feats], df
+    keyed = [blocked(vectorize(f, df, n), df, params) for f in feats]
+    return [m for _, m in keyed], [set(k) for k, _ in keyed]
 
 
 def test_a_block_compares_each_member_with_at_most_window_later_neighbours():
     params = StoryParams(window=3)
     articles = _block(15)
-    members, _ = _members(articles, params)
-    shared = set.intersection(*({k for _, k in m.keys} for m in members))
+    members, keys = _members(articles, params)
+    shared = set.intersection(*keys)
     assert "w:" + word_key("Quelimane") in shared
     edges = [e for k in sorted(shared) for e in score_block(k, members, params)]
     order = {a["id"]: i for i, a in enumerate(articles)}  # already in time order
@@ -220,18 +263,18 @@ def test_pairs_beyond_the_decay_horizon_are_not_compared():
     near = _block(2, hours_apart=gap * 0.5)
     far = _block(2, hours_apart=gap * 1.05)
     for pair, expect in ((near, 1), (far, 0)):
-        members, _ = _members(pair, params)
-        shared = sorted({k for _, k in members[0].keys} & {k for _, k in members[1].keys})
+        members, keys = _members(pair, params)
+        shared = sorted(keys[0] & keys[1])
         assert len([e for k in shared for e in score_block(k, members, params)]) == expect
 
 
 def test_every_pair_is_scored_in_one_block_only():
     params = StoryParams(window=4)
     articles = _block(12) + [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
-    members, _ = _members(articles, params)
+    members, keys = _members(articles, params)
     blocks = {}
-    for m in members:
-        for _, k in m.keys:
+    for m, ks in zip(members, keys):
+        for k in ks:
             blocks.setdefault(k, []).append(m)
     pairs = [(a.id, b.id) for k in blocks for a, b, _ in score_block(k, blocks[k], params)]
     assert pairs and len(pairs) == len(set(pairs))
@@ -276,6 +319,27 @@ def test_assign_stories_matches_the_plain_twin_when_blocks_exceed_the_window():
             p
             | beam.Create(articles)
             | "AssignStories" >> AssignStories(params)
+            | beam.Map(lambda a: (a["id"], a["story_id"]))
+        )
+        assert_that(out, equal_to(expected))
+
+
+def test_assign_stories_matches_the_plain_twin_on_the_multilingual_set():
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "eval", "data", "stories_multilingual.jsonl")
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    undated = [dict(r, id=r["id"] + "-undated", published_at=None) for r in rows[::5]]
+    articles = rows + undated
+    roots = story_roots(articles)
+    expected = [(a["id"], story_id_for(roots[a["id"]])) for a in articles]
+    assert len(set(roots.values())) < len(articles)  # some stories of several articles
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create(articles)
+            | "AssignStories" >> AssignStories(StoryParams())
             | beam.Map(lambda a: (a["id"], a["story_id"]))
         )
         assert_that(out, equal_to(expected))
