@@ -201,6 +201,11 @@ def run(argv: Sequence[str]) -> dict:
         argv = defaults + argv
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
+    if not config.streaming:
+        if any(i.startswith("pubsub://") for i in config.inputs):
+            raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")
+        if options.view_as(NewsbeamOptions).output_topic:
+            raise ConfigError("--output-topic publishes as a streaming job runs: add --streaming")
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
         p = beam.Pipeline(runner=_runner_for(options), options=options)

@@ -150,6 +150,8 @@ def test_seed_articles_end_to_end(shared_data, tmp_path):
         (["--input", "x.jsonl", "--output", "o", "--inptu", "y"], "unrecognized arguments: --inptu"),
         (["--input", "x.jsonl", "--output", "o", "--config", "/nonexistent.yaml"], "config file not found"),
         (["--input", "x.jsonl", "--output", "o", "--window-seconds", "0"], "--window-seconds"),
+        (["--input", "pubsub://projects/p/subscriptions/s", "--output", "o"], "add --streaming"),
+        (["--input", "x.jsonl", "--output", "o", "--output-topic", "projects/p/topics/t"], "add --streaming"),
     ],
 )
 def test_bad_command_lines_fail_with_one_clear_line(args, message, tmp_path):
