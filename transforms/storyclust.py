@@ -78,8 +78,10 @@ instead of ~4.5 KB and ~26 KB as a dict of feature strings. A comparison is a
 binary search of one hash array in the other and a float64 dot product: ~7.6 us
 against ~13.8 us for the dict (random pairs of generated articles); scores agree
 with the float64 dict cosine to 1e-6 (ECB+ and the multilingual set unchanged).
-20,000 generated articles (``python -m bench.run --articles 20000 --shards 8``,
-2 worker processes): peak memory 3.8 -> 3.1 GB, CPU 113 -> 100 s.
+20,000 generated articles (``python -m bench.run --articles 20000 --shards 8``):
+peak memory 3.8 -> 3.1 GB and CPU 113 -> 100 s with 2 worker processes, 2.3 ->
+1.8 GB and 89 -> 85 s in one process (with one block key per article: 1.1 GB; the
+rest is the 12 copies, ~36 KB an article).
 
 Exact and near duplicates are not clustered themselves: they take the story of
 the original they copy (``dedup.duplicate_of``).
