@@ -494,7 +494,7 @@ def _parse_number(raw: str) -> float | None:
     seps = re.findall(r"[.,' ]", s)
     if not seps:
         return float(s)
-    last_sep, last = seps[-1], groups[-1]
+    last = groups[-1]
     if len(seps) == 1 and len(last) != 3:
         return float(groups[0] + "." + last)  # 1.5 / 1,5 / 12,75
     if len(set(seps)) == 2 and len(last) != 3:
