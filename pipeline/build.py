@@ -31,6 +31,18 @@ from transforms.parquet import PARQUET_DIR, WriteParquet
 from transforms.write import WriteOutputs, output_path
 
 
+def enrich_articles(raw: beam.PCollection, config: JobConfig, dead_letters: list) -> beam.PCollection:
+    """NormalizeArticles -> DetectLanguage -> TagTopics, the per-article stages that batch
+    and streaming share; each stage's dead letters are appended to ``dead_letters``."""
+    articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
+    dead_letters.append(dead)
+    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
+    dead_letters.append(dead)
+    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
+    dead_letters.append(dead)
+    return articles
+
+
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the whole job to ``p``; return its final PCollections (for tests)."""
     if config.streaming:
@@ -55,14 +67,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
         dead_letters.append(dead)
     raw = sources[0] if len(sources) == 1 else sources | "FlattenSources" >> beam.Flatten()
 
-    articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
-    dead_letters.append(dead)
-
-    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
-    dead_letters.append(dead)
-
-    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
-    dead_letters.append(dead)
+    articles = enrich_articles(raw, config, dead_letters)
 
     memory = config.memory  # --state: articles of earlier runs take part as prior originals
     prior_records = prior = None

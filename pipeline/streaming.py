@@ -16,8 +16,6 @@ See docs/streaming.md for what differs from batch.
 
 from __future__ import annotations
 
-import dataclasses
-
 import base64
 import json
 import logging
@@ -33,15 +31,13 @@ from apache_beam.transforms import window
 
 from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
+from pipeline.build import enrich_articles  # build imports this module only inside build_pipeline
 from transforms.beamutil import DEAD_LETTER, MAIN, GuardedMap, guarded
 from transforms.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
-from transforms.language import DetectLanguage
-from transforms.normalize import NormalizeArticles
 from transforms.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
 from transforms.records import RejectedInput, reject
 from transforms.stories import BuildStories
 from transforms.streamdedup import DivertLate, MarkDuplicatesAcrossWindows
-from transforms.topics import TagTopics
 from transforms.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
 from transforms.write import ARTICLE_FIELDS, output_path, to_json_line
 
@@ -409,12 +405,7 @@ def build_streaming_stages(
     lateness = opts.allowed_lateness_seconds
     raw = on_time[MAIN] | "Window" >> beam.WindowInto(windowfn, allowed_lateness=lateness)
 
-    articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
-    dead_letters.append(dead)
-    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
-    dead_letters.append(dead)
-    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
-    dead_letters.append(dead)
+    articles = enrich_articles(raw, config, dead_letters)
 
     articles = articles | "MarkDuplicatesAcrossWindows" >> MarkDuplicatesAcrossWindows(
         windowfn,

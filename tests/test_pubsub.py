@@ -10,7 +10,6 @@ output topic's subscription.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -36,6 +35,7 @@ from pipeline.streaming import (
 )
 from transforms.records import RejectedInput
 from transforms.watch import ERROR, FILE, LivePoller
+from tests.util import read_records, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "newsbeam-test"
@@ -201,24 +201,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.communicate()
 
 
-def _records(out_dir: str, kind: str) -> list[dict]:
-    rows = []
-    for path in glob.glob(os.path.join(out_dir, kind, "*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            rows.extend(json.loads(line) for line in fh if line.strip())
-    return rows
-
-
-def _wait_for(predicate, deadline: float, step: float = 0.1):
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
-
-
-def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_records(emulator, tmp_path, monkeypatch):
+def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread_records(emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
     from google.cloud import pubsub_v1
 
@@ -249,7 +232,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
 
     def by_message(kind: str) -> dict[str, dict]:
         key = "origin" if kind == "articles" else "source"
-        return {r[key].rsplit("/", 1)[1]: r for r in _records(str(out), kind) if r[key].startswith("pubsub://")}
+        return {r[key].rsplit("/", 1)[1]: r for r in read_records(str(out), kind) if r[key].startswith("pubsub://")}
 
     try:
         flood = {"title": "Flood", "text": FLOOD, "url": "https://a.example/flood?utm_source=x", "source": "a.example",
@@ -258,7 +241,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
         ballot_id = publish(json.dumps({"content": BALLOT, "title": "Rerun", "language": "en"}).encode())
         not_json_id = publish(b"<html>not an article</html>")
         no_text_id = publish(json.dumps({"title": "headline only"}).encode())
-        got = _wait_for(
+        got = wait_for(
             lambda: proc.poll() is not None or {flood_id, ballot_id} <= by_message("articles").keys(), time.time() + 60
         )
         assert got and proc.poll() is None, (
@@ -268,15 +251,15 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
         # an exact copy, published after the original's window was written
         copied = time.time()
         copy_id = publish(json.dumps({**flood, "url": "https://b.example/flood-copy"}).encode())
-        assert _wait_for(lambda: copy_id in by_message("articles"), time.time() + 30), "the copy never arrived"
+        assert wait_for(lambda: copy_id in by_message("articles"), time.time() + 30), "the copy never arrived"
         copy_latency = time.time() - copied
 
         # a file dropped into the watched folder is read by the same job (one live poller for both)
         staged = tmp_path / "ballot.tmp"
         staged.write_text(json.dumps({"title": "Rerun", "text": BALLOT, "url": "https://c.example/rerun"}) + "\n")
         os.rename(staged, watched / "ballot.jsonl")
-        from_file = _wait_for(
-            lambda: [r for r in _records(str(out), "articles") if r["origin"].startswith(str(watched))],
+        from_file = wait_for(
+            lambda: [r for r in read_records(str(out), "articles") if r["origin"].startswith(str(watched))],
             time.time() + 30,
         )
         ballot_article_id = by_message("articles")[ballot_id]["id"]
@@ -294,7 +277,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
         assert copy["dedup"] == {"status": "exact_duplicate", "duplicate_of": original["id"]}
         assert copy["story_id"] == original["story_id"] != ballot["story_id"]
 
-        dead = _wait_for(lambda: by_message("dead_letter") if len(by_message("dead_letter")) == 2 else None,
+        dead = wait_for(lambda: by_message("dead_letter") if len(by_message("dead_letter")) == 2 else None,
                          time.time() + 10)  # fmt: skip
         assert dead and set(dead) == {not_json_id, no_text_id}
         assert dead[not_json_id]["stage"] == "read" and "not JSON" in dead[not_json_id]["error"]
@@ -310,7 +293,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enriched_rec
                 published[record["id"]] = record
             if response.received_messages:
                 subscriber.acknowledge(subscription=out_sub, ack_ids=[m.ack_id for m in response.received_messages])
-        everything = {a["id"]: a for a in _records(str(out), "articles")}
+        everything = {a["id"]: a for a in read_records(str(out), "articles")}
         assert len(everything) == 4 and published == everything  # the same records as in articles/
         print(f"\nPub/Sub publish -> article in articles/: {copy_latency:.2f} s (window 2 s)")
     finally:

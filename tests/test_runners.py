@@ -93,3 +93,12 @@ def test_dask_runner_gives_the_same_ids_duplicates_and_stories_as_direct(tmp_pat
     summary = json.loads((dask / "summary.json").read_text())
     assert summary["articles"] == 6 and summary["dead_letters"] == 1
     assert not glob.glob(os.path.join(dask, "**", "*.tmp*"), recursive=True)
+
+
+def test_dask_result_answers_metric_queries_empty_instead_of_failing():
+    from apache_beam.metrics.metric import MetricResults
+
+    from pipeline.runners import _DaskResult
+
+    result = _DaskResult("DONE").metrics().query()
+    assert result[MetricResults.COUNTERS] == [] and result[MetricResults.DISTRIBUTIONS] == []

@@ -39,6 +39,7 @@ from transforms.streamdedup import (
     window_end,
 )
 from transforms.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
+from tests.util import read_records, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -310,23 +311,6 @@ def test_an_element_behind_the_watermark_is_a_dead_letter_not_lost(tmp_path, sma
 # ----------------------------------------------------------------------------- live run
 
 
-def _records(out_dir: str, kind: str) -> list[dict]:
-    rows = []
-    for path in glob.glob(os.path.join(out_dir, kind, "*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            rows.extend(json.loads(line) for line in fh if line.strip())
-    return rows
-
-
-def _wait_for(predicate, deadline: float, step: float = 0.05):
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
-
-
 def test_live_streaming_run_watches_a_folder_and_writes_each_window(tmp_path, small_taxonomy):
     watched, out = tmp_path / "in", tmp_path / "out"
     watched.mkdir()
@@ -347,7 +331,7 @@ def test_live_streaming_run_watches_a_folder_and_writes_each_window(tmp_path, sm
         warm = tmp_path / "warm.tmp"
         warm.write_text(json.dumps({"title": "Vote", "text": VOTE, "url": "https://a.example/vote"}) + "\n")
         os.rename(warm, watched / "warm.jsonl")
-        assert _wait_for(lambda: _records(str(out), "articles"), time.time() + 40), "the job wrote nothing"
+        assert wait_for(lambda: read_records(str(out), "articles"), time.time() + 40), "the job wrote nothing"
 
         for name, row in (
             ("first.jsonl", {"title": "Storm", "text": STORM, "url": "https://a.example/storm"}),
@@ -359,16 +343,16 @@ def test_live_streaming_run_watches_a_folder_and_writes_each_window(tmp_path, sm
             os.rename(staged, watched / name)  # appears whole, as a producer should deliver files
 
             def arrived(name=name):
-                return [r for r in _records(str(out), "articles") if r.get("origin", "").startswith(str(watched / name))]
+                return [r for r in read_records(str(out), "articles") if r.get("origin", "").startswith(str(watched / name))]
 
-            assert _wait_for(arrived, time.time() + 20), f"{name} never appeared in articles/"
+            assert wait_for(arrived, time.time() + 20), f"{name} never appeared in articles/"
             latencies.append(time.time() - dropped)
             time.sleep(2.2)  # the copy arrives at least one window later than the original
 
-        articles = {os.path.basename(r["origin"].split("#")[0]): r for r in _records(str(out), "articles")}
+        articles = {os.path.basename(r["origin"].split("#")[0]): r for r in read_records(str(out), "articles")}
         assert articles["copy.jsonl"]["dedup"] == {"status": EXACT, "duplicate_of": articles["first.jsonl"]["id"]}
         assert articles["copy.jsonl"]["story_id"] == articles["first.jsonl"]["story_id"]
-        dead = _wait_for(lambda: _records(str(out), "dead_letter"), time.time() + 10)
+        dead = wait_for(lambda: read_records(str(out), "dead_letter"), time.time() + 10)
         assert dead and dead[0]["source"].endswith("copy.jsonl#line 2")
         windows = glob.glob(str(out / "articles" / "articles-*.jsonl"))
         assert len(windows) >= 2  # one file set per window that had articles

@@ -1,0 +1,28 @@
+"""Helpers shared by the tests that watch a running job's output folder."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from typing import Any, Callable
+
+
+def read_records(out_dir: str, kind: str) -> list[dict]:
+    """Every JSON record under ``<out_dir>/<kind>/*.jsonl`` written so far."""
+    rows = []
+    for path in glob.glob(os.path.join(out_dir, kind, "*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh if line.strip())
+    return rows
+
+
+def wait_for(predicate: Callable[[], Any], deadline: float, step: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy or ``deadline`` (epoch s) passes."""
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
