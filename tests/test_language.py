@@ -95,3 +95,12 @@ def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
     assert found.detector == "langdetect"
     # and a threshold above 1 sends everything to langdetect
     assert detect(SENTENCES["fr"], factory, predetector=load_predetector(), predetector_min_prob=1.01).detector == "langdetect"
+
+
+@pytest.mark.parametrize("text", [*SENTENCES.values(), "Hello, world 123!", "a_b 9 ", "日本語のテキスト", "naïve café", "x\u0301y"])
+def test_count_letters_counts_unicode_letters(text):
+    import unicodedata
+
+    from transforms.language import count_letters
+
+    assert count_letters(text) == sum(1 for ch in text if unicodedata.category(ch).startswith("L"))

@@ -15,8 +15,8 @@ Counters (namespace ``newsbeam.language``): ``in``, ``out``, ``rejected``,
 
 from __future__ import annotations
 
+import re
 import threading
-import unicodedata
 from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
@@ -62,8 +62,12 @@ def load_predetector() -> Any:
         return _predetector[0]
 
 
+_NON_LETTERS = re.compile(r"[\W\d_]+")
+
+
 def count_letters(text: str) -> int:
-    return sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    """Letters in ``text`` (word characters that are neither digits nor ``_``)."""
+    return len(_NON_LETTERS.sub("", text))
 
 
 def sample_text(text: str, max_chars: int) -> str:
