@@ -35,7 +35,7 @@ import json
 import math
 import re
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import apache_beam as beam
 import yaml
@@ -392,6 +392,30 @@ def _scan_source(keys: Iterable[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(branches) + ")"
 
 
+class _LazyBuckets:
+    """``key -> _Bucket`` for a fixed set of keys, each bucket built on first ``get``
+    (a race between threads builds the same bucket twice; either result is kept)."""
+
+    __slots__ = ("_keys", "_build", "_built")
+
+    def __init__(self, keys: Iterable[str], build: Callable[[str], _Bucket]) -> None:
+        self._keys = frozenset(keys)
+        self._build = build
+        self._built: dict[str, _Bucket] = {}
+
+    def get(self, key: str) -> _Bucket | None:
+        found = self._built.get(key)
+        if found is None and key in self._keys:
+            found = self._built[key] = self._build(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class _Matcher:
     """Compiled regexes for one set of active languages.
 
@@ -445,8 +469,10 @@ class _Matcher:
                 tuple(_topic_matcher(by_name[n], merged[n], *context[n]) for n in order),
             )
 
-        self.levels: tuple[tuple[int, dict[str, _Bucket]], ...] = tuple(
-            (k, {key: bucket(key) for key in levels[k]}) for k in KEY_LENGTHS if levels[k]
+        # buckets are compiled on first use: a text set touches a fraction of them, and
+        # compiling them all up front cost seconds per process
+        self.levels: tuple[tuple[int, _LazyBuckets], ...] = tuple(
+            (k, _LazyBuckets(levels[k], bucket)) for k in KEY_LENGTHS if levels[k]
         )
         self.wild_bucket: _Bucket | None = bucket("") if wild else None
         all_keys = [key for _, buckets in self.levels for key in buckets]
