@@ -256,7 +256,7 @@ def test_bad_lines_among_good_ones() -> None:
         ("mixed.jsonl#line 13", "good 3"),
     ]
     assert [(r.source, r.error) for r in rejected] == [
-        ("mixed.jsonl#line 3", "line 3: invalid JSON: Unterminated string starting at at column 10"),
+        ("mixed.jsonl#line 3", "line 3: invalid JSON: Unterminated string starting at (column 10)"),
         ("mixed.jsonl#line 4", "line 4: JSON is an array, not an object"),
         ("mixed.jsonl#line 5", "line 5: JSON is a string, not an object"),
         ("mixed.jsonl#line 6", "line 6: no text (fields text, content or body)"),

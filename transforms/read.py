@@ -218,7 +218,7 @@ def _loads(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RejectedInput(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        raise RejectedInput(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise RejectedInput("invalid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. integers over the str->int digit limit
