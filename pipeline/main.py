@@ -77,10 +77,11 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
 def check_output_writable(output: str) -> None:
     """Write and delete a probe file under ``output``; a ConfigError if that fails."""
     probe = output_path(output, f".newsbeam-probe-{uuid.uuid4().hex}")
-    try:
-        FileSystems.mkdirs(output) if "://" not in output else None
-    except OSError:
-        pass  # exists already; the probe below tells whether it is usable
+    if "://" not in output:
+        try:
+            FileSystems.mkdirs(output)
+        except OSError:
+            pass  # exists already; the probe below tells whether it is usable
     try:
         with FileSystems.create(probe) as fh:
             fh.write(b"ok")
@@ -119,11 +120,6 @@ def format_summary(summary: dict, seconds: float) -> str:
         lines.append("  dead letters by reason:")
         lines.extend(f"    {count:>5}  {reason}" for reason, count in reasons.items())
     return "\n".join(lines)
-
-
-def _runner_for(options: PipelineOptions):
-    """Beam's runner names, plus the short name ``DaskRunner`` (pipeline/runners.py)."""
-    return runner_for(options)
 
 
 def dry_run_summary(result, started: float) -> dict:
@@ -208,7 +204,7 @@ def run(argv: Sequence[str]) -> dict:
             raise ConfigError("--output-topic publishes as a streaming job runs: add --streaming")
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
-        p = beam.Pipeline(runner=_runner_for(options), options=options)
+        p = beam.Pipeline(runner=runner_for(options), options=options)
         build_pipeline(p, config)
         return dry_run_summary(p.run(), started)
     check_output_writable(config.output)
@@ -221,7 +217,7 @@ def run(argv: Sequence[str]) -> dict:
     config = with_memory(config)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
-    with beam.Pipeline(runner=_runner_for(options), options=options) as p:
+    with beam.Pipeline(runner=runner_for(options), options=options) as p:
         build_pipeline(p, config)
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)

@@ -35,7 +35,7 @@ from pipeline.streaming import (
 )
 from transforms.records import RejectedInput
 from transforms.watch import ERROR, FILE, LivePoller
-from tests.util import read_records, wait_for
+from tests.util import SMALL_TAXONOMY, read_records, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "newsbeam-test"
@@ -51,18 +51,6 @@ BALLOT = (
     "round because of missing ballot papers. The electoral board said it would print extra papers and keep "
     "polling stations open two hours longer than usual so that workers on late shifts can take part."
 )
-LANGS = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
-SMALL_TAXONOMY = {
-    "version": 1,
-    "min_score": 0.5,
-    "window": 80,
-    "max_evidence": 5,
-    "title_weight": 0.5,
-    "topics": {
-        "natural_disaster": {"description": "storms", "patterns": {lang: ["storm"] for lang in LANGS}},
-        "elections": {"description": "votes", "patterns": {lang: ["voters?"] for lang in LANGS}},
-    },
-}
 
 
 # ----------------------------------------------------------------------------- pure functions

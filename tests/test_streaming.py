@@ -39,7 +39,7 @@ from transforms.streamdedup import (
     window_end,
 )
 from transforms.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
-from tests.util import read_records, wait_for
+from tests.util import SMALL_TAXONOMY, read_records, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -166,20 +166,6 @@ def test_live_poller_emits_each_new_file_once_and_reports_a_bad_pattern_once(tmp
 # ----------------------------------------------------------------------------- TestStream
 
 
-# A two-topic taxonomy: the full one takes seconds to compile in every pipeline, and
-# topic tagging is not what these tests are about.
-LANGS = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
-SMALL_TAXONOMY = {
-    "version": 1,
-    "min_score": 0.5,
-    "window": 80,
-    "max_evidence": 5,
-    "title_weight": 0.5,
-    "topics": {
-        "natural_disaster": {"description": "storms", "patterns": {lang: ["storm"] for lang in LANGS}},
-        "elections": {"description": "votes", "patterns": {lang: ["voters?"] for lang in LANGS}},
-    },
-}
 
 
 @pytest.fixture

@@ -26,3 +26,19 @@ def wait_for(predicate: Callable[[], Any], deadline: float, step: float = 0.05) 
             return value
         time.sleep(step)
     return None
+
+
+# A two-topic taxonomy for tests of the streaming machinery: topic tagging is not what
+# they are about, and a small taxonomy keeps each pipeline quick to set up.
+LANGS = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
+SMALL_TAXONOMY = {
+    "version": 1,
+    "min_score": 0.5,
+    "window": 80,
+    "max_evidence": 5,
+    "title_weight": 0.5,
+    "topics": {
+        "natural_disaster": {"description": "storms", "patterns": {lang: ["storm"] for lang in LANGS}},
+        "elections": {"description": "votes", "patterns": {lang: ["voters?"] for lang in LANGS}},
+    },
+}

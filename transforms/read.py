@@ -386,12 +386,9 @@ def _read_json(
     if head.startswith(b"{") and (first_line.endswith(b"}") or b"\n" not in head):
         yield from _read_lines(body, path, "jsonl", limit, progress)
         return
-    data = body.read(limit + 1)
-    if len(data) > limit:
-        yield reject(path, STAGE, f"JSON document is over the {limit}-byte article limit", data)
-        return
-    if not data.strip():
-        yield reject(path, STAGE, "empty file", data)
+    data = _read_whole(body, path, limit, "JSON document")
+    if isinstance(data, Rejected):
+        yield data
         return
     yield article_from_object(_loads(decode_bytes(data)), path, "jsonl")
 
@@ -418,14 +415,22 @@ def split_headline(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> Iterator[dict[str, Any] | Rejected]:
-    """``.txt`` and ``.html``: the file is one article."""
+def _read_whole(body: io.BufferedReader, path: str, limit: int, what: str) -> bytes | Rejected:
+    """The whole (one-article) body, read at most ``limit + 1`` bytes deep; a Rejected
+    when it is over ``limit`` or empty."""
     data = body.read(limit + 1)
     if len(data) > limit:
-        yield reject(path, STAGE, f"file is over the {limit}-byte article limit", data)
-        return
+        return reject(path, STAGE, f"{what} is over the {limit}-byte article limit", data)
     if not data.strip():
-        yield reject(path, STAGE, "empty file", data)
+        return reject(path, STAGE, "empty file", data)
+    return data
+
+
+def _read_single(body: io.BufferedReader, path: str, fmt: str, limit: int) -> Iterator[dict[str, Any] | Rejected]:
+    """``.txt`` and ``.html``: the file is one article."""
+    data = _read_whole(body, path, limit, "file")
+    if isinstance(data, Rejected):
+        yield data
         return
     text = decode_bytes(data)
     if not text.strip():
