@@ -255,6 +255,13 @@ def test_content_hash_folds_title_case_and_punctuation():
     assert content_hash("Rates on hold!", BASE) == content_hash("RATES ON HOLD", BASE)
 
 
+def test_content_hash_folds_non_ascii_punctuation_and_underscores():
+    base = content_hash("", "Die Regierung sagt: Maßnahmen kommen " * 8)
+    assert content_hash("", "«Die Regierung» sagt — Maßnahmen\u00a0kommen_ " * 8) == base
+    assert content_hash("", "DIE REGIERUNG SAGT MASSNAHMEN KOMMEN " * 8) == base  # casefold: ß -> ss
+    assert content_hash("", "Die Regierung sagt Maßnahmen kommen 2 " * 8) != base
+
+
 def test_content_hash_fullwidth_and_compatibility_forms():
     assert content_hash("ＢｏＥ", "ﬁnal ruling " * 5) == content_hash("BoE", "final ruling " * 5)
 

@@ -202,6 +202,27 @@ def test_empty_and_blank():
     assert fix_text(" \n\t \u00a0") == ""
 
 
+@pytest.mark.parametrize(
+    "messy, clean",
+    [
+        ("one\x00two\x1cthree\x1dfour\x1efive\x1fsix", "onetwothreefourfivesix"),  # controls, not line breaks
+        ("tab\tand\x0bvertical\x0cform\u2028line", "tab andvertical\nform\nline"),
+        ("caf\u00e9\x00bar \u2003 baz\x85", "cafébar baz…"),  # C1 NEL is cp1252's ellipsis
+        ("zero&#x200b;width soft&shy;hyphen &#8232;x", "zerowidth softhyphen\nx"),  # invisible once unescaped
+        ("plain ascii,  two   spaces.\n\n  Next. ", "plain ascii, two spaces.\nNext."),
+    ],
+)
+def test_controls_separators_and_escaped_invisibles(messy, clean):
+    assert fix_text(messy) == clean
+
+
+def test_fix_text_is_idempotent_on_its_own_output():
+    messy = "Caf\u00c3\u00a9  &amp;\u00a0bar\r\n\u200b\n e\u0301t\u00e9 \x1c x\u3000y"
+    once = fix_text(messy)
+    assert once == "Café & bar\nété x y"
+    assert fix_text(once) == once
+
+
 # ---------------------------------------------------------------------------
 # html_to_text
 # ---------------------------------------------------------------------------

@@ -307,12 +307,24 @@ _BYLINE = re.compile(r"^(?:by|von|par|por|di|door|av|przez)\s+[^\n]{2,80}\n", re
 _CREDIT_TAIL = re.compile(r"\n\(?(?:reporting|writing|editing|additional reporting) by[^\n]*$", re.I)
 
 
-_NON_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]+")
+# ASCII bytes that are not letters or digits -> space; bytes >= 0x80 (parts of
+# UTF-8 sequences) unchanged.
+_ASCII_NON_ALNUM_TO_SPACE = bytes(b if b >= 0x80 or chr(b).isalnum() else 0x20 for b in range(256))
 
 
 def _fold(s: str) -> str:
-    """NFKC, case-folded, every run of non-alphanumeric characters one space."""
-    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", s).casefold()).strip()
+    """NFKC, case-folded, every run of non-alphanumeric characters one space
+    (that is: the runs of letters and digits, joined by single spaces)."""
+    s = unicodedata.normalize("NFKC", s).casefold()
+    # Fast path, same result as " ".join(_WORD.findall(s)): ASCII punctuation
+    # becomes whitespace at byte level, str.split() cuts at it; when every
+    # character left is alphanumeric (str.isalnum is the regex's "\w but not _")
+    # the words are final.
+    words = s.encode("utf-8", "surrogatepass").translate(_ASCII_NON_ALNUM_TO_SPACE).decode("utf-8", "surrogatepass").split()
+    if s.isascii() or "".join(words).isalnum():
+        return " ".join(words)
+    return " ".join(_WORD.findall(s))
 
 
 _NON_LETTERS = re.compile(r"[\W\d_]+")
@@ -320,11 +332,12 @@ _NON_LETTERS = re.compile(r"[\W\d_]+")
 
 def _count_letters(text: str, enough: int) -> int:
     """Letters in ``text``; counting stops once ``enough`` are found."""
-    count = 0
-    for start in range(0, len(text), 512):
-        count += len(_NON_LETTERS.sub("", text[start : start + 512]))
+    count, start, step = 0, 0, 64  # most texts have enough letters in the first 64 characters
+    while start < len(text):
+        count += len(_NON_LETTERS.sub("", text[start : start + step]))
         if count >= enough:
             break
+        start, step = start + step, 512
     return count
 
 

@@ -268,12 +268,14 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
 # Only entities with their closing ";" are unescaped: "AT&T", "R&D" and
 # "&notice" stay as written (html.unescape alone would turn "&not" into "¬").
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-_LINE_BREAKS = re.compile(r"\r\n?|[\n\v\f\x85\u2028\u2029]")
-# Horizontal whitespace, including no-break and the typographic spaces.
-_SPACES = re.compile(r"[^\S\n]+")
 # Invisible characters removed outright: soft hyphen, zero-width space, word
 # joiner, BOM. ZWJ/ZWNJ (U+200C/D) are kept: Persian, Indic scripts and emoji need them.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+_INVISIBLE = "\u00ad\u200b\u2060\ufeff"
+# C0/C1 controls other than tab and the line breaks (\n \v \f \r \x85): each
+# becomes a space. With these gone, ``str.splitlines`` splits at exactly the
+# line breaks \r\n \r \n \v \f \x85 U+2028 U+2029 (its other separators,
+# \x1c-\x1e, are among these controls).
+_STRAY_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 # Characters only ftfy repairs well (C1 controls, surrogates, Latin ligatures);
@@ -289,11 +291,18 @@ _TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 # before one of cp1251's 0x80..0xBF characters. U+FFFD marks lossy decoding.
 _CP1252_CONT = "\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
 _CP1251_CONT = "\u00a0\u00a4\u00a6\u00a7\u00a9\u00ab-\u00ae\u00b0\u00b1\u00b5-\u00b7\u00bb\u0401-\u040c\u040e\u040f\u0451-\u045c\u045e\u045f\u0490\u0491\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2116\u2122"
-_MAYBE_MOJIBAKE = re.compile(f"[\u00c2-\u00f4][{_CP1252_CONT}]|[\u0420\u0421][{_CP1251_CONT}]|\ufffd")
+# Two searches, each opening with one character class, are twice as fast as one
+# search for the alternation (the regex engine skips ahead only to a class).
+_MAYBE_CP1252_MOJIBAKE = re.compile(f"[\u00c2-\u00f4][{_CP1252_CONT}]")
+_MAYBE_CP1251_MOJIBAKE = re.compile(f"[\u0420\u0421][{_CP1251_CONT}]")
+
+
+def _maybe_mojibake(s: str) -> bool:
+    return bool("\ufffd" in s or _MAYBE_CP1252_MOJIBAKE.search(s) or _MAYBE_CP1251_MOJIBAKE.search(s))
 
 
 def _is_bad(s: str) -> bool:
-    if not _MAYBE_MOJIBAKE.search(s):
+    if not _maybe_mojibake(s):
         return False
     from ftfy.badness import is_bad
 
@@ -327,12 +336,6 @@ def _unescape_entity(m: re.Match[str]) -> str:
     return _html.unescape(m.group(0))
 
 
-def _drop_controls(line: str) -> str:
-    if line.isprintable():
-        return line
-    return "".join(ch if ch == "\t" or unicodedata.category(ch) != "Cc" else " " for ch in line)
-
-
 def fix_text(s: str) -> str:
     """Repair text for storage and matching.
 
@@ -359,13 +362,15 @@ def fix_text(s: str) -> str:
         if "&" not in s:
             break
         s = _ENTITY.sub(_unescape_entity, s)
-    s = unicodedata.normalize("NFC", s.translate(_INVISIBLE))
-    lines = []
-    for line in _LINE_BREAKS.split(s):
-        line = _SPACES.sub(" ", _drop_controls(line)).strip()
-        if line:
-            lines.append(line)
-    return "\n".join(lines)
+    if not s.isascii():  # ASCII has no invisible characters and is NFC already
+        for ch in _INVISIBLE:
+            if ch in s:
+                s = s.replace(ch, "")
+        s = unicodedata.normalize("NFC", s)
+    if _STRAY_CONTROLS.search(s):
+        s = _STRAY_CONTROLS.sub(" ", s)
+    # Per line: whitespace runs (str.split's whitespace is the regex's \s) -> one space, trimmed.
+    return "\n".join(filter(None, [" ".join(line.split()) for line in s.splitlines()]))
 
 
 # ---------------------------------------------------------------------------
