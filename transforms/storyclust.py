@@ -862,24 +862,31 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
     ``window`` comparisons per member and block, however large the block.
 
     A pair is scored only in the tightest block its two articles share (see
-    :class:`Member`), so it is scored at most once over all blocks."""
+    :class:`Member`), so it is scored at most once over all blocks.
+
+    All window pairs of a block are scored at once: the members' (hash, weight)
+    arrays are laid end to end and stably sorted by hash, so equal features of
+    different members sit side by side, owners ascending; a member and its ``d``-th
+    successor share a feature exactly where the sorted array equals itself shifted
+    by ``d`` places (``d <= window``), and the products there summed per pair are
+    the pair's dot product. A few numpy passes per block instead of one lookup per
+    pair."""
     members = sorted(members, key=_window_order)
     if all(m.prior for m in members):
         return  # only remembered articles: their pairs were settled by an earlier run
+    count = len(members)
     hours = [_hours(m.vector.published_at) for m in members]
     window, gap, floor = params.window, max_gap_hours(params), params.edge_floor
     grace, half_life = params.grace_hours, params.half_life_hours
-    nodes = [node_of(m.vector.id, m.vector.published_at) for m in members]
-    arrays = [_arrays(m.vector) for m in members]
+    this = feature_hash(key)
     keys = [np.frombuffer(m.keys, dtype=_HASH_DTYPE).tolist() for m in members]
     key_sets = [set(k) for k in keys]
-    this = feature_hash(key)
+    dots = _window_dots(members, window)
+    nodes: list[Node | None] = [None] * count
     for i, a in enumerate(members):
-        ha, (fa, wa), keys_a, prior_a = hours[i], arrays[i], keys[i], a.prior
-        for j in range(i + 1, min(len(members), i + 1 + window)):
-            b = members[j]
-            if prior_a and b.prior:
-                continue
+        ha, keys_a, prior_a = hours[i], keys[i], a.prior
+        row = dots[i]
+        for j in range(i + 1, min(count, i + 1 + window)):
             hb = hours[j]
             decay = 1.0
             if ha is not None and hb is not None:
@@ -888,14 +895,43 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
                     break
                 if dt > grace:
                     decay = 0.5 ** ((dt - grace) / half_life)
-            shared = key_sets[j]
-            if next((k for k in keys_a if k in shared), None) != this:
+            score = min(1.0, row[j - i]) * decay
+            if score < floor or (prior_a and members[j].prior):
                 continue
-            cosine = _cosine(fa, wa, *arrays[j])
-            score = min(1.0, cosine) * decay
-            if score >= floor and a.vector.id != b.vector.id:
-                na, nb = nodes[i], nodes[j]
-                yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
+            shared = key_sets[j]
+            if next((k for k in keys_a if k in shared), None) != this or a.vector.id == members[j].vector.id:
+                continue
+            na = nodes[i] or node_of(a.vector.id, a.vector.published_at)
+            nb = nodes[j] or node_of(members[j].vector.id, members[j].vector.published_at)
+            nodes[i], nodes[j] = na, nb
+            yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
+
+
+def _window_dots(members: list[Member], window: int) -> list[list[float]]:
+    """``dots[i][d]``: the dot product of member ``i`` and member ``i + d``
+    (``1 <= d <= window``; 0.0 past the end), see :func:`score_block`."""
+    count = len(members)
+    hashes = [np.frombuffer(m.vector.hashes, dtype=_HASH_DTYPE) for m in members]
+    sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
+    flat = np.concatenate(hashes)
+    order = np.argsort(flat, kind="stable")
+    flat = flat[order]
+    owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
+    weight = np.concatenate([np.frombuffer(m.vector.weights, dtype=_WEIGHT_DTYPE) for m in members])
+    weight = weight.astype(np.float64)[order]
+    width = window + 1
+    sums = np.zeros(count * width, dtype=np.float64)
+    for d in range(1, min(window, len(flat) - 1) + 1):
+        at = np.flatnonzero(flat[d:] == flat[:-d])
+        if not len(at):
+            break  # no run of equal hashes is longer than d: none at d + 1 either
+        first, second = owner[at], owner[at + d]
+        step = second - first  # >= 1: a member's own hashes are distinct
+        near = step <= window
+        if not near.all():
+            at, first, step = at[near], first[near], step[near]
+        sums += np.bincount(first * width + step, weights=weight[at] * weight[at + d], minlength=count * width)
+    return sums.reshape(count, width).tolist()
 
 
 # --------------------------------------------------------------------------- grouping
