@@ -1,6 +1,7 @@
 import json
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -11,7 +12,9 @@ from transforms.storyclust import (
     Node,
     StoryParams,
     assign_story,
+    block_features,
     blocked,
+    feature_hash,
     compact,
     member_of,
     member_payload,
@@ -343,3 +346,42 @@ def test_assign_stories_matches_the_plain_twin_on_the_multilingual_set():
             | beam.Map(lambda a: (a["id"], a["story_id"]))
         )
         assert_that(out, equal_to(expected))
+
+
+def test_bulk_blocking_gives_the_same_keys_and_members_as_vectorize_then_blocked():
+    articles = [*_block(30), QUAKE_PE_EN]
+    for params in (StoryParams(), StoryParams(block_keys_per_article=3, max_block_size=10)):
+        feats = [story_features(a, params) for a in articles]
+        df, n = document_frequencies(feats)
+        for f in feats:
+            keys, member = block_features(f, df, n, params, prior=True)
+            want_keys, want = blocked(vectorize(f, df, n), df, params, prior=True)
+            assert keys == want_keys
+            assert (member.vector.id, member.vector.hashes, member.keys, member.prior) == (
+                want.vector.id, want.vector.hashes, want.keys, want.prior)
+            assert np.allclose(np.frombuffer(member.vector.weights, "<f4"), np.frombuffer(want.vector.weights, "<f4"))
+
+
+def test_window_scoring_equals_pair_by_pair_cosines_in_the_tightest_block():
+    params = StoryParams(window=4, edge_floor=1e-6)
+    articles = _block(12)
+    feats = [story_features(a, params) for a in articles]
+    df, n = document_frequencies(feats)
+    keyed = [blocked(vectorize(f, df, n), df, params) for f in feats]
+    ordered = sorted((m for _, m in keyed), key=lambda m: m.vector.published_at)  # dated, distinct times
+    scored = 0
+    for key in sorted({k for keys, _ in keyed for k in keys}):
+        this = feature_hash(key)
+        inside = [m for m in ordered if this in np.frombuffer(m.keys, "<u8").tolist()]
+        want = {}
+        for i, a in enumerate(inside):
+            for b in inside[i + 1 : i + 1 + params.window]:
+                shared = set(np.frombuffer(b.keys, "<u8").tolist())
+                if next(k for k in np.frombuffer(a.keys, "<u8").tolist() if k in shared) == this:
+                    want[(a.vector.id, b.vector.id)] = similarity(a.vector, b.vector, params)
+        got = {(x.id, y.id): s for x, y, s in score_block(key, inside, params)}
+        assert set(got) == set(want)
+        for pair, score in want.items():
+            assert got[pair] == pytest.approx(score, abs=1e-5)
+        scored += len(got)
+    assert scored >= 12 * 3  # every article met its neighbours somewhere

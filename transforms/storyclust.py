@@ -98,9 +98,11 @@ import heapq
 import math
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import Counter
 from datetime import datetime
 from functools import lru_cache
+from itertools import repeat
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import apache_beam as beam
@@ -814,6 +816,54 @@ def blocked(
     return keys, Member(compact(vector, df), hashes.tobytes(), prior)
 
 
+def block_features(
+    features: StoryFeatures, df: Mapping[str, int], n_docs: int, params: StoryParams = StoryParams(),
+    prior: bool = False,
+) -> tuple[tuple[str, ...], Member]:
+    """``blocked(vectorize(features, df, n_docs), df, params, prior)`` in bulk: the
+    weights, the kept features and the block keys are worked out with numpy over
+    all features at once (the features come sorted, so each blockable prefix is one
+    contiguous range of them). Same keys and member (weights to float rounding)."""
+    counts = features.counts
+    if not counts:
+        return blocked(vectorize(features, df, n_docs), df, params, prior)
+    names, raw = zip(*counts)
+    count = np.array(raw, dtype=np.float64)
+    freq = np.array(list(map(df.get, names, repeat(1))), dtype=np.float64)
+    live = count > 0
+    if not live.all():  # features with no weight are not part of the vector at all
+        return blocked(vectorize(features, df, n_docs), df, params, prior)
+    tf = np.where(count >= 1, 1.0 + np.log(np.maximum(count, 1.0)), count)  # sublinear; sub-unit weights kept
+    weight = tf * ((math.log(n_docs + 1) + 1.0) - np.log(freq + 1.0))
+    norm = math.sqrt(float(np.dot(weight, weight))) or 1.0
+    weight = weight / norm
+    usable = np.zeros(len(names), dtype=bool)
+    for prefix in _BLOCKABLE:  # sorted names: a prefix is one contiguous range
+        usable[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
+    usable &= (freq >= 2) & (freq <= params.max_block_size)
+    candidates = np.flatnonzero(usable)
+    limit = params.block_keys_per_article
+    if len(candidates) > limit:
+        cut = np.sort(weight[candidates])[-limit]
+        above = candidates[weight[candidates] > cut]
+        tied = sorted(names[i] for i in candidates[weight[candidates] == cut])
+        chosen = [names[i] for i in above] + tied[: limit - len(above)]
+    else:
+        chosen = [names[i] for i in candidates]
+    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in chosen))
+    key_hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
+    kept = freq >= 2  # features of no other article add nothing to any dot product
+    hashes = np.fromiter(map(feature_hash, names), dtype=_HASH_DTYPE, count=len(names))[kept]
+    weight = weight[kept]
+    order = np.argsort(hashes, kind="stable")
+    hashes, weight = hashes[order], weight[order]
+    if len(hashes) > 1 and not np.all(hashes[1:] != hashes[:-1]):
+        hashes, first = np.unique(hashes, return_index=True)
+        weight = np.add.reduceat(weight, first)
+    vector = CompactVector(features.id, features.published_at, hashes.tobytes(), weight.astype(_WEIGHT_DTYPE).tobytes())
+    return keys, Member(vector, key_hashes.tobytes(), prior)
+
+
 def block_member(
     vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(), prior: bool = False
 ) -> Member:
@@ -1101,7 +1151,7 @@ def story_roots(articles: Iterable[Mapping], params: StoryParams = StoryParams()
     df, n = document_frequencies(feats)
     blocks: dict[str, list[Member]] = {}
     for f in feats:
-        keys, member = blocked(vectorize(f, df, n), df, params)
+        keys, member = block_features(f, df, n, params)
         for k in keys:
             blocks.setdefault(k, []).append(member)
     edges = [e for k in sorted(blocks) for e in score_block(k, blocks[k], params)]
@@ -1159,7 +1209,7 @@ class _VectorizeAndBlock(beam.DoFn):
 
     def process(self, features: StoryFeatures, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
         df, n = df_n
-        keys, member = blocked(vectorize(features, df, n), df, self._params, self._prior)
+        keys, member = block_features(features, df, n, self._params, self._prior)
         if not keys:
             self._unblocked.inc()
         payload = member_payload(member)
