@@ -104,3 +104,41 @@ def test_count_letters_counts_unicode_letters(text):
     from transforms.language import count_letters
 
     assert count_letters(text) == sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+
+
+def test_fast_predetector_scores_exactly_like_py3langid():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.language import load_predetector
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    fast = load_predetector()
+    texts = [*SENTENCES.values(), " ".join(SENTENCES.values()), "OK", "", "12 34 !!", "ЗАГОЛОВОК НОВИНИ", "日本語のテキスト"]
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text)  # same code, bit-identical probability
+        assert fast.rank(text) == reference.rank(text)
+
+
+def test_unsure_predetector_reads_the_whole_sample_before_langdetect(factory):
+    from transforms.language import detect, load_predetector, sample_text
+
+    pre = load_predetector()
+    text = " ".join([SENTENCES["de"], SENTENCES["it"], SENTENCES["de"]] * 6)  # German, some Italian
+    head = pre.classify(sample_text(text, 500))[1]
+    whole_lang, whole = pre.classify(sample_text(text, 1000))
+    assert head < 0.99 <= whole and whole_lang == "de"  # more text, more certainty
+    found = detect(text, factory, predetector=pre, predetector_min_prob=0.99)
+    assert (found.language, found.confidence, found.detector) == ("de", round(whole, 4), "py3langid")
+    # a text no longer than the pre-detector's sample is not read twice: langdetect decides
+    short = sample_text(text, 400)
+    short_prob = pre.classify(short)[1]
+    assert detect(short, factory, predetector=pre, predetector_min_prob=short_prob + 1e-6).detector == "langdetect"
+
+
+@pytest.mark.parametrize("letters", [0, 19, 20, 21, 300])
+def test_letter_minimum_is_exact_however_far_the_letters_are(factory, letters):
+    from transforms.language import detect
+
+    text = "1 " * 300 + "ab" * (letters // 2) + "a" * (letters % 2)  # letters only after 600 characters of digits
+    found = detect(text, factory, min_letters=20)
+    assert (found.detector == "") == (letters < 20)
