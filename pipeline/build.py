@@ -1,8 +1,8 @@
 """``build_pipeline(p, config)``: the newsbeam graph, from a validated config.
 
     ReadArticles (+ PollFeeds) -> NormalizeArticles -> DetectLanguage -> TagTopics
-      -> MarkDuplicates -> AssignStories -> BuildStories -> WriteOutputs
-    with --state: ReadMemory -> PriorViews (into both dedup layers and AssignStories);
+      -> ResolveArticles (MarkDuplicates + AssignStories in one pass) -> BuildStories -> WriteOutputs
+    with --state: ReadMemory -> PriorViews (into both dedup layers and the story layer);
       RememberArticles writes the next memory generation (committed by the launcher)
 
 Every fallible stage returns ``(good, dead_letters)``; the dead letters of all
@@ -17,15 +17,14 @@ import dataclasses
 import apache_beam as beam
 
 from pipeline.config import JobConfig
-from transforms.dedup import MarkDuplicates
 from transforms.fetch import PollFeeds
 from transforms.language import DetectLanguage
 from transforms.memory import PriorViews, ReadMemory, WriteMemory
 from transforms.neardup import DEFAULT_SEED, FindNearDuplicates
 from transforms.normalize import NormalizeArticles
 from transforms.read import ReadArticles
+from transforms.resolve import ResolveArticles
 from transforms.stories import BuildStories
-from transforms.storyclust import AssignStories
 from transforms.topics import TagTopics
 from transforms.parquet import PARQUET_DIR, WriteParquet
 from transforms.write import WriteOutputs, output_path
@@ -88,14 +87,12 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     if prior is not None:
         edges.append(prior["edges"])
     extra_edges = edges[0] if len(edges) == 1 else (edges | "FlattenDedupEdges" >> beam.Flatten() if edges else None)
-    articles = articles | "MarkDuplicates" >> MarkDuplicates(
+    articles = articles | "ResolveArticles" >> ResolveArticles(
         config.dedup.by_url,
         config.dedup.by_content,
+        config.stories,
         extra_edges=extra_edges,
         prior=None if prior is None else prior["dedup"],
-    )
-    articles = articles | "AssignStories" >> AssignStories(
-        config.stories,
         prior_features=None if prior is None else prior["story_features"],
         prior_roots=None if prior is None else prior["story_roots"],
     )

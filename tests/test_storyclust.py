@@ -15,6 +15,9 @@ from transforms.storyclust import (
     block_features,
     blocked,
     feature_hash,
+    features_of,
+    features_payload,
+    StoryFeatures,
     compact,
     member_of,
     member_payload,
@@ -385,3 +388,12 @@ def test_window_scoring_equals_pair_by_pair_cosines_in_the_tightest_block():
             assert got[pair] == pytest.approx(score, abs=1e-5)
         scored += len(got)
     assert scored >= 12 * 3  # every article met its neighbours somewhere
+
+
+def test_features_travel_as_plain_strings_and_bytes_and_come_back_unchanged():
+    feats = story_features(QUAKE_PE_EN)
+    payload = features_payload(feats)
+    assert [type(x) for x in payload] == [str, str, str, bytes]
+    assert features_of(payload) == feats
+    empty = StoryFeatures("x", "", ())
+    assert features_of(features_payload(empty)) == empty

@@ -217,11 +217,35 @@ class MarkDuplicates(beam.PTransform):
         self._prior = prior
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        duplicates = articles | "FindDuplicates" >> FindDuplicates(
+            self._by_url, self._by_content, self._extra_edges, self._prior
+        )
+        return articles | "Mark" >> beam.ParDo(_Mark(), duplicates=beam.pvalue.AsSingleton(duplicates))
+
+
+class FindDuplicates(beam.PTransform):
+    """Articles -> one ``{article id: (status, duplicate_of)}`` for every duplicate
+    (a singleton PCollection, for side inputs): the exact-copy edges and
+    ``extra_edges`` resolved together; ``prior`` as in :class:`MarkDuplicates`."""
+
+    def __init__(
+        self,
+        by_url: bool = True,
+        by_content: bool = True,
+        extra_edges: beam.PCollection | None = None,
+        prior: beam.PCollection | None = None,
+    ):
+        super().__init__()
+        self._by_url = by_url
+        self._by_content = by_content
+        self._extra_edges = extra_edges
+        self._prior = prior
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
         candidates = articles
         if self._prior is not None:
             candidates = (articles, self._prior) | "WithPrior" >> beam.Flatten()
         edges = candidates | "FindExactDuplicates" >> FindExactDuplicates(self._by_url, self._by_content)
         if self._extra_edges is not None:
             edges = (edges, self._extra_edges) | "AllEdges" >> beam.Flatten()
-        duplicates = edges | "ResolveGroups" >> beam.CombineGlobally(_CollectEdges())
-        return articles | "Mark" >> beam.ParDo(_Mark(), duplicates=beam.pvalue.AsSingleton(duplicates))
+        return edges | "ResolveGroups" >> beam.CombineGlobally(_CollectEdges())

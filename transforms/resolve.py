@@ -1,0 +1,87 @@
+"""Duplicates and stories resolved in one pass over the articles (the batch path).
+
+``MarkDuplicates`` then ``AssignStories`` is the plain reading of the method, but
+each of them ends in a ParDo over the full articles that waits for a side input,
+so the runner holds and ships every article twice more. :class:`ResolveArticles`
+computes both lookups from compact projections instead (exact-copy keys and
+near-duplicate edges -> ``{id: (status, duplicate_of)}``; story features of the
+originals -> ``{id: story root}``) and applies them in one ParDo. Same records,
+same counters (namespaces ``newsbeam.dedup`` and ``newsbeam.stories``).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.beamutil import namespace
+from transforms.dedup import EXACT, NEAR, UNIQUE, FindDuplicates, mark
+from transforms.storyclust import FeaturesPayload, FindStories, StoryParams, article_features, assign_story
+
+
+def is_original(article_id: str, duplicates: dict) -> bool:
+    """Whether the article copies no other (it is not a key of the resolved duplicates
+    with an original)."""
+    return duplicates.get(article_id, (UNIQUE, None))[1] is None
+
+
+class _KeepOriginals(beam.DoFn):
+    def process(self, payload: FeaturesPayload, duplicates: dict) -> Iterator[FeaturesPayload]:
+        if is_original(payload[0], duplicates):
+            yield payload
+
+
+class _MarkAndAssign(beam.DoFn):
+    def __init__(self) -> None:
+        dedup = namespace("dedup")
+        self._status = {s: Metrics.counter(dedup, s) for s in (UNIQUE, EXACT, NEAR)}
+        self._clustered = Metrics.counter(namespace("stories"), "clustered_articles")
+
+    def process(self, article: dict, duplicates: dict, roots: dict) -> Iterator[dict]:
+        marked = mark(article, duplicates)
+        self._status[marked["dedup"]["status"]].inc()
+        if marked["dedup"]["duplicate_of"] or article["id"] in roots:
+            self._clustered.inc()
+        yield assign_story(marked, roots)
+
+
+class ResolveArticles(beam.PTransform):
+    """Articles -> the same articles with ``dedup`` and ``story_id`` set, none dropped:
+    the result of ``MarkDuplicates(...)`` then ``AssignStories(...)`` with the same
+    arguments, in one pass over the articles."""
+
+    def __init__(
+        self,
+        by_url: bool = True,
+        by_content: bool = True,
+        params: StoryParams | None = None,
+        extra_edges: beam.PCollection | None = None,
+        prior: beam.PCollection | None = None,
+        prior_features: beam.PCollection | None = None,
+        prior_roots: beam.PCollection | None = None,
+    ) -> None:
+        super().__init__()
+        self._by_url = by_url
+        self._by_content = by_content
+        self._params = params or StoryParams()
+        self._extra_edges = extra_edges
+        self._prior = prior
+        self._prior_features = prior_features
+        self._prior_roots = prior_roots
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        duplicates = beam.pvalue.AsSingleton(
+            articles
+            | "FindDuplicates" >> FindDuplicates(self._by_url, self._by_content, self._extra_edges, self._prior)
+        )
+        roots = (
+            articles
+            | "StoryFeatures" >> beam.Map(article_features, self._params)
+            | "KeepOriginals" >> beam.ParDo(_KeepOriginals(), duplicates=duplicates)
+            | "FindStories" >> FindStories(self._params, self._prior_features, self._prior_roots)
+        )
+        return articles | "MarkAndAssign" >> beam.ParDo(
+            _MarkAndAssign(), duplicates=duplicates, roots=beam.pvalue.AsSingleton(roots)
+        )
