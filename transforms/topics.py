@@ -11,12 +11,14 @@ Pure part (no Beam): :func:`load_taxonomy`, :meth:`Taxonomy.from_dict`,
 :func:`tag_topics`. Beam part: :class:`TagTopics`.
 
 Matching. For each set of active languages (the article's language plus English,
-or every language for ``und``/unknown) one combined, case-insensitive regex of all
-patterns is compiled once and scanned over the text; wherever it hits, one small
-combined regex per topic tells which topics (and which of their patterns) match at
-that position, so a phrase can count for several topics. Word boundaries are
-Unicode-aware (``\\w`` covers Cyrillic), and a literal space in a pattern matches
-any run of whitespace.
+or every language for ``und``/unknown) one scan regex finds every position where
+some pattern matches: a prefix trie of the patterns' literal beginnings written
+as case-sensitive character classes, checking the patterns filed where a prefix
+ends, so the regex engine rather than Python rejects other word starts. Wherever
+it hits, one combined regex per topic that can match there tells which of that
+topic's patterns matches, so a phrase can count for several topics. Word
+boundaries are Unicode-aware (``\\w`` covers Cyrillic), and a literal space in a
+pattern matches any run of whitespace.
 
 Scoring. A topic's score is ``1 - exp(-sum)`` over the weights of its *distinct*
 evidence phrases (case- and whitespace-insensitive), plus ``title_weight`` times
@@ -33,9 +35,10 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import re
 import threading
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import apache_beam as beam
 import yaml
@@ -246,30 +249,91 @@ _REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_RE
 _DIGIT_CATEGORIES = {_sre_c.CATEGORY_DIGIT, _sre_c.CATEGORY_UNI_DIGIT}
 _SPACE_CATEGORIES = {_sre_c.CATEGORY_SPACE, _sre_c.CATEGORY_UNI_SPACE}
 _WHITESPACE = frozenset(c for c in map(chr, range(0x3001)) if re.match(r"\s", c))
-_MAX_PREFIXES = 4096
-KEY_LENGTHS = (3, 2, 1)  # patterns are bucketed by the longest prefix length that can be enumerated
+_MAX_PREFIXES = 4096  # prefixes of one length a piece may have before it counts as unknown
+SCAN_DEPTH = 8  # longest prefix of a pattern the scan regex spells out character by character
+_MAX_KEYS = 64  # prefixes per piece for a prefix length above 1
+_MAX_PIECES = 256  # a pattern that splits into more alternatives stays whole in the scan
+_CASED_LIMIT = 0x20000  # no cased or decimal-digit character lies above this code point
 
 
 class _Unknown(Exception):
     """The prefix analysis met a construct it cannot enumerate (e.g. \\w)."""
 
 
-def _charset(op: Any, av: Any) -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _decimal_digits() -> frozenset[str]:
+    """Every character ``\\d`` matches in a str pattern (Unicode category Nd)."""
+    return frozenset(c for c in map(chr, range(_CASED_LIMIT)) if c.isdecimal())
+
+
+@functools.lru_cache(maxsize=1)
+def _case_tables() -> tuple[dict[str, str], dict[str, str]]:
+    """How ``re.IGNORECASE`` compares characters: a character matches another when
+    their simple lower-case forms fall in one group of the regex engine's extra
+    equivalences (e.g. s/ſ, k/K, в/ᲀ). Returns ``char -> representative`` and
+    ``representative -> every character of the group``, for cased characters only."""
+    try:
+        from _sre import unicode_tolower  # the engine's own case mapping
+    except ImportError:  # pragma: no cover - other interpreters
+
+        def unicode_tolower(code: int) -> int:
+            low = chr(code).lower()
+            return ord(low) if len(low) == 1 else code
+
+    try:
+        from re._casefix import _EXTRA_CASES as extra  # Python >= 3.11
+    except ImportError:  # pragma: no cover - Python 3.10
+        try:
+            from sre_compile import _ignorecase_fixes as extra  # type: ignore[no-redef]
+        except ImportError:
+            extra = {}
+    canonical: dict[str, str] = {}
+    members: dict[str, set[str]] = {}
+    for code in range(_CASED_LIMIT):
+        low = unicode_tolower(code)
+        if low == code and code not in extra:
+            continue
+        rep = chr(min((low, *extra.get(low, ()))))
+        canonical[chr(code)] = rep
+        members.setdefault(rep, {rep}).add(chr(code))
+    return canonical, {rep: "".join(sorted(chars)) for rep, chars in members.items()}
+
+
+def _fold(ch: str) -> str:
+    return _case_tables()[0].get(ch, ch)
+
+
+def _case_class(reps: Iterable[str]) -> str:
+    """A case-sensitive character class matching exactly what the case-insensitive
+    regex engine takes for any of the representatives ``reps`` (``\\d`` and ``\\s``
+    stand for all digits and all whitespace: one test instead of a range list)."""
+    members = _case_tables()[1]
+    chars = {c for rep in reps for c in members.get(rep, rep)}
+    head = ""
+    for category, covered in ((r"\d", _decimal_digits()), (r"\s", _WHITESPACE)):
+        if covered <= chars:
+            chars -= covered
+            head += category
+    return "[" + head + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+def _charset(op: Any, av: Any) -> frozenset[str] | set[str]:
+    """The case-folded characters one item of a parsed regex can match."""
     if op is _sre_c.LITERAL:
-        return {chr(av)}
+        return {_fold(chr(av))}
     if op is _sre_c.CATEGORY and av in _DIGIT_CATEGORIES:
-        return set("0123456789")
+        return _decimal_digits()  # digits and whitespace have no case
     if op is _sre_c.CATEGORY and av in _SPACE_CATEGORIES:
-        return set(_WHITESPACE)
+        return _WHITESPACE
     if op is _sre_c.IN:
         chars: set[str] = set()
         for sub_op, sub_av in av:
             if sub_op is _sre_c.LITERAL:
-                chars.add(chr(sub_av))
+                chars.add(_fold(chr(sub_av)))
             elif sub_op is _sre_c.RANGE and sub_av[1] - sub_av[0] < 2048:
-                chars.update(map(chr, range(sub_av[0], sub_av[1] + 1)))
+                chars.update(map(_fold, map(chr, range(sub_av[0], sub_av[1] + 1))))
             elif sub_op is _sre_c.CATEGORY and sub_av in _DIGIT_CATEGORIES:
-                chars.update("0123456789")
+                chars.update(_decimal_digits())
             elif sub_op is _sre_c.CATEGORY and sub_av in _SPACE_CATEGORIES:
                 chars.update(_WHITESPACE)
             else:
@@ -278,9 +342,10 @@ def _charset(op: Any, av: Any) -> set[str]:
     raise _Unknown
 
 
-def _extend(items: Any, prefixes: set[str], k: int) -> set[str]:
-    """All strings of length <= k that a match of ``items`` can begin with, given
-    that the text matched so far begins with one of ``prefixes``."""
+def _extend(items: Any, prefixes: set[str], k: int, limit: int = _MAX_PREFIXES) -> set[str]:
+    """All strings of length <= k that a match of ``items`` can begin with, case-
+    folded (see :func:`_fold`), given that the text matched so far begins with one
+    of ``prefixes``; raises _Unknown rather than list more than ``limit``."""
     for op, av in items:
         open_ = {p for p in prefixes if len(p) < k}
         if not open_:
@@ -289,11 +354,11 @@ def _extend(items: Any, prefixes: set[str], k: int) -> set[str]:
         if op in _ZERO_WIDTH:
             continue
         if op is _sre_c.SUBPATTERN:
-            prefixes = done | _extend(av[-1], open_, k)
+            prefixes = done | _extend(av[-1], open_, k, limit)
         elif op is getattr(_sre_c, "ATOMIC_GROUP", None):
-            prefixes = done | _extend(av, open_, k)
+            prefixes = done | _extend(av, open_, k, limit)
         elif op is _sre_c.BRANCH:
-            prefixes = done | set().union(*(_extend(branch, open_, k) for branch in av[1]))
+            prefixes = done | set().union(*(_extend(branch, open_, k, limit) for branch in av[1]))
         elif op in _REPEATS:
             lo, hi, sub = av
             result: set[str] = set()
@@ -303,30 +368,150 @@ def _extend(items: Any, prefixes: set[str], k: int) -> set[str]:
                     result |= current
                 if count == min(hi, k + 1) or not any(len(p) < k for p in current):
                     break
-                current = _extend(sub, current, k)
+                current = _extend(sub, current, k, limit)
             if lo > k + 1:
                 result |= current
             prefixes = done | result
         else:
             chars = _charset(op, av)
+            if len(open_) * len(chars) > limit:
+                raise _Unknown
             prefixes = done | {p + c for p in open_ for c in chars}
-        if len(prefixes) > _MAX_PREFIXES:
+        if len(prefixes) > limit:
             raise _Unknown
     return prefixes
 
 
-def _prefix_keys(source: str, k: int) -> frozenset[str] | None:
-    """Lower-cased length-k prefixes a match of ``source`` can start with; None if unknown."""
-    try:
-        prefixes = _extend(_sre_parse.parse(source, _FLAGS), {""}, k)
-    except _Unknown:
+def _structure(source: str) -> tuple[list[int], dict[int, int]] | None:
+    """Offsets of the top-level ``|`` of a regex and, per ``(``, its ``)``; None
+    when the source is not plain enough to split safely."""
+    if "(?#" in source or re.search(r"\(\?[a-zA-Z-]*x", source):  # comments, verbose mode
         return None
-    except Exception:  # noqa: BLE001 - analysis is an optimisation only; fall back to "anywhere"
+    bars: list[int] = []
+    opened: list[int] = []
+    closing: dict[int, int] = {}
+    i, n, in_class = 0, len(source), False
+    while i < n:
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            i += 1
+            if i < n and source[i] == "^":
+                i += 1
+            if i < n and source[i] == "]":  # a literal ']' first in the class
+                i += 1
+            continue
+        elif ch == "(":
+            opened.append(i)
+        elif ch == ")":
+            if not opened:
+                return None
+            closing[opened.pop()] = i
+        elif ch == "|" and not opened:
+            bars.append(i)
+        i += 1
+    return None if opened or in_class else (bars, closing)
+
+
+def _alternatives(source: str) -> list[str] | None:
+    found = _structure(source)
+    if found is None:
         return None
-    if not prefixes or any(len(p) != k for p in prefixes):
-        return None
-    keys = frozenset(p.lower() for p in prefixes)
-    return keys if all(len(key) == k for key in keys) else None
+    bounds = [-1, *found[0], len(source)]
+    return [source[a + 1 : b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _distribute(source: str, out: list[str]) -> bool:
+    """Append to ``out`` alternatives whose union matches what ``source`` matches,
+    each starting with something other than a choice: ``a|b`` gives ``a`` and
+    ``b``; ``(?:a|b)?c`` gives ``ac``, ``bc`` and ``c``. False if not possible."""
+    alternatives = _alternatives(source)
+    if alternatives is None:
+        return False
+    for alt in alternatives:
+        if len(out) > _MAX_PIECES:
+            return False
+        found = _structure(alt) if alt.startswith("(?:") else None
+        if found is None:
+            out.append(alt)
+            continue
+        end = found[1][0]
+        inner, after = alt[3:end], alt[end + 1 :]
+        optional = after[:1] == "?" and after[1:2] != "+"  # greedy or lazy, not possessive
+        if optional:
+            after = after[2:] if after[1:2] == "?" else after[1:]
+        elif after[:1] in ("*", "+", "?", "{"):
+            out.append(alt)
+            continue
+        options = _alternatives(inner)
+        if options is None:
+            return False
+        for option in [*options, *([""] if optional else [])]:
+            if not _distribute(option + after, out):
+                return False
+    return True
+
+
+@functools.lru_cache(maxsize=8192)
+def _scan_pieces(source: str) -> tuple[tuple[str, frozenset[str] | None], ...]:
+    """``source`` as alternatives for the scan regex, each with the case-folded
+    prefixes its matches can start with (None: unknown, try it everywhere).
+
+    Splitting a pattern at its leading choices lets each alternative be filed
+    under its own long prefix, so the scan tries it only where it can match."""
+    pieces: list[str] = []
+    if not _distribute(source, pieces) or len(pieces) > _MAX_PIECES:
+        pieces = [source]
+    analysed = []
+    for piece in dict.fromkeys(pieces):
+        try:
+            parsed = _sre_parse.parse(piece, _FLAGS)
+        except Exception:  # noqa: BLE001 - a piece that does not parse: keep the pattern whole
+            if piece == source:
+                raise
+            return _scan_pieces_whole(source)
+        analysed.append((piece, _piece_keys(parsed)))
+    return tuple(analysed)
+
+
+def _scan_pieces_whole(source: str) -> tuple[tuple[str, frozenset[str] | None], ...]:
+    return ((source, _piece_keys(_sre_parse.parse(source, _FLAGS))),)
+
+
+def _piece_keys(parsed: Any) -> frozenset[str] | None:
+    """Case-folded prefixes of the longest length (<= SCAN_DEPTH) that a match of
+    ``parsed`` always has and that can be listed (at most _MAX_KEYS of them)."""
+    best = None
+    for k in range(1, SCAN_DEPTH + 1):
+        try:
+            prefixes = _extend(parsed, {""}, k, _MAX_PREFIXES if k == 1 else _MAX_KEYS)
+        except _Unknown:
+            break
+        except Exception:  # noqa: BLE001 - analysis is an optimisation only; shorter prefixes stay right
+            break
+        if not prefixes or any(len(p) != k for p in prefixes):
+            break
+        best = frozenset(prefixes)
+    return best
+
+
+def _stems(keys: frozenset[str] | None) -> list[str]:
+    """Where to file a piece in the trie: per first character of its prefixes, their
+    longest common prefix. A piece whose prefixes fan out (``gas(?:preis|krise)``)
+    is then checked once at ``gas``, not once per prefix: a smaller regex, and the
+    check itself rejects ``gasket`` at once."""
+    if keys is None:
+        return [""]
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key[0], []).append(key)
+    return [os.path.commonprefix(group) for group in groups.values()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,22 +524,11 @@ class _TopicMatcher:
     window: int | None  # None: the window passed to find()
 
 
-@dataclasses.dataclass(frozen=True)
-class _Bucket:
-    """Patterns that can start with one character: one combined regex as a cheap
-    filter, then one regex per topic to find every topic matching there."""
-
-    any_match: re.Pattern[str]
-    topics: tuple[_TopicMatcher, ...]
-
-
 def _bounded(alternatives: Iterable[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"
 
 
-def _topic_matcher(
-    topic: Topic, pats: list[Pattern], excl: list[str], reqs: list[str]
-) -> _TopicMatcher:
+def _topic_matcher(topic: Topic, pats: list[Pattern], excl: list[str], reqs: list[str]) -> _TopicMatcher:
     return _TopicMatcher(
         topic.name,
         re.compile(_bounded(f"(?P<p{i}>{p.source})" for i, p in enumerate(pats)), _FLAGS),
@@ -365,145 +539,150 @@ def _topic_matcher(
     )
 
 
-def _both_cases(chars: Iterable[str]) -> str:
-    out = set()
-    for c in chars:
-        out.add(c)
-        for variant in (c.upper(), c.title()):
-            if len(variant) == 1:
-                out.add(variant)
-    return "".join(re.escape(c) for c in sorted(out))
+class _Node:
+    """A node of the prefix trie: alternatives filed under the prefix that leads here."""
+
+    __slots__ = ("children", "pieces", "owners")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.pieces: dict[str, None] = {}  # ordered set
+        self.owners: set[int] = set()  # topic indexes
 
 
-def _scan_source(keys: Iterable[str]) -> str:
-    """A case-sensitive regex for word starts whose first one or two characters
-    can open a bucket, as one branch per first character beginning with a
-    character class (the regex engine skips such branches on a one-character test)."""
-    seconds: dict[str, set[str] | None] = {}
-    for key in keys:
-        if len(key) == 1:
-            seconds[key] = None  # any second character
-        elif seconds.get(key[0], set()) is not None:
-            seconds.setdefault(key[0], set()).add(key[1])  # type: ignore[union-attr]
-    branches = []
-    for first, second in sorted(seconds.items()):
-        head = f"[{_both_cases(first)}]"
-        branches.append(head if second is None else f"{head}[{_both_cases(second)}]")
-    return r"(?<!\w)(?:" + "|".join(branches) + ")"
+def _file(root: _Node, source: str, owner: int) -> None:
+    """File the pieces of ``source`` in the trie at ``root`` for topic ``owner``."""
+    for piece, keys in _scan_pieces(source):
+        for key in _stems(keys):
+            node = root
+            for ch in key:
+                child = node.children.get(ch)
+                if child is None:
+                    child = node.children[ch] = _Node()
+                node = child
+            node.pieces[piece] = None
+            node.owners.add(owner)
 
 
-class _LazyBuckets:
-    """``key -> _Bucket`` for a fixed set of keys, each bucket built on first ``get``
-    (a race between threads builds the same bucket twice; either result is kept)."""
+def _scan_regex(root: _Node) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ...]] | None:
+    """One regex that matches (empty) exactly where some alternative in the trie
+    matches, and, per capturing group, the topics to try when it is the last one set.
 
-    __slots__ = ("_keys", "_build", "_built")
+    It spells the trie out with case-sensitive character classes (the regex engine
+    skips a branch that starts with a class on one test), and where prefixes end it
+    checks the alternatives filed there from the word start (a lookbehind over the
+    prefix just read, holding a lookahead). Children come before a node's own
+    check, so the empty group that marks success belongs to the deepest node on the
+    text's path whose check passed; every deeper node failed, so the topics to try
+    are those filed at that node or above it. Siblings with identical subtries are
+    merged into one class."""
+    if not root.children and not root.pieces:
+        return None
+    ids: dict[Any, int] = {}
+    signatures: dict[int, int] = {}
 
-    def __init__(self, keys: Iterable[str], build: Callable[[str], _Bucket]) -> None:
-        self._keys = frozenset(keys)
-        self._build = build
-        self._built: dict[str, _Bucket] = {}
+    def signature(node: _Node) -> int:
+        groups: dict[int, list[str]] = {}
+        for ch, child in node.children.items():
+            groups.setdefault(signature(child), []).append(ch)
+        key = (
+            tuple(node.pieces),
+            tuple(sorted(node.owners)),
+            tuple(sorted((s, tuple(sorted(c))) for s, c in groups.items())),
+        )
+        sig = signatures[id(node)] = ids.setdefault(key, len(ids))
+        return sig
 
-    def get(self, key: str) -> _Bucket | None:
-        found = self._built.get(key)
-        if found is None and key in self._keys:
-            found = self._built[key] = self._build(key)
-        return found
+    signature(root)
+    marks: list[tuple[int, ...]] = [()]  # group number -> topic indexes
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+    def emit(node: _Node, depth: int, above: frozenset[int]) -> str:
+        own = above | node.owners
+        groups: dict[int, list[str]] = {}
+        first: dict[int, _Node] = {}
+        for ch, child in node.children.items():
+            sig = signatures[id(child)]
+            groups.setdefault(sig, []).append(ch)
+            first.setdefault(sig, child)
+        branches = [
+            _case_class(chars) + emit(first[sig], depth + 1, own)
+            for sig, chars in sorted(groups.items(), key=lambda item: (len(item[1]) > 1, min(item[1])))
+        ]
+        if node.pieces:
+            check = r"(?=(?i:" + "|".join(node.pieces) + r")(?!\w))"
+            if depth:
+                check = rf"(?<={check}[\s\S]{{{depth}}})"
+            branches.append(check + "()")
+            marks.append(tuple(sorted(own)))
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
-    def __len__(self) -> int:
-        return len(self._keys)
+    source = r"(?<!\w)(?=" + emit(root, 0, frozenset()) + ")"
+    scan = re.compile(source)
+    if scan.groups != len(marks) - 1:  # pragma: no cover - a piece with a capturing group
+        raise TaxonomyError("internal error: the scan regex has unexpected groups")
+    return scan, tuple(marks)
 
 
 class _Matcher:
     """Compiled regexes for one set of active languages.
 
-    Each pattern is filed under every (lower-cased) prefix of length 3 it can
-    start with (2 or 1 when longer prefixes cannot be enumerated). One scan regex
-    finds candidate word starts; there, only the bucket for the text's own prefix
-    is tried: a cheap combined regex of the bucket first, then one regex per
-    topic of the bucket so that every topic matching there is found. Patterns
-    whose prefixes cannot be worked out at all are tried at every word start
-    (correct, only slower).
+    One scan regex finds every position where some pattern matches (case-
+    insensitively, bounded by non-word characters); it follows each pattern's
+    literal prefix (up to SCAN_DEPTH characters) in a trie of character classes,
+    so the regex engine, not Python, rejects the other word starts. At each hit,
+    one regex per topic that can match there (the scan says which) finds that
+    topic's first matching pattern, so a phrase can count for several topics.
+    Everything is compiled on first use: a process touches few language sets.
     """
 
     def __init__(self, topics: Iterable[Topic], languages: tuple[str, ...]) -> None:
         ctx_langs = (*languages, ANY_LANGUAGE)
-        levels: dict[int, dict[str, dict[str, list[Pattern]]]] = {k: {} for k in KEY_LENGTHS}
-        wild: dict[str, list[Pattern]] = {}
-        topic_list: list[Topic] = []
+        self._topics: list[tuple[Topic, list[Pattern], list[str], list[str]]] = []
         for topic in topics:
             pats = [p for lang in languages for p in topic.patterns.get(lang, ())]
-            if not pats:
-                continue
-            topic_list.append(topic)
+            if pats:
+                self._topics.append(
+                    (
+                        topic,
+                        pats,
+                        [s for lang in ctx_langs for s in topic.exclude.get(lang, ())],
+                        [s for lang in ctx_langs for s in topic.requires.get(lang, ())],
+                    )
+                )
+        # built on first use; a race between threads builds them twice and keeps either
+        self._scan: tuple[re.Pattern[str], tuple[tuple[int, ...], ...]] | None | bool = False
+        self._matchers: list[_TopicMatcher | None] = [None] * len(self._topics)
+
+    def _build_scan(self) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ...]] | None:
+        root = _Node()
+        for index, (_, pats, _, _) in enumerate(self._topics):
             for p in pats:
-                for k in KEY_LENGTHS:
-                    keys = _prefix_keys(p.source, k)
-                    if keys is not None:
-                        for key in keys:
-                            levels[k].setdefault(key, {}).setdefault(topic.name, []).append(p)
-                        break
-                else:
-                    wild.setdefault(topic.name, []).append(p)
-        context = {
-            t.name: (
-                [s for lang in ctx_langs for s in t.exclude.get(lang, ())],
-                [s for lang in ctx_langs for s in t.requires.get(lang, ())],
-            )
-            for t in topic_list
-        }
-        by_name = {t.name: t for t in topic_list}
+                _file(root, p.source, index)
+        scan = _scan_regex(root)
+        self._scan = scan
+        return scan
 
-        def bucket(key: str) -> _Bucket:
-            # a bucket holds the patterns filed under its key and under its shorter prefixes
-            merged: dict[str, list[Pattern]] = {}
-            groups = [levels[k].get(key[:k], {}) for k in KEY_LENGTHS if k <= len(key)]
-            for group in (*groups, wild):
-                for name, ps in group.items():
-                    merged.setdefault(name, []).extend(ps)
-            order = [t.name for t in topic_list if t.name in merged]  # taxonomy order
-            return _Bucket(
-                re.compile(_bounded(p.source for name in order for p in merged[name]), _FLAGS),
-                tuple(_topic_matcher(by_name[n], merged[n], *context[n]) for n in order),
-            )
-
-        # buckets are compiled on first use: a text set touches a fraction of them, and
-        # compiling them all up front cost seconds per process
-        self.levels: tuple[tuple[int, _LazyBuckets], ...] = tuple(
-            (k, _LazyBuckets(levels[k], bucket)) for k in KEY_LENGTHS if levels[k]
-        )
-        self.wild_bucket: _Bucket | None = bucket("") if wild else None
-        all_keys = [key for _, buckets in self.levels for key in buckets]
-        if wild:
-            self.scan: re.Pattern[str] | None = re.compile(r"(?<!\w)(?:\w|[^\w\s])", _FLAGS)
-        elif all_keys:
-            self.scan = re.compile(_scan_source(all_keys))
-        else:
-            self.scan = None
-
-    def _bucket_at(self, text: str, start: int) -> _Bucket | None:
-        head = text[start : start + KEY_LENGTHS[0]].lower()
-        for k, buckets in self.levels:
-            found = buckets.get(head[:k])
-            if found is not None:
-                return found
-        return self.wild_bucket
+    def _topic(self, index: int) -> _TopicMatcher:
+        matcher = self._matchers[index] = _topic_matcher(*self._topics[index])
+        return matcher
 
     def find(self, text: str, window: int) -> dict[str, list[tuple[int, int, Pattern]]]:
         """Per topic, accepted (start, end, pattern) matches, non-overlapping, in order."""
         found: dict[str, list[tuple[int, int, Pattern]]] = {}
-        if self.scan is None or not text:
+        if not text:
             return found
+        scan = self._scan
+        if scan is False:
+            scan = self._build_scan()
+        if scan is None:
+            return found
+        regex, marks = scan  # type: ignore[misc]
+        matchers = self._matchers
         n = len(text)
-        bucket_at = self._bucket_at
-        for cand in self.scan.finditer(text):
+        for cand in regex.finditer(text):
             start = cand.start()
-            bkt = bucket_at(text, start)
-            if bkt is None or bkt.any_match.match(text, start) is None:
-                continue
-            for tm in bkt.topics:
+            for index in marks[cand.lastindex]:  # type: ignore[index]
+                tm = matchers[index] or self._topic(index)
                 m = tm.regex.match(text, start)
                 if m is None:
                     continue
@@ -587,7 +766,8 @@ class Taxonomy:
         return matcher
 
     def warm(self) -> None:
-        """Compile the matchers for every language (and for ``und``) up front."""
+        """Set up the matchers for every language (and for ``und``) up front; each
+        compiles its scan regex (0.2-0.4 s, 1 s for ``und``) on first use."""
         for lang in (*self.languages, "und"):
             self.matcher(lang)
 
