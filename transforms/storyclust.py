@@ -71,10 +71,12 @@ features), as were fewer block keys (0.88 at 8) and shorter text (0.87 at 2,000
 characters).
 
 What blocks hold (:class:`Member`, also in :func:`story_roots`) is compact: features
-as sorted 64-bit xxh3 hashes and float32 weights in two ``bytes`` (features of no
-other article left out), block keys as hashes, so each of an article's up to 12
-copies through the shuffle is ~2.8 KB encoded and ~3.1 KB in the runner's memory
-instead of ~4.5 KB and ~26 KB as a dict of feature strings. A comparison is a
+as sorted 32-bit hashes and float16 weights in two ``bytes`` (features of no other
+article left out), block keys as 64-bit hashes, so each of an article's up to 12
+copies through the shuffle is ~1.4 KB encoded instead of ~26 KB as a dict of feature
+strings (it was ~2.8 KB with 64-bit hashes and float32 weights; halving it changed
+no ECB+ or multilingual score, moved bench scores by at most 1.2e-4 and the story of
+3 of 20,000 bench articles). A comparison is a
 binary search of one hash array in the other and a float64 dot product: ~7.6 us
 against ~13.8 us for the dict (random pairs of generated articles); scores agree
 with the float64 dict cosine to 1e-6 (ECB+ and the multilingual set unchanged).
@@ -708,10 +710,15 @@ def time_decay(a: str, b: str, params: StoryParams = StoryParams()) -> float:
 
 class CompactVector(NamedTuple):
     """A :class:`Vector` as blocks hold it (and as it travels through the shuffle):
-    ``hashes`` are the features' 64-bit xxh3 hashes (little-endian uint64, sorted),
-    ``weights`` their unit-normalised weights (little-endian float32, same order).
-    About 12 bytes a feature and only plain ``str``/``bytes`` fields, so Beam's
-    default coder writes it without pickling, instead of a dict of ~225 strings."""
+    ``hashes`` are the features' :func:`vector_hash` (little-endian uint32, sorted),
+    ``weights`` their unit-normalised weights (little-endian float16, same order).
+    6 bytes a feature and only plain ``str``/``bytes`` fields, so Beam's default
+    coder writes it without pickling, instead of a dict of ~225 strings; every
+    article travels in up to ``block_keys_per_article`` copies, so this is most of
+    what the runner holds while blocks are grouped. float16 keeps 11 significant
+    bits: a score moves by at most ~1e-3 (measured on ECB+ and the bench articles,
+    see :func:`score_block`); a 32-bit hash collision between two different features
+    of a compared pair has odds ~1e-5 per pair and adds one spurious product."""
 
     id: str
     published_at: str
@@ -719,8 +726,10 @@ class CompactVector(NamedTuple):
     weights: bytes
 
 
-_HASH_DTYPE = np.dtype("<u8")
-_WEIGHT_DTYPE = np.dtype("<f4")
+_HASH_DTYPE = np.dtype("<u8")  # block keys
+_VECTOR_HASH_DTYPE = np.dtype("<u4")  # features in a CompactVector
+_WEIGHT_DTYPE = np.dtype("<f2")
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @lru_cache(maxsize=500_000)
@@ -730,8 +739,14 @@ def feature_hash(feature: str) -> int:
     return xxhash.xxh3_64_intdigest(feature.encode("utf-8"))
 
 
+def vector_hash(feature: str) -> int:
+    """The 32-bit hash a feature is known by inside a :class:`CompactVector` (the low
+    half of :func:`feature_hash`)."""
+    return feature_hash(feature) & 0xFFFFFFFF
+
+
 def compact(vector: Vector, df: Mapping[str, int] | None = None) -> CompactVector:
-    """The vector's features as sorted 64-bit hashes and float32 weights.
+    """The vector's features as sorted 32-bit hashes and float16 weights.
 
     With ``df``, features of no other article (``df < 2``) are left out: they add
     nothing to any dot product (the weights stay normalised over all features).
@@ -742,7 +757,7 @@ def compact(vector: Vector, df: Mapping[str, int] | None = None) -> CompactVecto
         items = [(f, w) for f, w in items if df.get(f, 1) >= 2]
     else:
         items = list(items)
-    hashes = np.fromiter((feature_hash(f) for f, _ in items), dtype=_HASH_DTYPE, count=len(items))
+    hashes = np.fromiter((vector_hash(f) for f, _ in items), dtype=_VECTOR_HASH_DTYPE, count=len(items))
     weights = np.fromiter((w for _, w in items), dtype=np.float64, count=len(items))
     order = np.argsort(hashes, kind="stable")
     hashes, weights = hashes[order], weights[order]
@@ -752,15 +767,15 @@ def compact(vector: Vector, df: Mapping[str, int] | None = None) -> CompactVecto
     return CompactVector(vector.id, vector.published_at, hashes.tobytes(), weights.astype(_WEIGHT_DTYPE).tobytes())
 
 
-_END = np.iinfo(np.uint64).max
+_END = np.iinfo(np.uint32).max
 
 
 def _arrays(vector: CompactVector) -> tuple[np.ndarray, np.ndarray]:
     """Sorted hashes (uint64) and their weights widened to float64, both ending in a
     sentinel (the largest hash, weight 0) so that a lookup never runs off the end."""
-    n = len(vector.hashes) // _HASH_DTYPE.itemsize
-    hashes = np.empty(n + 1, dtype=np.uint64)
-    hashes[:n] = np.frombuffer(vector.hashes, dtype=_HASH_DTYPE)
+    n = len(vector.hashes) // _VECTOR_HASH_DTYPE.itemsize
+    hashes = np.empty(n + 1, dtype=np.uint32)
+    hashes[:n] = np.frombuffer(vector.hashes, dtype=_VECTOR_HASH_DTYPE)
     hashes[n] = _END
     weights = np.zeros(n + 1, dtype=np.float64)
     weights[:n] = np.frombuffer(vector.weights, dtype=_WEIGHT_DTYPE)
@@ -873,7 +888,9 @@ def block_features(
     keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in chosen))
     key_hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
     kept = freq >= 2  # features of no other article add nothing to any dot product
-    hashes = np.fromiter(map(feature_hash, names), dtype=_HASH_DTYPE, count=len(names))[kept]
+    hashes = (np.fromiter(map(feature_hash, names), dtype=_HASH_DTYPE, count=len(names))[kept] & _LOW32).astype(
+        _VECTOR_HASH_DTYPE
+    )
     weight = weight[kept]
     order = np.argsort(hashes, kind="stable")
     hashes, weight = hashes[order], weight[order]
@@ -981,7 +998,7 @@ def _window_dots(members: list[Member], window: int) -> list[list[float]]:
     """``dots[i][d]``: the dot product of member ``i`` and member ``i + d``
     (``1 <= d <= window``; 0.0 past the end), see :func:`score_block`."""
     count = len(members)
-    hashes = [np.frombuffer(m.vector.hashes, dtype=_HASH_DTYPE) for m in members]
+    hashes = [np.frombuffer(m.vector.hashes, dtype=_VECTOR_HASH_DTYPE) for m in members]
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
     flat = np.concatenate(hashes)
     order = np.argsort(flat, kind="stable")
