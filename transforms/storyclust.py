@@ -1025,8 +1025,8 @@ def _window_dots(members: list[Member], window: int) -> list[list[float]]:
 
 
 def _relevant_links(
-    edges: Iterable[tuple[Node, Node, float]], threshold: float, fixed: Mapping[str, str]
-) -> dict[Node, dict[Node, float]]:
+    edges: Iterable[tuple[int, int, float]], threshold: float, fixed: Mapping[str, str], ids: list[str]
+) -> dict[int, dict[int, float]]:
     """The adjacency (best score per pair) of the only edges that can matter.
 
     A merge needs a cross pair scoring at least ``threshold`` (a mean never exceeds
@@ -1034,16 +1034,16 @@ def _relevant_links(
     the strong edges (remembered stories count as joined); weaker edges matter only
     inside such a component. Everything else is dropped before the agglomeration,
     which keeps its cost near-linear in the edges that can change a result."""
-    best: dict[tuple[Node, Node], float] = {}
+    best: dict[tuple[int, int], float] = {}
     for a, b, s in edges:
         if a == b:
             continue
         pair = (a, b) if a < b else (b, a)
         if s > best.get(pair, -1.0):
             best[pair] = s
-    parent: dict[Node, Node] = {}
+    parent: dict[int, int] = {}
 
-    def find(x: Node) -> Node:
+    def find(x: int) -> int:
         root = x
         while parent.get(root, root) != root:
             root = parent[root]
@@ -1051,7 +1051,7 @@ def _relevant_links(
             parent[x], x = root, parent[x]
         return root
 
-    def union(x: Node, y: Node) -> None:
+    def union(x: int, y: int) -> None:
         parent.setdefault(x, x)
         parent.setdefault(y, y)
         rx, ry = find(x), find(y)
@@ -1062,13 +1062,13 @@ def _relevant_links(
         if s >= threshold:
             union(a, b)
     if fixed:
-        first: dict[str, Node] = {}
+        first: dict[str, int] = {}
         for (a, b) in best:
             for node in (a, b):
-                root = fixed.get(node.id)
+                root = fixed.get(ids[node])
                 if root is not None:
                     union(first.setdefault(root, node), node)
-    link: dict[Node, dict[Node, float]] = {}
+    link: dict[int, dict[int, float]] = {}
     for (a, b), s in best.items():
         if a in parent and b in parent and find(a) == find(b):
             link.setdefault(a, {})[b] = s
@@ -1093,13 +1093,19 @@ def cluster_edges(
     and every fixed article, gets that story's root.
     """
     fixed = fixed or {}
-    link = _relevant_links(edges, threshold, fixed)
+    # nodes become their rank in node order: the same order (so the same ties), but
+    # ints hash and compare several times faster than (published_at, id) tuples
+    edges = list(edges)
+    nodes = sorted({n for a, b, _ in edges for n in (a, b)})
+    rank = {n: i for i, n in enumerate(nodes)}
+    ids = [n[1] for n in nodes]  # Node or a plain (published_at, id) tuple
+    link = _relevant_links(((rank[a], rank[b], s) for a, b, s in edges), threshold, fixed, ids)
     size = {n: 1 for n in link}
     members = {n: [n] for n in link}
-    label: dict[Node, str] = {}
+    label: dict[int, str] = {}
     alive = set(link)
 
-    def merge(keep: Node, gone: Node) -> None:
+    def merge(keep: int, gone: int) -> None:
         alive.discard(gone)
         members[keep].extend(members.pop(gone))
         size[keep] += size.pop(gone)
@@ -1115,10 +1121,10 @@ def cluster_edges(
             link[keep][other] = other_links[keep] = total
 
     if fixed:
-        remembered: dict[str, list[Node]] = {}
+        remembered: dict[str, list[int]] = {}
         for node in sorted(link):
-            if node.id in fixed:
-                remembered.setdefault(fixed[node.id], []).append(node)
+            if ids[node] in fixed:
+                remembered.setdefault(fixed[ids[node]], []).append(node)
         story_sizes: dict[str, int] = {}
         for root in fixed.values():
             story_sizes[root] = story_sizes.get(root, 0) + 1
@@ -1156,11 +1162,11 @@ def cluster_edges(
     for root, group in members.items():
         if root in label:
             for node in group:
-                out[node.id] = label[root]
+                out[ids[node]] = label[root]
         elif len(group) > 1:
             first = min(group)
             for node in group:
-                out[node.id] = first.id
+                out[ids[node]] = ids[first]
     for article_id, root in fixed.items():
         out.setdefault(article_id, root)
     return out
@@ -1285,8 +1291,8 @@ class _ClusterEdges(beam.CombineFn):
     def extract_output(self, acc: list) -> dict[str, str]:
         # (article id, None, story root) elements fix remembered articles to their story
         fixed = {a: s for a, b, s in acc if b is None}
-        edges = ((Node(*a), Node(*b), s) for a, b, s in acc if b is not None)
-        return cluster_edges(edges, self._threshold, fixed)
+        # plain (published_at, id) tuples order and read like Nodes
+        return cluster_edges((e for e in acc if e[1] is not None), self._threshold, fixed)
 
 
 class _Assign(beam.DoFn):
