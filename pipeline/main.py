@@ -183,6 +183,33 @@ def default_flags(config: JobConfig, options: PipelineOptions, argv: Sequence[st
     return flags
 
 
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process and the runner's worker processes.
+
+    The local runner's gRPC and worker threads each get an arena of their own by
+    default (up to 8 per core); freed element buffers then stay spread over them
+    and the resident memory keeps growing. Two arenas cost no measurable time and
+    cut the peak of a 20,000-article run from 2.7 to 2.1 GB (100,000 articles:
+    see the README). Workers read ``MALLOC_ARENA_MAX`` when they start; this
+    process is told through ``mallopt``. An explicit ``MALLOC_ARENA_MAX`` wins.
+    Returns whether the cap is in place (False off glibc)."""
+    import ctypes
+    import os
+
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return True
+    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_arena_max = -8  # from glibc's malloc.h
+    return bool(libc.mallopt(m_arena_max, arenas))
+
+
 def run(argv: Sequence[str]) -> dict:
     """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage."""
     argv = list(argv)
@@ -197,6 +224,7 @@ def run(argv: Sequence[str]) -> dict:
         argv = defaults + argv
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
+    limit_malloc_arenas()
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")
