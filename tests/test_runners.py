@@ -14,7 +14,8 @@ from tests.test_cli import TEXT_DE, TEXT_EN, TEXT_FR, read_jsonl, run_cli
 
 STABLE_STEPS = {
     "ReadArticles", "ReadArticles/MatchPatterns", "ReadArticles/ReadFiles", "NormalizeArticles", "DetectLanguage",
-    "TagTopics", "FindNearDuplicates", "MarkDuplicates", "AssignStories", "BuildStories", "FlattenDeadLetters",
+    "TagTopics", "FindNearDuplicates", "ResolveArticles", "ResolveArticles/FindDuplicates",
+    "ResolveArticles/FindStories", "ResolveArticles/MarkAndAssign", "BuildStories", "FlattenDeadLetters",
     "WriteOutputs", "WriteOutputs/WriteArticles", "WriteOutputs/WriteStories", "WriteOutputs/WriteDeadLetter",
     "WriteOutputs/WriteSummary",
 }
