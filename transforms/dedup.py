@@ -193,40 +193,11 @@ class _Mark(beam.DoFn):
         yield out
 
 
-class MarkDuplicates(beam.PTransform):
-    """Set ``dedup = {status, duplicate_of}`` on every article; none is dropped.
-
-    ``extra_edges`` (a PCollection of :class:`Edge`, e.g. near-duplicate pairs)
-    are resolved together with the exact-copy edges. ``prior`` (records with
-    ``id``, ``published_at`` = a :data:`PRIOR_MARK` sort key, ``url``,
-    ``content_hash``: articles remembered from earlier runs) take part in the
-    exact-copy layer as originals but are not marked or emitted.
-    """
-
-    def __init__(
-        self,
-        by_url: bool = True,
-        by_content: bool = True,
-        extra_edges: beam.PCollection | None = None,
-        prior: beam.PCollection | None = None,
-    ):
-        super().__init__()
-        self._by_url = by_url
-        self._by_content = by_content
-        self._extra_edges = extra_edges
-        self._prior = prior
-
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        duplicates = articles | "FindDuplicates" >> FindDuplicates(
-            self._by_url, self._by_content, self._extra_edges, self._prior
-        )
-        return articles | "Mark" >> beam.ParDo(_Mark(), duplicates=beam.pvalue.AsSingleton(duplicates))
-
-
 class FindDuplicates(beam.PTransform):
     """Articles -> one ``{article id: (status, duplicate_of)}`` for every duplicate
     (a singleton PCollection, for side inputs): the exact-copy edges and
-    ``extra_edges`` resolved together; ``prior`` as in :class:`MarkDuplicates`."""
+    ``extra_edges`` resolved together; ``prior`` (remembered articles) take part
+    in the exact-copy layer as originals (see :class:`MarkDuplicates`)."""
 
     def __init__(
         self,
@@ -249,3 +220,19 @@ class FindDuplicates(beam.PTransform):
         if self._extra_edges is not None:
             edges = (edges, self._extra_edges) | "AllEdges" >> beam.Flatten()
         return edges | "ResolveGroups" >> beam.CombineGlobally(_CollectEdges())
+
+
+class MarkDuplicates(FindDuplicates):
+    """Set ``dedup = {status, duplicate_of}`` on every article; none is dropped.
+
+    ``extra_edges`` (a PCollection of :class:`Edge`, e.g. near-duplicate pairs)
+    are resolved together with the exact-copy edges. ``prior`` (records with
+    ``id``, ``published_at`` = a :data:`PRIOR_MARK` sort key, ``url``,
+    ``content_hash``: articles remembered from earlier runs) take part in the
+    exact-copy layer as originals but are not marked or emitted. Same arguments
+    as :class:`FindDuplicates`, whose map every article reads as a side input.
+    """
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        duplicates = super().expand(articles)
+        return articles | "Mark" >> beam.ParDo(_Mark(), duplicates=beam.pvalue.AsSingleton(duplicates))

@@ -1370,24 +1370,14 @@ def article_features(article: Mapping, params: StoryParams = StoryParams()) -> F
     return features_payload(story_features(article, params))
 
 
-class AssignStories(beam.PTransform):
+class AssignStories(FindStories):
     """Articles (with ``dedup`` marked) -> the same articles with ``story_id`` set.
 
-    Originals are featurised and grouped into stories (:class:`FindStories`), whose
-    result every article reads as a side input; duplicates follow their original.
-    Remembered articles (``prior_features``, ``prior_roots``) are never emitted.
+    Originals are featurised and grouped into stories (:class:`FindStories`, same
+    arguments), whose result every article reads as a side input; duplicates
+    follow their original. Remembered articles (``prior_features``,
+    ``prior_roots``) are never emitted.
     """
-
-    def __init__(
-        self,
-        params: StoryParams | None = None,
-        prior_features: beam.PCollection | None = None,
-        prior_roots: beam.PCollection | None = None,
-    ) -> None:
-        super().__init__()
-        self._params = params or StoryParams()
-        self._prior_features = prior_features
-        self._prior_roots = prior_roots
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         params = self._params
