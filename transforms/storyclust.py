@@ -904,12 +904,6 @@ def block_features(
     return keys, Member(vector, key_hashes.tobytes(), prior)
 
 
-def block_member(
-    vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(), prior: bool = False
-) -> Member:
-    return blocked(vector, df, params, prior)[1]
-
-
 def member_payload(member: Member) -> tuple:
     """``(id, published_at, hashes, weights, keys, prior)``: str, bytes and bool only."""
     return (*member.vector, member.keys, member.prior)
