@@ -45,7 +45,8 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 
 def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "pipeline", "--input", inputs, "--output", output, *extra]
+    stages_file = os.path.join(output, "..", os.path.basename(output) + "-stages.json")
+    cmd = [sys.executable, "-m", "bench.stages", "--stages-out", stages_file, "--input", inputs, "--output", output, *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -73,6 +74,9 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
         raise SystemExit(f"pipeline failed ({proc.returncode}):\n{stderr[-3000:]}")
     with open(os.path.join(output, "summary.json"), encoding="utf-8") as fh:
         summary = json.load(fh)
+    with open(stages_file, encoding="utf-8") as fh:
+        stages = json.load(fh)["stages"]
+    os.remove(stages_file)
     return {
         "command": " ".join(shlex.quote(c) for c in cmd),
         "wall_seconds": round(wall, 2),
@@ -80,6 +84,7 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
         "peak_rss_mb": round(peak / 2**20),
         "summary": summary,
         "stdout": stdout.strip().splitlines()[:1],
+        "runner_stages": [{"stage": st["stage"], "seconds": round(st["seconds"], 2)} for st in stages],
     }
 
 
@@ -193,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<22} {ms:>20.3f} {100 * ms / cpu_per_article:>12.1f}%")
     rest = max(0.0, cpu_per_article - staged)
     print(f"{'Beam, shuffles, rest':<22} {rest:>20.3f} {100 * rest / cpu_per_article:>12.1f}%")
+    timed_stages = sorted(run["runner_stages"], key=lambda st: -st["seconds"])
+    if timed_stages:
+        print()
+        print(f"{'wall seconds':>12}  runner stage (fused steps; the biggest {min(8, len(timed_stages))})")
+        for st in timed_stages[:8]:
+            print(f"{st['seconds']:>12.1f}  {st['stage']}")
     print(f"results: {os.path.relpath(path, REPO)}")
     return 0
 
