@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
                 return original(self, context, manager, *args, **kwargs)
             finally:
                 stages.append({"stage": stage_label(manager.stage.name), "seconds": time.perf_counter() - started})
+                _save(out, stages)  # as it goes: a run stopped half-way still says how far it got
 
         fn_runner.FnApiRunner._execute_bundle = timed
     except (ImportError, AttributeError):
@@ -57,9 +58,13 @@ def main(argv: list[str]) -> int:
     from pipeline.main import main as pipeline_main
 
     code = pipeline_main(flags)
-    with open(out, "w", encoding="utf-8") as fh:
-        json.dump({"stages": stages}, fh)
+    _save(out, stages)
     return code
+
+
+def _save(path: str, stages: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"stages": stages}, fh)
 
 
 if __name__ == "__main__":
