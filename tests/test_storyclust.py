@@ -214,12 +214,8 @@ def test_own_multilingual_set_keeps_near_miss_events_apart():
 # --- Beam -------------------------------------------------------------------------------
 
 
-def test_assign_stories_composite_matches_the_plain_twin():
-    copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-en")
-    articles = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy]
-    expected = [(a["id"], story_id_for(root)) for a, root in
-                zip(articles, (story_roots(articles)[a["id"]] for a in articles))]
-    assert dict(expected) == {"tr-en": "s-tr-en", "tr-fr": "s-tr-en", "pe-en": "s-pe-en", "copy": "s-tr-en"}
+def assert_assigned_in_beam(articles, expected):
+    """AssignStories in a TestPipeline gives these (id, story_id) pairs."""
     with TestPipeline() as p:
         out = (
             p
@@ -228,6 +224,15 @@ def test_assign_stories_composite_matches_the_plain_twin():
             | beam.Map(lambda a: (a["id"], a["story_id"]))
         )
         assert_that(out, equal_to(expected))
+
+
+def test_assign_stories_composite_matches_the_plain_twin():
+    copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-en")
+    articles = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy]
+    expected = [(a["id"], story_id_for(root)) for a, root in
+                zip(articles, (story_roots(articles)[a["id"]] for a in articles))]
+    assert dict(expected) == {"tr-en": "s-tr-en", "tr-fr": "s-tr-en", "pe-en": "s-pe-en", "copy": "s-tr-en"}
+    assert_assigned_in_beam(articles, expected)
 
 
 # --- bounded cost --------------------------------------------------------------------
@@ -343,14 +348,7 @@ def test_assign_stories_matches_the_plain_twin_on_the_multilingual_set():
     roots = story_roots(articles)
     expected = [(a["id"], story_id_for(roots[a["id"]])) for a in articles]
     assert len(set(roots.values())) < len(articles)  # some stories of several articles
-    with TestPipeline() as p:
-        out = (
-            p
-            | beam.Create(articles)
-            | "AssignStories" >> AssignStories(StoryParams())
-            | beam.Map(lambda a: (a["id"], a["story_id"]))
-        )
-        assert_that(out, equal_to(expected))
+    assert_assigned_in_beam(articles, expected)
 
 
 def test_bulk_blocking_gives_the_same_keys_and_members_as_vectorize_then_blocked():
