@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pipeline.streaming import (
 )
 from transforms.records import RejectedInput
 from transforms.watch import ERROR, FILE, LivePoller
-from tests.util import SMALL_TAXONOMY, read_records, wait_for
+from tests.util import SMALL_TAXONOMY, read_records, stop_process_group, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "newsbeam-test"
@@ -174,19 +173,7 @@ def emulator():
             time.sleep(0.2)
         yield host
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        stop_process_group(proc)
 
 
 def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread_records(emulator, tmp_path, monkeypatch):
@@ -285,7 +272,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread
         assert len(everything) == 4 and published == everything  # the same records as in articles/
         print(f"\nPub/Sub publish -> article in articles/: {copy_latency:.2f} s (window 2 s)")
     finally:
-        _stop(proc)
+        stop_process_group(proc)
 
 
 def test_a_malformed_pubsub_input_is_a_clear_command_line_error(tmp_path):

@@ -11,7 +11,6 @@ import dataclasses
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from transforms.streamdedup import (
     window_end,
 )
 from transforms.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
-from tests.util import SMALL_TAXONOMY, read_records, wait_for
+from tests.util import SMALL_TAXONOMY, read_records, stop_process_group, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -344,12 +343,4 @@ def test_live_streaming_run_watches_a_folder_and_writes_each_window(tmp_path, sm
         assert len(windows) >= 2  # one file set per window that had articles
         print(f"\nfile drop -> article in articles/: {', '.join(f'{s:.2f} s' for s in latencies)} (window 2 s)")
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        stop_process_group(proc)

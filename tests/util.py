@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
+import subprocess
 import time
 from typing import Any, Callable
 
@@ -42,3 +44,17 @@ SMALL_TAXONOMY = {
         "elections": {"description": "votes", "patterns": {lang: ["voters?"] for lang in LANGS}},
     },
 }
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a job started with ``start_new_session=True``: SIGTERM to its process group,
+    SIGKILL when it has not ended within 10 s; its output is collected either way."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
