@@ -182,7 +182,9 @@ class FindExactDuplicates(beam.PTransform):
         )
 
 
-class _Mark(beam.DoFn):
+class MarkFn(beam.DoFn):
+    """Sets ``dedup`` from the resolved duplicates (side input); counts each status."""
+
     def __init__(self) -> None:
         ns = namespace("dedup")
         self._counters = {s: Metrics.counter(ns, s) for s in (UNIQUE, EXACT, NEAR)}
@@ -235,4 +237,4 @@ class MarkDuplicates(FindDuplicates):
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         duplicates = super().expand(articles)
-        return articles | "Mark" >> beam.ParDo(_Mark(), duplicates=beam.pvalue.AsSingleton(duplicates))
+        return articles | "Mark" >> beam.ParDo(MarkFn(), duplicates=beam.pvalue.AsSingleton(duplicates))

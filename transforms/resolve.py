@@ -14,11 +14,9 @@ from __future__ import annotations
 from typing import Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from transforms.beamutil import namespace
-from transforms.dedup import EXACT, NEAR, UNIQUE, FindDuplicates, mark
-from transforms.storyclust import FeaturesPayload, FindStories, StoryParams, article_features, assign_story
+from transforms.dedup import UNIQUE, FindDuplicates, MarkFn
+from transforms.storyclust import FeaturesPayload, FindStories, StoryParams, AssignStoryFn, article_features
 
 
 def is_original(article_id: str, duplicates: dict) -> bool:
@@ -34,17 +32,15 @@ class _KeepOriginals(beam.DoFn):
 
 
 class _MarkAndAssign(beam.DoFn):
+    """MarkDuplicates' and AssignStories' ParDos chained in one (same records, same counters)."""
+
     def __init__(self) -> None:
-        dedup = namespace("dedup")
-        self._status = {s: Metrics.counter(dedup, s) for s in (UNIQUE, EXACT, NEAR)}
-        self._clustered = Metrics.counter(namespace("stories"), "clustered_articles")
+        self._mark = MarkFn()
+        self._assign = AssignStoryFn()
 
     def process(self, article: dict, duplicates: dict, roots: dict) -> Iterator[dict]:
-        marked = mark(article, duplicates)
-        self._status[marked["dedup"]["status"]].inc()
-        if marked["dedup"]["duplicate_of"] or article["id"] in roots:
-            self._clustered.inc()
-        yield assign_story(marked, roots)
+        for marked in self._mark.process(article, duplicates):
+            yield from self._assign.process(marked, roots)
 
 
 class ResolveArticles(beam.PTransform):

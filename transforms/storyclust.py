@@ -1292,7 +1292,9 @@ class _ClusterEdges(beam.CombineFn):
         return cluster_edges((e for e in acc if e[1] is not None), self._threshold, fixed)
 
 
-class _Assign(beam.DoFn):
+class AssignStoryFn(beam.DoFn):
+    """Sets ``story_id`` from the story roots (side input); counts clustered articles."""
+
     def __init__(self) -> None:
         self._clustered = Metrics.counter(namespace("stories"), "clustered_articles")
 
@@ -1381,4 +1383,4 @@ class AssignStories(FindStories):
             | "StoryFeatures" >> beam.Map(article_features, params)
             | "FindStories" >> FindStories(params, self._prior_features, self._prior_roots)
         )
-        return articles | "SetStoryId" >> beam.ParDo(_Assign(), roots=beam.pvalue.AsSingleton(roots))
+        return articles | "SetStoryId" >> beam.ParDo(AssignStoryFn(), roots=beam.pvalue.AsSingleton(roots))
