@@ -45,7 +45,7 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 
 def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
-    stages_file = os.path.join(output, "..", os.path.basename(output) + "-stages.json")
+    stages_file = os.path.join(output, "runner-stages.json")  # removed with the (temporary) output folder
     cmd = [sys.executable, "-m", "bench.stages", "--stages-out", stages_file, "--input", inputs, "--output", output, *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -76,7 +76,6 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
         summary = json.load(fh)
     with open(stages_file, encoding="utf-8") as fh:
         stages = json.load(fh)["stages"]
-    os.remove(stages_file)
     return {
         "command": " ".join(shlex.quote(c) for c in cmd),
         "wall_seconds": round(wall, 2),
