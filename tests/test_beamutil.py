@@ -1,12 +1,14 @@
-"""GuardedMap: the dead-letter wrapper every fallible per-article stage uses."""
+"""GuardedMap: the dead-letter wrapper every fallible per-article stage uses; InRuns: steps in runs."""
 
 import gc
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.testing.util import TestWindowedValue, assert_that, equal_to
+from apache_beam.transforms.window import FixedWindows, IntervalWindow, TimestampedValue
 
-from transforms.beamutil import GC_THRESHOLDS, GuardedMap, guarded, settle_heap
+from transforms.beamutil import GC_THRESHOLDS, GuardedMap, InRuns, MapInRuns, guarded, settle_heap
 from transforms.records import RejectedInput
 
 
@@ -37,3 +39,68 @@ def test_settle_heap_freezes_the_loaded_heap_and_collects_young_objects_less_oft
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_guarded_map_in_runs_gives_the_same_outputs_and_dead_letters(batch_size):
+    values = [4, -1, 0, 6, 8, 10, -3, 12]
+    with TestPipeline() as p:
+        good, dead = guarded(
+            "Halve", p | beam.Create(values), GuardedMap("halve", setup_fn=lambda: _halve, batch_size=batch_size)
+        )
+        assert_that(good, equal_to([2.0, 3.0, 4.0, 5.0, 6.0]), label="Good")
+        reasons = dead | beam.Map(lambda d: d["error"])
+        assert_that(reasons, equal_to(["negative", "ZeroDivisionError: zero", "negative"]), label="Dead")
+
+
+def test_runs_keep_each_element_s_timestamp_and_window_on_both_outputs():
+    stamped = [TimestampedValue(x, t) for x, t in [(4, 1), (-1, 2), (6, 65), (8, 130)]]
+    with TestPipeline() as p:
+        windowed = p | beam.Create(stamped) | beam.WindowInto(FixedWindows(60))
+        good, dead = guarded("Halve", windowed, GuardedMap("halve", _halve, batch_size=2))
+        assert_that(
+            good,
+            equal_to(
+                [
+                    TestWindowedValue(2.0, 1, [IntervalWindow(0, 60)]),
+                    TestWindowedValue(3.0, 65, [IntervalWindow(60, 120)]),
+                    TestWindowedValue(4.0, 130, [IntervalWindow(120, 180)]),
+                ]
+            ),
+            reify_windows=True,
+            label="Good",
+        )
+        errors = dead | beam.Map(lambda d: d["error"])
+        assert_that(errors, equal_to([TestWindowedValue("negative", 2, [IntervalWindow(0, 60)])]), reify_windows=True,
+                    label="Dead")
+
+
+def test_map_in_runs_is_map():
+    with TestPipeline() as p:
+        doubled = p | beam.Create(list(range(10))) | beam.ParDo(MapInRuns(lambda x, k: x * k, 2, batch_size=4))
+        assert_that(doubled, equal_to([x * 2 for x in range(10)]))
+
+
+def test_a_step_in_runs_handles_a_whole_run_before_passing_it_on_and_the_rest_at_bundle_end():
+    handled = []
+
+    class Trace(InRuns):
+        def handle(self, element, window):
+            handled.append(element)
+            yield element * 10
+
+    window = IntervalWindow(0, 60)
+    step = Trace(batch_size=3)
+    step.start_bundle()
+    emitted = [list(step.process(x, timestamp=x, window=window)) for x in range(5)]
+    assert [len(out) for out in emitted] == [0, 0, 3, 0, 0]  # nothing until a run is full, then the run
+    assert handled == [0, 1, 2]
+    assert [(v.value, v.timestamp, v.windows) for v in emitted[2]] == [(x * 10, x, (window,)) for x in range(3)]
+    rest = list(step.finish_bundle())
+    assert [(v.value, v.timestamp, v.windows) for v in rest] == [(x * 10, x, (window,)) for x in (3, 4)]
+    assert handled == [0, 1, 2, 3, 4]
+
+
+def test_in_runs_refuses_an_empty_run():
+    with pytest.raises(ValueError, match="batch_size"):
+        GuardedMap("halve", _halve, batch_size=0)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.records import Rejected, RejectedInput, make_excerpt
 
@@ -49,6 +50,7 @@ def _excerpt_of(element: Any) -> str:
     return make_excerpt(repr(element))
 
 
+STAGE_BATCH = 256  # elements a per-article stage runs in a row (GuardedMap's batch_size)
 GC_THRESHOLDS = (100_000, 50, 100)  # generation 0 collects every 100,000 allocations, not 700
 
 
@@ -67,7 +69,69 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-class GuardedMap(beam.DoFn):
+class InRuns(beam.DoFn):
+    """A DoFn that handles its elements in runs of ``batch_size`` (the rest at the
+    end of the bundle); subclasses implement :meth:`handle`. Each output keeps its
+    element's timestamp and window. Same outputs as one by one; only their order
+    within a bundle changes.
+
+    When several steps of one fused chain run in runs, each step handles many
+    elements in a row instead of every element going through all steps in turn,
+    so each step's tables, regexes and code stay in the CPU caches. Measured on
+    6,000 bench articles, normalize through story features in one process: 2.0 ms
+    an article one by one, 1.6 ms in runs of 64, 1.5 ms in runs of 256 or 512.
+    """
+
+    def __init__(self, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._batch_size = batch_size
+        self._run: list[tuple[Any, Any, Any]] = []
+
+    def handle(self, element: Any, window: Any) -> Iterable[Any]:
+        """The outputs (values or ``TaggedOutput`` s) of one element."""
+        raise NotImplementedError
+
+    def start_bundle(self) -> None:
+        self._run = []
+
+    def process(
+        self, element: Any, timestamp: Any = beam.DoFn.TimestampParam, window: Any = beam.DoFn.WindowParam
+    ) -> Iterable[Any]:
+        if self._batch_size == 1:
+            yield from self.handle(element, window)
+            return
+        self._run.append((element, timestamp, window))
+        if len(self._run) >= self._batch_size:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterable[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterable[Any]:
+        run, self._run = self._run, []
+        for element, timestamp, window in run:
+            windows = (window,)
+            for out in self.handle(element, window):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, windows))
+                else:
+                    yield WindowedValue(out, timestamp, windows)
+
+
+class MapInRuns(InRuns):
+    """``beam.Map(fn, *args)`` in runs of ``batch_size`` elements (see :class:`InRuns`)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, batch_size: int = 1) -> None:
+        super().__init__(batch_size)
+        self._fn = fn
+        self._args = args
+
+    def handle(self, element: Any, window: Any) -> Iterable[Any]:
+        yield self._fn(element, *self._args)
+
+
+class GuardedMap(InRuns):
     """Apply ``fn`` to each element; its result (one element, or an iterable when
     ``many=True``) goes to the main output. ``Rejected`` results and
     exceptions go to ``DEAD_LETTER`` as dead-letter records.
@@ -75,6 +139,9 @@ class GuardedMap(beam.DoFn):
     ``fn`` may be a plain function or a zero-argument factory (``setup_fn``)
     called once per DoFn instance in ``setup()``; use the factory for functions
     that close over heavy objects.
+
+    ``batch_size > 1``: in runs of that many elements (:class:`InRuns`); same
+    outputs, counters and dead letters.
     """
 
     def __init__(
@@ -84,9 +151,11 @@ class GuardedMap(beam.DoFn):
         *,
         setup_fn: Callable[[], Callable[[Any], Any]] | None = None,
         many: bool = False,
+        batch_size: int = 1,
     ) -> None:
         if (fn is None) == (setup_fn is None):
             raise ValueError("give exactly one of fn and setup_fn")
+        super().__init__(batch_size)
         self._stage = stage
         self._fn = fn
         self._setup_fn = setup_fn
@@ -108,7 +177,7 @@ class GuardedMap(beam.DoFn):
         ).to_record()
         return beam.pvalue.TaggedOutput(DEAD_LETTER, record)
 
-    def process(self, element: Any) -> Iterable[Any]:
+    def handle(self, element: Any, window: Any = None) -> Iterable[Any]:
         self._in.inc()
         try:
             result = self._fn(element)  # type: ignore[misc]

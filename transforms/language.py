@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import GuardedMap, guarded, namespace
+from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
 
 UNDETERMINED = "und"
 _CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh"}
@@ -255,4 +255,4 @@ class DetectLanguage(beam.PTransform):
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         settings = self._settings
-        return guarded("Detect", articles, GuardedMap("language", setup_fn=lambda: make_language_fn(**settings)))
+        return guarded("Detect", articles, GuardedMap("language", setup_fn=lambda: make_language_fn(**settings), batch_size=STAGE_BATCH))

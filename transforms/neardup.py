@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -62,7 +62,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.beamutil import namespace
+from transforms.beamutil import STAGE_BATCH, InRuns, namespace
 from transforms.dedup import Edge, Node, is_prior, node_of
 
 DEFAULT_K = 5
@@ -362,16 +362,28 @@ SIGNATURES = "signatures"
 SIGNATURE_FIELD = "minhash"  # an article carrying its signature (bytes) is not sketched again
 
 
-class _SignAndBand(beam.DoFn):
+class _SignAndBand(InRuns):
     """article -> main: ``(band shard, [(band hash, node), ...])`` batched per bundle;
     ``SIGNATURES``: ``(id, (node, signature bytes))``.
 
     Band entries are batched per bundle and shard (``"<band>:<hash mod shards>"``)
     so the shuffle moves a few large elements instead of ``bands`` small ones per
     article; a shard groups about ``articles / shards`` entries of one band.
+    Articles are sketched in runs of ``batch_size`` (:class:`InRuns`).
     """
 
-    def __init__(self, num_perm: int, seed: int, k: int, min_shingles: int, bands: int, rows: int, shards: int) -> None:
+    def __init__(
+        self,
+        num_perm: int,
+        seed: int,
+        k: int,
+        min_shingles: int,
+        bands: int,
+        rows: int,
+        shards: int,
+        batch_size: int = STAGE_BATCH,
+    ) -> None:
+        super().__init__(batch_size)
         self._args = (num_perm, seed, k, min_shingles)
         self._bands, self._rows, self._shards = bands, rows, shards
         self._sketch: Sketcher | None = None
@@ -384,9 +396,10 @@ class _SignAndBand(beam.DoFn):
         self._sketch = Sketcher(*self._args)
 
     def start_bundle(self) -> None:
+        super().start_bundle()
         self._batches = {}
 
-    def process(self, article: dict, window=beam.DoFn.WindowParam) -> Iterator:
+    def handle(self, article: dict, window: Any) -> Iterator:
         known = article.get(SIGNATURE_FIELD)  # remembered from an earlier run (transforms/memory.py)
         sig = signature_of(known) if known is not None else self._sketch(article.get("text"))  # type: ignore[misc]
         if sig is None:
@@ -399,7 +412,8 @@ class _SignAndBand(beam.DoFn):
         for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
             batches.setdefault((window, f"{band}:{h % shards}"), []).append((h, node))
 
-    def finish_bundle(self) -> Iterator[WindowedValue]:
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from super().finish_bundle()  # the last run: its band entries join the batches
         for (window, shard), entries in self._batches.items():
             yield WindowedValue((shard, entries), window.max_timestamp(), [window])
         self._batches = {}

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 
-from transforms.beamutil import GuardedMap, guarded
+from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded
 from transforms.records import RejectedInput
 from transforms.text import fix_text, html_to_text
 
@@ -482,4 +482,4 @@ class NormalizeArticles(beam.PTransform):
         self._fn = functools.partial(normalize_article, now=now, max_text_chars=max_text_chars)
 
     def expand(self, pcoll: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        return guarded("Normalize", pcoll, GuardedMap(STAGE, self._fn))
+        return guarded("Normalize", pcoll, GuardedMap(STAGE, self._fn, batch_size=STAGE_BATCH))

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
+from transforms.beamutil import STAGE_BATCH, MapInRuns
 from transforms.dedup import UNIQUE, FindDuplicates, MarkFn
 from transforms.storyclust import FeaturesPayload, FindStories, StoryParams, AssignStoryFn, article_features
 
@@ -74,7 +75,7 @@ class ResolveArticles(beam.PTransform):
         )
         roots = (
             articles
-            | "StoryFeatures" >> beam.Map(article_features, self._params)
+            | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, self._params, batch_size=STAGE_BATCH))
             | "KeepOriginals" >> beam.ParDo(_KeepOriginals(), duplicates=duplicates)
             | "FindStories" >> FindStories(self._params, self._prior_features, self._prior_roots)
         )

@@ -115,7 +115,7 @@ import numpy as np
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import namespace
+from transforms.beamutil import STAGE_BATCH, MapInRuns, namespace
 from transforms.stories import story_id_for
 
 # --------------------------------------------------------------------------- parameters
@@ -1380,7 +1380,7 @@ class AssignStories(FindStories):
         roots = (
             articles
             | "KeepOriginals" >> beam.Filter(_is_original)
-            | "StoryFeatures" >> beam.Map(article_features, params)
+            | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, params, batch_size=STAGE_BATCH))
             | "FindStories" >> FindStories(params, self._prior_features, self._prior_roots)
         )
         return articles | "SetStoryId" >> beam.ParDo(AssignStoryFn(), roots=beam.pvalue.AsSingleton(roots))

@@ -45,7 +45,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import GuardedMap, guarded, namespace
+from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
 from transforms.records import RejectedInput
 
 SCHEMA_VERSION = 1
@@ -918,5 +918,7 @@ class TagTopics(beam.PTransform):
         self._taxonomy = taxonomy
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        dofn = GuardedMap(STAGE, setup_fn=functools.partial(_setup_tagger, self._taxonomy))
+        dofn = GuardedMap(
+            STAGE, setup_fn=functools.partial(_setup_tagger, self._taxonomy), batch_size=STAGE_BATCH
+        )
         return guarded("TagEachArticle", articles, dofn)
