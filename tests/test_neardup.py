@@ -16,9 +16,13 @@ from transforms.neardup import (
     exact_jaccard,
     find_near_pairs,
     minhash,
+    pack_band_batch,
+    shared_buckets,
     shingles,
+    unpack_band_batch,
     verify,
 )
+import transforms.neardup as neardup
 
 # Our own text: a wire story and its republications.
 STORY = (
@@ -164,3 +168,44 @@ def test_group_of_copies_resolves_to_one_original_with_mark_duplicates():
                 ("other", UNIQUE, None),
             ]),
         )
+
+
+def test_a_packed_band_batch_unpacks_to_its_entries():
+    hashes = [2**64 - 1, 0, 12345]
+    nodes = [("2024-05-01T08:00:00Z", "a1"), ("!2024-04-30T00:00:00Z", "b2"), ("9999-12-31T23:59:59Z", "c3")]
+    batch = pack_band_batch(hashes, [f"{d}\0{i}" for d, i in nodes])
+    assert isinstance(batch[0], bytes) and isinstance(batch[1], str)
+    assert unpack_band_batch(batch) == list(zip(hashes, nodes))
+
+
+def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches():
+    rng = np.random.default_rng(7)
+    entries = [(int(h), (f"2024-05-{1 + i % 28:02d}", f"id{i}")) for i, h in enumerate(rng.integers(0, 40, 300))]
+    batches = [
+        pack_band_batch([h for h, _ in part], [f"{d}\0{i}" for _, (d, i) in part])
+        for part in (entries[:100], entries[100:250], entries[250:])
+    ]
+    reference: dict = {}
+    for h, node in entries:
+        reference.setdefault(h, []).append(node)
+    expected = sorted(sorted(m) for m in reference.values() if len(m) > 1)
+    assert sorted(sorted(m) for m in shared_buckets(batches)) == expected
+    assert list(shared_buckets([pack_band_batch([1, 2], ["d\0x", "d\0y"])])) == []
+    assert list(shared_buckets([])) == []
+
+
+def test_band_batches_sent_before_the_bundle_ends_find_the_same_copies(monkeypatch):
+    monkeypatch.setattr(neardup, "FLUSH_BAND_ENTRIES", 1)  # every article's entries go out at once
+    articles = [
+        _article("copy", COPY, "2024-05-02T09:00:00Z"),
+        _article("orig", STORY, "2024-05-01T08:00:00Z"),
+        _article("other", OTHER, "2024-05-01T07:00:00Z"),
+    ]
+    with TestPipeline() as p:
+        edges = (
+            p
+            | "Create" >> beam.Create(articles)
+            | "Find" >> FindNearDuplicates(threshold=0.5)
+            | "Ids" >> beam.Map(lambda e: (e.child.id, e.parent.id, e.kind))
+        )
+        assert_that(edges, equal_to([("copy", "orig", "near")]))

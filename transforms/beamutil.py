@@ -89,7 +89,8 @@ class InRuns(beam.DoFn):
         self._run: list[tuple[Any, Any, Any]] = []
 
     def handle(self, element: Any, window: Any) -> Iterable[Any]:
-        """The outputs (values or ``TaggedOutput`` s) of one element."""
+        """The outputs of one element: values or ``TaggedOutput`` s (given the element's
+        timestamp and window), or ``WindowedValue`` s (passed on as they are)."""
         raise NotImplementedError
 
     def start_bundle(self) -> None:
@@ -113,7 +114,9 @@ class InRuns(beam.DoFn):
         for element, timestamp, window in run:
             windows = (window,)
             for out in self.handle(element, window):
-                if isinstance(out, beam.pvalue.TaggedOutput):
+                if isinstance(out, WindowedValue):  # placed by handle() itself
+                    yield out
+                elif isinstance(out, beam.pvalue.TaggedOutput):
                     yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, windows))
                 else:
                     yield WindowedValue(out, timestamp, windows)
