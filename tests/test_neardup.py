@@ -126,7 +126,10 @@ def _article(id_, text, published_at):
     return {"id": id_, "title": "t", "text": text, "published_at": published_at, "language": "en", "content_hash": id_}
 
 
-def test_composite_finds_the_copy_with_the_earliest_as_parent():
+@pytest.mark.parametrize("flush_entries", [neardup.FLUSH_BAND_ENTRIES, 1])
+def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush_entries):
+    # flush_entries=1: every article's band entries leave SignAndBand at once, not at the bundle's end
+    monkeypatch.setattr(neardup, "FLUSH_BAND_ENTRIES", flush_entries)
     articles = [
         _article("copy", COPY, "2024-05-02T09:00:00Z"),
         _article("orig", STORY, "2024-05-01T08:00:00Z"),
@@ -193,19 +196,3 @@ def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches(
     assert list(shared_buckets([pack_band_batch([1, 2], ["d\0x", "d\0y"])])) == []
     assert list(shared_buckets([])) == []
 
-
-def test_band_batches_sent_before_the_bundle_ends_find_the_same_copies(monkeypatch):
-    monkeypatch.setattr(neardup, "FLUSH_BAND_ENTRIES", 1)  # every article's entries go out at once
-    articles = [
-        _article("copy", COPY, "2024-05-02T09:00:00Z"),
-        _article("orig", STORY, "2024-05-01T08:00:00Z"),
-        _article("other", OTHER, "2024-05-01T07:00:00Z"),
-    ]
-    with TestPipeline() as p:
-        edges = (
-            p
-            | "Create" >> beam.Create(articles)
-            | "Find" >> FindNearDuplicates(threshold=0.5)
-            | "Ids" >> beam.Map(lambda e: (e.child.id, e.parent.id, e.kind))
-        )
-        assert_that(edges, equal_to([("copy", "orig", "near")]))
