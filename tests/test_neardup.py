@@ -19,7 +19,6 @@ from transforms.neardup import (
     pack_band_batch,
     shared_buckets,
     shingles,
-    unpack_band_batch,
     verify,
 )
 import transforms.neardup as neardup
@@ -171,14 +170,6 @@ def test_group_of_copies_resolves_to_one_original_with_mark_duplicates():
                 ("other", UNIQUE, None),
             ]),
         )
-
-
-def test_a_packed_band_batch_unpacks_to_its_entries():
-    hashes = [2**64 - 1, 0, 12345]
-    nodes = [("2024-05-01T08:00:00Z", "a1"), ("!2024-04-30T00:00:00Z", "b2"), ("9999-12-31T23:59:59Z", "c3")]
-    batch = pack_band_batch(hashes, [f"{d}\0{i}" for d, i in nodes])
-    assert isinstance(batch[0], bytes) and isinstance(batch[1], str)
-    assert unpack_band_batch(batch) == list(zip(hashes, nodes))
 
 
 def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches():

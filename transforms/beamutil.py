@@ -90,8 +90,9 @@ class InRuns(beam.DoFn):
 
     def handle(self, element: Any, window: Any) -> Iterable[Any]:
         """The outputs of one element: values or ``TaggedOutput`` s (given the element's
-        timestamp and window), or ``WindowedValue`` s (passed on as they are)."""
-        raise NotImplementedError
+        timestamp and window), or ``WindowedValue`` s (passed on as they are).
+        Subclasses override it; this base passes the element on unchanged."""
+        yield element
 
     def start_bundle(self) -> None:
         self._run = []

@@ -255,4 +255,5 @@ class DetectLanguage(beam.PTransform):
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         settings = self._settings
-        return guarded("Detect", articles, GuardedMap("language", setup_fn=lambda: make_language_fn(**settings), batch_size=STAGE_BATCH))
+        dofn = GuardedMap("language", setup_fn=lambda: make_language_fn(**settings), batch_size=STAGE_BATCH)
+        return guarded("Detect", articles, dofn)

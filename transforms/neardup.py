@@ -376,12 +376,6 @@ def pack_band_batch(hashes: Sequence[int], packed_nodes: Sequence[str]) -> BandB
     return np.asarray(hashes, dtype="<u8").tobytes(), "\0".join(packed_nodes)
 
 
-def unpack_band_batch(batch: BandBatch) -> list[tuple[int, NodeKey]]:
-    hashes, nodes = batch
-    parts = nodes.split("\0") if nodes else []
-    return [(h, (parts[2 * i], parts[2 * i + 1])) for i, h in enumerate(np.frombuffer(hashes, "<u8").tolist())]
-
-
 def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[list[NodeKey]]:
     """The members of each band bucket (one band hash) that two or more entries share;
     singletons, most of them, are never unpacked."""
@@ -408,7 +402,7 @@ def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[list[NodeKey]]:
 
 
 class _SignAndBand(InRuns):
-    """article -> main: ``(band shard, [(band hash, node), ...])`` batched per bundle;
+    """article -> main: ``(band shard, packed batch of (band hash, node) entries)``;
     ``SIGNATURES``: ``(id, (node, signature bytes))``.
 
     Band entries are batched per shard (``"<band>:<hash mod shards>"``), packed
@@ -458,9 +452,10 @@ class _SignAndBand(InRuns):
         yield beam.pvalue.TaggedOutput(SIGNATURES, (node[1], (node, signature_bytes(sig))))
         batches, shards, packed_node = self._batches, self._shards, f"{node[0]}\0{node[1]}"
         for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
-            batch = batches.get((window, f"{band}:{h % shards}"))
+            key = (window, f"{band}:{h % shards}")
+            batch = batches.get(key)
             if batch is None:
-                batch = batches[(window, f"{band}:{h % shards}")] = ([], [])
+                batch = batches[key] = ([], [])
             batch[0].append(h)
             batch[1].append(packed_node)
         self._held += self._bands
