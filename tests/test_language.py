@@ -101,9 +101,13 @@ def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
 def test_count_letters_counts_unicode_letters(text):
     import unicodedata
 
-    from transforms.language import count_letters
+    from transforms.text import count_letters
 
-    assert count_letters(text) == sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    letters = sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    assert count_letters(text) == letters
+    for enough in (1, 5, 20):  # stops once enough are found, else counts them all
+        partial = count_letters(text, enough)
+        assert partial == letters if letters < enough else enough <= partial <= letters
 
 
 def test_fast_predetector_scores_exactly_like_py3langid():

@@ -186,4 +186,3 @@ def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches(
     assert sorted(sorted(m) for m in shared_buckets(batches)) == expected
     assert list(shared_buckets([pack_band_batch([1, 2], ["d\0x", "d\0y"])])) == []
     assert list(shared_buckets([])) == []
-

@@ -15,7 +15,6 @@ Counters (namespace ``newsbeam.language``): ``in``, ``out``, ``rejected``,
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Callable, NamedTuple
 
@@ -23,6 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.text import count_letters
 
 UNDETERMINED = "und"
 _CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh"}
@@ -106,25 +106,6 @@ def load_predetector() -> Any:
         return _predetector[0]
 
 
-_NON_LETTERS = re.compile(r"[\W\d_]+")
-
-
-def count_letters(text: str) -> int:
-    """Letters in ``text`` (word characters that are neither digits nor ``_``)."""
-    return len(_NON_LETTERS.sub("", text))
-
-
-def _has_letters(text: str, enough: int) -> bool:
-    """``count_letters(text) >= enough``, counting only until ``enough`` are found."""
-    count, start, step = 0, 0, 64  # most texts have enough letters in their first 64 characters
-    while start < len(text):
-        count += len(_NON_LETTERS.sub("", text[start : start + step]))
-        if count >= enough:
-            return True
-        start, step = start + step, 512
-    return count >= enough
-
-
 def sample_text(text: str, max_chars: int) -> str:
     """The part of ``text`` a detector reads: at most ``max_chars``, cut at a space."""
     if len(text) <= max_chars:
@@ -171,7 +152,7 @@ def detect(
     langdetect reads up to ``max_chars`` characters.
     """
     sample = sample_text(text, max_chars)
-    if not _has_letters(sample, min_letters):
+    if count_letters(sample, min_letters) < min_letters:
         return Detection(UNDETERMINED, 0.0, "")
     if predetector is not None:
         head = sample_text(sample, predetector_chars)

@@ -30,7 +30,7 @@ import apache_beam as beam
 
 from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded
 from transforms.records import RejectedInput
-from transforms.text import fix_text, html_to_text
+from transforms.text import count_letters, fix_text, html_to_text
 
 __all__ = [
     "canonical_url",
@@ -327,20 +327,6 @@ def _fold(s: str) -> str:
     return " ".join(_WORD.findall(s))
 
 
-_NON_LETTERS = re.compile(r"[\W\d_]+")
-
-
-def _count_letters(text: str, enough: int) -> int:
-    """Letters in ``text``; counting stops once ``enough`` are found."""
-    count, start, step = 0, 0, 64  # most texts have enough letters in the first 64 characters
-    while start < len(text):
-        count += len(_NON_LETTERS.sub("", text[start : start + step]))
-        if count >= enough:
-            break
-        start, step = start + step, 512
-    return count
-
-
 def strip_bylines(text: str) -> str:
     """``text`` without a leading byline (``By Jane Doe``), dateline
     (``LONDON (Reuters) -``) or trailing agency credits (``(Reporting by ...)``)."""
@@ -451,7 +437,7 @@ def normalize_article(
     if not text:
         raise RejectedInput("empty text after normalisation")
     text = _truncate(text, max_text_chars)
-    letters = _count_letters(text, MIN_LETTERS)
+    letters = count_letters(text, MIN_LETTERS)
     if letters < MIN_LETTERS:
         raise RejectedInput(f"text too short: {letters} letters, at least {MIN_LETTERS} needed")
 

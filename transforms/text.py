@@ -510,3 +510,21 @@ def html_to_text(html: str, url: str | None = None) -> tuple[str | None, str]:
     if _link_share(tree, text) >= MAX_LINK_SHARE:
         raise RejectedInput("no main text in HTML (only navigation links)")
     return title, text
+
+
+_NON_LETTERS = re.compile(r"[\W\d_]+")
+
+
+def count_letters(text: str, enough: int | None = None) -> int:
+    """Letters in ``text`` (word characters that are neither digits nor ``_``);
+    with ``enough``, counting stops once that many are found (the result is then
+    at least ``enough``; most texts have them in their first 64 characters)."""
+    if enough is None:
+        return len(_NON_LETTERS.sub("", text))
+    count, start, step = 0, 0, 64
+    while start < len(text):
+        count += len(_NON_LETTERS.sub("", text[start : start + step]))
+        if count >= enough:
+            break
+        start, step = start + step, 512
+    return count
