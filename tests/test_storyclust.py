@@ -9,6 +9,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms.stories import story_id_for
 from transforms.storyclust import (
     AssignStories,
+    FindStories,
+    _KeepOriginals,
+    article_features,
     Node,
     StoryParams,
     assign_story,
@@ -397,3 +400,25 @@ def test_features_travel_as_plain_strings_and_bytes_and_come_back_unchanged():
     assert features_of(payload) == feats
     empty = StoryFeatures("x", "", ())
     assert features_of(features_payload(empty)) == empty
+
+
+def test_find_stories_leaves_out_the_duplicates_it_is_told_of():
+    originals = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
+    copy = dict(QUAKE_PE_EN, id="pe-copy")  # would make a story with the Peru article
+    duplicates = {"pe-copy": ("exact_duplicate", QUAKE_PE_EN["id"])}
+    roots = story_roots(originals)
+    sizes = {root: list(roots.values()).count(root) for root in roots.values()}
+    expected = {a: root for a, root in roots.items() if sizes[root] > 1}
+    assert expected and "pe-copy" not in expected
+    with TestPipeline() as p:
+        payloads = p | beam.Create([article_features(a) for a in [*originals, copy]])
+        dups = beam.pvalue.AsSingleton(p | "Duplicates" >> beam.Create([duplicates]))
+        assert_that(payloads | FindStories(StoryParams(), duplicates=dups), equal_to([expected]))
+
+
+def test_keep_originals_keeps_remembered_articles_whatever_the_duplicates_say():
+    payload = article_features(QUAKE_TR_EN)
+    duplicates = {QUAKE_TR_EN["id"]: ("near_duplicate", "other")}
+    assert list(_KeepOriginals().process(payload, duplicates)) == []
+    assert list(_KeepOriginals().process((*payload, True), duplicates)) == [(*payload, True)]
+    assert features_of((*payload, True)) == features_of(payload)

@@ -15,7 +15,7 @@ Counters (namespace ``newsbeam.dedup``): ``unique``, ``exact_duplicate``,
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -136,6 +136,12 @@ def resolve_duplicates(edges: Iterable[Edge]) -> dict[str, tuple[str, str]]:
         status = EXACT if exact.find(node) == exact.find(root) else NEAR
         result[node.id] = (status, root.id)
     return result
+
+
+def is_original(article_id: str, duplicates: Mapping[str, tuple[str, str | None]]) -> bool:
+    """Whether the article copies no other (it is not a key of the resolved duplicates
+    with an original)."""
+    return duplicates.get(article_id, (UNIQUE, None))[1] is None
 
 
 def mark(article: dict, duplicates: dict[str, tuple[str, str]]) -> dict:

@@ -5,8 +5,9 @@ each of them ends in a ParDo over the full articles that waits for a side input,
 so the runner holds and ships every article twice more. :class:`ResolveArticles`
 computes both lookups from compact projections instead (exact-copy keys and
 near-duplicate edges -> ``{id: (status, duplicate_of)}``; story features of the
-originals -> ``{id: story root}``) and applies them in one ParDo. Same records,
-same counters (namespaces ``newsbeam.dedup`` and ``newsbeam.stories``).
+originals, duplicates skipped where they are read -> ``{id: story root}``) and
+applies them in one ParDo. Same records, same counters (namespaces
+``newsbeam.dedup`` and ``newsbeam.stories``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,10 @@ from typing import Iterator
 import apache_beam as beam
 
 from transforms.beamutil import STAGE_BATCH, MapInRuns
-from transforms.dedup import UNIQUE, FindDuplicates, MarkFn
-from transforms.storyclust import FeaturesPayload, FindStories, StoryParams, AssignStoryFn, article_features
+from transforms.dedup import FindDuplicates, MarkFn, is_original
+from transforms.storyclust import FindStories, StoryParams, AssignStoryFn, article_features
 
-
-def is_original(article_id: str, duplicates: dict) -> bool:
-    """Whether the article copies no other (it is not a key of the resolved duplicates
-    with an original)."""
-    return duplicates.get(article_id, (UNIQUE, None))[1] is None
-
-
-class _KeepOriginals(beam.DoFn):
-    def process(self, payload: FeaturesPayload, duplicates: dict) -> Iterator[FeaturesPayload]:
-        if is_original(payload[0], duplicates):
-            yield payload
+__all__ = ["ResolveArticles", "is_original"]
 
 
 class _MarkAndAssign(beam.DoFn):
@@ -76,8 +67,7 @@ class ResolveArticles(beam.PTransform):
         roots = (
             articles
             | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, self._params, batch_size=STAGE_BATCH))
-            | "KeepOriginals" >> beam.ParDo(_KeepOriginals(), duplicates=duplicates)
-            | "FindStories" >> FindStories(self._params, self._prior_features, self._prior_roots)
+            | "FindStories" >> FindStories(self._params, self._prior_features, self._prior_roots, duplicates)
         )
         return articles | "MarkAndAssign" >> beam.ParDo(
             _MarkAndAssign(), duplicates=duplicates, roots=beam.pvalue.AsSingleton(roots)

@@ -116,6 +116,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 
 from transforms.beamutil import STAGE_BATCH, MapInRuns, namespace
+from transforms.dedup import is_original
 from transforms.stories import story_id_for
 
 # --------------------------------------------------------------------------- parameters
@@ -496,6 +497,7 @@ class StoryFeatures(NamedTuple):
 
 
 FeaturesPayload = tuple  # (id, published_at, names joined by NUL, counts as little-endian float64 bytes)
+# [, True] for an article remembered from an earlier run (an original by construction)
 
 
 def features_payload(features: StoryFeatures) -> FeaturesPayload:
@@ -509,7 +511,7 @@ def features_payload(features: StoryFeatures) -> FeaturesPayload:
 
 
 def features_of(payload: FeaturesPayload) -> StoryFeatures:
-    article_id, published_at, names, counts = payload
+    article_id, published_at, names, counts = payload[:4]
     if not names:
         return StoryFeatures(article_id, published_at, ())
     return StoryFeatures(article_id, published_at, tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist())))
@@ -836,9 +838,10 @@ class Member(NamedTuple):
     ``prior`` marks an article remembered from an earlier run (``--state``): pairs of
     two remembered articles were settled by that run and are not scored again.
 
-    :func:`member_payload` is what the shuffle carries of it (str, bytes and bool
+    :func:`member_payload` is what the runner carries of it (str, bytes and bool
     only, so Beam's default coder writes it without pickling and the runner holds
-    a few bytes objects per copy, not ~225 strings); :func:`member_of` reads it back."""
+    a few bytes objects, not ~225 strings); :func:`member_of` reads it back. Blocks
+    themselves hold only :func:`member_ref` strings (see :class:`FindStories`)."""
 
     vector: CompactVector
     keys: bytes
@@ -912,6 +915,12 @@ def member_payload(member: Member) -> tuple:
 def member_of(payload: tuple) -> Member:
     article_id, published_at, hashes, weights, keys, prior = payload
     return Member(CompactVector(article_id, published_at, hashes, weights), keys, prior)
+
+
+def member_ref(article_id: str, prior: bool = False) -> str:
+    """How a block names a member: its article id, marked when it was remembered
+    from an earlier run (the same id can be a remembered and a new article)."""
+    return article_id + "\0prior" if prior else article_id
 
 
 class Node(NamedTuple):
@@ -1241,20 +1250,38 @@ class _CountFeatures(beam.CombineFn):
         return {f: c for f, c in df.items() if c >= 2}, n
 
 
+class _KeepOriginals(beam.DoFn):
+    """Payloads of articles that copy no other (``duplicates``: the resolved
+    ``{article id: (status, duplicate_of)}``) and of remembered articles."""
+
+    def process(self, payload: FeaturesPayload, duplicates: dict) -> Iterator[FeaturesPayload]:
+        if len(payload) > 4 or is_original(payload[0], duplicates):  # remembered, or no copy
+            yield payload
+
+
 class _VectorizeAndBlock(beam.DoFn):
     def __init__(self, params: StoryParams, prior: bool = False) -> None:
         self._params = params
         self._prior = prior
         self._unblocked = Metrics.counter(namespace("stories"), "unblocked_articles")
 
-    def process(self, payload: FeaturesPayload, df_n: tuple[dict, int]) -> Iterator[tuple[str, tuple]]:
+    def process(
+        self, payload: FeaturesPayload, df_n: tuple[dict, int], duplicates: dict | None = None
+    ) -> Iterator[tuple[str, str] | beam.pvalue.TaggedOutput]:
+        if duplicates is not None and not is_original(payload[0], duplicates):
+            return
         df, n = df_n
         keys, member = block_features(features_of(payload), df, n, self._params, self._prior)
         if not keys:
             self._unblocked.inc()
-        payload = member_payload(member)
+            return  # in no block: nothing will look it up
+        ref = member_ref(member.vector.id, self._prior)
+        yield beam.pvalue.TaggedOutput(MEMBERS, (ref, member_payload(member)))
         for key in keys:
-            yield key, payload
+            yield key, ref
+
+
+MEMBERS = "members"  # _VectorizeAndBlock's output of (member_ref, member_payload), once per blocked article
 
 
 class _ScoreBlock(beam.DoFn):
@@ -1263,9 +1290,11 @@ class _ScoreBlock(beam.DoFn):
         ns = namespace("stories")
         self._edges = Metrics.counter(ns, "edges")
 
-    def process(self, keyed: tuple[str, Iterable[tuple]]) -> Iterator[tuple]:
-        key, members = keyed
-        block = [member_of(m) for m in members]
+    def process(
+        self, keyed: tuple[str, Iterable[str]], members: Mapping[str, tuple], prior: Mapping[str, tuple] | None = None
+    ) -> Iterator[tuple]:
+        key, refs = keyed
+        block = [member_of(members[ref] if ref in members else prior[ref]) for ref in refs]  # type: ignore[index]
         for a, b, score in score_block(key, block, self._params):
             self._edges.inc()
             yield tuple(a), tuple(b), score
@@ -1321,6 +1350,12 @@ class FindStories(beam.PTransform):
     ``prior_features`` (:class:`StoryFeatures` of originals remembered from earlier
     runs) and ``prior_roots`` (``(article id, story root id)`` of the same) let new
     articles join remembered stories (see ``fixed`` in :func:`cluster_edges`).
+
+    With ``duplicates`` (the resolved ``{article id: (status, duplicate_of)}`` as a
+    side input), ``features`` may hold every article: duplicates are left out of
+    the document frequencies and of the blocks, where they are read. Without it,
+    the runner would have to hold a filtered copy of the features until the
+    document frequencies are known.
     """
 
     def __init__(
@@ -1328,32 +1363,44 @@ class FindStories(beam.PTransform):
         params: StoryParams | None = None,
         prior_features: beam.PCollection | None = None,
         prior_roots: beam.PCollection | None = None,
+        duplicates: beam.pvalue.AsSingleton | None = None,
     ) -> None:
         super().__init__()
         self._params = params or StoryParams()
         self._prior_features = prior_features
         self._prior_roots = prior_roots
+        self._duplicates = duplicates
 
     def expand(self, features: beam.PCollection) -> beam.PCollection:
         params = self._params
         counted = features
         prior = None
         if self._prior_features is not None:
-            prior = self._prior_features | "PriorPayloads" >> beam.Map(features_payload)
+            prior = self._prior_features | "PriorPayloads" >> beam.Map(lambda f: (*features_payload(f), True))
             counted = (features, prior) | "WithPriorFeatures" >> beam.Flatten()
+        skip = {}
+        if self._duplicates is not None:
+            # fused with the combine's first half: the filtered copy is never materialised
+            counted = counted | "KeepOriginals" >> beam.ParDo(_KeepOriginals(), duplicates=self._duplicates)
+            skip = {"duplicates": self._duplicates}
         df = counted | "DocumentFrequencies" >> beam.CombineGlobally(_CountFeatures())
-        blocked = features | "VectorizeAndBlock" >> beam.ParDo(
-            _VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df)
-        )
+        blocked, members = features | "VectorizeAndBlock" >> beam.ParDo(
+            _VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df), **skip
+        ).with_outputs(MEMBERS, main="blocked")
+        lookups = {}
         if prior is not None:
-            prior_blocked = prior | "VectorizeAndBlockPrior" >> beam.ParDo(
+            prior_blocked, prior_members = prior | "VectorizeAndBlockPrior" >> beam.ParDo(
                 _VectorizeAndBlock(params, prior=True), df_n=beam.pvalue.AsSingleton(df)
-            )
+            ).with_outputs(MEMBERS, main="blocked")
             blocked = (blocked, prior_blocked) | "WithPriorBlocks" >> beam.Flatten()
+            lookups["prior"] = beam.pvalue.AsDict(prior_members)  # a side input of its own: the local
+            # runner cannot serve a side input made by a Flatten
+        # blocks group member refs; each member's vector travels once, as a side input,
+        # instead of once per block key (up to block_keys_per_article copies)
         edges = (
             blocked
             | "GroupBlocks" >> beam.GroupByKey()
-            | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params))
+            | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params), members=beam.pvalue.AsDict(members), **lookups)
         )
         if self._prior_roots is not None:
             fixed = self._prior_roots | "FixPriorStories" >> beam.Map(lambda kv: (kv[0], None, kv[1]))
