@@ -2,7 +2,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.stories import BuildStories, assign_story_from_duplicates, build_story
+from transforms.stories import BuildStories, assign_story_from_duplicates, build_story, story_member
 
 
 def art(id_, published, title, lang="en", status="unique", topics=(), source="a.example"):
@@ -26,6 +26,20 @@ def test_story_record_fields():
     assert story["languages"] == ["en", "fr"]
     assert story["sources"] == ["a.example", "b.example"]
     assert story["topics"] == [{"name": "sanctions", "score": 0.9}, {"name": "ceasefire", "score": 0.5}]
+
+
+def test_story_member_keeps_what_the_story_record_reads():
+    evidence = [{"text": "sanctions", "start": 4, "end": 13}]
+    members = [
+        dict(art("b", "2025-03-15T12:00:00Z", "Copy", status="exact_duplicate"), text="x" * 500,
+             topics=[{"name": "sanctions", "score": 0.4, "evidence": evidence}]),
+        dict(art("a", "2025-03-15T10:00:00Z", "Original", topics=[("ceasefire", 0.5)]), dedup=None, url="u"),
+        {"id": "c", "title": "", "source": "c.example"},  # fields missing
+    ]
+    slim = [story_member(m) for m in members]
+    assert build_story("s-a", slim) == build_story("s-a", members)
+    assert slim[0]["topics"] == [{"name": "sanctions", "score": 0.4}] and "text" not in slim[0]
+    assert slim[1]["dedup"] == {"status": "unique"} and slim[2]["topics"] == []
 
 
 def test_headline_falls_back_to_any_titled_member():

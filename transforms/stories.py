@@ -77,7 +77,16 @@ class _BuildStory(beam.DoFn):
         yield story
 
 
-_STORY_FIELDS = ("id", "title", "published_at", "language", "source", "topics", "dedup")
+_STORY_FIELDS = ("id", "title", "published_at", "language", "source")
+
+
+def story_member(article: dict) -> dict:
+    """What :func:`build_story` reads of an article, and no more: the grouping holds
+    one per article (topics without their evidence spans, ``dedup`` as its status)."""
+    member = {k: article.get(k) for k in _STORY_FIELDS}
+    member["topics"] = [{"name": t["name"], "score": t["score"]} for t in article.get("topics") or []]
+    member["dedup"] = {"status": (article.get("dedup") or {}).get("status", "unique")}
+    return member
 
 
 class BuildStories(beam.PTransform):
@@ -86,7 +95,7 @@ class BuildStories(beam.PTransform):
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         return (
             articles
-            | "KeyByStory" >> beam.Map(lambda a: (a["story_id"], {k: a.get(k) for k in _STORY_FIELDS}))
+            | "KeyByStory" >> beam.Map(lambda a: (a["story_id"], story_member(a)))
             | "GroupByStory" >> beam.GroupByKey()
             | "BuildStory" >> beam.ParDo(_BuildStory())
         )
