@@ -28,6 +28,7 @@ from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.runners import runner_for
 from transforms import memory
+from transforms.beamutil import start_heap_trimmer
 from transforms.fetch import FeedsConfigError, load_feeds_config
 from transforms.neardup import DEFAULT_SEED
 from transforms.topics import TaxonomyError, read_taxonomy_mapping
@@ -225,6 +226,7 @@ def run(argv: Sequence[str]) -> dict:
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     limit_malloc_arenas()
+    start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")

@@ -11,7 +11,10 @@ an element silently. Counters live in the namespace ``newsbeam.<stage>``:
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import threading
+import time
 
 import logging
 from typing import Any, Callable, Iterable
@@ -63,10 +66,64 @@ def settle_heap() -> None:
     heap. Measured on 10,000 bench articles in one process: the per-article stage
     6-7 % faster (28.1 -> 26.1 s). Refcounted objects are freed as before; only
     reference cycles wait a little longer. Idempotent and cheap (``gc.freeze`` moves
-    a list)."""
+    a list). Also starts the worker's :func:`start_heap_trimmer`."""
+    start_heap_trimmer()
     if gc.get_threshold() != GC_THRESHOLDS:
         gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()
+
+
+TRIM_INTERVAL_SECONDS = 2.0
+_trimmer_lock = threading.Lock()
+_trimmer_started = False
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+def trim_heap() -> bool:
+    """Hand the free pages inside glibc's malloc heaps back to the system now
+    (``malloc_trim(0)``); False where there is no glibc."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim()
+    return True
+
+
+def start_heap_trimmer(interval: float = TRIM_INTERVAL_SECONDS) -> bool:
+    """Trim the process's malloc heaps every ``interval`` seconds, from a daemon
+    thread (once per process; later calls do nothing). Returns whether it runs.
+
+    Element buffers of a few KB come from glibc's heaps, not Python's small-object
+    arenas. Freed, they leave holes that glibc keeps, so every runner process
+    (launcher and workers) holds on to its high-water mark for the rest of the run,
+    even though each stage needs far less than the one before it. Measured on the
+    100,000-article bench: peak resident memory of the process tree 6.3 -> 4.6 GB;
+    the trims cost 1.2 s in the launcher and 0.2-0.4 s per worker over the run,
+    typically 1 ms each."""
+    global _trimmer_started
+    with _trimmer_lock:
+        if _trimmer_started:
+            return True
+        trim = _malloc_trim()
+        if trim is None:
+            return False
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                trim()
+
+        threading.Thread(target=loop, name="newsbeam-heap-trimmer", daemon=True).start()
+        _trimmer_started = True
+        return True
 
 
 class InRuns(beam.DoFn):
