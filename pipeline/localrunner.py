@@ -10,31 +10,64 @@ gRPC's serialisation), the worker holds it twice (the message and the bytes take
 out of it), and the worker cannot start on the first element until the last
 byte has arrived, so sending and processing never overlap.
 
-:func:`stream_bundle_inputs` makes that method flush whenever the stream's
-buffer passes its size threshold (10 MB), between two of the chunks it writes.
-Each chunk holds whole encoded elements (what a worker flushed, or one grouped
-partition), so the worker reads the same elements in the same order, only in
-several messages, as it does with the output of every other step.
+:func:`stream_bundle_inputs` replaces that method: it flushes the stream every
+``CHUNK_BYTES`` (10 MB), between two of the chunks it writes. Each chunk holds
+whole encoded elements (what a worker flushed, or one grouped partition), so the
+worker reads the same elements in the same order, only in several messages, as it
+does with the output of every other step. The runner sends a bundle's input
+*before* it asks the worker to run the bundle, and a worker buffers only a few
+messages of a bundle it has not started; so the chunks are written from a thread
+of their own, and the runner goes on to start the bundle while they stream
+(written in line, a bundle's input beyond what the queues hold, ~250 MB, would
+wait for a bundle that is never started). With an in-process worker
+(``InMemoryDataChannel``, which runs the bundle inline once asked and reads only
+the input already there) the chunks are written in line, as before.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+
+from apache_beam.runners.worker.data_plane import InMemoryDataChannel
 
 _log = logging.getLogger(__name__)
 _PATCHED_MARK = "_newsbeam_streams_inputs"
+CHUNK_BYTES = 10 << 20  # the size at which a worker's own output streams flush
+
+
+def _write_in_chunks(data_out, byte_streams, chunk_bytes: int) -> None:
+    pending = 0
+    for byte_stream in byte_streams or []:
+        data_out.write(byte_stream)
+        pending += len(byte_stream)
+        if pending >= chunk_bytes:
+            data_out.flush()
+            pending = 0
+    data_out.close()
+
+
+def _stream_in_background(data_out, byte_streams, chunk_bytes: int) -> None:
+    try:
+        _write_in_chunks(data_out, byte_streams, chunk_bytes)
+    except Exception:  # noqa: BLE001 - the stream stays open: the bundle fails or waits, it never gets half its input
+        _log.exception("local runner: sending a bundle's input failed")
 
 
 def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
-    """``BundleManager._send_input_to_worker``, flushing the stream as it fills."""
+    """``BundleManager._send_input_to_worker``, streaming the input in chunks."""
     assert self._worker_handler is not None
-    data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
-    maybe_flush = getattr(data_out, "maybe_flush", None)  # size-buffered streams only
-    for byte_stream in byte_streams or []:
-        data_out.write(byte_stream)
-        if maybe_flush is not None:
-            maybe_flush()
-    data_out.close()
+    data_conn = self._worker_handler.data_conn
+    data_out = data_conn.output_stream(process_bundle_id, read_transform_id)
+    if isinstance(data_conn, InMemoryDataChannel):
+        _write_in_chunks(data_out, byte_streams, CHUNK_BYTES)
+        return
+    threading.Thread(
+        target=_stream_in_background,
+        args=(data_out, byte_streams, CHUNK_BYTES),
+        name=f"newsbeam-send-{process_bundle_id}-{read_transform_id}",
+        daemon=True,
+    ).start()
 
 
 setattr(_send_input_in_chunks, _PATCHED_MARK, True)

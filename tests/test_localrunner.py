@@ -1,6 +1,9 @@
 """The local runner sends a bundle's input in chunks (pipeline/localrunner.py)."""
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import apache_beam as beam
 from apache_beam.portability.api import beam_fn_api_pb2
@@ -61,3 +64,19 @@ def test_installing_is_idempotent_and_the_local_runner_still_gives_every_element
             | beam.CombinePerKey(sum)
         )
         assert_that(out, equal_to(sorted(expected.items())))
+
+
+def test_a_bundle_input_larger_than_the_queues_streams_while_the_bundle_runs():
+    """240 MB read by a step after a side-input barrier, two worker processes, 1 MB
+    send queues: written before the bundle is started (``inline``), this run never
+    ends; streamed from a thread it does, with every element."""
+    megabytes = 240
+    seeds = megabytes * (1 << 20) // (256 * 4096)
+    expected = sum(s * 256 + i + 8 * ((s + i) % 251) for s in range(seeds) for i in range(256))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.localrunner_job", str(megabytes), "background"],
+        cwd=repo, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [str(expected)]
