@@ -15,7 +15,7 @@ import re
 import sys
 import time
 
-_REF = re.compile(r"ref_AppliedPTransform_([A-Za-z0-9-]+?)_\d+")
+_REF = re.compile(r"ref_AppliedPTransform_([\w-]+?)_\d+(?![\w-])")  # names may hold "_" (ParDo(_Fn))
 _READ = re.compile(r"(?<!\w)([A-Za-z][A-Za-z0-9/]*)/Read\b")  # a shuffle or side input read, not a PCollection_N
 
 

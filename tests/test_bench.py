@@ -25,6 +25,11 @@ def test_stage_labels_name_the_user_steps_of_a_fused_stage():
     )
     materialized = "((ref_PCollection_PCollection_53/Read)+(ref_AppliedPTransform_ResolveArticles-FindStories-VectorizeAndBlock_94))"
     assert stage_label(materialized) == "ResolveArticles/FindStories/VectorizeAndBlock"
+    multi_output = (
+        "(((ref_PCollection_PCollection_8/Read)+(ref_AppliedPTransform_FindStories-VectorizeAndBlock-ParDo-"
+        "_VectorizeAndBlock-_35))+(FindStories/GroupBlocks/Write))+(ref_PCollection_PCollection_22/Write)"
+    )
+    assert stage_label(multi_output) == "FindStories/VectorizeAndBlock/ParDo/_VectorizeAndBlock"
 
 
 def test_bench_stages_runs_the_pipeline_and_times_every_runner_stage(tmp_path):

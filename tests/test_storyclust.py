@@ -16,6 +16,7 @@ from transforms.storyclust import (
     StoryParams,
     assign_story,
     block_features,
+    block_payload,
     blocked,
     feature_hash,
     features_of,
@@ -422,3 +423,15 @@ def test_keep_originals_keeps_remembered_articles_whatever_the_duplicates_say():
     assert list(_KeepOriginals().process(payload, duplicates)) == []
     assert list(_KeepOriginals().process((*payload, True), duplicates)) == [(*payload, True)]
     assert features_of((*payload, True)) == features_of(payload)
+
+
+def test_block_payload_is_block_features_of_the_payload():
+    articles = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, art("empty", "", "", "2025-01-01T00:00:00Z")]
+    payloads = [article_features(a) for a in articles]
+    df, n = document_frequencies(features_of(p) for p in payloads)
+    for payload in payloads + [(*payloads[0], True)]:
+        for prior in (False, True):
+            assert block_payload(payload, df, n, StoryParams(), prior) == block_features(
+                features_of(payload), df, n, StoryParams(), prior
+            )
+    assert block_payload(payloads[0], df, n)[0]  # the test compares real keys, not two empty results

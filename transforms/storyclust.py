@@ -108,7 +108,7 @@ from collections import Counter
 from datetime import datetime
 from functools import lru_cache
 from itertools import repeat as _repeat
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -866,14 +866,38 @@ def block_features(
     all features at once (the features come sorted, so each blockable prefix is one
     contiguous range of them). Same keys and member (weights to float rounding)."""
     counts = features.counts
-    if not counts:
-        return blocked(vectorize(features, df, n_docs), df, params, prior)
-    names, raw = zip(*counts)
-    count = np.array(raw, dtype=np.float64)
+    if counts:
+        names, raw = zip(*counts)
+        found = _block_arrays(features.id, features.published_at, names, np.array(raw, dtype=np.float64), df,
+                              n_docs, params, prior)
+        if found is not None:
+            return found
+    return blocked(vectorize(features, df, n_docs), df, params, prior)
+
+
+def block_payload(
+    payload: FeaturesPayload, df: Mapping[str, int], n_docs: int, params: StoryParams = StoryParams(),
+    prior: bool = False,
+) -> tuple[tuple[str, ...], Member]:
+    """``block_features(features_of(payload), ...)`` straight from the payload's
+    names and counts, without building the ``(feature, count)`` pairs."""
+    if payload[2]:
+        found = _block_arrays(payload[0], payload[1], payload[2].split("\0"), np.frombuffer(payload[3], "<f8"), df,
+                              n_docs, params, prior)
+        if found is not None:
+            return found
+    return block_features(features_of(payload), df, n_docs, params, prior)
+
+
+def _block_arrays(
+    article_id: str, published_at: str, names: Sequence[str], count: np.ndarray, df: Mapping[str, int],
+    n_docs: int, params: StoryParams, prior: bool,
+) -> tuple[tuple[str, ...], Member] | None:
+    """:func:`block_features` on the sorted feature names and their counts; None
+    when some count is not positive (:func:`blocked` handles those)."""
+    if not (count > 0).all():  # features with no weight are not part of the vector at all
+        return None
     freq = np.array(list(map(df.get, names, _repeat(1))), dtype=np.float64)
-    live = count > 0
-    if not live.all():  # features with no weight are not part of the vector at all
-        return blocked(vectorize(features, df, n_docs), df, params, prior)
     tf = np.where(count >= 1, 1.0 + np.log(np.maximum(count, 1.0)), count)  # sublinear; sub-unit weights kept
     weight = tf * ((math.log(n_docs + 1) + 1.0) - np.log(freq + 1.0))
     norm = math.sqrt(float(np.dot(weight, weight))) or 1.0
@@ -903,7 +927,7 @@ def block_features(
     if len(hashes) > 1 and not np.all(hashes[1:] != hashes[:-1]):
         hashes, first = np.unique(hashes, return_index=True)
         weight = np.add.reduceat(weight, first)
-    vector = CompactVector(features.id, features.published_at, hashes.tobytes(), weight.astype(_WEIGHT_DTYPE).tobytes())
+    vector = CompactVector(article_id, published_at, hashes.tobytes(), weight.astype(_WEIGHT_DTYPE).tobytes())
     return keys, Member(vector, key_hashes.tobytes(), prior)
 
 
@@ -1271,7 +1295,7 @@ class _VectorizeAndBlock(beam.DoFn):
         if duplicates is not None and not is_original(payload[0], duplicates):
             return
         df, n = df_n
-        keys, member = block_features(features_of(payload), df, n, self._params, self._prior)
+        keys, member = block_payload(payload, df, n, self._params, self._prior)
         if not keys:
             self._unblocked.inc()
             return  # in no block: nothing will look it up
@@ -1346,6 +1370,12 @@ class FindStories(beam.PTransform):
     candidates under their rarest features (GroupByKey, blocks capped at
     ``max_block_size``); the scored edges are grouped by average-link in one combine
     over the edges (they are few).
+
+    Blocks hold :func:`member_ref` strings only; each blocked article's
+    :class:`Member` (~1.4 KB) travels once, in a ``{ref: member}`` side input
+    (``AsDict``) that ScoreBlocks reads, instead of once per block key. Every worker
+    of ScoreBlocks loads that map whole: ~140 MB for 100,000 articles a run, so
+    ~1.4 GB at a million (worker memory, not the runner's shuffle, bounds a run).
 
     ``prior_features`` (:class:`StoryFeatures` of originals remembered from earlier
     runs) and ``prior_roots`` (``(article id, story root id)`` of the same) let new
