@@ -10,6 +10,8 @@ from transforms.stories import story_id_for
 from transforms.storyclust import (
     AssignStories,
     FindStories,
+    ScoredEdges,
+    _ClusterEdges,
     _KeepOriginals,
     article_features,
     Node,
@@ -435,3 +437,43 @@ def test_block_payload_is_block_features_of_the_payload():
                 features_of(payload), df, n, StoryParams(), prior
             )
     assert block_payload(payloads[0], df, n)[0]  # the test compares real keys, not two empty results
+
+
+def _random_edges(count, nodes, seed):
+    rng = np.random.default_rng(seed)
+    pool = [(f"2025-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z", f"a{i:04d}") for i in range(nodes)]
+    pool[3] = ("9999-12-31T23:59:59Z", "undated")
+    picks = rng.integers(0, nodes, size=(count, 2))
+    return [(pool[i], pool[j], round(float(rng.random()), 6)) for i, j in picks]
+
+
+def test_the_story_combine_gives_cluster_edges_of_all_edges_however_they_are_split():
+    edges = _random_edges(3000, 400, seed=7)
+    fixed = {"a0010": "a0002", "a0011": "a0002"}
+    expected = cluster_edges(edges, 0.3, fixed)
+    assert len(set(expected.values())) > 5  # real groups, not a trivial result
+    combine = _ClusterEdges(0.3)
+    parts = []
+    for part in (edges[:1000], edges[1000:2500], edges[2500:]):
+        acc = combine.create_accumulator()
+        for edge in part:
+            acc = combine.add_input(acc, edge)
+        parts.append(acc)
+    parts[1] = combine.add_input(parts[1], ("a0010", None, "a0002"))
+    parts[2] = combine.add_input(parts[2], ("a0011", None, "a0002"))
+    packed = [combine.compact(parts[0]), parts[1], combine.compact(parts[2])]  # as a worker sends them
+    assert all(isinstance(x, (tuple, str, bytes)) for x in packed[0])
+    merged = combine.merge_accumulators(packed)
+    assert combine.extract_output(combine.compact(merged)) == expected
+    assert combine.extract_output(merged) == expected
+
+
+def test_scored_edges_keep_each_node_once_and_survive_packing():
+    edges = _random_edges(500, 50, seed=3)
+    held = ScoredEdges()
+    for a, b, score in edges:
+        held.add(a, b, score)
+    assert len(held.keys) == len({n for a, b, _ in edges for n in (a, b)}) <= 50
+    back = ScoredEdges.of(held.packed())
+    assert back.keys == held.keys and back.a == held.a and back.b == held.b and back.scores == held.scores
+    assert back.cluster(0.3) == cluster_edges(edges, 0.3)
