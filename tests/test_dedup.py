@@ -12,6 +12,7 @@ from transforms.dedup import (
     UnionFind,
     exact_keys,
     group_edges,
+    is_original,
     mark,
     resolve_duplicates,
 )
@@ -103,3 +104,8 @@ def test_mark_duplicates_resolves_extra_near_edges_with_exact_ones():
             | beam.Map(lambda a: (a["id"], a["dedup"]["status"], a["dedup"]["duplicate_of"]))
         )
         assert_that(out, equal_to([("a", UNIQUE, None), ("b", NEAR, "a"), ("c", NEAR, "a")]))
+
+
+def test_is_original_reads_the_resolved_duplicates():
+    duplicates = {"b": ("exact_duplicate", "a")}
+    assert is_original("a", duplicates) and not is_original("b", duplicates)

@@ -6,7 +6,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.dedup import MarkDuplicates
 from transforms.neardup import FindNearDuplicates
-from transforms.resolve import ResolveArticles, is_original
+from transforms.resolve import ResolveArticles
 from transforms.storyclust import AssignStories, StoryParams
 
 QUAKE = (
@@ -43,11 +43,6 @@ ARTICLES = [
              "and 412 families were moved to schools in Zambezia, INGD said; the port is closed.",
              "2025-03-04T12:00:00Z"),
 ]
-
-
-def test_is_original_reads_the_resolved_duplicates():
-    duplicates = {"b": ("exact_duplicate", "a")}
-    assert is_original("a", duplicates) and not is_original("b", duplicates)
 
 
 def test_resolve_articles_gives_the_records_of_mark_then_assign():

@@ -17,10 +17,8 @@ from typing import Iterator
 import apache_beam as beam
 
 from transforms.beamutil import STAGE_BATCH, MapInRuns
-from transforms.dedup import FindDuplicates, MarkFn, is_original
+from transforms.dedup import FindDuplicates, MarkFn
 from transforms.storyclust import FindStories, StoryParams, AssignStoryFn, article_features
-
-__all__ = ["ResolveArticles", "is_original"]
 
 
 class _MarkAndAssign(beam.DoFn):

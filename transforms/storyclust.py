@@ -1387,11 +1387,9 @@ class _ScoreBlock(beam.DoFn):
         ns = namespace("stories")
         self._edges = Metrics.counter(ns, "edges")
 
-    def process(
-        self, keyed: tuple[str, Iterable[str]], members: Mapping[str, tuple], prior: Mapping[str, tuple] | None = None
-    ) -> Iterator[tuple]:
+    def process(self, keyed: tuple[str, Iterable[str]], members: Mapping[str, tuple]) -> Iterator[tuple]:
         key, refs = keyed
-        block = [member_of(members[ref] if ref in members else prior[ref]) for ref in refs]  # type: ignore[index]
+        block = [member_of(members[ref]) for ref in refs]
         for a, b, score in score_block(key, block, self._params):
             self._edges.inc()
             yield tuple(a), tuple(b), score
@@ -1501,20 +1499,18 @@ class FindStories(beam.PTransform):
         blocked, members = features | "VectorizeAndBlock" >> beam.ParDo(
             _VectorizeAndBlock(params), df_n=beam.pvalue.AsSingleton(df), **skip
         ).with_outputs(MEMBERS, main="blocked")
-        lookups = {}
         if prior is not None:
             prior_blocked, prior_members = prior | "VectorizeAndBlockPrior" >> beam.ParDo(
                 _VectorizeAndBlock(params, prior=True), df_n=beam.pvalue.AsSingleton(df)
             ).with_outputs(MEMBERS, main="blocked")
             blocked = (blocked, prior_blocked) | "WithPriorBlocks" >> beam.Flatten()
-            lookups["prior"] = beam.pvalue.AsDict(prior_members)  # a side input of its own: the local
-            # runner cannot serve a side input made by a Flatten
+            members = (members, prior_members) | "WithPriorMembers" >> beam.Flatten()
         # blocks group member refs; each member's vector travels once, as a side input,
         # instead of once per block key (up to block_keys_per_article copies)
         edges = (
             blocked
             | "GroupBlocks" >> beam.GroupByKey()
-            | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params), members=beam.pvalue.AsDict(members), **lookups)
+            | "ScoreBlocks" >> beam.ParDo(_ScoreBlock(params), members=beam.pvalue.AsDict(members))
         )
         if self._prior_roots is not None:
             fixed = self._prior_roots | "FixPriorStories" >> beam.Map(lambda kv: (kv[0], None, kv[1]))
