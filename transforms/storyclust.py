@@ -1148,7 +1148,9 @@ class ScoredEdges:
         self.fixed: dict[str, str] = {}
 
     def _node(self, node: tuple) -> int:
-        key = node[0] + "\0" + node[1]
+        return self._key(node[0] + "\0" + node[1])
+
+    def _key(self, key: str) -> int:
         at = self._index.get(key)
         if at is None:
             at = self._index[key] = len(self.keys)
@@ -1161,7 +1163,7 @@ class ScoredEdges:
         self.scores.append(score)
 
     def extend(self, other: "ScoredEdges") -> None:
-        mapping = np.fromiter((self._node(key.split("\0", 1)) for key in other.keys), np.intc, len(other.keys))
+        mapping = np.fromiter(map(self._key, other.keys), np.intc, len(other.keys))
         self.a.frombytes(mapping[np.frombuffer(other.a, np.intc)].tobytes())
         self.b.frombytes(mapping[np.frombuffer(other.b, np.intc)].tobytes())
         self.scores.extend(other.scores)
