@@ -186,3 +186,15 @@ def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches(
     assert sorted(sorted(m) for m in shared_buckets(batches)) == expected
     assert list(shared_buckets([pack_band_batch([1, 2], ["d\0x", "d\0y"])])) == []
     assert list(shared_buckets([])) == []
+
+
+def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(monkeypatch):
+    from transforms import neardup
+
+    text = "Ceasefire talks resume in Geneva as envoys meet again on Tuesday morning"
+    before = neardup.shingles(text)
+    monkeypatch.setattr(neardup._TokenHashes, "MAX_SIZE", 3)
+    table = neardup._TokenHashes()
+    monkeypatch.setattr(neardup, "_TOKEN_HASHES", table)
+    assert np.array_equal(neardup.shingles(text), before)
+    assert len(table) <= 3

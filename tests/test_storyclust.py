@@ -477,3 +477,30 @@ def test_scored_edges_keep_each_node_once_and_survive_packing():
     back = ScoredEdges.of(held.packed())
     assert back.keys == held.keys and back.a == held.a and back.b == held.b and back.scores == held.scores
     assert back.cluster(0.3) == cluster_edges(edges, 0.3)
+
+
+def test_sentence_heads_are_the_words_that_start_the_text_or_a_sentence():
+    import re
+    from collections import Counter
+
+    from transforms.storyclust import _sentence_heads
+
+    # the single pattern the two-pattern form replaces (slower: it tries ^ at every character)
+    single = re.compile(r"(?:^|[.!?\n:;])[ \t\u00a0\"'“”«»(–—-]*([^\W\d_]+)")
+    texts = [
+        "Officials met. They said: «Talks» went on; (Geneva) hosted\nthem! Why? Because.",
+        " «Quoted» start. 12 numbers. ",
+        ".Leading dot then Word",
+        "\nNew line first",
+        "3 starts with a digit. Then words",
+        "",
+        "—Dash start: Kyiv",
+        "...",
+    ]
+    for text in texts:
+        assert _sentence_heads(text) == Counter(single.findall(text)), text
+
+
+def test_article_features_is_the_payload_of_story_features():
+    for article in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, art("e", "", ""), art("n", "Only a title", "")):
+        assert article_features(article) == features_payload(story_features(article))

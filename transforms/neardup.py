@@ -96,6 +96,23 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 _POSITION_MULTIPLIERS: dict[int, np.ndarray] = {}
 
 
+class _TokenHashes(dict):
+    """token -> its xxh3 shingle-seed hash, computed on first sight. Looked up with
+    ``map(hashes.__getitem__, tokens)``, a token seen before costs a C-level dict hit
+    (news vocabularies repeat), not a Python-level call and an ``encode``."""
+
+    MAX_SIZE = 500_000  # distinct tokens kept; then the table starts over
+
+    def __missing__(self, token: str) -> int:
+        if len(self) >= self.MAX_SIZE:
+            self.clear()
+        value = self[token] = xxhash.xxh3_64_intdigest(token.encode(), seed=_SHINGLE_SEED)
+        return value
+
+
+_TOKEN_HASHES = _TokenHashes()
+
+
 def tokens(text: str | None) -> list[str]:
     """Normalized word tokens: casefolded, punctuation stripped."""
     if not isinstance(text, str):
@@ -114,7 +131,7 @@ def shingles(text: str | None, k: int = DEFAULT_K) -> np.ndarray:
     toks = tokens(text)
     if not toks:
         return np.empty(0, dtype=_U64)
-    h = np.fromiter((xxhash.xxh3_64_intdigest(t.encode(), seed=_SHINGLE_SEED) for t in toks), dtype=_U64, count=len(toks))
+    h = np.fromiter(map(_TOKEN_HASHES.__getitem__, toks), dtype=_U64, count=len(toks))
     width = min(k, len(toks))
     mult = _POSITION_MULTIPLIERS.get(width)
     if mult is None:
