@@ -674,3 +674,37 @@ def test_tag_topics_composite():
     }
     assert counters.get("ceasefire") == 1 and counters.get("energy") == 1
     assert counters.get("in") == 5 and counters.get("out") == 3 and counters.get("rejected") == 2
+
+
+def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
+    """exclude / requires are searched in windows with a faster regex (a first-character
+    class, then the prefix trie); in every window of real texts it answers as the
+    plain ``(?<!\\w)(?:...)(?!\\w)`` regex does."""
+    import re
+
+    from transforms.topics import _FLAGS, _bounded, _context_regex
+
+    texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
+    texts += [case[-1] for case in (*TRAPS, *MORE_TRAPS)]
+    texts += [open(path, encoding="utf-8").read()[:3000] for path in SEEDS]
+    corpus = "\n".join(texts)
+    lists = {
+        tuple(sources)
+        for topic in taxonomy.topics.values()
+        for rules in (topic.exclude, topic.requires)
+        for sources in rules.values()
+    }
+    lists |= {tuple(s for sources in t.exclude.values() for s in sources) for t in taxonomy.topics.values()}
+    assert len(lists) > 30
+    fast_ones = hits = 0
+    for sources in sorted(lists):
+        plain = re.compile(_bounded(sources), _FLAGS)
+        fast = _context_regex(list(sources))
+        fast_ones += fast.pattern != plain.pattern
+        for lo in range(0, len(corpus), 11):
+            for width in (60, 200):
+                expected = plain.search(corpus, lo, lo + width) is not None
+                assert (fast.search(corpus, lo, lo + width) is not None) == expected, (sources, lo, width)
+                hits += expected
+    assert hits > 1000  # the windows do hold context words, not only misses
+    assert fast_ones > 0.9 * len(lists)
