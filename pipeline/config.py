@@ -44,6 +44,7 @@ class LanguageConfig:
     seed: int = 0
     predetector: bool = True  # py3langid answers first; langdetect decides the uncertain cases
     predetector_min_prob: float = 0.99
+    predetector_chars: int = 300  # py3langid's first read; an unsure answer reads max_chars once more
 
 
 @dataclasses.dataclass(frozen=True)

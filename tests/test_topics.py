@@ -708,3 +708,22 @@ def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
                 hits += expected
     assert hits > 1000  # the windows do hold context words, not only misses
     assert fast_ones > 0.9 * len(lists)
+
+
+def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternation(taxonomy, monkeypatch):
+    import transforms.topics as topics_module
+
+    texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
+    texts += [open(path, encoding="utf-8").read() for path in SEEDS]
+    corpus = "\n".join(texts)
+
+    def candidates(language: str) -> list[tuple[int, int]]:
+        matcher = topics_module._Matcher(taxonomy.topics.values(), taxonomy.active_languages(language))
+        scan, _ = matcher._build_scan()
+        return [(m.start(), m.lastindex) for m in scan.finditer(corpus)]
+
+    grouped = {lang: candidates(lang) for lang in ("en", "de", "uk")}
+    monkeypatch.setattr(topics_module, "_FAN", 10**6)  # one flat alternation
+    for lang, found in grouped.items():
+        assert len(found) > 50
+        assert found == candidates(lang), lang

@@ -4,7 +4,7 @@ langdetect is random by design (it samples n-grams), so its factory is seeded;
 its profiles load once per process, under a lock (langdetect's own global
 factory races under Beam's multi-threaded workers), in ``DoFn.setup()``. It
 costs about 3 ms per article, so a fast pre-detector answers first: py3langid
-(a naive-Bayes model shipped inside its PyPI package, ~0.1 ms on 500
+(a naive-Bayes model shipped inside its PyPI package, ~0.1 ms on 300
 characters). Its answer is kept only when it is near-certain and names a
 language langdetect also knows; everything else (short, mixed, unusual text)
 goes to langdetect. ``make eval`` reports the accuracy of both paths.
@@ -137,7 +137,7 @@ def detect(
     max_chars: int = 1000,
     min_letters: int = 20,
     min_confidence: float = 0.5,
-    predetector_chars: int = 500,
+    predetector_chars: int = 300,
     predetector_min_prob: float = 0.99,
 ) -> Detection:
     """Detect the language of ``text``; ``und`` when it has fewer than
@@ -184,6 +184,7 @@ def make_language_fn(
     min_confidence: float = 0.5,
     predetector: bool = True,
     predetector_min_prob: float = 0.99,
+    predetector_chars: int = 300,
 ) -> Callable[[dict], dict]:
     """Build the per-article function (loads the detectors: call it in ``setup()``)."""
     factory = load_factory(seed)
@@ -203,6 +204,7 @@ def make_language_fn(
             min_letters=min_letters,
             min_confidence=min_confidence,
             predetector_min_prob=predetector_min_prob,
+            predetector_chars=predetector_chars,
         )
         lang, confidence = found.language, found.confidence
         declared = article.get("language")
