@@ -17,6 +17,7 @@ REQUIRES = [
     "PyYAML>=6.0,<7",
     "xxhash>=3.4,<5",
     "numpy>=1.26,<3",
+    "orjson>=3.9,<4",
 ]
 
 EXTRAS = {

@@ -12,6 +12,20 @@ def test_json_line_orders_known_fields_first_and_keeps_unicode():
     assert line == '{"id":"x","title":"Київ","missing":null,"z":1}'
 
 
+def test_json_line_is_what_json_writes_and_json_takes_what_orjson_refuses():
+    record = {
+        "id": "a1", "title": "Zelensky: «peace» — talks\u2028resume", "text": "tab\tnl\nctl\x01 quote\" back\\ ✓ 🇺🇦",
+        "language_confidence": 0.9999, "score": 0.632, "count": 12, "flag": True, "none": None,
+        "topics": [{"name": "ceasefire", "evidence": [{"text": "truce", "start": 0, "end": 5}]}],
+        "tuple": (1, "two"),
+    }
+    assert to_json_line(record) == json.dumps(
+        {k: record[k] for k in sorted(record)}, ensure_ascii=False, separators=(",", ":")
+    )
+    huge = {"id": "b", "n": 2**70}  # over 64 bits: orjson refuses it
+    assert json.loads(to_json_line(huge)) == huge
+
+
 def test_reason_class_folds_particulars():
     assert reason_class("line 7 is 20971520 bytes, over the 2000000 limit") == "line N is N bytes, over the N limit"
     assert reason_class("unsupported format '.pdf'") == "unsupported format '…'"
