@@ -504,3 +504,13 @@ def test_sentence_heads_are_the_words_that_start_the_text_or_a_sentence():
 def test_article_features_is_the_payload_of_story_features():
     for article in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, art("e", "", ""), art("n", "Only a title", "")):
         assert article_features(article) == features_payload(story_features(article))
+
+
+def test_vector_hashes_are_the_low_half_of_feature_hash_and_the_table_starts_over(monkeypatch):
+    from transforms import storyclust
+
+    table = storyclust._VectorHashes()
+    monkeypatch.setattr(storyclust._VectorHashes, "MAX_SIZE", 2)
+    for feature in ("w:kyiv", "c:ceasefire", "n:1.2e+03", "w:kyiv"):
+        assert table[feature] == storyclust.vector_hash(feature)
+    assert len(table) <= 2
