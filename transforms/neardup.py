@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -420,7 +420,7 @@ def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[list[NodeKey]]:
 
 class _SignAndBand(InRuns):
     """article -> main: ``(band shard, packed batch of (band hash, node) entries)``;
-    ``SIGNATURES``: ``(id, (node, signature bytes))``.
+    ``SIGNATURES``: ``(packed node, signature bytes)`` (:func:`packed_node`).
 
     Band entries are batched per shard (``"<band>:<hash mod shards>"``), packed
     (:func:`pack_band_batch`) and sent every ``FLUSH_BAND_ENTRIES`` entries and at
@@ -466,15 +466,16 @@ class _SignAndBand(InRuns):
             return
         self._signatures.inc()
         node = tuple(node_of(article))
-        yield beam.pvalue.TaggedOutput(SIGNATURES, (node[1], (node, signature_bytes(sig))))
-        batches, shards, packed_node = self._batches, self._shards, f"{node[0]}\0{node[1]}"
+        packed = packed_node(node)
+        yield beam.pvalue.TaggedOutput(SIGNATURES, (packed, signature_bytes(sig)))
+        batches, shards = self._batches, self._shards
         for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
             key = (window, f"{band}:{h % shards}")
             batch = batches.get(key)
             if batch is None:
                 batch = batches[key] = ([], [])
             batch[0].append(h)
-            batch[1].append(packed_node)
+            batch[1].append(packed)
         self._held += self._bands
         if self._held >= FLUSH_BAND_ENTRIES:
             yield from self._send_batches()
@@ -490,18 +491,32 @@ class _SignAndBand(InRuns):
         yield from self._send_batches()
 
 
-class _PairsInShard(beam.DoFn):
-    """(band shard, batches) -> ``(later id, earlier node)`` for each candidate pair."""
+class _VerifyInShard(beam.DoFn):
+    """(band shard, batches) -> a verified :class:`Edge` for each candidate pair
+    (later -> earlier) whose estimated Jaccard reaches the threshold.
 
-    def __init__(self, max_bucket: int, compare_earliest: int) -> None:
+    Signatures come from a ``{packed node: signature bytes}`` side input (one
+    copy per worker), so the pairs need no join. A pair that shares several
+    bands is a candidate in several shards: it is verified once per bundle
+    (most of its repeats land in the same bundle) and any edge left repeated
+    across bundles is harmless, as edges are resolved as a set."""
+
+    def __init__(self, threshold: float, max_bucket: int, compare_earliest: int) -> None:
+        self._threshold = threshold
         self._max_bucket = max_bucket
         self._compare_earliest = compare_earliest
+        self._seen: set[tuple[NodeKey, NodeKey]] = set()
         ns = namespace("neardup")
         self._buckets = Metrics.counter(ns, "buckets")
         self._oversized = Metrics.counter(ns, "oversized_buckets")
         self._candidates = Metrics.counter(ns, "candidates")
+        self._verified = Metrics.counter(ns, "verified")
 
-    def process(self, keyed: tuple[str, Iterable[BandBatch]]) -> Iterator[tuple[str, NodeKey]]:
+    def start_bundle(self) -> None:
+        self._seen = set()
+
+    def process(self, keyed: tuple[str, Iterable[BandBatch]], signatures: Mapping[str, bytes]) -> Iterator[Edge]:
+        seen = self._seen
         for members in shared_buckets(keyed[1]):
             pairs, oversized = bucket_pairs(members, self._max_bucket, self._compare_earliest)
             self._buckets.inc()
@@ -511,48 +526,34 @@ class _PairsInShard(beam.DoFn):
             for earlier, later in pairs:
                 if is_prior(later):
                     continue  # both remembered: settled by an earlier run
+                if (later, earlier) in seen:
+                    continue
+                seen.add((later, earlier))
                 n += 1
-                yield later[1], earlier
+                edge = verified_edge(
+                    later, signatures[packed_node(later)], earlier, signatures[packed_node(earlier)], self._threshold
+                )
+                if edge is not None:
+                    self._verified.inc()
+                    yield edge
             self._candidates.inc(n)
 
-
-def _to_parents(joined: tuple[str, dict]) -> Iterator[tuple[str, tuple[NodeKey, bytes]]]:
-    """Per later article: its signature, sent once to each distinct earlier candidate."""
-    _, groups = joined
-    mine = next(iter(groups["sig"]), None)
-    if mine is None:
-        return
-    for parent in set(map(tuple, groups["cand"])):
-        yield parent[1], (tuple(mine[0]), mine[1])
+    def finish_bundle(self) -> None:
+        self._seen = set()
 
 
-class _Verify(beam.DoFn):
-    """Per earlier article: verify each later candidate against its signature."""
-
-    def __init__(self, threshold: float) -> None:
-        self._threshold = threshold
-        self._verified = Metrics.counter(namespace("neardup"), "verified")
-
-    def process(self, joined: tuple[str, dict]) -> Iterator[Edge]:
-        _, groups = joined
-        mine = next(iter(groups["sig"]), None)
-        if mine is None:
-            return
-        for child, child_sig in groups["later"]:
-            edge = verified_edge(tuple(child), child_sig, tuple(mine[0]), mine[1], self._threshold)
-            if edge is not None:
-                self._verified.inc()
-                yield edge
+def packed_node(node: NodeKey) -> str:
+    """A node as band batches and the signatures side input spell it."""
+    return f"{node[0]}\0{node[1]}"
 
 
 class FindNearDuplicates(beam.PTransform):
     """Articles -> near-duplicate :class:`Edge` s (child = later, parent = earlier).
 
     SignAndBand (MinHash per article; band hashes batched per bundle and shard)
-      -> GroupBandShards -> CandidatePairs (pairs inside each band bucket, capped
-      for oversized buckets) -> JoinLaterSignature -> JoinEarlierSignature ->
-      VerifyPairs (estimated Jaccard >= threshold).
-    Each distinct pair is verified once; all-pairs comparison never happens.
+      -> GroupBandShards -> VerifyCandidates (pairs inside each band bucket, capped
+      for oversized buckets, each verified on the signatures of a side input:
+      estimated Jaccard >= threshold). All-pairs comparison never happens.
     Articles with fewer than ``min_shingles`` distinct shingles are skipped
     (exact dedup still covers them). ``bands``/``rows`` of 0 are chosen by
     :func:`choose_bands`.
@@ -586,19 +587,12 @@ class FindNearDuplicates(beam.PTransform):
         signed = articles | "SignAndBand" >> beam.ParDo(_SignAndBand(*self._sign_args)).with_outputs(
             SIGNATURES, main="bands"
         )
-        sigs = signed[SIGNATURES]
-        candidates = (
+        return (
             signed["bands"]
             | "GroupBandShards" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.ParDo(_PairsInShard(*self._bucket_args))
-        )
-        later = (
-            {"sig": sigs, "cand": candidates}
-            | "JoinLaterSignature" >> beam.CoGroupByKey()
-            | "SendToEarlier" >> beam.FlatMap(_to_parents)
-        )
-        return (
-            {"sig": sigs, "later": later}
-            | "JoinEarlierSignature" >> beam.CoGroupByKey()
-            | "VerifyPairs" >> beam.ParDo(_Verify(self._threshold))
+            | "VerifyCandidates"
+            >> beam.ParDo(
+                _VerifyInShard(self._threshold, *self._bucket_args),
+                signatures=beam.pvalue.AsDict(signed[SIGNATURES]),
+            )
         )
