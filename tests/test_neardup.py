@@ -146,6 +146,28 @@ def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush
         assert_that(edges, equal_to([("copy", "orig", "near")]))
 
 
+def test_a_pair_found_in_several_bands_is_one_edge_repeated_when_not_remembered(monkeypatch):
+    # SEEN_PAIRS=0: VerifyCandidates remembers no pair, as if each band's shard came in
+    # its own bundle; the copy shares most bands with its original, so the same edge
+    # comes out several times, and never another one
+    monkeypatch.setattr(neardup, "SEEN_PAIRS", 0)
+    articles = [_article("copy", COPY, "2024-05-02T09:00:00Z"), _article("orig", STORY, "2024-05-01T08:00:00Z")]
+
+    def check(found):
+        (edges,) = found
+        assert len(edges) > 5 and set(edges) == {("copy", "orig", "near")}, edges
+
+    with TestPipeline() as p:
+        edges = (
+            p
+            | "Create" >> beam.Create(articles)
+            | "Find" >> FindNearDuplicates(threshold=0.5)
+            | "Ids" >> beam.Map(lambda e: (e.child.id, e.parent.id, e.kind))
+            | "All" >> beam.combiners.ToList()
+        )
+        assert_that(edges, check)
+
+
 def test_group_of_copies_resolves_to_one_original_with_mark_duplicates():
     copy2 = STORY.replace("welcomed", "praised") + " Sign up for our daily newsletter."
     articles = [

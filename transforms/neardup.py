@@ -491,6 +491,9 @@ class _SignAndBand(InRuns):
         yield from self._send_batches()
 
 
+SEEN_PAIRS = 1_000_000  # candidate pairs a VerifyCandidates instance remembers within a bundle
+
+
 class _VerifyInShard(beam.DoFn):
     """(band shard, batches) -> a verified :class:`Edge` for each candidate pair
     (later -> earlier) whose estimated Jaccard reaches the threshold.
@@ -529,6 +532,8 @@ class _VerifyInShard(beam.DoFn):
                 if (later, earlier) in seen:
                     continue
                 seen.add((later, earlier))
+                if len(seen) > SEEN_PAIRS:
+                    seen.clear()  # bounded memory; a pair verified again is only repeated work
                 n += 1
                 edge = verified_edge(
                     later, signatures[packed_node(later)], earlier, signatures[packed_node(earlier)], self._threshold
