@@ -514,3 +514,10 @@ def test_vector_hashes_are_the_low_half_of_feature_hash_and_the_table_starts_ove
     for feature in ("w:kyiv", "c:ceasefire", "n:1.2e+03", "w:kyiv"):
         assert table[feature] == storyclust.vector_hash(feature)
     assert len(table) <= 2
+
+
+def test_components_are_the_connected_parts_of_the_link_graph():
+    from transforms.storyclust import _components
+
+    link = {1: {2: 0.5}, 2: {1: 0.5, 3: 0.1}, 3: {2: 0.1}, 4: {5: 0.9}, 5: {4: 0.9}, 6: {}}
+    assert sorted(sorted(c) for c in _components(link)) == [[1, 2, 3], [4, 5], [6]]
