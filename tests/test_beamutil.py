@@ -131,3 +131,19 @@ def test_a_step_in_runs_handles_a_whole_run_before_passing_it_on_and_the_rest_at
 def test_in_runs_refuses_an_empty_run():
     with pytest.raises(ValueError, match="batch_size"):
         GuardedMap("halve", _halve, batch_size=0)
+
+
+def test_memo_computes_a_key_once_and_starts_over_when_full():
+    from transforms.beamutil import Memo
+
+    calls = []
+
+    def double(x):
+        calls.append(x)
+        return 2 * x
+
+    memo = Memo(double, 2)
+    assert list(map(memo.__getitem__, [1, 2, 1, 2])) == [2, 4, 2, 4]
+    assert calls == [1, 2]
+    assert memo[3] == 6 and len(memo) == 1  # full at 2 keys: the table started over
+    assert memo[1] == 2 and calls == [1, 2, 3, 1]

@@ -506,14 +506,15 @@ def test_article_features_is_the_payload_of_story_features():
         assert article_features(article) == features_payload(story_features(article))
 
 
-def test_vector_hashes_are_the_low_half_of_feature_hash_and_the_table_starts_over(monkeypatch):
+def test_vectorising_reads_vector_hashes_from_its_table():
     from transforms import storyclust
 
-    table = storyclust._VectorHashes()
-    monkeypatch.setattr(storyclust._VectorHashes, "MAX_SIZE", 2)
-    for feature in ("w:kyiv", "c:ceasefire", "n:1.2e+03", "w:kyiv"):
-        assert table[feature] == storyclust.vector_hash(feature)
-    assert len(table) <= 2
+    feats = [story_features(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
+    df, n = document_frequencies(feats)
+    _, member = block_features(feats[0], df, n)
+    kept = sorted(storyclust.vector_hash(f) for f, _ in feats[0].counts if df.get(f, 1) >= 2)
+    assert np.frombuffer(member.vector.hashes, "<u4").tolist() == sorted(set(kept))
+    assert all(storyclust._VECTOR_HASHES[f] == storyclust.vector_hash(f) for f, _ in feats[0].counts)
 
 
 def test_components_are_the_connected_parts_of_the_link_graph():

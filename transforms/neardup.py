@@ -62,7 +62,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.beamutil import STAGE_BATCH, InRuns, namespace
+from transforms.beamutil import STAGE_BATCH, InRuns, Memo, namespace
 from transforms.dedup import Edge, Node, is_prior, node_of
 
 DEFAULT_K = 5
@@ -96,21 +96,11 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 _POSITION_MULTIPLIERS: dict[int, np.ndarray] = {}
 
 
-class _TokenHashes(dict):
-    """token -> its xxh3 shingle-seed hash, computed on first sight. Looked up with
-    ``map(hashes.__getitem__, tokens)``, a token seen before costs a C-level dict hit
-    (news vocabularies repeat), not a Python-level call and an ``encode``."""
-
-    MAX_SIZE = 500_000  # distinct tokens kept; then the table starts over
-
-    def __missing__(self, token: str) -> int:
-        if len(self) >= self.MAX_SIZE:
-            self.clear()
-        value = self[token] = xxhash.xxh3_64_intdigest(token.encode(), seed=_SHINGLE_SEED)
-        return value
+def _token_hash(token: str) -> int:
+    return xxhash.xxh3_64_intdigest(token.encode(), seed=_SHINGLE_SEED)
 
 
-_TOKEN_HASHES = _TokenHashes()
+_TOKEN_HASHES = Memo(_token_hash, 500_000)  # token -> hash, for the tokens of a text in one map()
 
 
 def tokens(text: str | None) -> list[str]:

@@ -117,7 +117,7 @@ import numpy as np
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import STAGE_BATCH, MapInRuns, namespace
+from transforms.beamutil import STAGE_BATCH, MapInRuns, Memo, namespace
 from transforms.dedup import is_original
 from transforms.stories import story_id_for
 
@@ -757,24 +757,6 @@ class CompactVector(NamedTuple):
 _HASH_DTYPE = np.dtype("<u8")  # block keys
 _VECTOR_HASH_DTYPE = np.dtype("<u4")  # features in a CompactVector
 _WEIGHT_DTYPE = np.dtype("<f2")
-_LOW32 = np.uint64(0xFFFFFFFF)
-
-
-class _VectorHashes(dict):
-    """feature -> :func:`vector_hash`, computed on first sight: a plain dict hit
-    through ``map`` is ~3x cheaper than the LRU cache's (which also reorders on
-    every hit), and vectorising an article looks up ~150 features."""
-
-    MAX_SIZE = 1_000_000  # features kept; then the table starts over
-
-    def __missing__(self, feature: str) -> int:
-        if len(self) >= self.MAX_SIZE:
-            self.clear()
-        value = self[feature] = xxhash.xxh3_64_intdigest(feature.encode("utf-8")) & 0xFFFFFFFF
-        return value
-
-
-_VECTOR_HASHES = _VectorHashes()
 
 
 @lru_cache(maxsize=500_000)
@@ -788,6 +770,9 @@ def vector_hash(feature: str) -> int:
     """The 32-bit hash a feature is known by inside a :class:`CompactVector` (the low
     half of :func:`feature_hash`)."""
     return feature_hash(feature) & 0xFFFFFFFF
+
+
+_VECTOR_HASHES = Memo(vector_hash, 1_000_000)  # feature -> vector_hash, for an article's features in one map()
 
 
 def compact(vector: Vector, df: Mapping[str, int] | None = None) -> CompactVector:
