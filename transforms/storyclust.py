@@ -1081,55 +1081,79 @@ def _window_dots(members: list[Member], window: int) -> list[list[float]]:
 
 
 def _relevant_links(
-    edges: Iterable[tuple[int, int, float]], threshold: float, fixed: Mapping[str, str], ids: list[str]
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, threshold: float, fixed: Mapping[str, str], ids: list[str]
 ) -> dict[int, dict[int, float]]:
-    """The adjacency (best score per pair) of the only edges that can matter.
+    """The adjacency (best score per pair) of the only edges that can matter, from
+    the edges as arrays (endpoints as node ranks, ``ids[rank]`` the article id).
 
     A merge needs a cross pair scoring at least ``threshold`` (a mean never exceeds
     its largest term), so groups only ever form inside the connected components of
     the strong edges (remembered stories count as joined); weaker edges matter only
     inside such a component. Everything else is dropped before the agglomeration,
-    which keeps its cost near-linear in the edges that can change a result."""
-    best: dict[tuple[int, int], float] = {}
-    for a, b, s in edges:
-        if a == b:
-            continue
-        pair = (a, b) if a < b else (b, a)
-        if s > best.get(pair, -1.0):
-            best[pair] = s
-    parent: dict[int, int] = {}
+    which keeps its cost near-linear in the edges that can change a result. All of
+    it runs on arrays: only the kept pairs become Python dicts."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    score = np.asarray(score, dtype=np.float64)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    loop = lo == hi
+    if loop.any():
+        lo, hi, score = lo[~loop], hi[~loop], score[~loop]
+    # best score per pair: sorted by pair, best first, the first of each pair kept
+    order = np.lexsort((-score, hi, lo))
+    lo, hi, score = lo[order], hi[order], score[order]
+    first = np.ones(len(lo), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    lo, hi, score = lo[first], hi[first], score[first]
+    strong = score >= threshold
+    join_a, join_b = [lo[strong]], [hi[strong]]
+    if fixed:  # the members of one remembered story are joined (first one to each other)
+        nodes = np.unique(np.concatenate([lo, hi]))
+        first_of: dict[str, int] = {}
+        pairs = [(first_of.setdefault(fixed[ids[n]], n), n) for n in nodes.tolist() if ids[n] in fixed]
+        if pairs:
+            join_a.append(np.array([x for x, _ in pairs], dtype=np.int64))
+            join_b.append(np.array([y for _, y in pairs], dtype=np.int64))
+    ja, jb = np.concatenate(join_a), np.concatenate(join_b)
+    size = int(max(ja.max(initial=-1), jb.max(initial=-1), hi.max(initial=-1))) + 1
+    root = _component_roots(ja, jb, size)
+    touched = np.zeros(size, dtype=bool)
+    touched[ja] = touched[jb] = True
+    keep = touched[lo] & touched[hi] & (root[lo] == root[hi])
+    lo, hi, score = lo[keep], hi[keep], score[keep]
+    if not len(lo):
+        return {}
+    # both directions, grouped by node: one dict per node from its slice
+    src = np.concatenate([lo, hi])
+    dst = np.concatenate([hi, lo])
+    both = np.concatenate([score, score])
+    order = np.argsort(src, kind="stable")
+    src, dst, both = src[order], dst[order].tolist(), both[order].tolist()
+    starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1]])).tolist()
+    bounds = starts + [len(dst)]
+    return {
+        node: dict(zip(dst[bounds[i] : bounds[i + 1]], both[bounds[i] : bounds[i + 1]]))
+        for i, node in enumerate(src[starts].tolist())
+    }
 
-    def find(x: int) -> int:
-        root = x
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while x != root:
-            parent[x], x = root, parent[x]
-        return root
 
-    def union(x: int, y: int) -> None:
-        parent.setdefault(x, x)
-        parent.setdefault(y, y)
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
-
-    for (a, b), s in best.items():
-        if s >= threshold:
-            union(a, b)
-    if fixed:
-        first: dict[str, int] = {}
-        for (a, b) in best:
-            for node in (a, b):
-                root = fixed.get(ids[node])
-                if root is not None:
-                    union(first.setdefault(root, node), node)
-    link: dict[int, dict[int, float]] = {}
-    for (a, b), s in best.items():
-        if a in parent and b in parent and find(a) == find(b):
-            link.setdefault(a, {})[b] = s
-            link.setdefault(b, {})[a] = s
-    return link
+def _component_roots(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
+    """For every node ``0 <= n < size``, the smallest node of its connected component
+    in the graph of the edges ``a[i] - b[i]`` (a node on no edge is its own root):
+    label propagation with pointer jumping, a few array passes per round."""
+    root = np.arange(size, dtype=np.int64)
+    while True:
+        ra, rb = root[a], root[b]
+        low = np.minimum(ra, rb)
+        before = root.copy()
+        np.minimum.at(root, ra, low)  # hook each edge's larger root onto the smaller one
+        np.minimum.at(root, rb, low)
+        while True:  # point every node at its root
+            jumped = root[root]
+            if np.array_equal(jumped, root):
+                break
+            root = jumped
+        if np.array_equal(root, before):
+            return root
 
 
 def cluster_edges(
@@ -1154,7 +1178,10 @@ def cluster_edges(
     nodes = sorted({n for a, b, _ in edges for n in (a, b)})
     rank = {n: i for i, n in enumerate(nodes)}
     ids = [n[1] for n in nodes]  # Node or a plain (published_at, id) tuple
-    return _agglomerate(((rank[a], rank[b], s) for a, b, s in edges), threshold, fixed or {}, ids)
+    a = np.fromiter((rank[e[0]] for e in edges), dtype=np.int64, count=len(edges))
+    b = np.fromiter((rank[e[1]] for e in edges), dtype=np.int64, count=len(edges))
+    score = np.fromiter((e[2] for e in edges), dtype=np.float64, count=len(edges))
+    return _agglomerate(a, b, score, threshold, fixed or {}, ids)
 
 
 class ScoredEdges:
@@ -1219,9 +1246,9 @@ class ScoredEdges:
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
         ids = [self.keys[i].split("\0", 1)[1] for i in order]
-        a = rank[np.frombuffer(self.a, np.intc)].tolist()
-        b = rank[np.frombuffer(self.b, np.intc)].tolist()
-        return _agglomerate(zip(a, b, self.scores.tolist()), threshold, fixed, ids)
+        a = rank[np.frombuffer(self.a, np.intc)]
+        b = rank[np.frombuffer(self.b, np.intc)]
+        return _agglomerate(a, b, np.frombuffer(self.scores, np.float64), threshold, fixed, ids)
 
 
 def _components(link: Mapping[int, Mapping[int, float]]) -> Iterator[list[int]]:
@@ -1241,17 +1268,17 @@ def _components(link: Mapping[int, Mapping[int, float]]) -> Iterator[list[int]]:
 
 
 def _agglomerate(
-    edges: Iterable[tuple[int, int, float]], threshold: float, fixed: Mapping[str, str], ids: list[str]
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, threshold: float, fixed: Mapping[str, str], ids: list[str]
 ) -> dict[str, str]:
-    """:func:`cluster_edges` on nodes given as their rank in node order (``ids[rank]``
-    is the article id)."""
-    link = _relevant_links(edges, threshold, fixed, ids)
+    """:func:`cluster_edges` of the edges ``(a[i], b[i], score[i])``, on nodes given as
+    their rank in node order (``ids[rank]`` is the article id)."""
+    link = _relevant_links(a, b, score, threshold, fixed, ids)
     size = {n: 1 for n in link}
     members = {n: [n] for n in link}
     label: dict[int, str] = {}
     alive = set(link)
 
-    def merge(keep: int, gone: int) -> None:
+    def merge(keep: int, gone: int) -> dict[int, float]:
         alive.discard(gone)
         members[keep].extend(members.pop(gone))
         size[keep] += size.pop(gone)
@@ -1265,6 +1292,7 @@ def _agglomerate(
             other_links.pop(gone, None)
             total = link[keep].get(other, 0.0) + s
             link[keep][other] = other_links[keep] = total
+        return gone_links
 
     if fixed:
         remembered: dict[str, list[int]] = {}
@@ -1295,16 +1323,23 @@ def _agglomerate(
             if a not in alive or b not in alive:
                 continue
             current = link[a].get(b, 0.0) / (size[a] * size[b])
-            if abs(current + neg) > 1e-12:
-                continue  # stale entry: the pair's average changed since it was pushed
-            if current < threshold:
-                break
+            if current != -neg:
+                # stale: the pair's average changed since it was pushed. A fall (one of
+                # them grew) is only found here: the pair goes back with its current
+                # average, still in best-first order (a rise was pushed when it happened)
+                if current >= threshold:
+                    heapq.heappush(heap, (-current, a, b))
+                continue
             if a in label and b in label:
                 continue  # two remembered stories stay apart
             keep, gone = (a, b) if a < b else (b, a)
-            merge(keep, gone)
-            for other, total in link[keep].items():
-                avg = total / (size[keep] * size[other])
+            gone_links = merge(keep, gone)
+            # only pairs with a neighbour of ``gone`` gained cross pairs' scores and
+            # can have risen: they are pushed anew; every other pair of ``keep`` can
+            # only have fallen and is corrected when its entry comes up (above)
+            keep_links, keep_size = link[keep], size[keep]
+            for other in gone_links:
+                avg = keep_links[other] / (keep_size * size[other])
                 if avg >= threshold:
                     x, y = (keep, other) if keep < other else (other, keep)
                     heapq.heappush(heap, (-avg, x, y))
