@@ -1062,18 +1062,38 @@ def _window_dots(members: list[Member], window: int) -> list[list[float]]:
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
     weight = np.concatenate([np.frombuffer(m.vector.weights, dtype=_WEIGHT_DTYPE) for m in members])
     weight = weight.astype(np.float64)[order]
+    # a feature only one member has adds to no dot product: left out, the runs of
+    # equal hashes stay side by side, so the shifted comparisons below find the same
+    # pairs in a fraction of the array
+    shared = np.empty(len(flat), dtype=bool)
+    if len(flat):
+        same = flat[1:] == flat[:-1]
+        shared[0] = False
+        shared[1:] = same
+        shared[:-1] |= same
+        flat, owner, weight = flat[shared], owner[shared], weight[shared]
     width = window + 1
-    sums = np.zeros(count * width, dtype=np.float64)
-    for d in range(1, min(window, len(flat) - 1) + 1):
-        at = np.flatnonzero(flat[d:] == flat[:-d])
-        if not len(at):
-            break  # no run of equal hashes is longer than d: none at d + 1 either
-        first, second = owner[at], owner[at + d]
-        step = second - first  # >= 1: a member's own hashes are distinct
+    keys, products = [], []
+    # entries with an equal hash d places on: a subset of those with one d - 1 places
+    # on (runs are contiguous), and past ``window`` members in one place they are past
+    # it in every later one (owners ascend along a run): the candidates only shrink
+    cand = np.arange(len(flat) - 1, dtype=np.int64)
+    for d in range(1, window + 1):
+        if d > 1:
+            cand = cand[cand < len(flat) - d]
+        cand = cand[flat[cand + d] == flat[cand]]
+        if not len(cand):
+            break
+        first = owner[cand]
+        step = owner[cand + d] - first  # >= 1: a member's own hashes are distinct
         near = step <= window
         if not near.all():
-            at, first, step = at[near], first[near], step[near]
-        sums += np.bincount(first * width + step, weights=weight[at] * weight[at + d], minlength=count * width)
+            cand, first, step = cand[near], first[near], step[near]
+        keys.append(first * width + step)
+        products.append(weight[cand] * weight[cand + d])
+    if not keys:
+        return np.zeros((count, width)).tolist()
+    sums = np.bincount(np.concatenate(keys), weights=np.concatenate(products), minlength=count * width)
     return sums.reshape(count, width).tolist()
 
 
