@@ -615,3 +615,52 @@ def test_component_roots_are_each_components_smallest_node():
     assert (root[:200] == 0).all()
     assert root[[250, 300, 301, 302]].tolist() == [250] * 4
     assert root[[200, 400, 500, 599]].tolist() == [200, 400, 500, 599]
+
+
+def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_remembered_pairs():
+    """score_block against the loop it replaces: each member with its next ``window``
+    members in time order, stopping at the first dated one beyond the decay horizon
+    (the undated ones after it are not reached), remembered pairs skipped, scores
+    with the time decay, pairs only in their tightest block."""
+    from datetime import datetime, timedelta
+
+    from transforms.storyclust import _window_order
+
+    params = StoryParams(window=5, edge_floor=0.05)
+    gap = max_gap_hours(params)
+    t0 = datetime(2025, 3, 1)
+    offsets = [0, 1, 2, params.grace_hours + 3, params.grace_hours + 30, 2.5 * gap, 2.5 * gap + 2, None, None, None]
+    articles = []
+    for i, hours in enumerate(offsets):
+        when = None if hours is None else (t0 + timedelta(hours=hours)).isoformat() + "Z"
+        articles.append(art(f"a{i:03d}", f"Flood in Quelimane, update {i}",
+                            f"The Licungo river flooded Quelimane; {120 + i} families moved to Zambezia schools.", when))
+    feats = [story_features(a, params) for a in articles]
+    df, n = document_frequencies(feats)
+    keyed = [blocked(vectorize(f, df, n), df, params, prior=i in (1, 2, 8)) for i, f in enumerate(feats)]
+    pairs = set()
+    for key in sorted({k for keys, _ in keyed for k in keys}):
+        this = feature_hash(key)
+        inside = sorted((m for keys, m in keyed if key in keys), key=_window_order)
+        want = {}
+        for i, a in enumerate(inside):
+            for b in inside[i + 1 : i + 1 + params.window]:
+                dated = a.vector.published_at and b.vector.published_at
+                if dated and time_decay(a.vector.published_at, b.vector.published_at, params) < params.edge_floor:
+                    break
+                if a.prior and b.prior:
+                    continue
+                shared = set(np.frombuffer(b.keys, "<u8").tolist())
+                if next(k for k in np.frombuffer(a.keys, "<u8").tolist() if k in shared) != this:
+                    continue
+                score = similarity(a.vector, b.vector, params)
+                if score >= params.edge_floor:
+                    want[(a.vector.id, b.vector.id)] = score
+        got = {(x.id, y.id): s for x, y, s in score_block(key, reversed(inside), params)}
+        assert set(got) == set(want)
+        assert all(got[pair] == pytest.approx(score, abs=1e-5) for pair, score in want.items())
+        pairs |= set(want)
+    assert len(pairs) >= 10 and ("a000", "a003") in pairs and ("a006", "a007") in pairs
+    assert ("a004", "a005") not in pairs  # beyond the horizon
+    assert ("a004", "a007") not in pairs  # undated, but after one beyond the horizon: never reached
+    assert ("a001", "a002") not in pairs  # both remembered

@@ -1024,33 +1024,51 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
     this = feature_hash(key)
     keys = [np.frombuffer(m.keys, dtype=_HASH_DTYPE).tolist() for m in members]
     key_sets = [set(k) for k in keys]
+    # a pair belongs to this block when ``this`` is the first of the earlier member's
+    # keys (tightest first) that the later one has too: none of the keys before it
+    tighter = [k[: k.index(this)] if this in k_set else None for k, k_set in zip(keys, key_sets)]
     dots = _window_dots(members, window)
+    # the window pairs (i, i + d) in loop order, cut where a dated pair is more than
+    # ``gap`` apart (members are in time order: every later one is too, and the
+    # undated ones after it are not compared either), then the pairs whose score
+    # could reach ``floor`` (a hair of slack: the exact score is computed below)
+    ii = np.repeat(np.arange(count), window)
+    dd = np.tile(np.arange(1, window + 1), count)
+    jj = ii + dd
+    inside = jj < count
+    ii, dd, jj = ii[inside], dd[inside], jj[inside]
+    at = np.array([np.nan if h is None else h for h in hours], dtype=np.float64)
+    dt = at[jj] - at[ii]  # NaN unless both are dated
+    far = dt > gap
+    if far.any():
+        cut = np.full(count, count, dtype=np.int64)
+        np.minimum.at(cut, ii[far], jj[far])
+        near = jj < cut[ii]
+        ii, dd, jj, dt = ii[near], dd[near], jj[near], dt[near]
+    decay = np.where(dt > grace, 0.5 ** ((dt - grace) / half_life), 1.0)
+    likely = np.minimum(1.0, dots[ii, dd]) * decay >= floor - 1e-9
+    prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
+    if prior.any():
+        likely &= ~(prior[ii] & prior[jj])
     nodes: list[Node | None] = [None] * count
-    for i, a in enumerate(members):
-        ha, keys_a, prior_a = hours[i], keys[i], a.prior
-        row = dots[i]
-        for j in range(i + 1, min(count, i + 1 + window)):
-            hb = hours[j]
-            decay = 1.0
-            if ha is not None and hb is not None:
-                dt = hb - ha
-                if dt > gap:
-                    break
-                if dt > grace:
-                    decay = 0.5 ** ((dt - grace) / half_life)
-            score = min(1.0, row[j - i]) * decay
-            if score < floor or (prior_a and members[j].prior):
-                continue
-            shared = key_sets[j]
-            if next((k for k in keys_a if k in shared), None) != this or a.vector.id == members[j].vector.id:
-                continue
-            na = nodes[i] or node_of(a.vector.id, a.vector.published_at)
-            nb = nodes[j] or node_of(members[j].vector.id, members[j].vector.published_at)
-            nodes[i], nodes[j] = na, nb
-            yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
+    for i, j, dot in zip(ii[likely].tolist(), jj[likely].tolist(), dots[ii[likely], dd[likely]].tolist()):
+        ha, hb = hours[i], hours[j]
+        decay = 1.0
+        if ha is not None and hb is not None and hb - ha > grace:
+            decay = 0.5 ** ((hb - ha - grace) / half_life)
+        score = min(1.0, dot) * decay
+        if score < floor:
+            continue
+        a, b, shared, before = members[i], members[j], key_sets[j], tighter[i]
+        if before is None or this not in shared or not shared.isdisjoint(before) or a.vector.id == b.vector.id:
+            continue
+        na = nodes[i] or node_of(a.vector.id, a.vector.published_at)
+        nb = nodes[j] or node_of(b.vector.id, b.vector.published_at)
+        nodes[i], nodes[j] = na, nb
+        yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
 
 
-def _window_dots(members: list[Member], window: int) -> list[list[float]]:
+def _window_dots(members: list[Member], window: int) -> np.ndarray:
     """``dots[i][d]``: the dot product of member ``i`` and member ``i + d``
     (``1 <= d <= window``; 0.0 past the end), see :func:`score_block`."""
     count = len(members)
@@ -1092,9 +1110,9 @@ def _window_dots(members: list[Member], window: int) -> list[list[float]]:
         keys.append(first * width + step)
         products.append(weight[cand] * weight[cand + d])
     if not keys:
-        return np.zeros((count, width)).tolist()
+        return np.zeros((count, width))
     sums = np.bincount(np.concatenate(keys), weights=np.concatenate(products), minlength=count * width)
-    return sums.reshape(count, width).tolist()
+    return sums.reshape(count, width)
 
 
 # --------------------------------------------------------------------------- grouping
