@@ -128,6 +128,42 @@ def test_a_step_in_runs_handles_a_whole_run_before_passing_it_on_and_the_rest_at
     assert handled == [0, 1, 2, 3, 4]
 
 
+def _language(article):
+    return article["language"]
+
+
+def test_a_run_ordered_by_a_key_is_handled_grouped_and_keeps_each_element_s_timestamp():
+    handled = []
+
+    class Trace(InRuns):
+        def handle(self, element, window):
+            handled.append(element["id"])
+            yield element["id"]
+
+    window = IntervalWindow(0, 60)
+    step = Trace(batch_size=4, order_by=_language)
+    step.start_bundle()
+    arts = [{"id": i, "language": lang} for i, lang in enumerate(["fr", "en", "fr", "en", "de"])] + [{"id": 5}]
+    out = [v for i, a in enumerate(arts) for v in step.process(a, timestamp=i, window=window)]
+    out += list(step.finish_bundle())
+    assert handled == [1, 3, 0, 2, 5, 4]  # each run grouped by language, stable inside; a failing key is ""
+    assert [(v.value, v.timestamp) for v in out] == [(i, i) for i in handled]
+
+
+def test_guarded_map_ordered_by_language_gives_the_same_outputs_and_dead_letters():
+    arts = [{"id": i, "language": lang, "x": x} for i, (lang, x) in
+            enumerate([("fr", 4), ("en", -1), ("fr", 0), ("de", 6), ("en", 8), ("de", -3), ("fr", 12)])]
+    with TestPipeline() as p:
+        good, dead = guarded(
+            "Halve",
+            p | beam.Create(arts),
+            GuardedMap("halve", lambda a: _halve(a["x"]), batch_size=4, order_by=_language),
+        )
+        assert_that(good, equal_to([2.0, 3.0, 4.0, 6.0]), label="Good")
+        assert_that(dead | beam.Map(lambda d: d["error"]),
+                    equal_to(["negative", "ZeroDivisionError: zero", "negative"]), label="Dead")
+
+
 def test_in_runs_refuses_an_empty_run():
     with pytest.raises(ValueError, match="batch_size"):
         GuardedMap("halve", _halve, batch_size=0)
