@@ -91,6 +91,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
     from transforms import neardup, storyclust
+    from transforms.beamutil import STAGE_BATCH
     from transforms.language import make_language_fn
     from transforms.normalize import normalize_article
     from transforms.read import read_file
@@ -100,13 +101,13 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     lang = config.language
     near = config.dedup.near
     detect = make_language_fn(lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector,
-                              lang.predetector_min_prob)
+                              lang.predetector_min_prob, lang.predetector_chars)
     tag = make_article_tagger(compiled_taxonomy(read_taxonomy_mapping(config.topics_path)))
     sketch = neardup.Sketcher(num_perm=near.num_perm, k=near.shingle_k, min_shingles=near.min_shingles)
     costs: dict[str, float] = {}
 
-    def timed(name, fn, items):
-        for item in items[:WARM_UP]:  # first use fills caches and compiles lazily: not per-article cost
+    def timed(name, fn, items, warm=None):
+        for item in (items if warm is None else warm)[:WARM_UP]:  # first use fills caches and compiles lazily
             fn(item)
         start = time.perf_counter()
         out = [fn(x) for x in items]
@@ -123,10 +124,17 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     costs["read"] = round(1000 * (time.perf_counter() - start) / max(1, len(raws)), 3)  # every article read
     more, raws = raws[sample_size:story_sample], raws[:sample_size]
     articles = timed("normalize", normalize_article, raws)
-    articles = timed("language", detect, articles)
-    articles = timed("topics", tag, articles)
-    timed("near-dup signature", lambda a: sketch(a["text"]), articles)
-    feats = timed("story features", lambda a: storyclust.story_features(a, config.stories), articles)
+    articles = mixed = timed("language", detect, articles)
+    # the pipeline hands the later steps each run of STAGE_BATCH articles grouped by
+    # language (TagTopics' order_by, which keeps each language's regexes and tables
+    # in the CPU caches): they are timed in that order too
+    articles = [
+        a for i in range(0, len(articles), STAGE_BATCH)
+        for a in sorted(articles[i : i + STAGE_BATCH], key=lambda a: a.get("language") or "")
+    ]
+    articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
+    timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
+    feats = timed("story features", lambda a: storyclust.story_features(a, config.stories), articles, warm=mixed)
     # the story steps after the shuffle, on a larger sample's own blocks (a larger input
     # has larger blocks, so these grow with the input up to what the window allows)
     params = config.stories
