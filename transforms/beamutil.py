@@ -211,7 +211,6 @@ class InRuns(beam.DoFn):
                 else:
                     yield WindowedValue(out, timestamp, windows)
 
-
     def _run_key(self, item: tuple[Any, Any, Any]) -> str:
         try:
             return str(self._order_by(item[0]))  # type: ignore[misc]

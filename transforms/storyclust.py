@@ -1050,8 +1050,8 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
         np.minimum.at(cut, ii[far], jj[far])
         near = jj < cut[ii]
         ii, dd, jj, dt = ii[near], dd[near], jj[near], dt[near]
-    decay = np.where(dt > grace, 0.5 ** ((dt - grace) / half_life), 1.0)
-    likely = np.minimum(1.0, dots[ii, dd]) * decay >= floor - 1e-9
+    decays = np.where(dt > grace, 0.5 ** ((dt - grace) / half_life), 1.0)
+    likely = np.minimum(1.0, dots[ii, dd]) * decays >= floor - 1e-9
     prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
     if prior.any():
         likely &= ~(prior[ii] & prior[jj])
@@ -1085,16 +1085,6 @@ def _window_dots(members: list[Member], window: int) -> np.ndarray:
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
     weight = np.concatenate([np.frombuffer(m.vector.weights, dtype=_WEIGHT_DTYPE) for m in members])
     weight = weight.astype(np.float64)[order]
-    # a feature only one member has adds to no dot product: left out, the runs of
-    # equal hashes stay side by side, so the shifted comparisons below find the same
-    # pairs in a fraction of the array
-    shared = np.empty(len(flat), dtype=bool)
-    if len(flat):
-        same = flat[1:] == flat[:-1]
-        shared[0] = False
-        shared[1:] = same
-        shared[:-1] |= same
-        flat, owner, weight = flat[shared], owner[shared], weight[shared]
     width = window + 1
     keys, products = [], []
     # entries with an equal hash d places on: a subset of those with one d - 1 places
