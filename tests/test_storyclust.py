@@ -664,3 +664,21 @@ def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_rememb
     assert ("a004", "a005") not in pairs  # beyond the horizon
     assert ("a004", "a007") not in pairs  # undated, but after one beyond the horizon: never reached
     assert ("a001", "a002") not in pairs  # both remembered
+
+
+def test_block_scoring_does_not_depend_on_the_order_the_members_arrive_in():
+    """Members published at the same time are put in a fixed order (a hash of the id),
+    not the shuffle's: the same block gives the same edges however it is delivered."""
+    import random
+
+    params = StoryParams(window=3)
+    articles = _block(16, hours_apart=0.0)  # all at the same time: the window order is all ties
+    members, keys = _members(articles, params)
+    key = sorted(set.intersection(*keys))[0]
+    expected = sorted(score_block(key, members, params))
+    assert expected
+    rng = random.Random(3)
+    for _ in range(5):
+        shuffled = members[:]
+        rng.shuffle(shuffled)
+        assert sorted(score_block(key, shuffled, params)) == expected

@@ -993,12 +993,13 @@ def node_of(article_id: str, published_at: str | None) -> Node:
 
 
 def _window_order(member: Member) -> tuple[int, float, int]:
-    """Dated members by time; undated ones after them, in an order that says nothing
-    about their content or source (a hash of the id)."""
+    """Dated members by time; undated ones after them. Members with the same time
+    (and the undated ones) follow an order that says nothing about their content or
+    source, a hash of the id, never the order the shuffle delivered them in: which
+    pairs share a window, and so the stories, must not change from run to run."""
     hours = _hours(member.vector.published_at)
-    if hours is None:
-        return 1, 0.0, xxhash.xxh64_intdigest(member.vector.id.encode("utf-8"))
-    return 0, hours, 0
+    tie = xxhash.xxh64_intdigest(member.vector.id.encode("utf-8"))
+    return (1, 0.0, tie) if hours is None else (0, hours, tie)
 
 
 def score_block(key: str, members: Iterable[Member], params: StoryParams = StoryParams()) -> Iterator[
