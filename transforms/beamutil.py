@@ -54,10 +54,10 @@ def _excerpt_of(element: Any) -> str:
 
 
 # elements a per-article stage runs in a row (GuardedMap's batch_size). With the runs
-# grouped by language (TagTopics), 1,024 gives each language ~100 articles in a row
-# against ~28 at 256: the 100k bench's per-article stage took 74-78 s against 79-81 s
-# (CPU 143-151 s against 153-156 s); each run holds ~4 MB of articles per step
-STAGE_BATCH = 1024
+# grouped by language (TagTopics), 512 gives each language ~55 articles in a row against
+# ~28 at 256. 100k bench, same day: per-article stage 79-81 s at 256, 74-78 s at 1,024,
+# 81 s at 512 (make bench, where 1,024 reached 3.96 GB peak memory once; 512: 3.7 GB)
+STAGE_BATCH = 512
 GC_THRESHOLDS = (100_000, 50, 100)  # generation 0 collects every 100,000 allocations, not 700
 
 
