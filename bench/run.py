@@ -95,7 +95,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     from transforms.language import make_language_fn
     from transforms.normalize import normalize_article
     from transforms.read import read_file
-    from transforms.topics import compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
+    from transforms.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
 
     config = load_config()
     lang = config.language
@@ -130,7 +130,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     # in the CPU caches): they are timed in that order too
     articles = [
         a for i in range(0, len(articles), STAGE_BATCH)
-        for a in sorted(articles[i : i + STAGE_BATCH], key=lambda a: a.get("language") or "")
+        for a in sorted(articles[i : i + STAGE_BATCH], key=article_language)
     ]
     articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
