@@ -720,10 +720,35 @@ def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternati
     def candidates(language: str) -> list[tuple[int, int]]:
         matcher = topics_module._Matcher(taxonomy.topics.values(), taxonomy.active_languages(language))
         scan, _ = matcher._build_scan()
-        return [(m.start(), m.lastindex) for m in scan.finditer(corpus)]
+        return [(m.start(), m.lastindex) for m in scan.finditer(" " + corpus)]
 
     grouped = {lang: candidates(lang) for lang in ("en", "de", "uk")}
     monkeypatch.setattr(topics_module, "_FAN", 10**6)  # one flat alternation
     for lang, found in grouped.items():
         assert len(found) > 50
         assert found == candidates(lang), lang
+
+
+def test_the_scan_finds_the_word_starts_a_lookbehind_scan_finds(taxonomy):
+    """The scan runs on " " + text and matches the character before a word start; its
+    candidates are exactly those of the plain form, (?<!\\w)(?=trie) on the text."""
+    import re
+
+    import transforms.topics as topics_module
+
+    texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
+    texts += [open(path, encoding="utf-8").read() for path in SEEDS]
+    corpus = "\n".join(texts)
+    for lang in ("en", "de", "uk"):
+        matcher = topics_module._Matcher(taxonomy.topics.values(), taxonomy.active_languages(lang))
+        root = topics_module._Node()
+        for index, (_, pats, _, _) in enumerate(matcher._topics):
+            for p in pats:
+                topics_module._file(root, p.source, index)
+        body, _ = topics_module._trie_source(root)
+        plain = re.compile(r"(?<!\w)(?=" + body + ")")
+        scan, _ = matcher._build_scan()
+        for text in (corpus, "Sanctions were imposed.", "sanctions", "", " x sanctions"):
+            expected = [(m.start(), m.lastindex) for m in plain.finditer(text)]
+            assert [(m.start(), m.lastindex) for m in scan.finditer(" " + text)] == expected, (lang, text[:40])
+        assert len([m for m in plain.finditer(corpus)]) > 50, lang
