@@ -47,6 +47,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
 from transforms.records import RejectedInput
+from transforms.recache import compile_cached
 
 SCHEMA_VERSION = 1
 REQUIRED_LANGUAGES = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
@@ -531,7 +532,7 @@ def _bounded(alternatives: Iterable[str]) -> str:
 def _topic_matcher(topic: Topic, pats: list[Pattern], excl: list[str], reqs: list[str]) -> _TopicMatcher:
     return _TopicMatcher(
         topic.name,
-        re.compile(_bounded(f"(?P<p{i}>{p.source})" for i, p in enumerate(pats)), _FLAGS),
+        compile_cached(_bounded(f"(?P<p{i}>{p.source})" for i, p in enumerate(pats)), _FLAGS),
         tuple(pats),
         _context_regex(excl) if excl else None,
         _context_regex(reqs) if reqs else None,
@@ -552,9 +553,9 @@ def _context_regex(sources: list[str]) -> re.Pattern[str]:
     for source in sources:
         _file(root, source, 0)
     if root.pieces or not root.children:
-        return re.compile(_bounded(sources), _FLAGS)
+        return compile_cached(_bounded(sources), _FLAGS)
     body, _ = _trie_source(root)
-    return re.compile(_case_class(root.children) + r"(?<!\w.)(?<=(?=" + body + r").)")
+    return compile_cached(_case_class(root.children) + r"(?<!\w.)(?<=(?=" + body + r").)")
 
 
 class _Node:
@@ -603,7 +604,7 @@ def _scan_regex(root: _Node) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ..
     # (a match's start in the padded text is the word start in the text), but a
     # pattern that starts with a class lets the regex engine skip the characters
     # inside words in C instead of testing a lookbehind at each (~11 % faster scans)
-    scan = re.compile(r"\W(?=" + body + ")")
+    scan = compile_cached(r"\W(?=" + body + ")")
     if scan.groups != len(marks) - 1:  # pragma: no cover - a piece with a capturing group
         raise TaxonomyError("internal error: the scan regex has unexpected groups")
     return scan, marks
