@@ -1311,22 +1311,32 @@ def _agglomerate(
     members = {n: [n] for n in link}
     label: dict[int, str] = {}
     alive = set(link)
+    heappush = heapq.heappush
 
-    def merge(keep: int, gone: int) -> dict[int, float]:
+    def merge(keep: int, gone: int, heap: list | None = None) -> int:
+        """Merge group ``gone`` into ``keep``; with ``heap``, push every pair of ``keep``
+        with a neighbour of ``gone`` whose average reaches the threshold: only these
+        gained cross pairs' scores and can have risen (every other pair of ``keep`` can
+        only have fallen, and is corrected when its entry comes up). Returns how many
+        neighbours ``gone`` had."""
         alive.discard(gone)
         members[keep].extend(members.pop(gone))
-        size[keep] += size.pop(gone)
+        keep_size = size[keep] = size[keep] + size.pop(gone)
         if gone in label:
             label[keep] = label.pop(gone)
         gone_links = link.pop(gone)
         gone_links.pop(keep, None)
-        link[keep].pop(gone, None)
+        keep_links = link[keep]
+        keep_links.pop(gone, None)
         for other, s in gone_links.items():
             other_links = link[other]
-            other_links.pop(gone, None)
-            total = link[keep].get(other, 0.0) + s
-            link[keep][other] = other_links[keep] = total
-        return gone_links
+            del other_links[gone]
+            total = keep_links[other] = other_links[keep] = keep_links.get(other, 0.0) + s
+            if heap is not None:
+                avg = total / (keep_size * size[other])
+                if avg >= threshold:
+                    heappush(heap, (-avg, keep, other) if keep < other else (-avg, other, keep))
+        return len(gone_links)
 
     if fixed:
         remembered: dict[str, list[int]] = {}
@@ -1377,17 +1387,7 @@ def _agglomerate(
             if a in label and b in label:
                 continue  # two remembered stories stay apart
             keep, gone = (a, b) if a < b else (b, a)
-            gone_links = merge(keep, gone)
-            dead += len(gone_links)
-            # only pairs with a neighbour of ``gone`` gained cross pairs' scores and
-            # can have risen: they are pushed anew; every other pair of ``keep`` can
-            # only have fallen and is corrected when its entry comes up (above)
-            keep_links, keep_size = link[keep], size[keep]
-            for other in gone_links:
-                avg = keep_links[other] / (keep_size * size[other])
-                if avg >= threshold:
-                    x, y = (keep, other) if keep < other else (other, keep)
-                    heapq.heappush(heap, (-avg, x, y))
+            dead += merge(keep, gone, heap)
     out: dict[str, str] = {}
     for root, group in members.items():
         if root in label:
