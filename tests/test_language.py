@@ -123,6 +123,29 @@ def test_fast_predetector_scores_exactly_like_py3langid():
         assert fast.rank(text) == reference.rank(text)
 
 
+def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length():
+    """The array walk (each position from its last few bytes) gives py3langid's scores,
+    bit for bit, on the labelled texts of 9+ languages, read as the detector reads them,
+    and on every prefix shorter than the walk's depth and a little longer."""
+    import json
+    import pathlib
+
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.language import load_predetector, sample_text
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    fast = load_predetector()
+    assert fast._depth == 6  # the model's longest n-gram: the walk reads 6 bytes back
+    labelled = pathlib.Path(__file__).resolve().parent.parent / "eval" / "data" / "labelled.jsonl"
+    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines()]
+    texts = [sample_text(row["title"] + " " + row["text"], chars) for row in rows for chars in (300, 1000)]
+    texts += [SENTENCES[lang][:cut] for lang in ("de", "ru", "uk") for cut in range(12)]
+    assert len({row["language"] for row in rows}) >= 9
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text)
+
+
 def test_unsure_predetector_reads_the_whole_sample_before_langdetect(factory):
     from transforms.language import detect, load_predetector, sample_text
 
