@@ -67,6 +67,14 @@ def test_shingles_are_deterministic_and_ignore_case_and_punctuation():
     assert shingles("").size == 0 and shingles(None).size == 0
 
 
+def test_shingles_are_the_sorted_distinct_hashes():
+    repeated = shingles("a b c d e " * 10)  # 46 shingles, 5 distinct: the rotations of a..e
+    assert repeated.size == 5 and (repeated[1:] > repeated[:-1]).all()
+    assert np.array_equal(repeated, np.unique(shingles("b c d e a b c d e a b c d e")))
+    story = shingles(STORY + " " + STORY)
+    assert (story[1:] > story[:-1]).all() and story.size == shingles(STORY).size + 4  # + the 4 across the seam
+
+
 def test_known_hash_values_do_not_change_between_releases():
     # Signatures persist in --state across runs: the hashing must never drift.
     assert shingles("one two three four five")[0] == shingles("One, two; three four five.")[0]

@@ -130,7 +130,17 @@ def shingles(text: str | None, k: int = DEFAULT_K) -> np.ndarray:
     acc = h[:n] * mult[0]
     for j in range(1, width):
         acc = acc + h[j : j + n] * mult[j]
-    return np.unique(_splitmix64(acc))
+    return _sorted_distinct(_splitmix64(acc))
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of a 1-D array, sorting ``values`` in place: an article's
+    ~400 shingle hashes in ~3 us, where ``np.unique`` takes ~23 us (numpy 2.4)."""
+    values.sort()
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class Permutations(NamedTuple):
