@@ -683,3 +683,18 @@ def test_block_scoring_does_not_depend_on_the_order_the_members_arrive_in():
         shuffled = members[:]
         rng.shuffle(shuffled)
         assert sorted(score_block(key, shuffled, params)) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, value",
+    [
+        ("2024", 2024.0), ("15%", 15.0), ("٢٠٢٤", 2024.0),  # digits only, also non-Latin ones
+        ("1.5", 1.5), ("12,75", 12.75), ("1,234.5", 1234.5), ("1.234,5", 1234.5),
+        ("1,000", 1000.0), ("1.000", 1000.0), ("15 000", 15000.0), ("15\u00a0000", 15000.0), ("2\u202f500%", 2500.0),
+        ("1.2.3", None),
+    ],
+)
+def test_numbers_are_read_in_the_usual_national_spellings(raw, value):
+    from transforms.storyclust import _parse_number
+
+    assert _parse_number(raw) == value

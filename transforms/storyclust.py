@@ -524,10 +524,16 @@ def features_of(payload: FeaturesPayload) -> StoryFeatures:
     return StoryFeatures(article_id, published_at, tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist())))
 
 
+_NUMBER_SEPARATOR = re.compile(r"[.,' ]")
+
+
 def _parse_number(raw: str) -> float | None:
-    s = raw.rstrip("%").replace("\u00a0", " ").replace("\u202f", " ")
-    groups = re.split(r"[.,' ]", s)
-    seps = re.findall(r"[.,' ]", s)
+    s = raw.rstrip("%")
+    if s.isdigit():  # most numbers: digits only (what _NUMBER matches besides separators)
+        return float(s)
+    s = s.replace("\u00a0", " ").replace("\u202f", " ")
+    groups = _NUMBER_SEPARATOR.split(s)
+    seps = _NUMBER_SEPARATOR.findall(s)
     if not seps:
         return float(s)
     last = groups[-1]
@@ -638,7 +644,16 @@ def _add_numbers(part: str, repeat: float, counts: dict[str, float], params: Sto
         value = _parse_number(raw)
         if value is None:
             continue
-        after = [_fold_token(t) for t in _TOKEN.findall(part, m.end(), m.end() + _CONTEXT)[:2]]
+        # the first two tokens of the next _CONTEXT characters, found one by one
+        after = []
+        end = m.end()
+        stop = end + _CONTEXT
+        for _ in range(2):
+            token = _TOKEN.search(part, end, stop)
+            if token is None:
+                break
+            after.append(_fold_token(token.group()))
+            end = token.end()
         before = _TOKEN.findall(part, max(0, m.start() - _CONTEXT), m.start())
         near = [before and _fold_token(before[-1]) or "", raw, *after]  # tokens i-1, i, i+1, i+2
         nxt = after[0] if after else ""
