@@ -7,7 +7,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms.dedup import EXACT, NEAR, UNIQUE, MarkDuplicates, Node
 from transforms.neardup import (
     FindNearDuplicates,
+    NodeNames,
     Sketcher,
+    band_hashes,
     band_keys,
     bucket_pairs,
     candidate_probability,
@@ -16,9 +18,12 @@ from transforms.neardup import (
     exact_jaccard,
     find_near_pairs,
     minhash,
+    node_hash,
     pack_band_batch,
     shared_buckets,
     shingles,
+    signature_bytes,
+    signature_of,
     verify,
 )
 import transforms.neardup as neardup
@@ -133,10 +138,13 @@ def _article(id_, text, published_at):
     return {"id": id_, "title": "t", "text": text, "published_at": published_at, "language": "en", "content_hash": id_}
 
 
-@pytest.mark.parametrize("flush_entries", [neardup.FLUSH_BAND_ENTRIES, 1])
-def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush_entries):
-    # flush_entries=1: every article's band entries leave SignAndBand at once, not at the bundle's end
+@pytest.mark.parametrize("flush_entries, collide", [(neardup.FLUSH_BAND_ENTRIES, False), (1, False), (100, True)])
+def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush_entries, collide):
+    # flush_entries=1: every article's band entries leave SignAndBand at once, not at the bundle's end;
+    # collide: every node has the same hash in the band entries, and the same edge comes out
     monkeypatch.setattr(neardup, "FLUSH_BAND_ENTRIES", flush_entries)
+    if collide:
+        monkeypatch.setattr(neardup, "node_hash", lambda packed: 42)
     articles = [
         _article("copy", COPY, "2024-05-02T09:00:00Z"),
         _article("orig", STORY, "2024-05-01T08:00:00Z"),
@@ -204,18 +212,33 @@ def test_group_of_copies_resolves_to_one_original_with_mark_duplicates():
 
 def test_shared_buckets_are_the_hashes_two_or_more_entries_share_across_batches():
     rng = np.random.default_rng(7)
-    entries = [(int(h), (f"2024-05-{1 + i % 28:02d}", f"id{i}")) for i, h in enumerate(rng.integers(0, 40, 300))]
+    entries = [(int(h), 1000 + i) for i, h in enumerate(rng.integers(0, 40, 300))]
     batches = [
-        pack_band_batch([h for h, _ in part], [f"{d}\0{i}" for _, (d, i) in part])
+        pack_band_batch([h for h, _ in part], [n for _, n in part])
         for part in (entries[:100], entries[100:250], entries[250:])
     ]
     reference: dict = {}
     for h, node in entries:
         reference.setdefault(h, []).append(node)
-    expected = sorted(sorted(m) for m in reference.values() if len(m) > 1)
-    assert sorted(sorted(m) for m in shared_buckets(batches)) == expected
-    assert list(shared_buckets([pack_band_batch([1, 2], ["d\0x", "d\0y"])])) == []
+    expected = sorted((h, m) for h, m in reference.items() if len(m) > 1)
+    assert sorted(shared_buckets(batches)) == expected  # members in entry order
+    assert list(shared_buckets([pack_band_batch([1, 2], [7, 8])])) == []
     assert list(shared_buckets([])) == []
+
+
+def test_node_names_keep_colliding_nodes_apart_by_their_band_hash(monkeypatch):
+    sigs = {f"2024-05-0{i}\0id{i}": signature_bytes(sig(text)) for i, text in enumerate([STORY, OTHER, STORY_DE], 1)}
+    names = NodeNames(sigs, 35, 3)
+    by_hash = {node_hash(p): tuple(p.split("\0")) for p in sigs}
+    assert names.nodes(list(by_hash), 0, 0) == list(by_hash.values())
+    # every node under one hash: an entry names only the node whose band hash is the bucket's
+    monkeypatch.setattr(neardup, "node_hash", lambda packed: 42)
+    collided = NodeNames(sigs, 35, 3)
+    for packed, raw in sigs.items():
+        for band in (0, 17, 34):
+            bucket = band_hashes(signature_of(raw), 35, 3)[band]
+            assert collided.nodes([42], band, bucket) == [tuple(packed.split("\0"))]
+    assert collided.nodes([42], 0, 12345) == []
 
 
 def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(monkeypatch):

@@ -381,25 +381,32 @@ SIGNATURE_FIELD = "minhash"  # an article carrying its signature (bytes) is not 
 
 FLUSH_BAND_ENTRIES = 100_000  # band entries a SignAndBand instance holds before it sends its batches
 
-BandBatch = tuple  # (band hashes as little-endian uint64 bytes, "published_at\0id\0published_at\0id...")
+BandBatch = tuple  # (band hashes, node hashes): little-endian uint64 bytes each, entry by entry
 
 
-def pack_band_batch(hashes: Sequence[int], packed_nodes: Sequence[str]) -> BandBatch:
-    """A batch of band entries ``(hash, node)`` as one bytes and one str: the shuffle
-    and the local runner's grouping buffer then hold two objects per batch instead
-    of five per entry (measured at 100,000 articles x 35 bands: the runner's peak
-    during GroupBandShards fell by ~1 GB). ``packed_nodes`` are ``"published_at\0id"``;
-    neither ever holds a NUL (ISO dates, hex ids)."""
-    return np.asarray(hashes, dtype="<u8").tobytes(), "\0".join(packed_nodes)
+def node_hash(packed: str) -> int:
+    """The 64-bit name a node goes by in band batches: xxh3 of its :func:`packed_node`."""
+    return xxhash.xxh3_64_intdigest(packed.encode("utf-8"))
 
 
-def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[list[NodeKey]]:
-    """The members of each band bucket (one band hash) that two or more entries share;
-    singletons, most of them, are never unpacked."""
+def pack_band_batch(hashes: Sequence[int], node_hashes: Sequence[int]) -> BandBatch:
+    """A batch of band entries ``(band hash, node hash)`` as two bytes: 16 bytes an
+    entry. The shuffle and the local runner's grouping buffer hold two objects per
+    batch instead of five per entry (measured at 100,000 articles x 35 bands: the
+    runner's peak during GroupBandShards fell by ~1 GB), and ~3x fewer bytes than
+    with the nodes spelled out (``"published_at\0id"``, ~38 bytes): the runner
+    moves ~56 MB instead of ~160 MB of entries at 100,000 articles. Verification
+    names the nodes again from the signatures side input (:class:`NodeNames`)."""
+    return np.asarray(hashes, dtype="<u8").tobytes(), np.asarray(node_hashes, dtype="<u8").tobytes()
+
+
+def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[tuple[int, list[int]]]:
+    """``(band hash, node hashes)`` of each band bucket that two or more entries
+    share, members in entry order; singletons, most of them, are never unpacked."""
     hashes, nodes = [], []
-    for packed, joined in batches:
+    for packed, ids in batches:
         hashes.append(np.frombuffer(packed, "<u8"))
-        nodes.append(joined)
+        nodes.append(np.frombuffer(ids, "<u8"))
     if not hashes:
         return
     all_hashes = np.concatenate(hashes)
@@ -412,10 +419,42 @@ def shared_buckets(batches: Iterable[BandBatch]) -> Iterator[list[NodeKey]]:
     shared = np.flatnonzero(sizes > 1)
     if not shared.size:
         return
-    parts = "\0".join(nodes).split("\0")
+    all_nodes = np.concatenate(nodes)
     for run in shared.tolist():
         start = int(starts[run])
-        yield [(parts[2 * k], parts[2 * k + 1]) for k in order[start : start + int(sizes[run])].tolist()]
+        yield int(ranked[start]), all_nodes[order[start : start + int(sizes[run])]].tolist()
+
+
+class NodeNames:
+    """``node hash -> packed node`` for the nodes of a ``{packed node: signature}``
+    map. Two nodes whose hashes collide (odds ~1e-10 at 100,000 articles) are both
+    kept, and a bucket entry of such a hash names only those of them whose own band
+    hash is the bucket's, so the candidates are exactly those of spelled-out nodes."""
+
+    def __init__(self, signatures: Mapping[str, bytes], bands: int, rows: int) -> None:
+        self.signatures = signatures
+        self._bands, self._rows = bands, rows
+        self._names: dict[int, str] = {}
+        self._collided: dict[int, list[str]] = {}
+        names, collided = self._names, self._collided
+        for packed in signatures:
+            h = node_hash(packed)
+            first = names.setdefault(h, packed)
+            if first is not packed:
+                collided.setdefault(h, [first]).append(packed)
+
+    def nodes(self, ids: Iterable[int], band: int, bucket: int) -> list[NodeKey]:
+        """The nodes of a bucket's entries (``ids``) in band ``band`` with hash ``bucket``."""
+        names, out = self._names, []
+        for h in ids:
+            if h in self._collided:
+                for packed in self._collided[h]:
+                    sig = signature_of(self.signatures[packed])
+                    if band_hashes(sig, self._bands, self._rows)[band] == bucket:
+                        out.append(tuple(packed.split("\0", 1)))
+            else:
+                out.append(tuple(names[h].split("\0", 1)))
+        return out  # type: ignore[return-value]
 
 
 class _SignAndBand(InRuns):
@@ -469,13 +508,14 @@ class _SignAndBand(InRuns):
         packed = packed_node(node)
         yield beam.pvalue.TaggedOutput(SIGNATURES, (packed, signature_bytes(sig)))
         batches, shards = self._batches, self._shards
+        name = node_hash(packed)
         for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
             key = (window, f"{band}:{h % shards}")
             batch = batches.get(key)
             if batch is None:
                 batch = batches[key] = ([], [])
             batch[0].append(h)
-            batch[1].append(packed)
+            batch[1].append(name)
         self._held += self._bands
         if self._held >= FLUSH_BAND_ENTRIES:
             yield from self._send_batches()
@@ -499,16 +539,19 @@ class _VerifyInShard(beam.DoFn):
     (later -> earlier) whose estimated Jaccard reaches the threshold.
 
     Signatures come from a ``{packed node: signature bytes}`` side input (one
-    copy per worker), so the pairs need no join. A pair that shares several
+    copy per worker), so the pairs need no join; it also names the nodes that
+    band entries carry as hashes (:class:`NodeNames`). A pair that shares several
     bands is a candidate in several shards: it is verified once per bundle
     (most of its repeats land in the same bundle) and any edge left repeated
     across bundles is harmless, as edges are resolved as a set."""
 
-    def __init__(self, threshold: float, max_bucket: int, compare_earliest: int) -> None:
+    def __init__(self, threshold: float, max_bucket: int, compare_earliest: int, bands: int, rows: int) -> None:
         self._threshold = threshold
         self._max_bucket = max_bucket
         self._compare_earliest = compare_earliest
+        self._bands, self._rows = bands, rows
         self._seen: set[tuple[NodeKey, NodeKey]] = set()
+        self._names: NodeNames | None = None
         ns = namespace("neardup")
         self._buckets = Metrics.counter(ns, "buckets")
         self._oversized = Metrics.counter(ns, "oversized_buckets")
@@ -520,7 +563,12 @@ class _VerifyInShard(beam.DoFn):
 
     def process(self, keyed: tuple[str, Iterable[BandBatch]], signatures: Mapping[str, bytes]) -> Iterator[Edge]:
         seen = self._seen
-        for members in shared_buckets(keyed[1]):
+        names = self._names
+        if names is None or names.signatures is not signatures:  # once per side input a worker holds
+            names = self._names = NodeNames(signatures, self._bands, self._rows)
+        band = int(keyed[0].split(":", 1)[0])
+        for bucket, ids in shared_buckets(keyed[1]):
+            members = names.nodes(ids, band, bucket)
             pairs, oversized = bucket_pairs(members, self._max_bucket, self._compare_earliest)
             self._buckets.inc()
             if oversized:
@@ -545,6 +593,7 @@ class _VerifyInShard(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self._seen = set()
+        self._names = None  # holds the side input: let it go with the bundle
 
 
 def packed_node(node: NodeKey) -> str:
@@ -597,7 +646,7 @@ class FindNearDuplicates(beam.PTransform):
             | "GroupBandShards" >> beam.GroupByKey()
             | "VerifyCandidates"
             >> beam.ParDo(
-                _VerifyInShard(self._threshold, *self._bucket_args),
+                _VerifyInShard(self._threshold, *self._bucket_args, *self._sign_args[4:6]),
                 signatures=beam.pvalue.AsDict(signed[SIGNATURES]),
             )
         )
