@@ -22,6 +22,7 @@ from transforms.neardup import (
     pack_band_batch,
     shared_buckets,
     shingles,
+    tokens,
     signature_bytes,
     signature_of,
     verify,
@@ -78,6 +79,16 @@ def test_shingles_are_the_sorted_distinct_hashes():
     assert np.array_equal(repeated, np.unique(shingles("b c d e a b c d e a b c d e")))
     story = shingles(STORY + " " + STORY)
     assert (story[1:] > story[:-1]).all() and story.size == shingles(STORY).size + 4  # + the 4 across the seam
+
+
+def test_ascii_texts_are_tokenized_as_bytes_into_the_same_tokens():
+    every_ascii = "".join(map(chr, range(128)))
+    texts = [every_ascii, every_ascii[::-1] * 3, STORY, STORY.upper(), "snake_case x_1\tTAB\x0bv\x1cw__ 2024-05-01 9.5%", "", " "]
+    for text in texts:
+        assert text.isascii()
+        assert neardup.token_hashes(text) == [neardup._token_hash(t) for t in tokens(text)]
+    assert neardup.token_hashes("Zürich und ZÜRICH") == [neardup._token_hash(t) for t in ["zürich", "und", "zürich"]]
+    assert neardup.token_hashes(None) == []
 
 
 def test_known_hash_values_do_not_change_between_releases():
@@ -241,13 +252,18 @@ def test_node_names_keep_colliding_nodes_apart_by_their_band_hash(monkeypatch):
     assert collided.nodes([42], 0, 12345) == []
 
 
-def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(monkeypatch):
-    from transforms import neardup
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("_TOKEN_HASHES", "Waffenruhe: Gespräche in Genf werden am Dienstagmorgen fortgesetzt, die Gesandten treffen sich"),
+        ("_ASCII_TOKEN_HASHES", "Ceasefire talks resume in Geneva as envoys meet again on Tuesday morning"),
+    ],
+)
+def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(monkeypatch, name, text):
     from transforms.beamutil import Memo
 
-    text = "Ceasefire talks resume in Geneva as envoys meet again on Tuesday morning"
     before = neardup.shingles(text)
-    table = Memo(neardup._token_hash, 3)
-    monkeypatch.setattr(neardup, "_TOKEN_HASHES", table)
+    table = Memo(getattr(neardup, name)._fn, 3)
+    monkeypatch.setattr(neardup, name, table)
     assert np.array_equal(neardup.shingles(text), before)
     assert 0 < len(table) <= 3

@@ -100,7 +100,14 @@ def _token_hash(token: str) -> int:
     return xxhash.xxh3_64_intdigest(token.encode(), seed=_SHINGLE_SEED)
 
 
+def _ascii_token_hash(token: bytes) -> int:
+    return xxhash.xxh3_64_intdigest(token, seed=_SHINGLE_SEED)  # = _token_hash(token.decode())
+
+
 _TOKEN_HASHES = Memo(_token_hash, 500_000)  # token -> hash, for the tokens of a text in one map()
+_ASCII_TOKEN_HASHES = Memo(_ascii_token_hash, 500_000)  # the same for ASCII tokens as bytes
+# ASCII bytes that \w matches (letters, digits, _) stay, all others become a space
+_ASCII_WORD_BYTES = bytes(c if chr(c).isalnum() or c == 0x5F else 0x20 for c in range(128)) + b" " * 128
 
 
 def tokens(text: str | None) -> list[str]:
@@ -108,6 +115,15 @@ def tokens(text: str | None) -> list[str]:
     if not isinstance(text, str):
         return []
     return _TOKEN.findall(text.casefold())
+
+
+def token_hashes(text: str | None) -> list[int]:
+    """The hashes of :func:`tokens`, in order. An ASCII text (~40 % of news, most
+    English) is tokenized as bytes: lowercased, non-word bytes turned into spaces,
+    split: the same tokens ~4x faster than the regex, which makes a str of each."""
+    if isinstance(text, str) and text.isascii():
+        return list(map(_ASCII_TOKEN_HASHES.__getitem__, text.encode("ascii").lower().translate(_ASCII_WORD_BYTES).split()))
+    return list(map(_TOKEN_HASHES.__getitem__, tokens(text)))
 
 
 def shingles(text: str | None, k: int = DEFAULT_K) -> np.ndarray:
@@ -118,15 +134,15 @@ def shingles(text: str | None, k: int = DEFAULT_K) -> np.ndarray:
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    toks = tokens(text)
-    if not toks:
+    hashes = token_hashes(text)
+    if not hashes:
         return np.empty(0, dtype=_U64)
-    h = np.fromiter(map(_TOKEN_HASHES.__getitem__, toks), dtype=_U64, count=len(toks))
-    width = min(k, len(toks))
+    h = np.array(hashes, dtype=_U64)
+    width = min(k, len(hashes))
     mult = _POSITION_MULTIPLIERS.get(width)
     if mult is None:
         mult = _POSITION_MULTIPLIERS[width] = _odd_constants(width, _SHINGLE_SEED, "pos")
-    n = len(toks) - width + 1
+    n = len(hashes) - width + 1
     acc = h[:n] * mult[0]
     for j in range(1, width):
         acc = acc + h[j : j + n] * mult[j]
