@@ -1,4 +1,7 @@
-"""A workaround for the local runner (Beam 2.77's FnApiRunner, behind DirectRunner).
+"""Two workarounds for the local runner (Beam 2.77's FnApiRunner, behind DirectRunner):
+bundle inputs streamed in chunks (:func:`stream_bundle_inputs`, below) and state
+answers built without copies (:func:`lean_state_responses`: side inputs reach the
+workers through them).
 
 The local runner keeps every materialised collection in the launcher process and
 sends each bundle its share with ``BundleManager._send_input_to_worker``: it writes
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any, Iterable, Iterator
 
+from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.data_plane import InMemoryDataChannel
 
 _log = logging.getLogger(__name__)
@@ -89,4 +94,56 @@ def stream_bundle_inputs() -> bool:
         return False
     if not getattr(current, _PATCHED_MARK, False):
         manager._send_input_to_worker = _send_input_in_chunks
+    return True
+
+
+def _lean_state(self: Any, request_stream: Iterable[Any], context: Any = None) -> Iterator[Any]:
+    """``GrpcStateServicer.State``, answering a ``get`` by setting the response's fields
+    in place. Beam builds the answer as ``StateResponse(get=StateGetResponse(data=...))``,
+    and the protobuf runtime copies a nested message given to a constructor by
+    serialising and parsing it: three copies of the data instead of one. A side input
+    is one ``get`` of all its elements (~140 MB for each worker reading story members
+    at 100,000 articles): 0.28 s of the launcher's time each, 0.07 s now. The same
+    responses, byte for byte; appends, clears and errors as Beam answers them."""
+    state = self._state
+    for request in request_stream:
+        try:
+            kind = request.WhichOneof("request")
+            response = beam_fn_api_pb2.StateResponse(id=request.id)
+            if kind == "get":
+                data, token = state.get_raw(request.state_key, request.get.continuation_token)
+                response.get.SetInParent()
+                response.get.data = data
+                if token is not None:
+                    response.get.continuation_token = token
+            elif kind == "append":
+                state.append_raw(request.state_key, request.append.data)
+                response.append.SetInParent()
+            elif kind == "clear":
+                state.clear(request.state_key)
+                response.clear.SetInParent()
+            else:
+                raise NotImplementedError(f"Unknown state request: {kind}")
+        except Exception as exn:  # noqa: BLE001 - reported to the worker, as Beam does
+            response = beam_fn_api_pb2.StateResponse(id=request.id, error=str(exn))
+        yield response
+
+
+setattr(_lean_state, _PATCHED_MARK, True)
+
+
+def lean_state_responses() -> bool:
+    """Install :func:`_lean_state` on the local runner's state service (idempotent).
+    Returns False, and leaves Beam alone, when the service is not where this expects
+    it (another Beam version)."""
+    try:
+        from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    except ImportError:  # pragma: no cover - Beam without the local runner
+        return False
+    servicer = getattr(worker_handlers, "GrpcStateServicer", None)
+    if servicer is None or not callable(getattr(servicer, "State", None)):
+        _log.warning("local runner: GrpcStateServicer.State not found; state responses left as Beam builds them")
+        return False
+    if not getattr(servicer.State, _PATCHED_MARK, False):
+        servicer.State = _lean_state
     return True

@@ -25,7 +25,7 @@ from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline import incremental
 from pipeline.gcs import configure_emulator
-from pipeline.localrunner import stream_bundle_inputs
+from pipeline.localrunner import lean_state_responses, stream_bundle_inputs
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.runners import runner_for
 from transforms import memory
@@ -228,7 +228,8 @@ def run(argv: Sequence[str]) -> dict:
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     limit_malloc_arenas()
     start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
-    stream_bundle_inputs()  # only the local runner uses what this changes
+    stream_bundle_inputs()  # only the local runner uses what these change
+    lean_state_responses()
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")
