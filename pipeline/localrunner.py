@@ -123,7 +123,7 @@ def _lean_state(self: Any, request_stream: Iterable[Any], context: Any = None) -
                 state.clear(request.state_key)
                 response.clear.SetInParent()
             else:
-                raise NotImplementedError(f"Unknown state request: {kind}")
+                raise ValueError(f"Unknown state request: {kind}")  # Beam words it so too
         except Exception as exn:  # noqa: BLE001 - reported to the worker, as Beam does
             response = beam_fn_api_pb2.StateResponse(id=request.id, error=str(exn))
         yield response
