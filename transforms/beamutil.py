@@ -54,10 +54,12 @@ def _excerpt_of(element: Any) -> str:
 
 
 # elements a per-article stage runs in a row (GuardedMap's batch_size). With the runs
-# grouped by language (TagTopics), 512 gives each language ~55 articles in a row against
-# ~28 at 256. 100k bench, same day: per-article stage 79-81 s at 256, 74-78 s at 1,024,
-# 81 s at 512 (make bench, where 1,024 reached 3.96 GB peak memory once; 512: 3.7 GB)
-STAGE_BATCH = 512
+# grouped by language (TagTopics), 1,024 gives each language ~110 articles in a row against
+# ~55 at 512. 100k bench, same day: per-article stage 79-81 s at 256, 74-78 s at 1,024,
+# 81 s at 512; later, once band entries were smaller: 62.6-63.9 s at 1,024 against
+# 64.6-66.0 s at 512, peak memory 3.68-3.91 GB against 3.79-3.88 GB (the peak comes later,
+# in the story steps; a worker's per-article peak is ~0.6 GB either way)
+STAGE_BATCH = 1024
 GC_THRESHOLDS = (100_000, 50, 100)  # generation 0 collects every 100,000 allocations, not 700
 
 
