@@ -651,7 +651,7 @@ class FindNearDuplicates(beam.PTransform):
             raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
         self._threshold = threshold
         self._sign_args = (num_perm, seed, shingle_k, min_shingles, bands, rows, max(1, shards))
-        self._bucket_args = (max_bucket, compare_earliest)
+        self._verify_args = (max_bucket, compare_earliest, bands, rows)
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         signed = articles | "SignAndBand" >> beam.ParDo(_SignAndBand(*self._sign_args)).with_outputs(
@@ -662,7 +662,7 @@ class FindNearDuplicates(beam.PTransform):
             | "GroupBandShards" >> beam.GroupByKey()
             | "VerifyCandidates"
             >> beam.ParDo(
-                _VerifyInShard(self._threshold, *self._bucket_args, *self._sign_args[4:6]),
+                _VerifyInShard(self._threshold, *self._verify_args),
                 signatures=beam.pvalue.AsDict(signed[SIGNATURES]),
             )
         )
