@@ -90,12 +90,13 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
 def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = STORY_SAMPLE) -> dict[str, float]:
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
-    from transforms import neardup, storyclust
-    from transforms.beamutil import STAGE_BATCH
-    from transforms.language import make_language_fn
-    from transforms.normalize import normalize_article
-    from transforms.read import read_file
-    from transforms.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
+    from transforms.dedup import near as neardup
+    from transforms.stories import cluster as storyclust
+    from transforms.common.stage import STAGE_BATCH
+    from transforms.enrich.language import make_language_fn
+    from transforms.enrich.normalize import normalize_article
+    from transforms.io.read import read_file
+    from transforms.enrich.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
 
     config = load_config()
     lang = config.language

@@ -14,8 +14,8 @@ from typing import Any
 
 from eval.metrics import prf, table
 from pipeline.config import load_config
-from transforms.language import make_language_fn
-from transforms.topics import load_taxonomy, tag_topics
+from transforms.enrich.language import make_language_fn
+from transforms.enrich.topics import load_taxonomy, tag_topics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELLED = os.path.join(HERE, "data", "labelled.jsonl")

@@ -2,7 +2,7 @@
 
 Each split (``dev``, ``test``; by original-document hash) is one corpus: the
 originals, their edited copies and the hard negatives (successive reports).
-The same steps as the pipeline (:func:`transforms.neardup.find_near_pairs`,
+The same steps as the pipeline (:func:`transforms.dedup.near.find_near_pairs`,
 the in-memory twin of ``FindNearDuplicates``) run over the whole corpus, so
 false positives can come from any pair, not only from labelled ones.
 
@@ -27,8 +27,8 @@ from typing import Any, Mapping
 
 from eval.generate_copies import Doc, generate
 from eval.metrics import table
-from transforms.dedup import Node, UnionFind
-from transforms.neardup import (
+from transforms.dedup.exact import Node, UnionFind
+from transforms.dedup.near import (
     Sketcher,
     band_keys,
     choose_bands,

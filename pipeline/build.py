@@ -17,17 +17,17 @@ import dataclasses
 import apache_beam as beam
 
 from pipeline.config import JobConfig
-from transforms.fetch import PollFeeds
-from transforms.language import DetectLanguage
-from transforms.memory import PriorViews, ReadMemory, WriteMemory
-from transforms.neardup import DEFAULT_SEED, FindNearDuplicates
-from transforms.normalize import NormalizeArticles
-from transforms.read import ReadArticles
-from transforms.resolve import ResolveArticles
-from transforms.stories import BuildStories
-from transforms.topics import TagTopics
-from transforms.parquet import PARQUET_DIR, WriteParquet
-from transforms.write import WriteOutputs, output_path
+from transforms.io.fetch import PollFeeds
+from transforms.enrich.language import DetectLanguage
+from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
+from transforms.dedup.near import DEFAULT_SEED, FindNearDuplicates
+from transforms.enrich.normalize import NormalizeArticles
+from transforms.io.read import ReadArticles
+from transforms.dedup.resolve import ResolveArticles
+from transforms.stories.records import BuildStories
+from transforms.enrich.topics import TagTopics
+from transforms.io.parquet import PARQUET_DIR, WriteParquet
+from transforms.io.write import WriteOutputs, output_path
 
 
 def enrich_articles(raw: beam.PCollection, config: JobConfig, dead_letters: list) -> beam.PCollection:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from transforms.storyclust import StoryParams
+from transforms.stories.cluster import StoryParams
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
 
@@ -49,7 +49,7 @@ class LanguageConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NearDupConfig:
-    """MinHash-LSH near-duplicates (transforms/neardup.py); bands/rows 0: derived from threshold."""
+    """MinHash-LSH near-duplicates (transforms/dedup/near.py); bands/rows 0: derived from threshold."""
 
     enabled: bool = True
     threshold: float = 0.5
@@ -72,7 +72,7 @@ class DedupConfig:
 class OutputConfig:
     compress: bool = False
     num_shards: int = 0  # 0: let the runner decide
-    format: str = "jsonl"  # "both": also articles as Parquet under articles_parquet/ (transforms/parquet.py)
+    format: str = "jsonl"  # "both": also articles as Parquet under articles_parquet/ (transforms/io/parquet.py)
     parquet_shards: int = 1  # Parquet files per publication date
 
 
@@ -94,13 +94,13 @@ class JobConfig:
     inputs: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
     feeds_config_path: str | None = None  # configs/feeds.yaml: feeds for scheduled runs and fetch settings
-    fetch_options: Any = None  # transforms.fetch.FetchOptions loaded from feeds_config_path
+    fetch_options: Any = None  # transforms.io.fetch.FetchOptions loaded from feeds_config_path
     taxonomy: Any = None  # the validated topics document read from topics_path at start-up
     beam_defaults: tuple[tuple[str, Any], ...] = ()  # Beam flags used when the command line lacks them
     beam_defaults_min_input_mb: int = 0  # ...for inputs at least this large (worker start-up costs seconds)
     output: str = ""
     state: str | None = None
-    memory: Any = None  # transforms.memory.MemoryPlan: the --state generations, resolved at launch
+    memory: Any = None  # transforms.state.memory.MemoryPlan: the --state generations, resolved at launch
     topics_path: str = ""
     window_seconds: int = 60
     streaming: bool = False  # Beam's --streaming: build_pipeline builds the streaming graph

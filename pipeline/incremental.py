@@ -2,7 +2,7 @@
 
 :func:`plan` decides what the run reads (only files no committed run has read)
 and where it stages its outputs; :func:`finish` publishes them and writes the
-manifest. The mechanics and the crash story are in ``transforms/manifest.py``.
+manifest. The mechanics and the crash story are in ``transforms/state/manifest.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from pipeline.config import ConfigError, JobConfig
-from transforms import manifest
-
-
+from transforms.state import manifest
 @dataclasses.dataclass(frozen=True)
 class RunPlan:
     run_id: str

@@ -25,16 +25,16 @@ from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline import incremental
 from pipeline.gcs import configure_emulator
-from pipeline.localrunner import lean_state_responses, stream_bundle_inputs
+from transforms.runtime.localrunner import lean_state_responses, stream_bundle_inputs
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.runners import runner_for
-from transforms import memory
-from transforms.beamutil import start_heap_trimmer
-from transforms.fetch import FeedsConfigError, load_feeds_config
-from transforms.neardup import DEFAULT_SEED
-from transforms.topics import TaxonomyError, read_taxonomy_mapping
-from transforms.parquet import PARQUET_DIR, PARTITION_KEY
-from transforms.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
+from transforms.state import memory
+from transforms.common.stage import start_heap_trimmer
+from transforms.io.fetch import FeedsConfigError, load_feeds_config
+from transforms.dedup.near import DEFAULT_SEED
+from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
+from transforms.io.parquet import PARQUET_DIR, PARTITION_KEY
+from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
 _log = logging.getLogger("newsbeam")
 
@@ -134,7 +134,7 @@ def dry_run_summary(result, started: float) -> dict:
 
 def with_memory(config: JobConfig) -> JobConfig:
     """With ``--state`` (batch): resolve ``<state>/memory/CURRENT`` now, at launch, into
-    the generation this run reads and the one it writes (``transforms/memory.py``)."""
+    the generation this run reads and the one it writes (``transforms/state/memory.py``)."""
     if not config.state or config.streaming:
         return config
     near = config.dedup.near

@@ -32,14 +32,14 @@ from apache_beam.transforms import window
 from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
 from pipeline.build import enrich_articles  # build imports this module only inside build_pipeline
-from transforms.beamutil import DEAD_LETTER, MAIN, GuardedMap, guarded
-from transforms.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
-from transforms.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
-from transforms.records import RejectedInput, reject
-from transforms.stories import BuildStories
-from transforms.streamdedup import DivertLate, MarkDuplicatesAcrossWindows
-from transforms.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
-from transforms.write import ARTICLE_FIELDS, output_path, to_json_line
+from transforms.common.stage import DEAD_LETTER, MAIN, GuardedMap, guarded
+from transforms.io.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
+from transforms.io.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
+from transforms.common.records import RejectedInput, reject
+from transforms.stories.records import BuildStories
+from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
+from transforms.io.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
+from transforms.io.write import ARTICLE_FIELDS, output_path, to_json_line
 
 _log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class LivePubSubPoller:
     """DirectRunner source: every ``poll_seconds``, the file/feed ``LivePoller``'s
     poll plus a non-blocking pull of each subscription (acknowledged at once, as
     Beam's own DirectRunner reader does); yields ``(now, [(kind, value), ...])``
-    for ``transforms.watch.start_live_feeder``, which then advances the watermark
+    for ``transforms.io.watch.start_live_feeder``, which then advances the watermark
     to ``now``. Elements are stamped at the pull, not the publish time, so a
     message is never behind the watermark.
 
@@ -200,7 +200,7 @@ class LivePubSubPoller:
 
 class WatchInputsAndPubSub(beam.PTransform):
     """DirectRunner: files, feeds and Pub/Sub subscriptions from one live poller,
-    served as a ``TestStream`` (see transforms/watch.py): ``(kind, value)`` pairs."""
+    served as a ``TestStream`` (see transforms/io/watch.py): ``(kind, value)`` pairs."""
 
     def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds):
         super().__init__()
@@ -269,7 +269,7 @@ class PublishArticles(beam.PTransform):
 
 
 def uses_live_feeder(p: beam.Pipeline) -> bool:
-    """The Python DirectRunner needs the TestStream-served poller (see transforms/watch.py)."""
+    """The Python DirectRunner needs the TestStream-served poller (see transforms/io/watch.py)."""
     return p.runner is None or isinstance(p.runner, (SwitchingDirectRunner, BundleBasedDirectRunner))
 
 
@@ -351,7 +351,7 @@ def build_streaming_stages(
     output_topic: str | None = None,
 ) -> dict[str, beam.PCollection]:
     """Everything after the source: ``watched`` is ``(kind, value)`` pairs (see
-    transforms/watch.py; tests feed it from a ``TestStream``), ``pubsub`` the
+    transforms/io/watch.py; tests feed it from a ``TestStream``), ``pubsub`` the
     ``(raw articles, dead letters)`` of ``ReadPubSubArticles``; at least one of them.
     ``output_topic`` (``projects/P/topics/T``) also receives every article record."""
     opts = config.streaming_options

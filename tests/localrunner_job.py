@@ -13,8 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.worker import data_plane
 
-from pipeline import localrunner
-
+from transforms.runtime import localrunner
 ROW = 4096
 
 

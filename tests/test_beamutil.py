@@ -11,10 +11,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import TestWindowedValue, assert_that, equal_to
 from apache_beam.transforms.window import FixedWindows, IntervalWindow, TimestampedValue
 
-from transforms.beamutil import (
+from transforms.common.stage import (
     GC_THRESHOLDS, GuardedMap, InRuns, MapInRuns, guarded, settle_heap, start_heap_trimmer, trim_heap,
 )
-from transforms.records import RejectedInput
+from transforms.common.records import RejectedInput
 
 
 def _halve(x):
@@ -170,7 +170,7 @@ def test_in_runs_refuses_an_empty_run():
 
 
 def test_memo_computes_a_key_once_and_starts_over_when_full():
-    from transforms.beamutil import Memo
+    from transforms.common.stage import Memo
 
     calls = []
 

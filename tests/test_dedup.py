@@ -2,7 +2,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import (
+from transforms.dedup.exact import (
     EXACT,
     NEAR,
     UNIQUE,

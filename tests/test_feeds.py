@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from transforms.feeds import declares_entities, parse_feed
-from transforms.records import Rejected
+from transforms.io.feedparse import declares_entities, parse_feed
+from transforms.common.records import Rejected
 
 FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
 if not FEEDS.is_dir():

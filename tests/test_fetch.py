@@ -34,7 +34,7 @@ from tests.httpserver import (
     serve_slow_headers,
     serve_status,
 )
-from transforms.fetch import (
+from transforms.io.fetch import (
     USER_AGENT,
     AddressRefused,
     FeedCache,
@@ -50,9 +50,9 @@ from transforms.fetch import (
     parse_ip_host,
     poll_feed,
 )
-from transforms.fetch import _retry_after_seconds
-from transforms.opml import read_opml
-from transforms.records import Rejected, RejectedInput
+from transforms.io.fetch import _retry_after_seconds
+from transforms.io.opml import read_opml
+from transforms.common.records import Rejected, RejectedInput
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -667,7 +667,7 @@ def test_feeds_config_reads_feeds_opml_and_timeouts(tmp_path):
     ],
 )
 def test_feeds_config_errors_name_the_key(raw, why):
-    from transforms.fetch import FeedsConfigError
+    from transforms.io.fetch import FeedsConfigError
 
     with pytest.raises(FeedsConfigError, match=why):
         feeds_config_from_dict(raw, "feeds.yaml")

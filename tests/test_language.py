@@ -3,7 +3,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
+from transforms.enrich.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
 
 SENTENCES = {
     "en": "The government announced new measures on Tuesday to support families facing higher heating bills.",
@@ -75,7 +75,7 @@ def test_article_without_text_goes_to_dead_letters():
 
 
 def test_predetector_answers_confident_cases_and_agrees_with_langdetect(factory):
-    from transforms.language import detect, load_predetector
+    from transforms.enrich.language import detect, load_predetector
 
     pre = load_predetector()
     for code, text in SENTENCES.items():
@@ -87,7 +87,7 @@ def test_predetector_answers_confident_cases_and_agrees_with_langdetect(factory)
 
 
 def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
-    from transforms.language import detect, load_predetector
+    from transforms.enrich.language import detect, load_predetector
 
     # a mixed-language snippet py3langid is not near-certain about
     mixed = "Kyiv Moscow Berlin Paris summit talks Gipfel sommet cumbre"
@@ -101,7 +101,7 @@ def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
 def test_count_letters_counts_unicode_letters(text):
     import unicodedata
 
-    from transforms.text import count_letters
+    from transforms.enrich.text import count_letters
 
     letters = sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
     assert count_letters(text) == letters
@@ -113,7 +113,7 @@ def test_count_letters_counts_unicode_letters(text):
 def test_fast_predetector_scores_exactly_like_py3langid():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from transforms.language import load_predetector
+    from transforms.enrich.language import load_predetector
 
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     fast = load_predetector()
@@ -132,7 +132,7 @@ def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length
 
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from transforms.language import load_predetector, sample_text
+    from transforms.enrich.language import load_predetector, sample_text
 
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     fast = load_predetector()
@@ -147,7 +147,7 @@ def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length
 
 
 def test_unsure_predetector_reads_the_whole_sample_before_langdetect(factory):
-    from transforms.language import detect, load_predetector, sample_text
+    from transforms.enrich.language import detect, load_predetector, sample_text
 
     pre = load_predetector()
     text = " ".join([SENTENCES["de"], SENTENCES["it"], SENTENCES["de"]] * 6)  # German, some Italian
@@ -164,7 +164,7 @@ def test_unsure_predetector_reads_the_whole_sample_before_langdetect(factory):
 
 @pytest.mark.parametrize("letters", [0, 19, 20, 21, 300])
 def test_letter_minimum_is_exact_however_far_the_letters_are(factory, letters):
-    from transforms.language import detect
+    from transforms.enrich.language import detect
 
     text = "1 " * 300 + "ab" * (letters // 2) + "a" * (letters % 2)  # letters only after 600 characters of digits
     found = detect(text, factory, min_letters=20)

@@ -1,4 +1,4 @@
-"""The local runner sends a bundle's input in chunks (pipeline/localrunner.py)."""
+"""The local runner sends a bundle's input in chunks (transforms/runtime/localrunner.py)."""
 
 import hashlib
 import os
@@ -12,7 +12,7 @@ from apache_beam.runners.worker.data_plane import InMemoryDataChannel
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.localrunner import _send_input_in_chunks, stream_bundle_inputs
+from transforms.runtime.localrunner import _send_input_in_chunks, stream_bundle_inputs
 
 from apache_beam.runners.portability.fn_api_runner import worker_handlers as _worker_handlers
 
@@ -130,7 +130,7 @@ def _answers(state_method, continuation_tokens):
 def test_lean_state_responses_are_beams_byte_for_byte():
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    from pipeline.localrunner import _lean_state
+    from transforms.runtime.localrunner import _lean_state
 
     original = worker_handlers.GrpcStateServicer.State
     if getattr(original, "_newsbeam_streams_inputs", False):  # installed by an earlier test
@@ -148,7 +148,7 @@ def test_lean_state_responses_are_beams_byte_for_byte():
 def test_installing_lean_state_responses_is_idempotent():
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    from pipeline.localrunner import _lean_state, lean_state_responses
+    from transforms.runtime.localrunner import _lean_state, lean_state_responses
 
     assert lean_state_responses() and lean_state_responses()
     assert worker_handlers.GrpcStateServicer.State is _lean_state

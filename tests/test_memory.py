@@ -18,12 +18,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import REPO
-from transforms import memory
-from transforms.dedup import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
-from transforms.neardup import Sketcher, signature_of
-from transforms.records import RejectedInput
-from transforms.storyclust import Node as StoryNode
-from transforms.storyclust import AssignStories, StoryFeatures, cluster_edges, story_features
+from transforms.state import memory
+from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
+from transforms.dedup.near import Sketcher, signature_of
+from transforms.common.records import RejectedInput
+from transforms.stories.cluster import Node as StoryNode
+from transforms.stories.cluster import AssignStories, StoryFeatures, cluster_edges, story_features
 
 # ------------------------------------------------------------------ texts (written for these tests)
 

@@ -4,8 +4,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import EXACT, NEAR, UNIQUE, MarkDuplicates, Node
-from transforms.neardup import (
+from transforms.dedup.exact import EXACT, NEAR, UNIQUE, MarkDuplicates, Node
+from transforms.dedup.near import (
     FindNearDuplicates,
     NodeNames,
     Sketcher,
@@ -27,7 +27,7 @@ from transforms.neardup import (
     signature_of,
     verify,
 )
-import transforms.neardup as neardup
+import transforms.dedup.near as neardup
 
 # Our own text: a wire story and its republications.
 STORY = (
@@ -260,7 +260,7 @@ def test_node_names_keep_colliding_nodes_apart_by_their_band_hash(monkeypatch):
     ],
 )
 def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(monkeypatch, name, text):
-    from transforms.beamutil import Memo
+    from transforms.common.stage import Memo
 
     before = neardup.shingles(text)
     table = Memo(getattr(neardup, name)._fn, 3)

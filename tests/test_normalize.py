@@ -1,4 +1,4 @@
-"""transforms.normalize: URLs, domains, dates, ids, content keys, NormalizeArticles."""
+"""transforms.enrich.normalize: URLs, domains, dates, ids, content keys, NormalizeArticles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.normalize import (
+from transforms.enrich.normalize import (
     MIN_LETTERS,
     NormalizeArticles,
     article_id,
@@ -21,7 +21,7 @@ from transforms.normalize import (
     source_domain,
     strip_bylines,
 )
-from transforms.records import RejectedInput, raw_article
+from transforms.common.records import RejectedInput, raw_article
 
 NOW = dt.datetime(2025, 3, 20, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -32,8 +32,8 @@ from pipeline.streaming import (
     message_origin,
     split_pubsub_inputs,
 )
-from transforms.records import RejectedInput
-from transforms.watch import ERROR, FILE, LivePoller
+from transforms.common.records import RejectedInput
+from transforms.io.watch import ERROR, FILE, LivePoller
 from tests.util import SMALL_TAXONOMY, read_records, stop_process_group, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.read import ReadArticles, expand_pattern, html_metadata, read_file, split_extension
-from transforms.records import Rejected
+from transforms.io.read import ReadArticles, expand_pattern, html_metadata, read_file, split_extension
+from transforms.common.records import Rejected
 
 RAW_KEYS = {"origin", "format", "title", "text", "html", "url", "published", "source", "language", "external_id"}
 
@@ -456,7 +456,7 @@ def test_read_articles_matches_the_plain_function_and_counts(tmp_path: Path) -> 
     ],
 )
 def test_plain_text_headline_is_the_first_short_line(text, title):
-    from transforms.read import split_headline
+    from transforms.io.read import split_headline
 
     got_title, body = split_headline(text)
     assert got_title == title

@@ -1,4 +1,4 @@
-"""The on-disk cache of compiled regexes (transforms/recache.py), against plain re."""
+"""The on-disk cache of compiled regexes (transforms/runtime/regexcache.py), against plain re."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from transforms import recache
-from transforms.recache import compile_cached, entry_key, prune
+from transforms.runtime import regexcache as recache
+from transforms.runtime.regexcache import compile_cached, entry_key, prune
 
 PATTERNS = [
     (r"(?<!\w)(?:(?P<p0>sanctions? (?:against|on) \w+)|(?P<p1>embargo\w*))(?!\w)", re.IGNORECASE),

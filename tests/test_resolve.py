@@ -4,10 +4,10 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import MarkDuplicates
-from transforms.neardup import FindNearDuplicates
-from transforms.resolve import ResolveArticles
-from transforms.storyclust import AssignStories, StoryParams
+from transforms.dedup.exact import MarkDuplicates
+from transforms.dedup.near import FindNearDuplicates
+from transforms.dedup.resolve import ResolveArticles
+from transforms.stories.cluster import AssignStories, StoryParams
 
 QUAKE = (
     "A magnitude 7.1 earthquake struck the Arequipa region of southern Peru on Saturday, killing three people and "

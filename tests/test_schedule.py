@@ -9,8 +9,8 @@ import shutil
 
 from tests.conftest import REPO
 from tests.test_cli import TEXT_DE, TEXT_EN, TEXT_FR, read_jsonl, run_cli
-from transforms import manifest
-from transforms.manifest import InputFile, run_id_for, select_new
+from transforms.state import manifest
+from transforms.state.manifest import InputFile, run_id_for, select_new
 
 
 def write_jsonl(path, *records):

@@ -2,7 +2,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.stories import BuildStories, assign_story_from_duplicates, build_story, story_member
+from transforms.stories.records import BuildStories, assign_story_from_duplicates, build_story, story_member
 
 
 def art(id_, published, title, lang="en", status="unique", topics=(), source="a.example"):

@@ -6,8 +6,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.stories import story_id_for
-from transforms.storyclust import (
+from transforms.stories.records import story_id_for
+from transforms.stories.cluster import (
     AssignStories,
     FindStories,
     ScoredEdges,
@@ -483,7 +483,7 @@ def test_sentence_heads_are_the_words_that_start_the_text_or_a_sentence():
     import re
     from collections import Counter
 
-    from transforms.storyclust import _sentence_heads
+    from transforms.stories.cluster import _sentence_heads
 
     # the single pattern the two-pattern form replaces (slower: it tries ^ at every character)
     single = re.compile(r"(?:^|[.!?\n:;])[ \t\u00a0\"'“”«»(–—-]*([^\W\d_]+)")
@@ -507,7 +507,7 @@ def test_article_features_is_the_payload_of_story_features():
 
 
 def test_vectorising_reads_vector_hashes_from_its_table():
-    from transforms import storyclust
+    from transforms.stories import cluster as storyclust
 
     feats = [story_features(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
     df, n = document_frequencies(feats)
@@ -518,7 +518,7 @@ def test_vectorising_reads_vector_hashes_from_its_table():
 
 
 def test_components_are_the_connected_parts_of_the_link_graph():
-    from transforms.storyclust import _components
+    from transforms.stories.cluster import _components
 
     link = {1: {2: 0.5}, 2: {1: 0.5, 3: 0.1}, 3: {2: 0.1}, 4: {5: 0.9}, 5: {4: 0.9}, 6: {}}
     assert sorted(sorted(c) for c in _components(link)) == [[1, 2, 3], [4, 5], [6]]
@@ -588,7 +588,7 @@ def test_story_grouping_is_plain_average_link_on_random_graphs():
     with means landing exactly on the threshold."""
     import random
 
-    from transforms.storyclust import _agglomerate
+    from transforms.stories.cluster import _agglomerate
 
     rng = random.Random(11)
     checked = 0
@@ -606,7 +606,7 @@ def test_story_grouping_is_plain_average_link_on_random_graphs():
 
 
 def test_component_roots_are_each_components_smallest_node():
-    from transforms.storyclust import _component_roots
+    from transforms.stories.cluster import _component_roots
 
     # a long path (many rounds of label propagation), a star and isolated nodes
     path = np.arange(199, 0, -1)
@@ -625,7 +625,7 @@ def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_rememb
     with the time decay, pairs only in their tightest block."""
     from datetime import datetime, timedelta
 
-    from transforms.storyclust import _window_order
+    from transforms.stories.cluster import _window_order
 
     params = StoryParams(window=5, edge_floor=0.05)
     gap = max_gap_hours(params)
@@ -695,6 +695,6 @@ def test_block_scoring_does_not_depend_on_the_order_the_members_arrive_in():
     ],
 )
 def test_numbers_are_read_in_the_usual_national_spellings(raw, value):
-    from transforms.storyclust import _parse_number
+    from transforms.stories.cluster import _parse_number
 
     assert _parse_number(raw) == value

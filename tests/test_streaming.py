@@ -24,9 +24,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.config import StreamingConfig, parse_config
 from pipeline.streaming import build_streaming_stages
-from transforms.dedup import EXACT, NEAR, UNIQUE
-from transforms.neardup import Sketcher, choose_bands
-from transforms.streamdedup import (
+from transforms.dedup.exact import EXACT, NEAR, UNIQUE
+from transforms.dedup.near import Sketcher, choose_bands
+from transforms.dedup.streaming import (
     EXACT_KIND,
     NEAR_KIND,
     Entry,
@@ -37,7 +37,7 @@ from transforms.streamdedup import (
     resolve,
     window_end,
 )
-from transforms.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
+from transforms.io.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
 from tests.util import SMALL_TAXONOMY, read_records, stop_process_group, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""transforms.text: decoding, text repair, HTML main-text extraction."""
+"""transforms.enrich.text: decoding, text repair, HTML main-text extraction."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from transforms.records import RejectedInput
-from transforms.text import SHORT_HTML_CHARS, decode_bytes, fix_text, html_to_text
+from transforms.common.records import RejectedInput
+from transforms.enrich.text import SHORT_HTML_CHARS, decode_bytes, fix_text, html_to_text
 
 RUSSIAN = "Правительство объявило о новых мерах поддержки экономики и снижении налогов."
 FRENCH = "Le garçon a dit « bonjour » — c’était très sympa, à côté de l’église. " * 3

@@ -14,7 +14,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.topics import (
+from transforms.enrich.topics import (
     REQUIRED_LANGUAGES,
     TagTopics,
     Taxonomy,
@@ -682,7 +682,7 @@ def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
     plain ``(?<!\\w)(?:...)(?!\\w)`` regex does."""
     import re
 
-    from transforms.topics import _FLAGS, _bounded, _context_regex
+    from transforms.enrich.topics import _FLAGS, _bounded, _context_regex
 
     texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
     texts += [case[-1] for case in (*TRAPS, *MORE_TRAPS)]
@@ -711,7 +711,7 @@ def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
 
 
 def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternation(taxonomy, monkeypatch):
-    import transforms.topics as topics_module
+    import transforms.enrich.topics as topics_module
 
     texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
     texts += [open(path, encoding="utf-8").read() for path in SEEDS]
@@ -734,7 +734,7 @@ def test_the_scan_finds_the_word_starts_a_lookbehind_scan_finds(taxonomy):
     candidates are exactly those of the plain form, (?<!\\w)(?=trie) on the text."""
     import re
 
-    import transforms.topics as topics_module
+    import transforms.enrich.topics as topics_module
 
     texts = [text for by_lang in SENTENCES.values() for text in by_lang.values()]
     texts += [open(path, encoding="utf-8").read() for path in SEEDS]

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from transforms.topics import REQUIRED_LANGUAGES, Taxonomy, load_taxonomy, tag_topics
+from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, load_taxonomy, tag_topics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAXONOMY_PATH = os.path.join(REPO, "configs", "topics.yaml")

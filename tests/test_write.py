@@ -4,7 +4,7 @@ import json
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from transforms.write import SummaryFn, WriteOutputs, reason_class, to_json_line
+from transforms.io.write import SummaryFn, WriteOutputs, reason_class, to_json_line
 
 
 def test_json_line_orders_known_fields_first_and_keeps_unicode():

@@ -2,7 +2,7 @@
 
 Pure functions first (tested without Beam), then the composite
 :class:`NormalizeArticles`. Counters (namespace ``newsbeam.normalize``, from
-:class:`~transforms.beamutil.GuardedMap`): ``in``, ``out``, ``rejected``.
+:class:`~transforms.common.stage.GuardedMap`): ``in``, ``out``, ``rejected``.
 
 Decisions (see also docs/extraction.md):
 
@@ -28,9 +28,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 
-from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded
-from transforms.records import RejectedInput
-from transforms.text import count_letters, fix_text, html_to_text
+from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded
+from transforms.common.records import RejectedInput
+from transforms.enrich.text import count_letters, fix_text, html_to_text
 
 __all__ = [
     "canonical_url",
@@ -403,7 +403,7 @@ def _truncate(text: str, limit: int) -> str:
 def normalize_article(
     raw: dict, *, now: dt.datetime | None = None, max_text_chars: int = 200_000
 ) -> dict:
-    """A RawArticle (see :mod:`transforms.records`) -> an Article dict with
+    """A RawArticle (see :mod:`transforms.common.records`) -> an Article dict with
     ``id, url, source, title, text, published_at, language, origin, external_id,
     content_hash``.
 

@@ -16,9 +16,9 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from transforms.beamutil import STAGE_BATCH, MapInRuns
-from transforms.dedup import FindDuplicates, MarkFn
-from transforms.storyclust import FindStories, StoryParams, AssignStoryFn, article_features
+from transforms.common.stage import STAGE_BATCH, MapInRuns
+from transforms.dedup.exact import FindDuplicates, MarkFn
+from transforms.stories.cluster import FindStories, StoryParams, AssignStoryFn, article_features
 
 
 class _MarkAndAssign(beam.DoFn):

@@ -122,9 +122,9 @@ import numpy as np
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import STAGE_BATCH, MapInRuns, Memo, namespace
-from transforms.dedup import is_original
-from transforms.stories import story_id_for
+from transforms.common.stage import STAGE_BATCH, MapInRuns, Memo, namespace
+from transforms.dedup.exact import is_original
+from transforms.stories.records import story_id_for
 
 # --------------------------------------------------------------------------- parameters
 

@@ -21,8 +21,8 @@ from typing import Any, Callable, NamedTuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
-from transforms.text import count_letters
+from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.enrich.text import count_letters
 
 UNDETERMINED = "und"
 _CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh"}

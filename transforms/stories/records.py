@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import namespace
+from transforms.common.stage import namespace
 
 STORY_PREFIX = "s-"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from transforms.records import RejectedInput
+from transforms.common.records import RejectedInput
 
 __all__ = ["read_opml", "DEFAULT_MAX_OPML_BYTES"]
 

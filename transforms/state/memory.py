@@ -27,7 +27,7 @@ generation; its half-written generation is never read and is cleaned later.
 How prior articles take part (the hooks live in the stage modules):
 
 - Dedup: a prior record becomes a node whose sort key starts with
-  :data:`transforms.dedup.PRIOR_MARK` (``!0<first seen>|<published>`` for
+  :data:`transforms.dedup.exact.PRIOR_MARK` (``!0<first seen>|<published>`` for
   originals, ``!1...`` for duplicates), so it sorts before every article of the
   run: a copy of it is marked with the earlier id even when the copy claims an
   earlier ``published_at``. Remembered duplicates carry an edge to their
@@ -61,12 +61,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import GuardedMap, guarded, namespace
-from transforms.dedup import EXACT, NEAR, PRIOR_MARK, UNIQUE, Edge, Node
-from transforms.neardup import SIGNATURE_FIELD, Sketcher, signature_bytes
-from transforms.records import RejectedInput
-from transforms.stories import STORY_PREFIX
-from transforms.storyclust import StoryFeatures, StoryParams, story_features
+from transforms.common.stage import GuardedMap, guarded, namespace
+from transforms.dedup.exact import EXACT, NEAR, PRIOR_MARK, UNIQUE, Edge, Node
+from transforms.dedup.near import SIGNATURE_FIELD, Sketcher, signature_bytes
+from transforms.common.records import RejectedInput
+from transforms.stories.records import STORY_PREFIX
+from transforms.stories.cluster import StoryFeatures, StoryParams, story_features
 
 STAGE = "memory"
 MEMORY_DIR = "memory"

@@ -2,7 +2,7 @@
 
 Pure, no Beam and no I/O: :func:`parse_feed` takes the *bytes* of a feed (read
 from a file or fetched over HTTP by someone else) and yields one RawArticle per
-entry, or :class:`~transforms.records.Rejected` records for what it refuses.
+entry, or :class:`~transforms.common.records.Rejected` records for what it refuses.
 
 Safety:
 
@@ -24,7 +24,7 @@ import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from transforms.records import Rejected, raw_article, reject
+from transforms.common.records import Rejected, raw_article, reject
 
 __all__ = ["parse_feed", "DEFAULT_MAX_FEED_BYTES", "DEFAULT_MAX_ENTRIES"]
 

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import namespace
+from transforms.common.stage import namespace
 
 UNIQUE = "unique"
 EXACT = "exact_duplicate"
@@ -44,7 +44,7 @@ class Edge(NamedTuple):
     kind: str
 
 
-PRIOR_MARK = "!"  # sort-key prefix of articles remembered from earlier runs (transforms/memory.py)
+PRIOR_MARK = "!"  # sort-key prefix of articles remembered from earlier runs (transforms/state/memory.py)
 
 
 def is_prior(node: tuple) -> bool:

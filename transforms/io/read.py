@@ -1,10 +1,10 @@
-"""Input files -> RawArticle records (see :mod:`transforms.records`).
+"""Input files -> RawArticle records (see :mod:`transforms.common.records`).
 
 Pure part: :func:`read_file` reads one file from a binary stream and yields
-RawArticle dicts or :class:`~transforms.records.Rejected` records. It never
+RawArticle dicts or :class:`~transforms.common.records.Rejected` records. It never
 raises on bad input and never holds more than one article (bounded by
 ``max_article_bytes``) in memory, except for feed files, which are parsed whole
-(bounded by :data:`transforms.feeds.DEFAULT_MAX_FEED_BYTES`).
+(bounded by :data:`transforms.io.feedparse.DEFAULT_MAX_FEED_BYTES`).
 
 Formats by extension, optionally gzipped (``.gz``, decompressed while streaming):
 
@@ -13,7 +13,7 @@ Formats by extension, optionally gzipped (``.gz``, decompressed while streaming)
 - ``.json``: JSON Lines too, or one object, or an array of objects (streamed).
 - ``.txt``: the whole file is the text of one article.
 - ``.html``/``.htm``: one page; ``html`` is the page, the normaliser extracts the text.
-- ``.xml``/``.rss``/``.atom``: a feed, one article per entry (:func:`transforms.feeds.parse_feed`).
+- ``.xml``/``.rss``/``.atom``: a feed, one article per entry (:func:`transforms.io.feedparse.parse_feed`).
 
 Beam part: :class:`ReadArticles` (patterns -> ``(raw_articles, dead_letters)``).
 Counters in ``newsbeam.read``: ``files``, ``articles``, ``rejected``, ``bytes``.
@@ -37,10 +37,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import DEAD_LETTER, MAIN, namespace
-from transforms.feeds import DEFAULT_MAX_FEED_BYTES, parse_feed
-from transforms.records import Rejected, RejectedInput, raw_article, reject
-from transforms.text import decode_bytes
+from transforms.common.stage import DEAD_LETTER, MAIN, namespace
+from transforms.io.feedparse import DEFAULT_MAX_FEED_BYTES, parse_feed
+from transforms.common.records import Rejected, RejectedInput, raw_article, reject
+from transforms.enrich.text import decode_bytes
 
 __all__ = [
     "read_file",

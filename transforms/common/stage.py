@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.records import Rejected, RejectedInput, make_excerpt
+from transforms.common.records import Rejected, RejectedInput, make_excerpt
 
 DEAD_LETTER = "dead_letter"
 MAIN = "main"

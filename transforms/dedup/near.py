@@ -62,8 +62,8 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.beamutil import STAGE_BATCH, InRuns, Memo, namespace
-from transforms.dedup import Edge, Node, is_prior, node_of
+from transforms.common.stage import STAGE_BATCH, InRuns, Memo, namespace
+from transforms.dedup.exact import Edge, Node, is_prior, node_of
 
 DEFAULT_K = 5
 DEFAULT_NUM_PERM = 128
@@ -514,7 +514,7 @@ class _SignAndBand(InRuns):
         self._held = 0
 
     def handle(self, article: dict, window: Any) -> Iterator:
-        known = article.get(SIGNATURE_FIELD)  # remembered from an earlier run (transforms/memory.py)
+        known = article.get(SIGNATURE_FIELD)  # remembered from an earlier run (transforms/state/memory.py)
         sig = signature_of(known) if known is not None else self._sketch(article.get("text"))  # type: ignore[misc]
         if sig is None:
             self._short.inc()

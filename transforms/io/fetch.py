@@ -68,9 +68,9 @@ from urllib.parse import quote, urljoin, urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import DEAD_LETTER, MAIN, namespace
-from transforms.feeds import DEFAULT_MAX_ENTRIES, parse_feed
-from transforms.records import Rejected, RejectedInput, reject
+from transforms.common.stage import DEAD_LETTER, MAIN, namespace
+from transforms.io.feedparse import DEFAULT_MAX_ENTRIES, parse_feed
+from transforms.common.records import Rejected, RejectedInput, reject
 
 __all__ = [
     "USER_AGENT",
@@ -924,7 +924,7 @@ def needs_full_text(article: dict[str, Any], min_chars: int) -> bool:
 
 def _fetch_page(fetcher: Fetcher, url: str) -> str:
     """The HTML of a linked page, or ``RejectedInput`` with the reason."""
-    from transforms.text import decode_bytes
+    from transforms.enrich.text import decode_bytes
 
     result = fetcher.fetch(url, accept=PAGE_ACCEPT, max_bytes=fetcher.options.page_max_bytes)
     if not result.ok:
@@ -1106,7 +1106,7 @@ def feeds_config_from_dict(raw: Any, source: str = "feeds config", *, read_file:
     if not isinstance(opml, list) or not all(isinstance(p, str) for p in opml):
         raise FeedsConfigError(f"{source}: 'opml' must be a path or a list of paths")
     if opml:
-        from transforms.opml import read_opml
+        from transforms.io.opml import read_opml
 
         if read_file is None:
             raise FeedsConfigError(f"{source}: 'opml' given but no way to read files")

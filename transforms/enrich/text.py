@@ -1,7 +1,7 @@
 """Text repair: bytes -> str, mojibake and whitespace repair, HTML -> main text.
 
 Pure functions, no Beam. Everything that cannot become text raises
-:class:`transforms.records.RejectedInput` with a readable reason.
+:class:`transforms.common.records.RejectedInput` with a readable reason.
 
 - :func:`decode_bytes` turns the bytes of a file or HTTP body into ``str``.
 - :func:`fix_text` repairs mojibake, entities, normal form, control characters
@@ -17,7 +17,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from transforms.records import RejectedInput
+from transforms.common.records import RejectedInput
 
 __all__ = ["decode_bytes", "fix_text", "html_to_text"]
 

@@ -45,9 +45,9 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.beamutil import STAGE_BATCH, GuardedMap, guarded, namespace
-from transforms.records import RejectedInput
-from transforms.recache import compile_cached
+from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.common.records import RejectedInput
+from transforms.runtime.regexcache import compile_cached
 
 SCHEMA_VERSION = 1
 REQUIRED_LANGUAGES = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
