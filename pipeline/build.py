@@ -12,41 +12,24 @@ built.
 
 from __future__ import annotations
 
-import dataclasses
-
 import apache_beam as beam
 
 from pipeline.config import JobConfig
+from pipeline.enrich import enrich_articles
+from pipeline.streaming import build_streaming_pipeline
 from transforms.io.fetch import PollFeeds
-from transforms.enrich.language import DetectLanguage
 from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
 from transforms.dedup.near import DEFAULT_SEED, FindNearDuplicates
-from transforms.enrich.normalize import NormalizeArticles
 from transforms.io.read import ReadArticles
 from transforms.dedup.resolve import ResolveArticles
 from transforms.stories.records import BuildStories
-from transforms.enrich.topics import TagTopics
 from transforms.io.parquet import PARQUET_DIR, WriteParquet
 from transforms.io.write import WriteOutputs, output_path
-
-
-def enrich_articles(raw: beam.PCollection, config: JobConfig, dead_letters: list) -> beam.PCollection:
-    """NormalizeArticles -> DetectLanguage -> TagTopics, the per-article stages that batch
-    and streaming share; each stage's dead letters are appended to ``dead_letters``."""
-    articles, dead = raw | "NormalizeArticles" >> NormalizeArticles(max_text_chars=config.normalize.max_text_chars)
-    dead_letters.append(dead)
-    articles, dead = articles | "DetectLanguage" >> DetectLanguage(**dataclasses.asdict(config.language))
-    dead_letters.append(dead)
-    articles, dead = articles | "TagTopics" >> TagTopics(config.taxonomy or config.topics_path)
-    dead_letters.append(dead)
-    return articles
 
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the whole job to ``p``; return its final PCollections (for tests)."""
     if config.streaming:
-        from pipeline.streaming import build_streaming_pipeline
-
         return build_streaming_pipeline(p, config)
     dead_letters = []
 

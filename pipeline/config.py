@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from transforms.runtime import SWITCH_VALUES, TuningConfig
 from transforms.stories.cluster import StoryParams
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
@@ -112,6 +113,7 @@ class JobConfig:
     dedup: DedupConfig = DedupConfig()
     stories: StoryParams = StoryParams()
     output_options: OutputConfig = OutputConfig()
+    tuning: TuningConfig = TuningConfig()
     config_path: str = ""
 
 
@@ -124,7 +126,7 @@ _SECTIONS: dict[str, type] = {
     "output": OutputConfig,
     "streaming": StreamingConfig,
 }
-_TOP_LEVEL = {"version", "topics", "feeds", "beam_defaults", "beam_defaults_min_input_mb", *_SECTIONS}
+_TOP_LEVEL = {"version", "topics", "feeds", "beam_defaults", "beam_defaults_min_input_mb", "tuning", *_SECTIONS}
 _FIELD_OF_SECTION = {"output": "output_options", "streaming": "streaming_options"}
 
 
@@ -183,6 +185,31 @@ def _check_near(near: NearDupConfig, source: str) -> None:
         raise ConfigError(f"{where}': bands*rows = {near.bands * near.rows} exceeds num_perm = {near.num_perm}")
 
 
+def _tuning(raw: Any, source: str) -> TuningConfig:
+    """The ``tuning:`` section: ``run_length`` >= 1; each switch ``auto``, ``on`` or ``off``
+    (YAML's true/false mean on/off)."""
+    if raw is None:
+        return TuningConfig()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section 'tuning' must be a mapping, got {type(raw).__name__}")
+    fields = {f.name for f in dataclasses.fields(TuningConfig)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key 'tuning.{key}' (known: {', '.join(sorted(fields))})")
+        if key == "run_length":
+            values[key] = _check_type(f"{source}: 'tuning.run_length'", value, int)
+            if values[key] < 1:
+                raise ConfigError(f"{source}: 'tuning.run_length' must be at least 1 (1: element by element)")
+            continue
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        if value not in SWITCH_VALUES:
+            raise ConfigError(f"{source}: 'tuning.{key}' must be one of {', '.join(SWITCH_VALUES)}, got {value!r}")
+        values[key] = value
+    return TuningConfig(**values)
+
+
 def _resolve(path: str, base_dir: str) -> str:
     if "://" in path or os.path.isabs(path):
         return path
@@ -227,6 +254,7 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     kwargs["beam_defaults_min_input_mb"] = _check_type(
         f"{source}: 'beam_defaults_min_input_mb'", raw.get("beam_defaults_min_input_mb", 0), int
     )
+    kwargs["tuning"] = _tuning(raw.get("tuning"), source)
     config = JobConfig(**kwargs)
     for key in ("min_confidence", "predetector_min_prob"):
         if getattr(config.language, key) > 1:

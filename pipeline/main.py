@@ -25,11 +25,10 @@ from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline import incremental
 from pipeline.gcs import configure_emulator
-from transforms.runtime.localrunner import lean_state_responses, stream_bundle_inputs
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.runners import runner_for
 from transforms.state import memory
-from transforms.common.stage import start_heap_trimmer
+from transforms import runtime
 from transforms.io.fetch import FeedsConfigError, load_feeds_config
 from transforms.dedup.near import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
@@ -185,31 +184,14 @@ def default_flags(config: JobConfig, options: PipelineOptions, argv: Sequence[st
     return flags
 
 
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas for this process and the runner's worker processes.
-
-    The local runner's gRPC and worker threads each get an arena of their own by
-    default (up to 8 per core); freed element buffers then stay spread over them
-    and the resident memory keeps growing. Two arenas cost no measurable time and
-    cut the peak of a 20,000-article run from 2.7 to 2.1 GB (100,000 articles:
-    see the README). Workers read ``MALLOC_ARENA_MAX`` when they start; this
-    process is told through ``mallopt``. An explicit ``MALLOC_ARENA_MAX`` wins.
-    Returns whether the cap is in place (False off glibc)."""
-    import ctypes
-    import os
-
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return True
-    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_arena_max = -8  # from glibc's malloc.h
-    return bool(libc.mallopt(m_arena_max, arenas))
+def tuning_for(config: JobConfig, options: PipelineOptions) -> runtime.Tuning:
+    """The run's speed-up switches (``tuning:`` in the config, all off with ``--no-tuning``),
+    resolved for the runner that will run it."""
+    if options.view_as(NewsbeamOptions).no_tuning:
+        return runtime.PLAIN
+    standard = options.view_as(StandardOptions)
+    runner = standard.runner if isinstance(standard.runner, str) or standard.runner is None else "other"
+    return runtime.resolve(config.tuning, runner, bool(standard.streaming), beam.__version__)
 
 
 def run(argv: Sequence[str]) -> dict:
@@ -226,10 +208,7 @@ def run(argv: Sequence[str]) -> dict:
         argv = defaults + argv
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
-    limit_malloc_arenas()
-    start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
-    stream_bundle_inputs()  # only the local runner uses what these change
-    lean_state_responses()
+    runtime.apply_in_launcher(tuning_for(config, options))
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")

@@ -57,6 +57,14 @@ class NewsbeamOptions(PipelineOptions):
             default=False,
             help="allow feeds on loopback, private and link-local addresses",
         )
+        parser.add_argument(
+            "--no-tuning",
+            "--no_tuning",
+            dest="no_tuning",
+            action="store_true",
+            default=False,
+            help="run on plain Beam and CPython: every speed-up of the config's 'tuning' section off",
+        )
 
 
 def _all_option_classes() -> list[type]:

@@ -31,7 +31,7 @@ from apache_beam.transforms import window
 
 from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
-from pipeline.build import enrich_articles  # build imports this module only inside build_pipeline
+from pipeline.enrich import enrich_articles
 from transforms.common.stage import DEAD_LETTER, MAIN, GuardedMap, guarded
 from transforms.io.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
 from transforms.io.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object

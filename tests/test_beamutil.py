@@ -1,9 +1,5 @@
 """GuardedMap: the dead-letter wrapper every fallible per-article stage uses; InRuns: steps in runs."""
 
-import gc
-import os
-import sys
-import threading
 
 import apache_beam as beam
 import pytest
@@ -11,9 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import TestWindowedValue, assert_that, equal_to
 from apache_beam.transforms.window import FixedWindows, IntervalWindow, TimestampedValue
 
-from transforms.common.stage import (
-    GC_THRESHOLDS, GuardedMap, InRuns, MapInRuns, guarded, settle_heap, start_heap_trimmer, trim_heap,
-)
+from transforms.common.stage import GuardedMap, InRuns, MapInRuns, guarded
 from transforms.common.records import RejectedInput
 
 
@@ -31,41 +25,6 @@ def test_guarded_map_sends_rejections_and_crashes_to_dead_letters_and_keeps_the_
         assert_that(good, equal_to([2.0, 3.0]), label="Good")
         reasons = dead | beam.Map(lambda d: (d["stage"], d["error"]))
         assert_that(reasons, equal_to([("halve", "negative"), ("halve", "ZeroDivisionError: zero")]), label="Dead")
-
-
-def test_settle_heap_freezes_the_loaded_heap_and_collects_young_objects_less_often():
-    before = gc.get_threshold()
-    try:
-        settle_heap()
-        assert gc.get_threshold() == GC_THRESHOLDS
-        assert gc.get_freeze_count() > 0
-        settle_heap()  # idempotent
-        assert gc.get_threshold() == GC_THRESHOLDS
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-
-
-def _resident_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
-def test_trim_heap_returns_the_holes_that_freed_buffers_leave_to_the_system():
-    buffers = [bytes(4096) + bytes([i % 251]) for i in range(60_000)]  # ~240 MB of malloc'd buffers
-    survivors = buffers[::32]  # one in 32 stays: the freed ones leave holes glibc keeps
-    del buffers
-    before = _resident_mb()
-    assert trim_heap()
-    after = _resident_mb()
-    assert before - after > 100, (before, after)
-    assert len(survivors) == 1875
-
-
-def test_the_heap_trimmer_runs_once_per_process():
-    assert start_heap_trimmer() and start_heap_trimmer()
-    assert [t.name for t in threading.enumerate()].count("newsbeam-heap-trimmer") == 1
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 100])

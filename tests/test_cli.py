@@ -175,15 +175,3 @@ def test_input_matching_nothing_is_a_dead_letter_not_a_crash(tmp_path):
     assert result.returncode == 0, result.stderr
     dead = read_jsonl(out / "dead_letter")
     assert len(dead) == 1 and "no file matches" in dead[0]["error"]
-
-
-def test_malloc_arenas_are_capped_for_the_launcher_and_its_workers(monkeypatch):
-    import os
-
-    from pipeline.main import MALLOC_ARENAS, limit_malloc_arenas
-
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas() is True  # glibc here: mallopt accepted the cap
-    assert os.environ["MALLOC_ARENA_MAX"] == str(MALLOC_ARENAS)  # inherited by worker processes
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is True and os.environ["MALLOC_ARENA_MAX"] == "4"  # the user's choice wins

@@ -58,3 +58,22 @@ def stop_process_group(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
+
+
+def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 300):
+    """``python -m pipeline ARGS`` in a child process (from the repo root by default)."""
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], cwd=cwd or repo, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def read_jsonl(folder: str | os.PathLike) -> list[dict]:
+    """Every record of every ``*.jsonl`` file under ``folder``, recursively."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(folder, "**", "*.jsonl"), recursive=True)):
+        with open(path, encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh if line.strip())
+    return rows

@@ -11,11 +11,6 @@ an element silently. Counters live in the namespace ``newsbeam.<stage>``:
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import threading
-import time
-
 import logging
 from typing import Any, Callable, Iterable
 
@@ -23,6 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import runtime
 from transforms.common.records import Rejected, RejectedInput, make_excerpt
 
 DEAD_LETTER = "dead_letter"
@@ -53,14 +49,7 @@ def _excerpt_of(element: Any) -> str:
     return make_excerpt(repr(element))
 
 
-# elements a per-article stage runs in a row (GuardedMap's batch_size). With the runs
-# grouped by language (TagTopics), 1,024 gives each language ~110 articles in a row against
-# ~55 at 512. 100k bench, same day: per-article stage 79-81 s at 256, 74-78 s at 1,024,
-# 81 s at 512; later, once band entries were smaller: 62.6-63.9 s at 1,024 against
-# 64.6-66.0 s at 512, peak memory 3.68-3.91 GB against 3.79-3.88 GB (the peak comes later,
-# in the story steps; a worker's per-article peak is ~0.6 GB either way)
-STAGE_BATCH = 1024
-GC_THRESHOLDS = (100_000, 50, 100)  # generation 0 collects every 100,000 allocations, not 700
+STAGE_BATCH = 1024  # the default run length (tuning.run_length in the config)
 
 
 class Memo(dict):
@@ -81,74 +70,6 @@ class Memo(dict):
         value = self[key] = self._fn(key)
         return value
 
-
-def settle_heap() -> None:
-    """Once a worker has loaded its models: freeze what is on the heap (models,
-    compiled taxonomy, caches: long-lived, never cyclic garbage) out of the cyclic
-    collector's reach, and collect the young generation less often. Each article
-    allocates thousands of short-lived objects; with Python's defaults every 700
-    allocations start a collection and every few hundred of those walk the whole
-    heap. Measured on 10,000 bench articles in one process: the per-article stage
-    6-7 % faster (28.1 -> 26.1 s). Refcounted objects are freed as before; only
-    reference cycles wait a little longer. Idempotent and cheap (``gc.freeze`` moves
-    a list). Also starts the worker's :func:`start_heap_trimmer`."""
-    start_heap_trimmer()
-    if gc.get_threshold() != GC_THRESHOLDS:
-        gc.set_threshold(*GC_THRESHOLDS)
-    gc.freeze()
-
-
-TRIM_INTERVAL_SECONDS = 2.0
-_trimmer_lock = threading.Lock()
-_trimmer_started = False
-
-
-def _malloc_trim() -> Callable[[], object] | None:
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0)
-
-
-def trim_heap() -> bool:
-    """Hand the free pages inside glibc's malloc heaps back to the system now
-    (``malloc_trim(0)``); False where there is no glibc."""
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim()
-    return True
-
-
-def start_heap_trimmer(interval: float = TRIM_INTERVAL_SECONDS) -> bool:
-    """Trim the process's malloc heaps every ``interval`` seconds, from a daemon
-    thread (once per process; later calls do nothing). Returns whether it runs.
-
-    Element buffers of a few KB come from glibc's heaps, not Python's small-object
-    arenas. Freed, they leave holes that glibc keeps, so every runner process
-    (launcher and workers) holds on to its high-water mark for the rest of the run,
-    even though each stage needs far less than the one before it. Measured on the
-    100,000-article bench: peak resident memory of the process tree 6.3 -> 4.6 GB;
-    the trims cost 1.2 s in the launcher and 0.2-0.4 s per worker over the run,
-    typically 1 ms each."""
-    global _trimmer_started
-    with _trimmer_lock:
-        if _trimmer_started:
-            return True
-        trim = _malloc_trim()
-        if trim is None:
-            return False
-
-        def loop() -> None:
-            while True:
-                time.sleep(interval)
-                trim()
-
-        threading.Thread(target=loop, name="newsbeam-heap-trimmer", daemon=True).start()
-        _trimmer_started = True
-        return True
 
 
 class InRuns(beam.DoFn):
@@ -266,11 +187,13 @@ class GuardedMap(InRuns):
         self._in = Metrics.counter(ns, "in")
         self._out = Metrics.counter(ns, "out")
         self._rejected = Metrics.counter(ns, "rejected")
+        self._tuning = runtime.active()  # the launcher's switches, carried to the workers
 
     def setup(self) -> None:
+        runtime.activate(self._tuning)  # before the models load: the regex cache reads it
         if self._setup_fn is not None:
             self._fn = self._setup_fn()
-        settle_heap()
+        runtime.settle_worker(self._tuning)
 
     def _dead(self, element: Any, error: str) -> beam.pvalue.TaggedOutput:
         self._rejected.inc()

@@ -1,0 +1,120 @@
+"""Speed-ups that reach into Beam or CPython internals, each behind a switch, in one place.
+
+newsbeam's results never depend on these: with every switch off (``--no-tuning``, or
+``tuning:`` in the config) the pipeline is plain Beam and gives the same outputs, only
+slower. What each one buys, measured, and when it can go: ``docs/performance.md#tuning``.
+
+- ``run_length``: per-article steps handle elements in runs of this many
+  (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
+- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`);
+  only on the local batch runner of the Beam versions in :data:`TESTED_BEAM`.
+- ``heap``: malloc arena cap and periodic ``malloc_trim`` in the launcher and the
+  workers, GC freeze after a worker has loaded its models (:mod:`.heap`); glibc only.
+- ``regex_cache``: compiled topic regexes kept on disk between processes
+  (:mod:`.regexcache`); CPython versions in :data:`TESTED_PYTHON` only.
+
+In the config each switch is ``auto`` (on where it was measured: the local DirectRunner
+batch run; off on Dataflow and every other runner), ``on`` or ``off``. The launcher
+resolves them once (:func:`resolve`) and DoFns carry the result to their workers
+(:func:`active` at construction, :func:`activate` in ``setup``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+
+_log = logging.getLogger(__name__)
+
+TESTED_BEAM = ("2.77.0",)  # Beam versions the local-runner patches were written against
+TESTED_PYTHON = ((3, 11), (3, 12), (3, 13))  # where the regex cache's internals were checked
+SWITCH_VALUES = ("auto", "on", "off")
+LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "fnapirunner")
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningConfig:
+    """The ``tuning:`` section of the config, before it is resolved for a runner."""
+
+    run_length: int = 1024
+    local_runner_patches: str = "auto"
+    heap: str = "auto"
+    regex_cache: str = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """Resolved switches: what this run does. ``Tuning()`` is what tests and tools get
+    when nothing was resolved: runs and the regex cache, nothing process-wide."""
+
+    run_length: int = 1024
+    local_runner_patches: bool = False
+    heap: bool = False
+    regex_cache: bool = True
+
+
+PLAIN = Tuning(run_length=1, local_runner_patches=False, heap=False, regex_cache=False)
+_active = Tuning()
+
+
+def active() -> Tuning:
+    """The switches in force in this process."""
+    return _active
+
+
+def activate(tuning: Tuning) -> None:
+    """Make ``tuning`` the switches of this process (a worker does this in ``setup``)."""
+    global _active
+    _active = tuning
+
+
+def is_local_runner(runner: str | None, streaming: bool) -> bool:
+    """The local batch runner the tuning was measured on (DirectRunner -> FnApiRunner)."""
+    return not streaming and (runner or "DirectRunner").lower() in LOCAL_RUNNERS
+
+
+def resolve(config: TuningConfig, runner: str | None, streaming: bool, beam_version: str) -> Tuning:
+    """The switches for a run on ``runner``: ``auto`` becomes on only where it was measured."""
+    local = is_local_runner(runner, streaming)
+    where = {
+        "local_runner_patches": local and beam_version in TESTED_BEAM,
+        "heap": local and sys.platform.startswith("linux"),
+        "regex_cache": local and sys.version_info[:2] in TESTED_PYTHON,
+    }
+    values = {}
+    for name, fits in where.items():
+        value = getattr(config, name)
+        values[name] = fits if value == "auto" else value == "on"
+        if value == "on" and name == "local_runner_patches" and not fits:
+            _log.warning("tuning: local_runner_patches asked for, but the runner or Beam %s is not one they were tested on", beam_version)
+            values[name] = False
+    tuning = Tuning(run_length=config.run_length, **values)
+    _log.debug("tuning for runner %s (Beam %s): %s", runner or "DirectRunner", beam_version, tuning)
+    return tuning
+
+
+def apply_in_launcher(tuning: Tuning) -> None:
+    """Switch on, in the launching process, what ``tuning`` asks for."""
+    activate(tuning)
+    if tuning.heap:
+        from transforms.runtime import heap
+
+        heap.limit_malloc_arenas()
+        heap.start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
+    if tuning.local_runner_patches:
+        from transforms.runtime import localrunner
+
+        streamed = localrunner.stream_bundle_inputs()
+        lean = localrunner.lean_state_responses()
+        _log.debug("local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s", TESTED_BEAM, streamed, lean)
+
+
+def settle_worker(tuning: Tuning) -> None:
+    """In a worker's DoFn ``setup``: take the launcher's switches, then settle the heap
+    if asked (after the models are loaded)."""
+    activate(tuning)
+    if tuning.heap:
+        from transforms.runtime import heap
+
+        heap.settle_heap()

@@ -1,28 +1,23 @@
 """Compiled regexes kept on disk between processes (CPython's own compiled form).
 
-The topic taxonomy compiles to one scan regex per language set (~100,000
-characters each) and a regex per topic; ``re.compile`` parses and compiles them
-in Python, ~3.4 s in every worker process at start-up, every run. What it builds
-is a list of integers that CPython's regex engine runs: this module stores that
-list the first time a pattern is compiled on a machine and gives later processes
-the pattern straight from it (~5 ms for a scan regex instead of ~0.3 s).
+The topic taxonomy compiles to large regexes (~100,000 characters for a language's
+scan) that ``re.compile`` builds in Python, seconds in every worker at start-up. What
+it builds is a list of integers that CPython's regex engine runs: :func:`compile_cached`
+does what ``re.compile`` does (``re._parser.parse``, ``re._compiler._code``,
+``_sre.compile``) and stores those integers, keyed by a hash of the source, the flags
+and the interpreter, so later processes skip the compile.
 
-How: :func:`compile_cached` does what ``re.compile`` does (``re._parser.parse``,
-``re._compiler._code``, ``_sre.compile``: see ``re/_compiler.py``) and keeps the
-arguments of the last call, keyed by a hash of the source, the flags and the
-interpreter's version and regex-engine magic. ``_sre.compile`` checks the code it
-with the pattern's source and a checksum of the whole entry: a missing,
-unreadable, truncated or altered entry, or one of another pattern, fails those
-checks (or ``_sre``'s own check of the code) and costs the compile, never a wrong
-regex. (Like ``__pycache__``, the directory is trusted not to be written by
-others: ``_sre`` does not prove that code does what its source says.) Outside
-CPython, or when the internals it relies on are missing, it is ``re.compile``.
+An entry is plain data, never pickle: a magic line, a checksum, a JSON header (the
+source, flags and groups) and the code as raw integers. A missing, truncated or altered
+entry, or one of another pattern, fails the checks (or ``_sre``'s own check of the code)
+and costs a compile, never a wrong regex. Like ``__pycache__``, the directory is trusted
+not to be written by others. Outside the CPython versions in
+:data:`transforms.runtime.TESTED_PYTHON`, or without the internals, it is ``re.compile``.
 
-Where: ``$NEWSBEAM_REGEX_CACHE``; else ``$XDG_CACHE_HOME/newsbeam/regex`` or
-``~/.cache/newsbeam/regex``. ``NEWSBEAM_REGEX_CACHE=off`` turns it off. Entries
-are written atomically (a process reading while another writes sees a whole file
-or none); the directory is pruned to the newest :data:`MAX_ENTRIES`. Deleting it
-is always safe.
+Switched by ``tuning.regex_cache`` (:mod:`transforms.runtime`) and by
+``$NEWSBEAM_REGEX_CACHE``: a directory, or ``off``; the default directory is
+``$XDG_CACHE_HOME/newsbeam/regex`` or ``~/.cache/newsbeam/regex``. Entries are written
+atomically and pruned to the newest :data:`MAX_ENTRIES`; deleting them is always safe.
 """
 
 from __future__ import annotations
@@ -30,12 +25,14 @@ from __future__ import annotations
 import array
 import hashlib
 import logging
+import json
 import os
-import pickle
 import re
 import sys
 import tempfile
 from pathlib import Path
+
+from transforms import runtime
 
 _log = logging.getLogger(__name__)
 
@@ -62,8 +59,9 @@ except ImportError:  # pragma: no cover - not CPython
 
 
 def cache_dir() -> Path | None:
-    """Where entries live, or None when caching is off or not possible here."""
-    if not (_INTERNALS and _CODE_TYPE):
+    """Where entries live, or None when caching is off (``tuning.regex_cache``,
+    ``$NEWSBEAM_REGEX_CACHE=off``) or not possible here."""
+    if not (_INTERNALS and _CODE_TYPE and runtime.active().regex_cache):
         return None
     configured = os.environ.get(ENV)
     if configured is not None:
@@ -110,18 +108,26 @@ def _checksum(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).digest()
 
 
+_MAGIC = b"newsbeam-sre 2\n"  # an entry: magic, checksum, JSON header line, code bytes
+
+
 def _load(path: Path, source: str) -> re.Pattern[str] | None:
     try:
-        with open(path, "rb") as fh:
-            checksum, payload = pickle.load(fh)
+        blob = path.read_bytes()
+        if not blob.startswith(_MAGIC):
+            return None
+        checksum, payload = blob[len(_MAGIC) : len(_MAGIC) + 16], blob[len(_MAGIC) + 16 :]
         if checksum != _checksum(payload):
             return None
-        stored_source, flags, code, groups, groupindex, indexgroup = pickle.loads(payload)
-        if stored_source != source:
+        header, code = payload.split(b"\n", 1)
+        meta = json.loads(header)
+        if meta["source"] != source:
             return None
         words = array.array(_CODE_TYPE)
         words.frombytes(code)
-        return _sre.compile(source, flags, words.tolist(), groups, groupindex, indexgroup)
+        groupindex = {str(k): int(v) for k, v in meta["groupindex"].items()}
+        indexgroup = tuple(None if g is None else str(g) for g in meta["indexgroup"])
+        return _sre.compile(source, int(meta["flags"]), words.tolist(), int(meta["groups"]), groupindex, indexgroup)
     except FileNotFoundError:
         return None
     except Exception:  # noqa: BLE001 - unreadable, truncated or rejected by _sre: compile again
@@ -132,11 +138,9 @@ def _load(path: Path, source: str) -> re.Pattern[str] | None:
 def _store(path: Path, source: str, args: tuple) -> None:
     flags, code, groups, groupindex, indexgroup = args
     try:
-        payload = pickle.dumps(
-            (source, flags, array.array(_CODE_TYPE, code).tobytes(), groups, groupindex, indexgroup),
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-        blob = pickle.dumps((_checksum(payload), payload), protocol=pickle.HIGHEST_PROTOCOL)
+        header = {"source": source, "flags": flags, "groups": groups, "groupindex": groupindex, "indexgroup": list(indexgroup)}
+        payload = json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n" + array.array(_CODE_TYPE, code).tobytes()
+        blob = _MAGIC + _checksum(payload) + payload
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
