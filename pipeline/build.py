@@ -17,7 +17,7 @@ import dataclasses
 import apache_beam as beam
 
 from pipeline.config import JobConfig
-from transforms.io.fetch import PollFeeds
+from transforms.io.poll import PollFeeds
 from transforms.enrich.language import DetectLanguage
 from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
 from transforms.dedup.near import DEFAULT_SEED, FindNearDuplicates

@@ -33,7 +33,8 @@ from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
 from pipeline.build import enrich_articles  # build imports this module only inside build_pipeline
 from transforms.common.stage import DEAD_LETTER, MAIN, GuardedMap, guarded
-from transforms.io.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
+from transforms.io.http import FetchOptions
+from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
 from transforms.io.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
 from transforms.common.records import RejectedInput, reject
 from transforms.stories.records import BuildStories
@@ -386,7 +387,7 @@ def build_streaming_stages(
             **({"allow_private_networks": True} if config.allow_private_networks else {})
         )
         polled = split[FEED] | "PollWatchedFeeds" >> beam.ParDo(
-            _PollFeedsFn(fetch_options, config.state, 200)
+            PollFeedsFn(fetch_options, config.state, 200)
         ).with_outputs(DEAD_LETTER, CACHE_UPDATES, main=MAIN)
         dead_letters.append(polled[DEAD_LETTER])
         sources.append(polled[MAIN])
