@@ -95,7 +95,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     from transforms.common.stage import STAGE_BATCH
     from transforms.enrich.language import make_language_fn
     from transforms.enrich.normalize import normalize_article
-    from transforms.io.read import read_file
+    from transforms.io.fileformats import read_file
     from transforms.enrich.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
 
     config = load_config()

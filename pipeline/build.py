@@ -17,7 +17,7 @@ import apache_beam as beam
 from pipeline.config import JobConfig
 from pipeline.enrich import enrich_articles
 from pipeline.streaming import build_streaming_pipeline
-from transforms.io.fetch import PollFeeds
+from transforms.io.poll import PollFeeds
 from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
 from transforms.dedup.near import DEFAULT_SEED, FindNearDuplicates
 from transforms.io.read import ReadArticles

@@ -95,7 +95,7 @@ class JobConfig:
     inputs: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
     feeds_config_path: str | None = None  # configs/feeds.yaml: feeds for scheduled runs and fetch settings
-    fetch_options: Any = None  # transforms.io.fetch.FetchOptions loaded from feeds_config_path
+    fetch_options: Any = None  # transforms.io.http.FetchOptions loaded from feeds_config_path
     taxonomy: Any = None  # the validated topics document read from topics_path at start-up
     beam_defaults: tuple[tuple[str, Any], ...] = ()  # Beam flags used when the command line lacks them
     beam_defaults_min_input_mb: int = 0  # ...for inputs at least this large (worker start-up costs seconds)

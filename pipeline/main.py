@@ -29,7 +29,7 @@ from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.runners import runner_for
 from transforms.state import memory
 from transforms import runtime
-from transforms.io.fetch import FeedsConfigError, load_feeds_config
+from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.near import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.io.parquet import PARQUET_DIR, PARTITION_KEY

@@ -33,8 +33,10 @@ from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
 from pipeline.enrich import enrich_articles
 from transforms.common.stage import DEAD_LETTER, MAIN, GuardedMap, guarded
-from transforms.io.fetch import CACHE_UPDATES, FetchOptions, _PollFeedsFn
-from transforms.io.read import DEFAULT_MAX_FILE_BYTES, _ReadFile, article_from_object
+from transforms.io.fileformats import DEFAULT_MAX_FILE_BYTES, article_from_object
+from transforms.io.http import FetchOptions
+from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
+from transforms.io.read import ReadFileFn
 from transforms.common.records import RejectedInput, reject
 from transforms.stories.records import BuildStories
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
@@ -375,7 +377,7 @@ def build_streaming_stages(
         dead_letters.append(dead)
     if watched is not None:
         read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
-            _ReadFile(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
+            ReadFileFn(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
         ).with_outputs(DEAD_LETTER, main=MAIN)
         dead_letters.append(read[DEAD_LETTER])
         sources.append(read[MAIN])
@@ -386,7 +388,7 @@ def build_streaming_stages(
             **({"allow_private_networks": True} if config.allow_private_networks else {})
         )
         polled = split[FEED] | "PollWatchedFeeds" >> beam.ParDo(
-            _PollFeedsFn(fetch_options, config.state, 200)
+            PollFeedsFn(fetch_options, config.state, 200)
         ).with_outputs(DEAD_LETTER, CACHE_UPDATES, main=MAIN)
         dead_letters.append(polled[DEAD_LETTER])
         sources.append(polled[MAIN])

@@ -13,7 +13,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.io.read import ReadArticles, expand_pattern, html_metadata, read_file, split_extension
+from transforms.io.fileformats import html_metadata, read_file, split_extension
+from transforms.io.read import ReadArticles, expand_pattern
 from transforms.common.records import Rejected
 
 RAW_KEYS = {"origin", "format", "title", "text", "html", "url", "published", "source", "language", "external_id"}
@@ -456,7 +457,7 @@ def test_read_articles_matches_the_plain_function_and_counts(tmp_path: Path) -> 
     ],
 )
 def test_plain_text_headline_is_the_first_short_line(text, title):
-    from transforms.io.read import split_headline
+    from transforms.io.fileformats import split_headline
 
     got_title, body = split_headline(text)
     assert got_title == title

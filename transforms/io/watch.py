@@ -203,7 +203,7 @@ class WatchInputs(beam.PTransform):
 
     ``patterns`` are listed every ``poll_seconds``; each new file is emitted once.
     ``feeds`` are emitted every ``feed_poll_seconds`` (the poll itself is
-    ``transforms.io.fetch``'s job, with its conditional GET memory).
+    ``transforms.io.poll``'s job, with its conditional GET memory).
     """
 
     def __init__(
