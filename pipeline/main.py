@@ -27,7 +27,7 @@ from pipeline import incremental
 from pipeline.gcs import configure_emulator
 from transforms.runtime.localrunner import lean_state_responses, stream_bundle_inputs
 from pipeline.options import NewsbeamOptions, unknown_arguments
-from pipeline.runners import runner_for
+from pipeline.dask_runner import runner_for
 from transforms.state import memory
 from transforms.common.stage import start_heap_trimmer
 from transforms.io.fetch import FeedsConfigError, load_feeds_config

@@ -9,7 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.main import run
-from pipeline.runners import NewsbeamDaskRunner, runner_for
+from pipeline.dask_runner import NewsbeamDaskRunner, runner_for
 from tests.test_cli import TEXT_DE, TEXT_EN, TEXT_FR, read_jsonl, run_cli
 
 STABLE_STEPS = {
@@ -99,7 +99,7 @@ def test_dask_runner_gives_the_same_ids_duplicates_and_stories_as_direct(tmp_pat
 def test_dask_result_answers_metric_queries_empty_instead_of_failing():
     from apache_beam.metrics.metric import MetricResults
 
-    from pipeline.runners import _DaskResult
+    from pipeline.dask_runner import _DaskResult
 
     result = _DaskResult("DONE").metrics().query()
     assert result[MetricResults.COUNTERS] == [] and result[MetricResults.DISTRIBUTIONS] == []
