@@ -26,7 +26,7 @@ from pipeline.config import ConfigError, JobConfig, load_config
 from pipeline import incremental
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
-from pipeline.runners import runner_for
+from pipeline.dask_runner import runner_for
 from transforms.state import memory
 from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config

@@ -1,23 +1,13 @@
-"""Runner selection, and a DaskRunner that runs the whole newsbeam graph.
+"""newsbeam's Dask runner: ``--runner DaskRunner`` runs the whole graph on Dask distributed.
 
-Beam 2.77's ``DaskRunner`` translates the graph to Dask bags but, for a graph
-like ours, loses work in three ways (checked in
-``apache_beam/runners/dask/dask_runner.py`` and ``transform_evaluator.py``):
+Beam 2.77's own ``DaskRunner`` gives wrong results on this graph: it hands every output of a
+multi-output ParDo (main and dead letters mixed) to every consumer, runs only the last sink,
+never closes its client, and re-runs a side input's lineage in every task that reads it.
+:class:`NewsbeamDaskRunner` keeps Beam's overrides and its Create and Flatten translations and
+does the rest itself. The bugs, their reproductions and when this module can go: docs/dask.md.
 
-1. It keys bags by the *producing transform*, so a multi-output ``ParDo``
-   (``with_outputs(DEAD_LETTER, main=...)``, used by every GuardedMap stage)
-   hands **all** its outputs, main and dead letters mixed, to every consumer.
-2. It computes only the bag of the last visited transform; the other sinks
-   (we write articles, stories, dead letters and a summary) never run.
-3. It opens a ``dask.distributed.Client`` and never closes it.
-
-:class:`NewsbeamDaskRunner` keeps Beam's translations for Create, GroupByKey,
-Flatten and side inputs, and fixes those three: bags are keyed by PCollection
-and tagged outputs are split by tag; every leaf bag is computed; without
-``--dask_client_address`` a local ``LocalCluster`` (processes, 2 workers by
-default, ``--dask_local_workers``) is started and shut down after the run.
-Nothing in the batch path needs state or timers; metrics are not reported by
-the Dask runner (the summary file carries the counts).
+Without ``--dask_client_address`` a ``LocalCluster`` of ``--dask_local_workers`` (2) processes
+is started and shut down with the run. Metrics are not reported (``summary.json`` has the counts).
 """
 
 from __future__ import annotations
@@ -184,9 +174,8 @@ def _persist(client, bag):
 
 
 def _stable_key(item) -> bytes:
-    """The grouping key as bytes: ``hash()`` of bytes is the same in every worker process
-    (Dask's nanny pins PYTHONHASHSEED), unlike ``hash(None)`` (an address before Python
-    3.12), the key of every CombineGlobally, which Beam's translation groups by."""
+    """The grouping key as bytes, the same in every worker process (Beam groups by encoded
+    keys; ``hash(None)``, the key of every CombineGlobally, is not: docs/dask.md)."""
     return pickle.dumps(item[0], protocol=4)
 
 
