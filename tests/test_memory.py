@@ -20,7 +20,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import REPO
 from transforms.state import memory
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
-from transforms.dedup.near import Sketcher, signature_of
+from transforms.dedup.minhash import Sketcher, signature_of
 from transforms.common.records import RejectedInput
 from transforms.stories.cluster import Node as StoryNode
 from transforms.stories.cluster import AssignStories, StoryFeatures, cluster_edges, story_features

@@ -63,7 +63,8 @@ from apache_beam.metrics import Metrics
 
 from transforms.common.stage import GuardedMap, guarded, namespace
 from transforms.dedup.exact import EXACT, NEAR, PRIOR_MARK, UNIQUE, Edge, Node
-from transforms.dedup.near import SIGNATURE_FIELD, Sketcher, signature_bytes
+from transforms.dedup.minhash import Sketcher, signature_bytes
+from transforms.dedup.near import SIGNATURE_FIELD
 from transforms.common.records import RejectedInput
 from transforms.stories.records import STORY_PREFIX
 from transforms.stories.cluster import StoryFeatures, StoryParams, story_features
