@@ -198,11 +198,6 @@ def candidate_probability(similarity: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-def s_curve_midpoint(bands: int, rows: int) -> float:
-    """The approximate Jaccard where the banding S-curve is steepest: (1/b)^(1/r)."""
-    return (1.0 / bands) ** (1.0 / rows)
-
-
 def choose_bands(threshold: float, num_perm: int, min_recall: float = 0.99) -> tuple[int, int]:
     """``(bands, rows)`` with ``bands*rows <= num_perm`` such that a pair exactly at
     ``threshold`` is a candidate with probability >= ``min_recall``.
@@ -243,15 +238,6 @@ def verify(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"signatures differ in shape: {a.shape} vs {b.shape}")
     return float(np.count_nonzero(a == b)) / a.size
-
-
-def containment(jaccard: float, size_a: int, size_b: int) -> float:
-    """Estimated ``|A∩B| / min(|A|, |B|)`` from a Jaccard estimate and the set sizes
-    (``|A∩B| = J (|A|+|B|) / (1+J)``); high when one text is a cut of the other."""
-    if min(size_a, size_b) <= 0:
-        return 0.0
-    inter = jaccard * (size_a + size_b) / (1.0 + jaccard)
-    return min(1.0, inter / min(size_a, size_b))
 
 
 def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
