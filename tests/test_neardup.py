@@ -4,8 +4,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.mark_duplicates import MarkDuplicates
 from transforms.dedup import minhash as minhash_module, near, near_pairs
-from transforms.dedup.exact import EXACT, NEAR, UNIQUE, MarkDuplicates, Node
+from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Node
 from transforms.dedup.minhash import (
     Sketcher,
     band_hashes,

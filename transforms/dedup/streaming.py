@@ -1,6 +1,6 @@
 """Duplicate and story memory that lives across streaming windows.
 
-In batch, :class:`transforms.dedup.exact.MarkDuplicates` sees every article at once.
+In batch, :class:`transforms.dedup.resolve.ResolveArticles` sees every article at once.
 In streaming, an article is compared with what earlier windows left in
 *per-key state*: the pipeline fans each article out under its copy keys, a
 stateful DoFn keyed by copy key remembers the first article seen under it, and

@@ -211,7 +211,7 @@ def prior_key(record: Mapping) -> str:
 
 
 def dedup_view(record: Mapping, with_signature: bool = True) -> dict:
-    """A remembered entry as the dedup layers read it (``MarkDuplicates(prior=...)``,
+    """A remembered entry as the dedup layers read it (``FindDuplicates(prior=...)``,
     ``FindNearDuplicates``: ``minhash`` bytes instead of a text)."""
     view = {
         "id": record["id"],
@@ -486,7 +486,7 @@ class ReadMemory(beam.PTransform):
 
 class PriorViews(beam.PTransform):
     """Remembered entries -> the inputs of the stages they take part in:
-    ``dedup`` (views for ``MarkDuplicates(prior=...)``), ``near`` (views with a
+    ``dedup`` (views for ``FindDuplicates(prior=...)``), ``near`` (views with a
     signature, for ``FindNearDuplicates``), ``edges`` (duplicate -> original),
     ``story_features`` and ``story_roots`` (for ``AssignStories``)."""
 
