@@ -188,15 +188,11 @@ def decode_record(line: str) -> dict:
     return record
 
 
-def pick_record(records: Iterable[Mapping]) -> dict:
-    """Of several entries for one id (an article read again), the one first seen
-    earliest; ties are broken by content, so the choice is deterministic."""
-    return dict(min(records, key=lambda r: (r["first_seen"], encode_record(r))))
-
-
 def keyed_line(record: Mapping) -> tuple[str, tuple[str, str]]:
     """``(id, (first_seen, JSON line))``: what the writer shuffles (strings code
-    much faster than dicts); the smallest value per id is :func:`pick_record`'s choice."""
+    much faster than dicts). Of several entries for one id (an article read again)
+    the writer keeps the smallest value: the one first seen earliest, ties broken
+    by content, so the choice is deterministic."""
     return record["id"], (record["first_seen"], encode_record(record))
 
 
