@@ -90,7 +90,7 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
 def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = STORY_SAMPLE) -> dict[str, float]:
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
-    from transforms.dedup import near as neardup
+    from transforms.dedup import minhash
     from transforms.stories import cluster as storyclust
     from transforms.common.stage import STAGE_BATCH
     from transforms.enrich.language import make_language_fn
@@ -104,7 +104,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     detect = make_language_fn(lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector,
                               lang.predetector_min_prob, lang.predetector_chars)
     tag = make_article_tagger(compiled_taxonomy(read_taxonomy_mapping(config.topics_path)))
-    sketch = neardup.Sketcher(num_perm=near.num_perm, k=near.shingle_k, min_shingles=near.min_shingles)
+    sketch = minhash.Sketcher(num_perm=near.num_perm, k=near.shingle_k, min_shingles=near.min_shingles)
     costs: dict[str, float] = {}
 
     def timed(name, fn, items, warm=None):

@@ -2,7 +2,7 @@
 
 Each split (``dev``, ``test``; by original-document hash) is one corpus: the
 originals, their edited copies and the hard negatives (successive reports).
-The same steps as the pipeline (:func:`transforms.dedup.near.find_near_pairs`,
+The same steps as the pipeline (:func:`transforms.dedup.near_pairs.find_near_pairs`,
 the in-memory twin of ``FindNearDuplicates``) run over the whole corpus, so
 false positives can come from any pair, not only from labelled ones.
 
@@ -28,15 +28,15 @@ from typing import Any, Mapping
 from eval.generate_copies import Doc, generate
 from eval.metrics import table
 from transforms.dedup.exact import Node, UnionFind
-from transforms.dedup.near import (
+from transforms.dedup.minhash import (
     Sketcher,
     band_keys,
     choose_bands,
     exact_jaccard,
-    find_near_pairs,
     shingles,
     verify,
 )
+from transforms.dedup.near_pairs import find_near_pairs
 
 DEFAULTS = {"threshold": 0.5, "num_perm": 128, "bands": 0, "rows": 0, "shingle_k": 5, "min_shingles": 20}
 

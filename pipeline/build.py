@@ -19,7 +19,8 @@ from pipeline.enrich import enrich_articles
 from pipeline.streaming import build_streaming_pipeline
 from transforms.io.poll import PollFeeds
 from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
-from transforms.dedup.near import DEFAULT_SEED, FindNearDuplicates
+from transforms.dedup.minhash import DEFAULT_SEED
+from transforms.dedup.near import FindNearDuplicates
 from transforms.io.read import ReadArticles
 from transforms.dedup.resolve import ResolveArticles
 from transforms.stories.records import BuildStories

@@ -30,7 +30,7 @@ from pipeline.dask_runner import runner_for
 from transforms.state import memory
 from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
-from transforms.dedup.near import DEFAULT_SEED
+from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.io.parquet import PARQUET_DIR, PARTITION_KEY
 from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path

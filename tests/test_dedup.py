@@ -2,12 +2,12 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.mark_duplicates import MarkDuplicates
 from transforms.dedup.exact import (
     EXACT,
     NEAR,
     UNIQUE,
     Edge,
-    MarkDuplicates,
     Node,
     UnionFind,
     exact_keys,

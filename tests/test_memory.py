@@ -20,7 +20,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import REPO
 from transforms.state import memory
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
-from transforms.dedup.near import Sketcher, signature_of
+from transforms.dedup.minhash import Sketcher, signature_of
 from transforms.common.records import RejectedInput
 from transforms.stories.cluster import Node as StoryNode
 from transforms.stories.cluster import AssignStories, StoryFeatures, cluster_edges, story_features
@@ -173,9 +173,13 @@ def test_prior_keys_sort_before_new_articles_and_originals_before_duplicates():
     undated = Node(memory.prior_key(record("u", published_at=None)), "u")
     assert old_original < old_duplicate < new
     assert undated < new
-    assert memory.pick_record([record("a", "2025-05-09T00:00:00Z"), record("a", "2025-05-08T00:00:00Z")])[
-        "first_seen"
-    ] == "2025-05-08T00:00:00Z"
+
+
+def test_of_two_entries_for_one_id_the_writer_keeps_the_first_seen():
+    later, earlier = record("a", "2025-05-09T00:00:00Z"), record("a", "2025-05-08T00:00:00Z")
+    keyed = [memory.keyed_line(later), memory.keyed_line(earlier)]
+    assert {key for key, _ in keyed} == {"a"}
+    assert min(value for _, value in keyed)[1] == memory.encode_record(earlier)  # what _FirstSeen writes
 
 
 def test_copies_of_remembered_articles_resolve_to_the_remembered_original():

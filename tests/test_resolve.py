@@ -4,7 +4,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup.exact import MarkDuplicates
+from tests.mark_duplicates import MarkDuplicates
 from transforms.dedup.near import FindNearDuplicates
 from transforms.dedup.resolve import ResolveArticles
 from transforms.stories.cluster import AssignStories, StoryParams

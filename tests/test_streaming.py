@@ -25,7 +25,7 @@ from apache_beam.transforms.window import TimestampedValue
 from pipeline.config import StreamingConfig, parse_config
 from pipeline.streaming import build_streaming_stages
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE
-from transforms.dedup.near import Sketcher, choose_bands
+from transforms.dedup.minhash import Sketcher, choose_bands
 from transforms.dedup.streaming import (
     EXACT_KIND,
     NEAR_KIND,

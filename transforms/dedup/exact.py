@@ -203,9 +203,14 @@ class MarkFn(beam.DoFn):
 
 class FindDuplicates(beam.PTransform):
     """Articles -> one ``{article id: (status, duplicate_of)}`` for every duplicate
-    (a singleton PCollection, for side inputs): the exact-copy edges and
-    ``extra_edges`` resolved together; ``prior`` (remembered articles) take part
-    in the exact-copy layer as originals (see :class:`MarkDuplicates`)."""
+    (a singleton PCollection, for side inputs; :class:`MarkFn` sets it on articles).
+
+    ``extra_edges`` (a PCollection of :class:`Edge`, e.g. near-duplicate pairs)
+    are resolved together with the exact-copy edges. ``prior`` (records with
+    ``id``, ``published_at`` = a :data:`PRIOR_MARK` sort key, ``url``,
+    ``content_hash``: articles remembered from earlier runs) take part in the
+    exact-copy layer as originals.
+    """
 
     def __init__(
         self,
@@ -228,19 +233,3 @@ class FindDuplicates(beam.PTransform):
         if self._extra_edges is not None:
             edges = (edges, self._extra_edges) | "AllEdges" >> beam.Flatten()
         return edges | "ResolveGroups" >> beam.CombineGlobally(_CollectEdges())
-
-
-class MarkDuplicates(FindDuplicates):
-    """Set ``dedup = {status, duplicate_of}`` on every article; none is dropped.
-
-    ``extra_edges`` (a PCollection of :class:`Edge`, e.g. near-duplicate pairs)
-    are resolved together with the exact-copy edges. ``prior`` (records with
-    ``id``, ``published_at`` = a :data:`PRIOR_MARK` sort key, ``url``,
-    ``content_hash``: articles remembered from earlier runs) take part in the
-    exact-copy layer as originals but are not marked or emitted. Same arguments
-    as :class:`FindDuplicates`, whose map every article reads as a side input.
-    """
-
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        duplicates = super().expand(articles)
-        return articles | "Mark" >> beam.ParDo(MarkFn(), duplicates=beam.pvalue.AsSingleton(duplicates))

@@ -1,6 +1,6 @@
 """Duplicate and story memory that lives across streaming windows.
 
-In batch, :class:`transforms.dedup.exact.MarkDuplicates` sees every article at once.
+In batch, :class:`transforms.dedup.resolve.ResolveArticles` sees every article at once.
 In streaming, an article is compared with what earlier windows left in
 *per-key state*: the pipeline fans each article out under its copy keys, a
 stateful DoFn keyed by copy key remembers the first article seen under it, and
@@ -9,7 +9,7 @@ each article's verdicts are joined back to it in its window.
 Copy keys (:func:`copy_keys`)
     ``url:<canonical url>`` and ``content:<content hash>`` (exact copies, the
     same keys as batch), and for near-duplicates one ``band:<band>:<hash>`` key
-    per MinHash LSH band (``transforms.dedup.near``: ``shingles``, ``minhash``,
+    per MinHash LSH band (``transforms.dedup.minhash``: ``shingles``, ``minhash``,
     ``band_keys``); a band match counts only when ``verify`` (estimated
     Jaccard) reaches the threshold.
 
@@ -52,7 +52,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from transforms.common.stage import namespace
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, exact_keys, node_of
 from transforms.common.records import make_excerpt
-from transforms.dedup.near import Sketcher, band_keys, choose_bands, signature_bytes, signature_of, verify
+from transforms.dedup.minhash import Sketcher, band_keys, choose_bands, signature_bytes, signature_of, verify
 from transforms.stories.records import story_id_for
 
 STAGE = "streamdedup"

@@ -144,10 +144,6 @@ def committed_files(state: str) -> list[InputFile]:
     return files
 
 
-def is_committed(state: str, run_id: str) -> bool:
-    return FileSystems.exists(manifest_path(state, run_id))
-
-
 def _delete(paths: list[str]) -> None:
     if paths:
         FileSystems.delete(paths)

@@ -63,7 +63,8 @@ from apache_beam.metrics import Metrics
 
 from transforms.common.stage import GuardedMap, guarded, namespace
 from transforms.dedup.exact import EXACT, NEAR, PRIOR_MARK, UNIQUE, Edge, Node
-from transforms.dedup.near import SIGNATURE_FIELD, Sketcher, signature_bytes
+from transforms.dedup.minhash import Sketcher, signature_bytes
+from transforms.dedup.near import SIGNATURE_FIELD
 from transforms.common.records import RejectedInput
 from transforms.stories.records import STORY_PREFIX
 from transforms.stories.cluster import StoryFeatures, StoryParams, story_features
@@ -187,15 +188,11 @@ def decode_record(line: str) -> dict:
     return record
 
 
-def pick_record(records: Iterable[Mapping]) -> dict:
-    """Of several entries for one id (an article read again), the one first seen
-    earliest; ties are broken by content, so the choice is deterministic."""
-    return dict(min(records, key=lambda r: (r["first_seen"], encode_record(r))))
-
-
 def keyed_line(record: Mapping) -> tuple[str, tuple[str, str]]:
     """``(id, (first_seen, JSON line))``: what the writer shuffles (strings code
-    much faster than dicts); the smallest value per id is :func:`pick_record`'s choice."""
+    much faster than dicts). Of several entries for one id (an article read again)
+    the writer keeps the smallest value: the one first seen earliest, ties broken
+    by content, so the choice is deterministic."""
     return record["id"], (record["first_seen"], encode_record(record))
 
 
@@ -210,7 +207,7 @@ def prior_key(record: Mapping) -> str:
 
 
 def dedup_view(record: Mapping, with_signature: bool = True) -> dict:
-    """A remembered entry as the dedup layers read it (``MarkDuplicates(prior=...)``,
+    """A remembered entry as the dedup layers read it (``FindDuplicates(prior=...)``,
     ``FindNearDuplicates``: ``minhash`` bytes instead of a text)."""
     view = {
         "id": record["id"],
@@ -485,7 +482,7 @@ class ReadMemory(beam.PTransform):
 
 class PriorViews(beam.PTransform):
     """Remembered entries -> the inputs of the stages they take part in:
-    ``dedup`` (views for ``MarkDuplicates(prior=...)``), ``near`` (views with a
+    ``dedup`` (views for ``FindDuplicates(prior=...)``), ``near`` (views with a
     signature, for ``FindNearDuplicates``), ``edges`` (duplicate -> original),
     ``story_features`` and ``story_roots`` (for ``AssignStories``)."""
 
