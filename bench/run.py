@@ -92,10 +92,10 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     from pipeline.config import load_config
     from transforms.dedup import minhash
     from transforms.stories import cluster as storyclust
-    from transforms.common.stage import STAGE_BATCH
     from transforms.enrich.language import make_language_fn
     from transforms.enrich.normalize import normalize_article
     from transforms.io.fileformats import read_file
+    from transforms.runtime import Tuning
     from transforms.enrich.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
 
     config = load_config()
@@ -126,12 +126,12 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     more, raws = raws[sample_size:story_sample], raws[:sample_size]
     articles = timed("normalize", normalize_article, raws)
     articles = mixed = timed("language", detect, articles)
-    # the pipeline hands the later steps each run of STAGE_BATCH articles grouped by
+    # the pipeline hands the later steps each run of tuning.run_length articles grouped by
     # language (TagTopics' order_by, which keeps each language's regexes and tables
     # in the CPU caches): they are timed in that order too
     articles = [
-        a for i in range(0, len(articles), STAGE_BATCH)
-        for a in sorted(articles[i : i + STAGE_BATCH], key=article_language)
+        a for i in range(0, len(articles), Tuning().run_length)
+        for a in sorted(articles[i : i + Tuning().run_length], key=article_language)
     ]
     articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)

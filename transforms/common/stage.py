@@ -49,7 +49,13 @@ def _excerpt_of(element: Any) -> str:
     return make_excerpt(repr(element))
 
 
-STAGE_BATCH = 1024  # the default run length (tuning.run_length in the config)
+STAGE_BATCH = runtime.TuningConfig().run_length  # modules not yet on run_length(); goes with them
+
+
+def run_length() -> int:
+    """How many elements a per-article step handles in a row: ``tuning.run_length``
+    of the run being built (1: one by one)."""
+    return runtime.active().run_length
 
 
 class Memo(dict):
@@ -78,11 +84,9 @@ class InRuns(beam.DoFn):
     element's timestamp and window. Same outputs as one by one; only their order
     within a bundle changes.
 
-    When several steps of one fused chain run in runs, each step handles many
-    elements in a row instead of every element going through all steps in turn,
-    so each step's tables, regexes and code stay in the CPU caches. Measured on
-    6,000 bench articles, normalize through story features in one process: 2.0 ms
-    an article one by one, 1.6 ms in runs of 64, 1.5 ms in runs of 256 or 512.
+    Running several steps of one fused chain in runs keeps each step's tables and
+    regexes in the CPU caches (measured: ``docs/performance.md``). The run length is a
+    tuning switch (``tuning.run_length``; :func:`run_length`).
 
     ``order_by`` (an element -> str key) handles a run's elements grouped by that
     key (stable: in arrival order within a key) and emits them in that order, which

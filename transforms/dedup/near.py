@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.common.stage import STAGE_BATCH, InRuns, namespace
+from transforms.common.stage import InRuns, namespace, run_length
 from transforms.dedup.exact import Edge, is_prior, node_of
 from transforms.dedup.minhash import (
     DEFAULT_K,
@@ -73,9 +73,9 @@ class _SignAndBand(InRuns):
         bands: int,
         rows: int,
         shards: int,
-        batch_size: int = STAGE_BATCH,
+        batch_size: int | None = None,
     ) -> None:
-        super().__init__(batch_size)
+        super().__init__(run_length() if batch_size is None else batch_size)
         self._args = (num_perm, seed, k, min_shingles)
         self._bands, self._rows, self._shards = bands, rows, shards
         self._sketch: Sketcher | None = None

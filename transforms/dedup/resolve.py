@@ -17,7 +17,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from transforms.common.stage import STAGE_BATCH, MapInRuns
+from transforms.common.stage import MapInRuns, run_length
 from transforms.dedup.exact import FindDuplicates, MarkFn
 from transforms.stories.cluster import FindStories, StoryParams, AssignStoryFn, article_features
 
@@ -65,7 +65,7 @@ class ResolveArticles(beam.PTransform):
         )
         roots = (
             articles
-            | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, self._params, batch_size=STAGE_BATCH))
+            | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, self._params, batch_size=run_length()))
             | "FindStories" >> FindStories(self._params, self._prior_features, self._prior_roots, duplicates)
         )
         return articles | "MarkAndAssign" >> beam.ParDo(

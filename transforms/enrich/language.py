@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.common.stage import GuardedMap, guarded, namespace, run_length
 from transforms.enrich.text import count_letters
 
 UNDETERMINED = "und"
@@ -262,5 +262,5 @@ class DetectLanguage(beam.PTransform):
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         settings = self._settings
-        dofn = GuardedMap("language", setup_fn=lambda: make_language_fn(**settings), batch_size=STAGE_BATCH)
+        dofn = GuardedMap("language", setup_fn=lambda: make_language_fn(**settings), batch_size=run_length())
         return guarded("Detect", articles, dofn)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 
-from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded
+from transforms.common.stage import GuardedMap, guarded, run_length
 from transforms.common.records import RejectedInput
 from transforms.enrich.text import count_letters, fix_text, html_to_text
 
@@ -468,4 +468,4 @@ class NormalizeArticles(beam.PTransform):
         self._fn = functools.partial(normalize_article, now=now, max_text_chars=max_text_chars)
 
     def expand(self, pcoll: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        return guarded("Normalize", pcoll, GuardedMap(STAGE, self._fn, batch_size=STAGE_BATCH))
+        return guarded("Normalize", pcoll, GuardedMap(STAGE, self._fn, batch_size=run_length()))

@@ -1,30 +1,17 @@
-"""Two workarounds for the local runner (Beam 2.77's FnApiRunner, behind DirectRunner):
-bundle inputs streamed in chunks (:func:`stream_bundle_inputs`, below) and state
-answers built without copies (:func:`lean_state_responses`: side inputs reach the
-workers through them).
+"""Two patches of Beam's local runner (Beam 2.77's FnApiRunner, behind DirectRunner).
 
-The local runner keeps every materialised collection in the launcher process and
-sends each bundle its share with ``BundleManager._send_input_to_worker``: it writes
-the whole share into one data stream and flushes only when it closes the stream.
-A bundle's input therefore travels as a single ``Elements.Data`` message, e.g.
-~200 MB of articles for each of the two workers of a 100,000-article run. On
-the way the launcher copies it three times (the stream's buffer, the protobuf,
-gRPC's serialisation), the worker holds it twice (the message and the bytes taken
-out of it), and the worker cannot start on the first element until the last
-byte has arrived, so sending and processing never overlap.
+- :func:`stream_bundle_inputs`: the runner sends a bundle's whole input to a worker as
+  one message (~200 MB per worker at 100,000 articles), copied several times, and the
+  worker cannot start before the last byte. The patch sends the same elements, in the
+  same order, in 10 MB chunks from a thread while the bundle runs.
+- :func:`lean_state_responses`: side inputs reach workers as state answers that Beam
+  builds by nesting protobuf messages, which copies them; the patch sets the fields in
+  place (the same bytes; tests hold it to Beam's servicer).
 
-:func:`stream_bundle_inputs` replaces that method: it flushes the stream every
-``CHUNK_BYTES`` (10 MB), between two of the chunks it writes. Each chunk holds
-whole encoded elements (what a worker flushed, or one grouped partition), so the
-worker reads the same elements in the same order, only in several messages, as it
-does with the output of every other step. The runner sends a bundle's input
-*before* it asks the worker to run the bundle, and a worker buffers only a few
-messages of a bundle it has not started; so the chunks are written from a thread
-of their own, and the runner goes on to start the bundle while they stream
-(written in line, a bundle's input beyond what the queues hold, ~250 MB, would
-wait for a bundle that is never started). With an in-process worker
-(``InMemoryDataChannel``, which runs the bundle inline once asked and reads only
-the input already there) the chunks are written in line, as before.
+Switched by ``tuning.local_runner_patches`` (:mod:`transforms.runtime`), applied only on
+the local batch runner of :data:`transforms.runtime.TESTED_BEAM`; what they buy:
+``docs/performance.md#tuning``. Each installer leaves Beam alone (and returns False)
+when the method it replaces is not where it expects it.
 """
 
 from __future__ import annotations
