@@ -16,7 +16,7 @@ Layers, all pure functions (the Beam composite :class:`AssignStories` only wires
      ``Zelenskyy`` all become ``zelensk``. Function words of the 9 languages are dropped.
      A word written capitalised inside a sentence (a name) weighs ``entity_weight``.
    - ``c:<concept>`` key news terms and country names from a small lexicon of the
-     9 languages (en fr de es it pl uk ru nl): ``séisme``, ``Erdbeben`` and
+     9 languages (en fr de es it pl uk ru nl), in ``configs/story_lexicon.yaml``: ``séisme``, ``Erdbeben`` and
      ``землетрус`` are all ``c:earthquake``.
    - ``n:<value>`` numbers normalised across separators and scale words
      (``1,5 Milliarden`` = ``1.5 billion`` = ``n:1.5e9``); small counts (< 13) are
@@ -124,6 +124,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.common.stage import STAGE_BATCH, MapInRuns, Memo, namespace
 from transforms.dedup.exact import is_original
+from transforms.stories.lexicon import lexicon
 from transforms.stories.records import story_id_for
 
 # --------------------------------------------------------------------------- parameters
@@ -152,16 +153,7 @@ class StoryParams:
 
 # --------------------------------------------------------------------------- transliteration
 
-_CYR_COMMON = {
-    "а": "a", "б": "b", "в": "v", "ґ": "g", "д": "d", "е": "e", "ё": "yo", "ж": "zh", "з": "z",
-    "і": "i", "ї": "yi", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p",
-    "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
-    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "є": "ye",
-    "'": "", "’": "", "ʼ": "",
-}
-_CYR_UK = dict(_CYR_COMMON, **{"г": "h", "и": "y"})
-_CYR_RU = dict(_CYR_COMMON, **{"г": "g", "и": "i"})
-_UK_ONLY = set("іїєґ")
+_UK_ONLY = lexicon().ukrainian_letters
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
@@ -174,8 +166,8 @@ def _table(mapping: dict[str, str]) -> dict[int, str]:
     return table
 
 
-_TABLE_UK = _table(_CYR_UK)
-_TABLE_RU = _table(_CYR_RU)
+_TABLE_UK = _table(lexicon().cyrillic_uk)
+_TABLE_RU = _table(lexicon().cyrillic_ru)
 
 
 def transliterate(text: str, language: str | None = None) -> str:
@@ -216,231 +208,8 @@ def word_key(word: str) -> str:
     return w[:KEY_CHARS]
 
 
-# --------------------------------------------------------------------------- lexicon
-
-# concept -> words (any of the 9 languages). A word ending in "*" matches as a prefix
-# of the (normalised) token; other words must match the whole token.
-_LEXICON: dict[str, tuple[str, ...]] = {
-    "earthquake": ("earthquake*", "quake*", "séisme*", "seisme*", "tremblement*", "erdbeben*", "terremoto*",
-                   "sismo*", "sisma*", "trzęsieni*", "землетрус*", "землетрясени*", "aardbeving*", "aardschok*"),
-    "magnitude": ("magnitud*", "richter*", "магнітуд*", "магнитуд*"),
-    "tsunami": ("tsunami*", "цунамі", "цунами"),
-    "aftershock": ("aftershock*", "réplique*", "nachbeben*", "réplica*", "scossa*", "scosse", "wstrząs*",
-                   "афтершок*", "повторн*", "naschok*"),
-    "flood": ("flood*", "inondation*", "crue*", "hochwasser*", "überschwemmung*", "inundaci*", "inondazion*",
-              "alluvion*", "powódź", "powodzi*", "повін*", "повен*", "паводок*", "наводнени*", "overstroming*"),
-    "wildfire": ("wildfire*", "incendie*", "waldbrand*", "incendio*", "pożar*", "пожеж*", "пожар*", "bosbrand*"),
-    "storm": ("hurricane*", "storm*", "typhoon*", "cyclone*", "ouragan*", "tempête*", "hurrikan*", "sturm*",
-              "huracán*", "tormenta*", "uragano*", "tempesta*", "huragan*", "burza", "burzy", "ураган*",
-              "шторм*", "orkaan*", "tajfun*", "тайфун*", "typhon*", "tifone*", "tifón*"),
-    "volcano": ("volcan*", "vulkan*", "volcán*", "vulcan*", "wulkan*", "вулкан*", "eruption*", "érupt*", "ausbruch*",
-                "erupci*", "eruzion*", "виверженн*", "извержени*", "uitbarsting*"),
-    "dead": ("killed", "dead", "death*", "died", "die", "dies", "toll", "morts", "mort", "tués", "tue", "décès",
-             "tote", "toten", "getötet*", "todesopfer*", "muertos", "muerto", "fallecid*", "morti", "morto",
-             "vittim*", "victim*", "victime*", "opfer", "víctima*", "zabit*", "zginęł*", "zginel*", "ofiar*",
-             "śmierć", "загинул*", "загибл*", "загинув", "загинули", "погиб*", "убит*", "жертв*", "doden", "dode",
-             "omgekomen", "slachtoffer*"),
-    "injured": ("injur*", "wounded", "blessé*", "verletzt*", "herid*", "ferit*", "rann*", "поранен*", "ранен*",
-                "постраждал*", "пострадал*", "пострадав*", "gewond*"),
-    "missing": ("missing", "disparu*", "vermisst*", "desaparecid*", "dispers*", "zaginion*", "зникл*", "пропавш*",
-                "vermist*"),
-    "rescue": ("rescue*", "secours", "sauveteur*", "rettung*", "retter*", "rescat*", "soccors*", "ratown*",
-               "рятувальн*", "рятувал*", "спасател*", "спасени*", "redding*", "reddingswerker*"),
-    "collapse": ("collaps*", "effondr*", "einsturz*", "eingestürzt*", "derrumb*", "crollo*", "crollat*", "zawal*",
-                 "обвал*", "обруш*", "ingestort*", "instorting*"),
-    "building": ("building*", "bâtiment*", "immeuble*", "gebäude*", "edifici*", "palazz*", "budyn*", "будин*",
-                 "здани*", "gebouw*"),
-    "sanctions": ("sanction*", "sanktion*", "sanción", "sanciones", "sanzion*", "sankcj*", "санкці*", "санкци*",
-                  "sanctie*"),
-    "package": ("package*", "paquet*", "paket*", "paquete*", "pacchett*", "pakiet*", "пакет*", "pakket*"),
-    "ceasefire": ("ceasefire*", "truce*", "cessez", "trêve*", "waffenstillstand*", "waffenruhe*", "tregua*",
-                  "rozejm*", "zawieszeni*", "перемир*", "wapenstilstand*", "wapenbestand*", "bestand"),
-    "talks": ("negotiat*", "talks", "négociat*", "pourparler*", "verhandl*", "gespräch*", "negociaci*", "negoziat*",
-              "colloqui*", "negocjac*", "rozmow*", "rozmów", "переговор*", "onderhandel*", "gesprek*"),
-    "peace": ("peace*", "paix", "frieden*", "paz", "pace", "pokoj*", "pokój", "pokoju", "мир", "миру", "мирн*",
-              "vrede*"),
-    "summit": ("summit*", "sommet*", "gipfel*", "cumbre*", "vertice*", "szczyt*", "саміт*", "саммит*", "topoverleg*"),
-    "election": ("election*", "élection*", "élector*", "wahl", "wahlen", "wahlkampf*", "elecci*", "elettor*",
-                 "elezion*", "wybor*", "wybór", "вибор*", "выбор*", "verkiezing*"),
-    "vote": ("vote", "voted", "voting", "votes", "scrutin*", "abstimmung*", "votaci*", "voto", "votazion*",
-             "głosowan*", "голосуван*", "голосован*", "stemming*"),
-    "president": ("president*", "président*", "präsident*", "presidente*", "prezydent*", "президент*"),
-    "prime_minister": ("premier*", "prime", "primo", "прем'єр*", "премьер*", "premierminister*"),
-    "minister": ("minister*", "ministre*", "ministro*", "міністр*", "министр*", "ministerie*"),
-    "parliament": ("parliament*", "parlement*", "parlament*", "sejm*", "парламент*", "bundestag*", "дума", "думы",
-                   "congress*", "kongres*"),
-    "government": ("government*", "gouvernement*", "regierung*", "gobierno*", "governo*", "rząd*", "rzad*",
-                   "уряд*", "правительств*", "regering*", "kabinet*", "cabinet*"),
-    "military": ("troops", "troop", "army", "armies", "soldier*", "militar*", "armée*", "troupe*", "soldat*",
-                 "truppen", "armee*", "tropas", "ejército*", "esercito*", "wojsk*", "żołnierz*", "армі*", "армія",
-                 "військ*", "армия", "войск*", "солдат*", "troepen", "leger", "militair*", "militär*"),
-    "attack": ("attack*", "attaque*", "angriff*", "ataque*", "attacc*", "atak*", "атак*", "напад*", "aanval*",
-               "assault*", "offensive*", "offensiv*", "ofensiv*", "offensiv*", "ofensyw*", "наступ*"),
-    "missile": ("missile*", "rocket*", "rakete*", "misil*", "cohete*", "missil*", "razz*", "rakiet*", "ракет*",
-                "raket*"),
-    "drone": ("drone*", "drohne*", "dron", "drones", "drony", "dronów", "дрон*", "безпілотн*", "беспилотн*"),
-    "bombing": ("bomb*", "shelling", "обстріл*", "обстрел*", "бомб*", "ostrzał*"),
-    "explosion": ("explosi*", "blast*", "explos*", "esplosion*", "wybuch*", "eksplozj*", "вибух*", "взрыв*",
-                  "ontploff*"),
-    "shooting": ("shooting*", "gunman", "gunmen", "fusillade*", "tireur*", "schießerei*", "schütze*", "tiroteo*",
-                 "sparatori*", "strzelanin*", "стрілянин*", "стрельб*", "schietpartij*"),
-    "arrest": ("arrest*", "arrêt*", "interpell*", "festgenommen*", "festnahme*", "verhaftet*", "detenid*",
-               "detenci*", "arrestat*", "aresztowan*", "zatrzyman*", "заарешт*", "затриман*", "арестов*",
-               "задержан*", "gearresteerd*", "aangehouden*", "arrestati*"),
-    "police": ("police*", "polizei*", "policía*", "polici*", "polizia*", "policj*", "поліці*", "полици*", "politie*"),
-    "court": ("court*", "tribunal*", "gericht*", "tribunale*", "corte", "sąd", "sądu", "sad", "суд", "суду", "суда",
-              "rechtbank*", "judge*", "juge*", "richter"),
-    "sentenced": ("sentenc*", "condamn*", "verurteil*", "condenad*", "condannat*", "skazan*", "засуджен*",
-                  "осужден*", "приговор*", "вирок*", "veroordeeld*"),
-    "protest": ("protest*", "manifestation*", "manifestant*", "demonstra*", "manifestaci*", "manifestazion*",
-                "протест*", "демонстрац*", "мітинг*", "митинг*", "betoging*", "betoger*"),
-    "hostage": ("hostage*", "otage*", "geisel*", "rehén", "rehenes", "ostagg*", "zakładni*", "заручник*",
-                "заложник*", "gijzel*"),
-    "prisoner": ("prisoner*", "prisonnier*", "gefangen*", "prisioner*", "prigionier*", "jeńc*", "jeniec*", "więźni*",
-                 "полонен*", "полон*", "пленн*", "военнопленн*", "gevangen*", "pow"),
-    "exchange": ("exchange*", "échange*", "austausch*", "intercambi*", "canje*", "scambi*", "wymian*", "обмін*",
-                 "обмен*", "uitwissel*", "ruil*"),
-    "interest_rate": ("rate", "rates", "taux", "zins*", "leitzins*", "tasa*", "tipos", "tasso", "tassi", "stóp",
-                      "stopy", "ставк*", "rente*"),
-    "central_bank": ("bank*", "banque*", "banco*", "banca*", "банк*", "centrale", "fed", "bce", "ezb", "ecb"),
-    "inflation": ("inflation*", "inflaci*", "inflazion*", "inflacj*", "інфляц*", "инфляц*", "inflatie*"),
-    "tariffs": ("tariff*", "douan*", "zoll", "zölle*", "zöllen", "arancel*", "dazi", "dazio", "cła", "cło", "ceł",
-                "мита", "мито", "тариф*", "пошлин*", "invoerheffing*", "importheffing*", "tarief*", "tarif*"),
-    "oil": ("oil", "pétrol*", "erdöl*", "petróleo*", "petroli*", "ropa", "ropy", "нафт*", "нефт*", "olie*", "crude"),
-    "gas": ("gas", "gaz", "gazu", "газ", "газу", "gasu", "gases"),
-    "nuclear": ("nuclear*", "nucléaire*", "atom*", "nuklear*", "nucleare*", "jądrow*", "ядерн*", "атомн*",
-                "nucleair*", "kernenergie*", "kerncentrale*"),
-    "aid": ("aid", "aide", "hilfe*", "ayuda*", "aiut*", "pomoc*", "допомог*", "помощ*", "hulp", "steun*"),
-    "weapons": ("weapon*", "arms", "armes", "waffen*", "armas", "armi", "broń", "broni", "уброєн*", "зброя", "зброї",
-                "оружи*", "wapen*"),
-    "assets": ("asset*", "avoirs", "actifs", "vermögen*", "activos", "beni", "aktyw*", "актив*", "tegoed*"),
-    "frozen": ("frozen", "freeze*", "gelé*", "gel", "eingefroren*", "congelad*", "congelat*", "zamroż*",
-               "заморож*", "bevroren*"),
-    "guarantees": ("guarantee*", "garanti*", "garantí*", "garanzi*", "gwarancj*", "гаранті*", "гаранти*"),
-    "security": ("security", "sécurité", "sicherheit*", "seguridad", "sicurezza", "bezpiecze*", "безпек*",
-                 "безопасн*", "veiligheid*"),
-    "coalition": ("coalition*", "koalition*", "coalici*", "coalizion*", "koalicj*", "коаліц*", "коалиц*",
-                  "coalitie*"),
-    "refugees": ("refugee*", "réfugié*", "flüchtling*", "refugiad*", "rifugiat*", "uchodźc*", "біженц*",
-                 "беженц*", "vluchteling*"),
-    "evacuation": ("evacuat*", "évacu*", "evakuier*", "evacu*", "ewakuac*", "евакуац*", "эвакуац*", "евакуй*",
-                   "эвакуир*"),
-    "resignation": ("resign*", "démission*", "rücktritt*", "zurückgetreten*", "dimisi*", "dimission*", "dymisj*",
-                    "rezygnac*", "відставк*", "отставк*", "ontslag*", "aftreden*"),
-    "agreement": ("agreement*", "deal", "deals", "accord*", "abkommen*", "vereinbarung*", "einigung*", "acuerdo*",
-                  "porozumieni*", "umow*", "umów", "угод*", "соглашени*", "akkoord*", "overeenkomst*"),
-    "crash": ("crash*", "accident*", "absturz*", "abgestürzt*", "unfall*", "schiant*", "katastrof*", "wypad*",
-              "катастроф*", "аварі*", "авари*", "ongeluk*", "neergestort*", "catastroph*", "disaster*"),
-    "plane": ("plane*", "aircraft*", "airliner*", "avion*", "flugzeug*", "avión", "aere*", "samolot*", "літак*",
-              "самолет*", "vliegtuig*", "jet", "jets", "flight*", "vol", "flug", "vuelo*", "volo", "lot", "рейс*"),
-    "train": ("train", "trains", "zug", "züge", "tren", "trenes", "treno", "treni", "pociąg*", "потяг*", "поїзд*",
-              "поезд*", "trein*", "railway*", "ferroviai*", "kolej*"),
-    "ship": ("ship*", "boat*", "vessel*", "navire*", "bateau*", "schiff*", "boot", "boten", "barco*", "buque*",
-             "nave", "navi", "statek*", "statku", "łódź", "łodzi", "судн*", "корабл*", "човен*", "лодк*", "schip",
-             "schepen", "tanker*", "ferry", "ferries", "ferry*"),
-    "border": ("border*", "frontière*", "grenze*", "frontera*", "confin*", "frontier*", "granic*", "кордон*",
-               "границ*", "grens*"),
-    "hospital": ("hospital*", "hôpital*", "krankenhaus*", "klinik*", "ospedal*", "szpital*", "лікарн*", "больниц*",
-                 "госпітал*", "госпитал*", "ziekenhuis*"),
-    "cyberattack": ("cyber*", "hacker*", "хакер*", "кібер*", "кибер*", "ransomware*"),
-    "electricity": ("electricit*", "électricité", "strom", "stroms", "electricidad", "elettricit*", "prąd*",
-                    "electri*", "електро*", "электро*", "stroom*", "blackout*", "power"),
-    "spending": ("spending", "budget*", "dépenses", "ausgaben", "gasto*", "spesa", "spese", "wydatk*", "видатк*",
-                 "расход*", "uitgaven", "бюджет*", "budżet*"),
-    "defence": ("defence*", "defense*", "défense*", "verteidigung*", "defensa*", "difesa*", "obron*", "оборон*",
-                "defensie*"),
-    "strike_labour": ("walkout*", "grève*", "streik*", "huelga*", "sciopero*", "strajk*", "страйк*", "забастовк*",
-                      "staking*"),
-    # countries, capitals and organisations whose names differ across the languages
-    "russia": ("russia*", "russie*", "russe*", "russland*", "russisch*", "rusia*", "ruso*", "rusa*", "russo*", "russi",
-               "rosj*", "rosyjsk*", "росі*", "російськ*", "росси*", "российск*", "rusland*", "russisch*", "kremlin*",
-               "kreml*", "кремл*"),
-    "moscow": ("moscow*", "moscou*", "moskau*", "moscú", "mosca", "moskw*", "москв*", "moskou*"),
-    "ukraine": ("ukrain*", "ucrani*", "ucrain*", "україн*", "украин*", "oekraïn*", "oekrain*"),
-    "kyiv": ("kyiv*", "kiev*", "kiew*", "kijów", "kijow*", "києв*", "київ*", "киев*"),
-    "usa": ("usa", "us", "u.s", "america*", "américain*", "amerik*", "estadounidense*", "statunitens*", "amerykań*",
-            "америк*", "сша", "états-unis", "etats", "estados", "stati", "stany", "staaten", "staten"),
-    "uk": ("britain*", "british*", "britann*", "britisch*", "británic*", "britannic*", "brytyj*", "brytan*",
-           "британ*", "brits*", "royaume-uni", "royaume", "großbritannien*", "reino", "regno", "wielka", "wielkiej",
-           "uk", "downing"),
-    "france": ("france", "français*", "française*", "frankreich*", "französisch*", "francia*", "francés*",
-               "francese*", "francj*", "francusk*", "франці*", "францу*", "франци*", "frankrijk*", "franse"),
-    "germany": ("germany*", "german", "germans", "allemagne*", "allemand*", "deutschland*", "deutsch*", "alemania*",
-                "alemán*", "germania*", "tedesc*", "niemc*", "niemiec*", "німеччин*", "німецьк*", "германи*",
-                "немец*", "немецк*", "duitsland*", "duitse*", "berlin*", "берлін*", "берлин*"),
-    "poland": ("poland*", "polish", "pologne*", "polonais*", "polen", "polnisch*", "polonia*", "polaco*", "polacc*",
-               "polsk*", "польщ*", "польськ*", "польш*", "польск*", "pools"),
-    "italy": ("italy*", "italian*", "italie*", "italien*", "italia*", "italiano*", "włoch*", "włosk*", "італі*",
-              "итали*", "italië*", "italiaans*"),
-    "spain": ("spain*", "spanish", "espagne*", "espagnol*", "spanien*", "spanisch*", "españa*", "español*",
-              "spagna*", "spagnol*", "hiszpan*", "іспані*", "испани*", "spanje*", "spaans*"),
-    "netherlands": ("netherlands*", "dutch", "néerlandais*", "niederlande*", "niederländisch*", "holland*",
-                    "holandi*", "нідерланд*", "нидерланд*", "голланд*", "nederland*", "olandes*", "paesi", "bajos"),
-    "china": ("china*", "chinese*", "chine*", "chinois*", "chinesisch*", "chino*", "cina", "cinese*", "chiny",
-              "chin", "chiński*", "китай*", "китаї*"),
-    "japan": ("japan*", "japon*", "japón", "giappon*", "japoni*", "япон*"),
-    "turkey": ("turkey*", "turkish", "turquie*", "türkei*", "türkisch*", "turquía*", "turc*", "turchia*", "turk*",
-               "turcj*", "tureck*", "туреч*", "турец*", "турци*", "turkije*"),
-    "israel": ("israel*", "israël*", "isra*", "izrael*", "ізраїл*", "израил*"),
-    "syria": ("syria*", "syrie*", "syrien*", "siria*", "syrii*", "syryj*", "сирі*", "сири*", "syrië*"),
-    "iran": ("iran*", "irán*", "іран*", "иран*"),
-    "eu": ("eu", "ue", "єс", "ес", "brussel*", "bruxel*", "brusel*", "bruksel*", "брюссел*", "брюсел*"),
-    "europe": ("europ*", "європ*", "европ*"),
-    "nato": ("nato", "otan", "нато"),
-    "un": ("onu", "oon", "оон", "vn"),
-    "washington": ("washington*", "вашингтон*"),
-}
-
-# month names (genitive and nominative forms), for dates
-_MONTHS: dict[int, tuple[str, ...]] = {
-    1: ("january", "janvier", "januar", "enero", "gennaio", "stycz*", "січ*", "январ*", "januari", "jan"),
-    2: ("february", "février", "februar", "febrero", "febbraio", "lut*", "лют*", "феврал*", "februari", "feb"),
-    3: ("march", "mars", "märz", "marzo", "marc*", "берез*", "март*", "maart", "mar"),
-    4: ("april", "avril", "abril", "aprile", "kwie*", "квіт*", "апрел*", "apr"),
-    5: ("may", "mai", "mayo", "maggio", "maj*", "трав*", "мая", "май", "mei"),
-    6: ("june", "juin", "juni", "junio", "giugno", "czerw*", "черв*", "июн*", "jun"),
-    7: ("july", "juillet", "juli", "julio", "luglio", "lip*", "лип*", "июл*", "jul"),
-    8: ("august", "août", "agosto", "sierp*", "серп*", "август*", "augustus", "aug"),
-    9: ("september", "septembre", "septiembre", "settembre", "wrze*", "верес*", "сентябр*", "sep", "sept"),
-    10: ("october", "octobre", "oktober", "octubre", "ottobre", "październik*", "paźd*", "жовт*", "октябр*", "oct"),
-    11: ("november", "novembre", "noviembre", "listopad*", "листопад*", "ноябр*", "nov"),
-    12: ("december", "décembre", "dezember", "diciembre", "dicembre", "grud*", "груд*", "декабр*", "dec"),
-}
-
-_SCALES: dict[float, tuple[str, ...]] = {
-    1e3: ("thousand", "mille", "tausend", "mil", "mila", "tysi*", "тисяч*", "тысяч*", "duizend"),
-    1e6: ("million*", "mln", "mio", "millón", "millones", "milion*", "мільйон*", "млн", "миллион*", "miljoen*", "m"),
-    1e9: ("billion*", "bn", "milliard*", "mrd", "mld", "miliard*", "мільярд*", "млрд", "миллиард*", "miljard*"),
-    1e12: ("trillion*", "billionen", "bilion*", "трильйон*", "триллион*", "biljoen*"),
-}
-
-# function words and generic news words of the 9 languages that carry no event
-_STOPWORDS_RAW = """
-the and for that with from this have has had was were are been will would could should their there they them
-than then into over after before about also which while when where what who whom whose said says told more most
-other some such only just very many much last first next year years week weeks month months today yesterday
-tomorrow monday tuesday wednesday thursday friday saturday sunday people country countries new according report
-reported reports news time times including including among between during under against being does did make made
-les des une pour dans avec par sur est sont été qui que aux ces cette mais plus comme leur leurs ont elle elles ils
-avait après avant selon aussi entre tous tout toute toutes dont fait deux trois très lors samedi dimanche lundi mardi
-mercredi jeudi vendredi année jour jours semaine mois hier aujourd
-der die das und ist sind war waren wird werden wurde wurden ein eine einer eines einem einen den dem des mit von auf
-für bei nach aus sich nicht auch noch wie als oder aber über unter zwei drei seine ihre ihr hat haben hatte sagte
-samstag sonntag montag dienstag mittwoch donnerstag freitag jahr jahre woche tag tage heute gestern laut sowie
-los las del una con por para sus que como pero más fue han sido entre sobre tras ante este esta estos estas hasta
-sábado domingo lunes martes miércoles jueves viernes año años semana días según dijo también
-il lo gli della delle degli dei nel nella con per una sono stato stata che come anche più dopo prima tra fra sul
-sulla questo questa quello quella hanno aveva sabato domenica lunedì martedì mercoledì giovedì venerdì anno anni
-settimana giorni secondo ha detto
-się nie jest są był była było przez dla oraz jak ale także już tym tego jego jej ich który która które po przed
-podczas między według sobota niedziela poniedziałek wtorek środa czwartek piątek roku lat tydzień dni powiedział
-що та які який яка було були буде його її їх для після також через між під над року днів тиждень заявив повідомив
-субота неділя понеділок вівторок середа четвер пятниця про при від
-что как это был была были будет его ее их для после также через между под над года дней неделю заявил сообщил
-суббота воскресенье понедельник вторник среда четверг пятница про при от
-het een van voor met zijn werd worden wordt niet ook naar door over maar bij heeft hebben had dat die deze dit
-zaterdag zondag maandag dinsdag woensdag donderdag vrijdag jaar jaren week dagen volgens zei
-"""
+# The concept lexicon, month names, scale and percent words and stopwords are data:
+# configs/story_lexicon.yaml (transforms/stories/lexicon.py reads and checks it).
 
 # ------------------------------------------------------------------- lexicon compilation
 
@@ -482,12 +251,11 @@ def _lookup(token: str, exact: dict, prefix: dict, longest: int) -> object | Non
     return None
 
 
-_CONCEPTS = _compile(_LEXICON)
-_PERCENT_LEX = _compile({"%": ("percent*", "per", "pour", "prozent*", "por", "procent*", "proc", "відсот*", "процент*",
-                               "pct")})
-_MONTH_LEX = _compile(_MONTHS)
-_SCALE_LEX = _compile(_SCALES)
-_STOPWORDS = frozenset(_norm_token(w) for w in _STOPWORDS_RAW.split())
+_CONCEPTS = _compile(lexicon().concepts)
+_PERCENT_LEX = _compile({"%": lexicon().percent})
+_MONTH_LEX = _compile(lexicon().months)
+_SCALE_LEX = _compile(lexicon().scales)
+_STOPWORDS = frozenset(_norm_token(w) for w in lexicon().stopwords)
 
 # --------------------------------------------------------------------------- features
 
