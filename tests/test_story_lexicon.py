@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from transforms.stories import cluster as features
-from transforms.stories import cluster as spelling
+from transforms.stories import features, spelling
 from transforms.stories.lexicon import LEXICON_PATH, LexiconError, lexicon, parse_lexicon, read_lexicon
 
 # sha256 of _canonical() of the tables in transforms/stories/cluster.py before the move

@@ -7,37 +7,26 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.stories.records import story_id_for
-from transforms.stories.cluster import (
-    AssignStories,
-    FindStories,
-    ScoredEdges,
-    _ClusterEdges,
-    _KeepOriginals,
+from transforms.stories.blocks import Node, block_features, block_payload, blocked, member_of, member_payload, score_block
+from transforms.stories.features import (
+    StoryFeatures,
     article_features,
-    Node,
-    StoryParams,
-    assign_story,
-    block_features,
-    block_payload,
-    blocked,
-    feature_hash,
     features_of,
     features_payload,
-    StoryFeatures,
-    compact,
-    member_of,
-    member_payload,
-    cluster_edges,
-    document_frequencies,
-    max_gap_hours,
-    score_block,
-    similarity,
     story_features,
-    story_roots,
+)
+from transforms.stories.find import AssignStories, FindStories, _ClusterEdges, _KeepOriginals, assign_story, story_roots
+from transforms.stories.grouping import ScoredEdges, cluster_edges
+from transforms.stories.params import StoryParams
+from transforms.stories.spelling import transliterate, word_key
+from transforms.stories.vectors import (
+    compact,
+    document_frequencies,
+    feature_hash,
+    max_gap_hours,
+    similarity,
     time_decay,
-    transliterate,
     vectorize,
-    word_key,
 )
 
 
@@ -483,7 +472,7 @@ def test_sentence_heads_are_the_words_that_start_the_text_or_a_sentence():
     import re
     from collections import Counter
 
-    from transforms.stories.cluster import _sentence_heads
+    from transforms.stories.features import _sentence_heads
 
     # the single pattern the two-pattern form replaces (slower: it tries ^ at every character)
     single = re.compile(r"(?:^|[.!?\n:;])[ \t\u00a0\"'“”«»(–—-]*([^\W\d_]+)")
@@ -507,18 +496,18 @@ def test_article_features_is_the_payload_of_story_features():
 
 
 def test_vectorising_reads_vector_hashes_from_its_table():
-    from transforms.stories import cluster as storyclust
+    from transforms.stories import blocks, vectors
 
     feats = [story_features(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
     df, n = document_frequencies(feats)
     _, member = block_features(feats[0], df, n)
-    kept = sorted(storyclust.vector_hash(f) for f, _ in feats[0].counts if df.get(f, 1) >= 2)
+    kept = sorted(vectors.vector_hash(f) for f, _ in feats[0].counts if df.get(f, 1) >= 2)
     assert np.frombuffer(member.vector.hashes, "<u4").tolist() == sorted(set(kept))
-    assert all(storyclust._VECTOR_HASHES[f] == storyclust.vector_hash(f) for f, _ in feats[0].counts)
+    assert all(blocks._VECTOR_HASHES[f] == vectors.vector_hash(f) for f, _ in feats[0].counts)
 
 
 def test_components_are_the_connected_parts_of_the_link_graph():
-    from transforms.stories.cluster import _components
+    from transforms.stories.grouping import _components
 
     link = {1: {2: 0.5}, 2: {1: 0.5, 3: 0.1}, 3: {2: 0.1}, 4: {5: 0.9}, 5: {4: 0.9}, 6: {}}
     assert sorted(sorted(c) for c in _components(link)) == [[1, 2, 3], [4, 5], [6]]
@@ -588,7 +577,7 @@ def test_story_grouping_is_plain_average_link_on_random_graphs():
     with means landing exactly on the threshold."""
     import random
 
-    from transforms.stories.cluster import _agglomerate
+    from transforms.stories.grouping import _agglomerate
 
     rng = random.Random(11)
     checked = 0
@@ -606,7 +595,7 @@ def test_story_grouping_is_plain_average_link_on_random_graphs():
 
 
 def test_component_roots_are_each_components_smallest_node():
-    from transforms.stories.cluster import _component_roots
+    from transforms.stories.grouping import _component_roots
 
     # a long path (many rounds of label propagation), a star and isolated nodes
     path = np.arange(199, 0, -1)
@@ -625,7 +614,7 @@ def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_rememb
     with the time decay, pairs only in their tightest block."""
     from datetime import datetime, timedelta
 
-    from transforms.stories.cluster import _window_order
+    from transforms.stories.blocks import _window_order
 
     params = StoryParams(window=5, edge_floor=0.05)
     gap = max_gap_hours(params)
@@ -695,6 +684,6 @@ def test_block_scoring_does_not_depend_on_the_order_the_members_arrive_in():
     ],
 )
 def test_numbers_are_read_in_the_usual_national_spellings(raw, value):
-    from transforms.stories.cluster import _parse_number
+    from transforms.stories.features import _parse_number
 
     assert _parse_number(raw) == value
