@@ -38,7 +38,10 @@ setup(
     version="0.1.0",
     description="News-monitoring ingestion pipeline on Apache Beam",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
+    # configs/ is listed for the story lexicon only: transforms/stories/lexicon.py reads it beside the
+    # package, so workers that install newsbeam (--setup_file, the Flex Template image) need it there too
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]) + ["configs"],
+    package_data={"configs": ["story_lexicon.yaml"]},
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},

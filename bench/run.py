@@ -91,12 +91,15 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
     from transforms.dedup import minhash
-    from transforms.stories import cluster as storyclust
     from transforms.enrich.language import make_language_fn
     from transforms.enrich.normalize import normalize_article
     from transforms.io.fileformats import read_file
     from transforms.runtime import Tuning
     from transforms.enrich.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
+    from transforms.stories.blocks import block_features, score_block
+    from transforms.stories.features import story_features
+    from transforms.stories.grouping import cluster_edges
+    from transforms.stories.vectors import document_frequencies
 
     config = load_config()
     lang = config.language
@@ -135,7 +138,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     ]
     articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
-    feats = timed("story features", lambda a: storyclust.story_features(a, config.stories), articles, warm=mixed)
+    feats = timed("story features", lambda a: story_features(a, config.stories), articles, warm=mixed)
     # the story steps after the shuffle, on a larger sample's own blocks (a larger input
     # has larger blocks, so these grow with the input up to what the window allows)
     params = config.stories
@@ -144,22 +147,22 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
         if isinstance(article, dict):
             article = detect(article)
             if isinstance(article, dict):
-                feats.append(storyclust.story_features(article, params))
-    df, n = storyclust.document_frequencies(feats)
+                feats.append(story_features(article, params))
+    df, n = document_frequencies(feats)
     blocks: dict[str, list] = {}
 
     start = time.perf_counter()  # no warm-up pass: each article must enter its blocks once
     for f in feats:
-        keys, member = storyclust.block_features(f, df, n, params)
+        keys, member = block_features(f, df, n, params)
         for key in keys:
             blocks.setdefault(key, []).append(member)
     costs["story blocking"] = round(1000 * (time.perf_counter() - start) / max(1, len(feats)), 3)
     blocks = {k: v for k, v in blocks.items() if len(v) > 1}
     start = time.perf_counter()
-    edges = [e for k in sorted(blocks) for e in storyclust.score_block(k, blocks[k], params)]
+    edges = [e for k in sorted(blocks) for e in score_block(k, blocks[k], params)]
     costs["story scoring"] = round(1000 * (time.perf_counter() - start) / max(1, len(feats)), 3)
     start = time.perf_counter()
-    storyclust.cluster_edges(edges, params.threshold)
+    cluster_edges(edges, params.threshold)
     costs["story grouping"] = round(1000 * (time.perf_counter() - start) / max(1, len(feats)), 3)
     return costs
 

@@ -8,7 +8,7 @@
   the 9 languages, with dates, including near-miss pairs of different events.
 - the two seed articles (``../shared/data/seeds/*.txt``): must be one story.
 
-Runs the same pure functions as the pipeline (:func:`transforms.stories.cluster.story_roots`).
+Runs the same pure functions as the pipeline (:func:`transforms.stories.find.story_roots`).
 ``python -m eval.stories [--threshold T]``
 """
 
@@ -23,7 +23,8 @@ import time
 from typing import Any, Iterable
 
 from eval.metrics import bcubed, table
-from transforms.stories.cluster import StoryParams, story_roots
+from transforms.stories.find import story_roots
+from transforms.stories.params import StoryParams
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)

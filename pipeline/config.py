@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from transforms.runtime import SWITCH_VALUES, TuningConfig
-from transforms.stories.cluster import StoryParams
+from transforms.stories.params import StoryParams
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
 

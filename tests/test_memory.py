@@ -22,8 +22,10 @@ from transforms.state import memory
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
 from transforms.dedup.minhash import Sketcher, signature_of
 from transforms.common.records import RejectedInput
-from transforms.stories.cluster import Node as StoryNode
-from transforms.stories.cluster import AssignStories, StoryFeatures, cluster_edges, story_features
+from transforms.stories.blocks import Node as StoryNode
+from transforms.stories.features import StoryFeatures, story_features
+from transforms.stories.find import AssignStories
+from transforms.stories.grouping import cluster_edges
 
 # ------------------------------------------------------------------ texts (written for these tests)
 

@@ -7,7 +7,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.mark_duplicates import MarkDuplicates
 from transforms.dedup.near import FindNearDuplicates
 from transforms.dedup.resolve import ResolveArticles
-from transforms.stories.cluster import AssignStories, StoryParams
+from transforms.stories.find import AssignStories
+from transforms.stories.params import StoryParams
 
 QUAKE = (
     "A magnitude 7.1 earthquake struck the Arequipa region of southern Peru on Saturday, killing three people and "

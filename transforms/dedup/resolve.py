@@ -19,7 +19,9 @@ import apache_beam as beam
 
 from transforms.common.stage import MapInRuns, run_length
 from transforms.dedup.exact import FindDuplicates, MarkFn
-from transforms.stories.cluster import FindStories, StoryParams, AssignStoryFn, article_features
+from transforms.stories.features import article_features
+from transforms.stories.find import AssignStoryFn, FindStories
+from transforms.stories.params import StoryParams
 
 
 class _MarkAndAssign(beam.DoFn):

@@ -67,7 +67,8 @@ from transforms.dedup.minhash import Sketcher, signature_bytes
 from transforms.dedup.near import SIGNATURE_FIELD
 from transforms.common.records import RejectedInput
 from transforms.stories.records import STORY_PREFIX
-from transforms.stories.cluster import StoryFeatures, StoryParams, story_features
+from transforms.stories.features import StoryFeatures, story_features
+from transforms.stories.params import StoryParams
 
 STAGE = "memory"
 MEMORY_DIR = "memory"
