@@ -24,7 +24,7 @@ from transforms.dedup.minhash import Sketcher, signature_of
 from transforms.common.records import RejectedInput
 from transforms.stories.blocks import Node as StoryNode
 from transforms.stories.features import StoryFeatures, story_features
-from transforms.stories.find import AssignStories
+from tests.assign_stories import AssignStories
 from transforms.stories.grouping import cluster_edges
 
 # ------------------------------------------------------------------ texts (written for these tests)

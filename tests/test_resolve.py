@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.mark_duplicates import MarkDuplicates
 from transforms.dedup.near import FindNearDuplicates
 from transforms.dedup.resolve import ResolveArticles
-from transforms.stories.find import AssignStories
+from tests.assign_stories import AssignStories
 from transforms.stories.params import StoryParams
 
 QUAKE = (

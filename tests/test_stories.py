@@ -2,7 +2,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.stories.records import BuildStories, assign_story_from_duplicates, build_story, story_member
+from transforms.stories.records import BuildStories, build_story, story_member
 
 
 def art(id_, published, title, lang="en", status="unique", topics=(), source="a.example"):
@@ -45,12 +45,6 @@ def test_story_member_keeps_what_the_story_record_reads():
 def test_headline_falls_back_to_any_titled_member():
     story = build_story("s-x", [art("x", None, "", status="unique"), art("y", None, "Only title", status="near_duplicate")])
     assert story["headline"] == "Only title"
-
-
-def test_interim_story_is_the_duplicate_group():
-    a = art("a", None, "t")
-    b = dict(art("b", None, "t"), dedup={"status": "exact_duplicate", "duplicate_of": "a"})
-    assert assign_story_from_duplicates(a)["story_id"] == assign_story_from_duplicates(b)["story_id"] == "s-a"
 
 
 def test_build_stories_composite_one_record_per_story():

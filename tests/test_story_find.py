@@ -8,7 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.story_cases import QUAKE_PE_EN, QUAKE_TR_EN, QUAKE_TR_FR, art, flood_block, random_edges
 from transforms.stories.features import article_features, features_of
-from transforms.stories.find import AssignStories, FindStories, _ClusterEdges, _KeepOriginals, assign_story, story_roots
+from tests.assign_stories import AssignStories
+from transforms.stories.find import FindStories, _ClusterEdges, _KeepOriginals, assign_story, story_roots
 from transforms.stories.grouping import cluster_edges
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.common.stage import STAGE_BATCH, MapInRuns, namespace
+from transforms.common.stage import namespace
 from transforms.dedup.exact import is_original
 from transforms.stories.blocks import (
     Member,
@@ -31,7 +31,7 @@ from transforms.stories.blocks import (
     member_ref,
     score_block,
 )
-from transforms.stories.features import FeaturesPayload, article_features, features_payload, story_features
+from transforms.stories.features import FeaturesPayload, features_payload, story_features
 from transforms.stories.grouping import ScoredEdges, cluster_edges
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
@@ -193,10 +193,6 @@ class AssignStoryFn(beam.DoFn):
         yield out
 
 
-def _is_original(article: dict) -> bool:
-    return not (article.get("dedup") or {}).get("duplicate_of")
-
-
 class FindStories(beam.PTransform):
     """:func:`features_payload` of original articles -> one ``{article id: story root id}``
     (a singleton PCollection, for side inputs) for every article in a story of two or more.
@@ -269,24 +265,3 @@ class FindStories(beam.PTransform):
             fixed = self._prior_roots | "FixPriorStories" >> beam.Map(lambda kv: (kv[0], None, kv[1]))
             edges = (edges, fixed) | "WithPriorStories" >> beam.Flatten()
         return edges | "GroupStories" >> beam.CombineGlobally(_ClusterEdges(params.threshold))
-
-
-
-class AssignStories(FindStories):
-    """Articles (with ``dedup`` marked) -> the same articles with ``story_id`` set.
-
-    Originals are featurised and grouped into stories (:class:`FindStories`, same
-    arguments), whose result every article reads as a side input; duplicates
-    follow their original. Remembered articles (``prior_features``,
-    ``prior_roots``) are never emitted.
-    """
-
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        params = self._params
-        roots = (
-            articles
-            | "KeepOriginals" >> beam.Filter(_is_original)
-            | "StoryFeatures" >> beam.ParDo(MapInRuns(article_features, params, batch_size=STAGE_BATCH))
-            | "FindStories" >> FindStories(params, self._prior_features, self._prior_roots)
-        )
-        return articles | "SetStoryId" >> beam.ParDo(AssignStoryFn(), roots=beam.pvalue.AsSingleton(roots))

@@ -23,14 +23,6 @@ def story_id_for(root_article_id: str) -> str:
     return STORY_PREFIX + root_article_id
 
 
-def assign_story_from_duplicates(article: dict) -> dict:
-    """Interim grouping: a story is the article's duplicate group (its original's id)."""
-    out = dict(article)
-    dedup = article.get("dedup") or {}
-    out["story_id"] = story_id_for(dedup.get("duplicate_of") or article["id"])
-    return out
-
-
 def _sort_key(article: dict) -> tuple[str, str]:
     return (article.get("published_at") or "9999", article["id"])
 
