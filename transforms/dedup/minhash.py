@@ -1,53 +1,10 @@
 """MinHash sketches of texts: word shingles, signatures, LSH band keys, verification.
 
-Pure functions (no Beam), shared by the batch composite
-(:mod:`transforms.dedup.near`), the streaming memory (:mod:`transforms.dedup.streaming`),
-the cross-run memory (:mod:`transforms.state.memory`) and ``eval/neardup.py``.
-The hashing must never drift: signatures persist in ``--state`` across runs.
-
-Shingles
-    The text is casefolded and split into word tokens (``\\w+``: punctuation is
-    dropped). Each token is hashed once with xxh3_64 (deterministic across
-    processes and machines, unlike Python's ``hash()``); the hash of the word
-    k-shingle ``t[i..i+k)`` is a position-weighted sum of its token hashes
-    (odd 64-bit multipliers, arithmetic mod 2^64) passed through the
-    SplitMix64 finaliser, all vectorized in numpy. The shingle *set* is the
-    sorted array of distinct uint64 values.
-
-MinHash
-    One hash function per permutation from the multiply-add-shift family
-    ``h(x) = ((a*x + b) mod 2^64) >> 32`` with odd ``a`` (Dietzfelbinger): a
-    universal family that needs no 128-bit products, unlike ``(a*x+b) mod
-    (2^61-1)``. ``a`` and ``b`` come from xxh64 of the permutation index and
-    the seed, so they are the same in every process and numpy version. Because
-    ``>> 32`` is monotonic, the minimum is taken on the 64-bit values and
-    shifted once. Signatures are ``uint32[num_perm]``.
-
-LSH banding
-    The first ``bands * rows`` signature values are cut into ``bands`` bands of
-    ``rows``; two articles become candidates when any band is equal. For true
-    Jaccard ``s`` the probability of that is ``P(s) = 1 - (1 - s^rows)^bands``,
-    an S-curve whose steepest point sits near ``(1/bands)^(1/rows)``.
-    :func:`choose_bands` picks ``(bands, rows)`` so that ``P(threshold)`` is
-    at least ``min_recall`` (default 0.99: a pair just at the threshold is
-    missed at most 1% of the time), with the most rows per band that allows
-    (the fewest false candidates), then the fewest bands (each band is one
-    shuffled element per article, the dominant cost). The S-curve's midpoint
-    therefore sits below the threshold (0.5 -> 35x3, midpoint 0.31; 0.7 ->
-    17x4, midpoint 0.49); pairs between the midpoint and the threshold
-    become candidates and are rejected by verification.
-
-Verification
-    The estimated Jaccard is the fraction of equal signature values (all
-    ``num_perm``, not only the banded ones); its standard error is
-    ``sqrt(J(1-J)/num_perm)`` (0.044 at J=0.5, num_perm=128). ``eval/neardup.py``
-    measures precision with this estimate against exact Jaccard.
-
-Short texts
-    A text with fewer than ``min_shingles`` distinct shingles gets no
-    signature: two short texts share a large fraction of their few shingles
-    by accident (a dateline and a stock phrase), so they are left to the
-    exact-copy layer.
+Pure functions (no Beam), shared by the batch composite (:mod:`transforms.dedup.near`),
+the streaming memory (:mod:`transforms.dedup.streaming`), the cross-run memory
+(:mod:`transforms.state.memory`) and ``eval/neardup.py``. The hashing must never drift:
+signatures persist in ``--state`` across runs (tests pin the values). How shingles,
+signatures, bands and verification work: ``docs/methods.md#how-the-minhash-sketch-is-built``.
 """
 
 from __future__ import annotations

@@ -1,50 +1,16 @@
-"""Memory across scheduled runs (``--state``): earlier runs' articles take part
-in dedup and story assignment as *prior* articles.
+"""Memory across scheduled runs (``--state``): earlier runs' articles take part in dedup
+and story assignment as *prior* articles, and each run writes the next generation.
 
-What is remembered per article (one JSON line, ``.jsonl.gz`` shards)::
+One JSON line per remembered article (id, dates, exact-copy keys, MinHash signature, dedup
+marks, story id and, for originals, story features) in ``<state>/memory/gen-*/``; ``CURRENT``
+names the generation to read, replaced in one write by :func:`commit` when a run succeeds, so
+a failed run leaves the previous memory in force. Retention counts from ``first_seen``.
+Prior articles sort before every article of the run (:data:`transforms.dedup.exact.PRIOR_MARK`),
+pair with new ones but never with each other, keep their story ids, and are never emitted.
+The whole design: ``docs/state.md``.
 
-    id, published_at, first_seen     identity, and the run time it was first read
-    url, content_hash                the exact-copy keys
-    minhash                          its MinHash signature (base64 of uint32[num_perm]), or null
-    status, duplicate_of             how the earlier run marked it
-    story_id                         the story it joined
-    features                         story features {feature: weighted count} (originals only)
-
-Layout under ``<state>/memory/``::
-
-    gen-<run time>-<token>/memory-SSSSS-of-NNNNN.jsonl.gz    one generation per run
-    CURRENT                                                 {"generation": "gen-...", ...}
-
-A run reads the generation named by ``CURRENT`` (resolved at launch, see
-:func:`plan_run`), drops entries first seen more than ``retention_days`` ago,
-and writes a *new* generation: the remembered entries still within the window
-plus this run's articles (an id remembered already keeps its first record).
-:func:`commit` then replaces ``CURRENT`` in one single-object write (a temp file
-and a rename on local disks) and deletes generations older than the previous
-one. A run that fails before the commit leaves ``CURRENT`` on the previous
-generation; its half-written generation is never read and is cleaned later.
-
-How prior articles take part (the hooks live in the stage modules):
-
-- Dedup: a prior record becomes a node whose sort key starts with
-  :data:`transforms.dedup.exact.PRIOR_MARK` (``!0<first seen>|<published>`` for
-  originals, ``!1...`` for duplicates), so it sorts before every article of the
-  run: a copy of it is marked with the earlier id even when the copy claims an
-  earlier ``published_at``. Remembered duplicates carry an edge to their
-  original, so chains resolve to the original the earlier run chose. Prior
-  articles pair with new ones in the exact and near layers, never with each other.
-- Stories: remembered originals' features join this run's (document
-  frequencies included); a remembered story starts as one group and keeps its
-  ``story_id``; two remembered stories are never merged.
-- Prior articles are never emitted into ``articles/`` or ``stories/``.
-
-Retention counts from ``first_seen`` (the run that first read the article), not
-``published_at``, so a backfill of old articles is remembered for the whole
-window and memory size is bounded by the ingest rate times the window.
-
-Counters (namespace ``newsbeam.memory``): ``remembered`` (prior entries within
-the window), ``expired`` (dropped by retention), ``rejected`` (unreadable lines,
-routed to the dead letters), ``written`` (entries in the new generation).
+Counters (namespace ``newsbeam.memory``): ``remembered``, ``expired``, ``rejected``
+(unreadable lines, to the dead letters), ``written``.
 """
 
 from __future__ import annotations
