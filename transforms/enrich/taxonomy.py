@@ -34,13 +34,13 @@ from transforms.enrich.topicrules import (
     TaxonomyError,
     Topic,
 )
-from transforms.enrich.topicscan import Matcher
+from transforms.enrich.topicscan import Matcher, context_regex
 
 _TOP_KEYS = {
     "version", "min_score", "mention_score", "window", "max_evidence", "scoring", "inflection",
     "background", "macros", "topics",
 }  # fmt: skip
-_TOPIC_KEYS = {"description", "codes", "phrases", "patterns", "exclude", "requires", "window", "min_score"}
+_TOPIC_KEYS = {"description", "codes", "phrases", "patterns", "exclude", "requires", "context", "window", "min_score"}
 _CODE_KEYS = {"iptc", "gdelt", "cameo", "note"}
 _PATTERN_KEYS = {"re", "weight", "weak"}
 _PHRASE_KEYS = {"words", "weight", "weak"}
@@ -197,6 +197,7 @@ def _parse_topic(name: str, raw: Any, macros: Mapping[str, str], inflection: Map
         raise TaxonomyError(f"{where}: no phrases or patterns for language(s) {missing}")
     exclude = _context_lists(raw.get("exclude"), macros, f"{where}.exclude")
     requires = _context_lists(raw.get("requires"), macros, f"{where}.requires")
+    context = _context_lists(raw.get("context"), macros, f"{where}.context")
     for lang, plist in patterns.items():
         if any(p.weak for p in plist) and lang not in requires and ANY_LANGUAGE not in requires:
             raise TaxonomyError(
@@ -209,7 +210,7 @@ def _parse_topic(name: str, raw: Any, macros: Mapping[str, str], inflection: Map
     if min_score is not None:
         min_score = _number(min_score, f"{where}.min_score", 0.0, 1.0)
     frozen = {lang: tuple(p) for lang, p in patterns.items()}
-    return Topic(name, description.strip(), dict(codes), frozen, exclude, requires, window, min_score)
+    return Topic(name, description.strip(), dict(codes), frozen, exclude, requires, window, min_score, context)
 
 
 def _scoring(raw: Any) -> Scoring:
@@ -277,6 +278,7 @@ class Taxonomy:
         self.languages = tuple(sorted({lang for t in self.topics.values() for lang in t.patterns}))
         self._matchers: dict[tuple[str, ...], Matcher] = {}
         self._background: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+        self._context: dict[tuple[str, tuple[str, ...]], re.Pattern[str] | None] = {}
 
     def threshold(self, topic: str) -> float:
         """The score a topic needs for a tag."""
@@ -347,6 +349,15 @@ class Taxonomy:
         compiles its scan regex (0.2-0.4 s, 1 s for ``und``) on first use."""
         for lang in (*self.languages, "und"):
             self.matcher(lang)
+
+    def context_regex(self, topic: str, language: str | None) -> re.Pattern[str] | None:
+        """The regex of a topic's article-level anchors for the active languages (None: none)."""
+        key = (topic, self.active_languages(language))
+        if key not in self._context:
+            spec = self.topics[topic].context
+            sources = [s for lang in (*key[1], ANY_LANGUAGE) for s in spec.get(lang, ())]
+            self._context[key] = context_regex(sources) if sources else None
+        return self._context[key]
 
     def pattern_counts(self) -> dict[str, int]:
         return {name: sum(len(v) for v in t.patterns.values()) for name, t in self.topics.items()}

@@ -40,6 +40,7 @@ class Topic:
     requires: Mapping[str, tuple[str, ...]]
     window: int | None = None  # context window for this topic; None: the taxonomy's
     min_score: float | None = None  # threshold for a tag; None: the taxonomy's
+    context: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # article-level anchors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,9 @@ class Scoring:
     times ``background`` when a background cue of the language precedes it in its
     sentence; each further occurrence of a phrase in another sentence adds
     ``repeat`` times that, at most ``max_repeats`` times. The score is
-    ``1 - exp(-sum)``."""
+    ``1 - exp(-sum)``. A topic with ``context`` anchors none of which occurs in the
+    title or text (a "ceasefire" between two supermarkets, a court freezing a
+    developer's accounts) has its sum multiplied by ``no_context``."""
 
     title: float = 1.2
     lead: float = 1.0
@@ -61,3 +64,4 @@ class Scoring:
     background: float = 0.4
     background_window: int = 60
     lead_chars: int = 600
+    no_context: float = 0.3

@@ -133,6 +133,9 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> li
             best[key] = max(best.get(key, 0.0), hit.value)
             seen[key] = seen.get(key, 0) + 1
         total = sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
+        anchors = taxonomy.context_regex(name, language)
+        if anchors is not None and not anchors.search(text) and not (title and anchors.search(title)):
+            total *= scoring.no_context
         hits.sort(key=lambda h: (-h.value, h.field != "title", h.start))
         results.append(TopicScore(name, round(1.0 - math.exp(-total), 3), taxonomy.threshold(name), tuple(hits)))
     results.sort(key=lambda t: (-t.score, t.name))

@@ -320,13 +320,13 @@ def _topic_matcher(topic: Topic, pats: list[Pattern], excl: list[str], reqs: lis
         topic.name,
         compile_cached(_bounded(f"(?P<p{i}>{p.source})" for i, p in enumerate(pats)), _FLAGS),
         tuple(pats),
-        _context_regex(excl) if excl else None,
-        _context_regex(reqs) if reqs else None,
+        context_regex(excl) if excl else None,
+        context_regex(reqs) if reqs else None,
         topic.window,
     )
 
 
-def _context_regex(sources: list[str]) -> re.Pattern[str]:
+def context_regex(sources: list[str]) -> re.Pattern[str]:
     """A regex whose ``search(text, lo, hi)`` finds a match of one of ``sources``
     (between word boundaries) exactly when ``_bounded(sources)`` does, ~30 % faster.
 
