@@ -64,4 +64,4 @@ class Scoring:
     background: float = 0.4
     background_window: int = 60
     lead_chars: int = 600
-    no_context: float = 0.3
+    no_context: float = 0.1

@@ -28,10 +28,12 @@ GuardedMap, plus one counter per topic name counting the articles tagged with it
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import json
 import math
+import re
 import threading
 from typing import Any, Callable, Mapping
 
@@ -51,6 +53,7 @@ __all__ = [
 
 STAGE = "topics"
 _SENTENCE_ENDS = ".!?\n"
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 _MIN_LEAD = 100  # a first paragraph shorter than this (a dateline, a kicker) takes the next one in too
 
 
@@ -102,6 +105,29 @@ def _norm(phrase: str) -> str:
     return " ".join(phrase.casefold().split())
 
 
+def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
+    """The evidence sum: each distinct phrase's best value, plus ``repeat`` times it per
+    further occurrence; in the body only the best hit of each sentence counts (a
+    clause of background names a topic once, however many of its words it uses)."""
+    body = [h for h in hits if h.place == "body"]
+    if len(body) > 1:
+        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        best_of: dict[int, Hit] = {}
+        for h in body:
+            sentence = bisect.bisect_right(ends, h.start)
+            if sentence not in best_of or h.value > best_of[sentence].value:
+                best_of[sentence] = h
+        kept = set(map(id, best_of.values()))
+        hits = [h for h in hits if h.place != "body" or id(h) in kept]
+    best: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for hit in hits:
+        key = _norm(hit.text)
+        best[key] = max(best.get(key, 0.0), hit.value)
+        seen[key] = seen.get(key, 0) + 1
+    return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
+
+
 def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> list[TopicScore]:
     """Every topic with some evidence in ``title`` or ``text``, scored; best first."""
     if not isinstance(text, str):
@@ -126,13 +152,7 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> li
                 if background:
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
-        best: dict[str, float] = {}
-        seen: dict[str, int] = {}
-        for hit in hits:
-            key = _norm(hit.text)
-            best[key] = max(best.get(key, 0.0), hit.value)
-            seen[key] = seen.get(key, 0) + 1
-        total = sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
+        total = _sum(hits, scoring, text)
         anchors = taxonomy.context_regex(name, language)
         if anchors is not None and not anchors.search(text) and not (title and anchors.search(title)):
             total *= scoring.no_context
