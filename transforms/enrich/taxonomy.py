@@ -356,8 +356,15 @@ class Taxonomy:
         if key not in self._context:
             spec = self.topics[topic].context
             sources = [s for lang in (*key[1], ANY_LANGUAGE) for s in spec.get(lang, ())]
-            self._context[key] = context_regex(sources) if sources else None
+            self._context[key] = self._shared_context(tuple(sources)) if sources else None
         return self._context[key]
+
+    def _shared_context(self, sources: tuple[str, ...]) -> re.Pattern[str]:
+        """One compiled regex per distinct list of anchors (topics often share one)."""
+        cache = self.__dict__.setdefault("_context_by_sources", {})
+        if sources not in cache:
+            cache[sources] = context_regex(list(sources))
+        return cache[sources]
 
     def pattern_counts(self) -> dict[str, int]:
         return {name: sum(len(v) for v in t.patterns.values()) for name, t in self.topics.items()}

@@ -105,13 +105,12 @@ def _norm(phrase: str) -> str:
     return " ".join(phrase.casefold().split())
 
 
-def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
+def _sum(hits: list[Hit], scoring: Any, ends: list[int]) -> float:
     """The evidence sum: each distinct phrase's best value, plus ``repeat`` times it per
     further occurrence; in the body only the best hit of each sentence counts (a
     clause of background names a topic once, however many of its words it uses)."""
     body = [h for h in hits if h.place == "body"]
     if len(body) > 1:
-        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
         best_of: dict[int, Hit] = {}
         for h in body:
             sentence = bisect.bisect_right(ends, h.start)
@@ -128,8 +127,12 @@ def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
     return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
 
 
-def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> list[TopicScore]:
-    """Every topic with some evidence in ``title`` or ``text``, scored; best first."""
+def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor: float = 0.0) -> list[TopicScore]:
+    """Every topic with some evidence in ``title`` or ``text``, scored; best first.
+
+    Topics whose score cannot reach ``floor`` (an upper bound of their evidence sum
+    says so) are left out without being scored in full: the tagger passes
+    ``mention_score``, which spares most of the work on most articles."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     matcher = taxonomy.matcher(language)
@@ -139,23 +142,43 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "") -> li
     if not found_text and not found_title:
         return []
     scoring = taxonomy.scoring
-    cues = taxonomy.background_cues(language)
     lead = lead_end(text, scoring.lead_chars)
+    bound = -math.log(1.0 - floor) if floor < 1.0 else math.inf  # sum needed to reach floor
+    title_f, lead_f, body_f = scoring.title, scoring.lead, scoring.body
+    cues: Any = False  # looked up once, when first needed
+    ends: list[int] | None = None
+    anchored: dict[int, bool] = {}  # context regex -> found in the article (topics share them)
     results = []
-    for name in found_text.keys() | found_title.keys():
+    for name in sorted(found_text.keys() | found_title.keys()):
+        in_title = found_title.get(name, ())
+        in_text = found_text.get(name, ())
+        if bound > 0.0:
+            upper = sum(p.weight for _, _, p in in_title) * title_f + sum(
+                p.weight * (lead_f if start < lead else body_f) for start, _, p in in_text
+            )
+            if upper < bound:  # every hit counted in full: no less than the sum (repeat < 1)
+                continue
+        if cues is False:
+            cues = taxonomy.background_cues(language)
         hits = []
-        for field, source, matches in (("title", title, found_title.get(name, ())), ("text", text, found_text.get(name, ()))):
+        for field, source, matches in (("title", title, in_title), ("text", text, in_text)):
             for start, end, pattern in matches:
                 place = "title" if field == "title" else "lead" if start < lead else "body"
-                factor = getattr(scoring, place)
+                factor = title_f if place == "title" else lead_f if place == "lead" else body_f
                 background = cues is not None and _in_background(source, start, cues, scoring.background_window)
                 if background:
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
-        total = _sum(hits, scoring, text)
+        if ends is None and sum(h.place == "body" for h in hits) > 1:
+            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        total = _sum(hits, scoring, ends or [])
         anchors = taxonomy.context_regex(name, language)
-        if anchors is not None and not anchors.search(text) and not (title and anchors.search(title)):
-            total *= scoring.no_context
+        if anchors is not None:
+            found = anchored.get(id(anchors))
+            if found is None:
+                found = anchored[id(anchors)] = bool(anchors.search(text) or (title and anchors.search(title)))
+            if not found:
+                total *= scoring.no_context
         hits.sort(key=lambda h: (-h.value, h.field != "title", h.start))
         results.append(TopicScore(name, round(1.0 - math.exp(-total), 3), taxonomy.threshold(name), tuple(hits)))
     results.sort(key=lambda t: (-t.score, t.name))
@@ -186,7 +209,7 @@ def topics_and_mentions(
     or ``"text"``, and ``start``/``end`` index that field."""
     topics: list[dict[str, Any]] = []
     mentions: list[dict[str, Any]] = []
-    for topic in analyse(text, language, taxonomy, title):
+    for topic in analyse(text, language, taxonomy, title, floor=taxonomy.mention_score):
         if topic.tagged:
             into = topics
         elif topic.score >= taxonomy.mention_score:
