@@ -278,7 +278,7 @@ class Taxonomy:
         self.languages = tuple(sorted({lang for t in self.topics.values() for lang in t.patterns}))
         self._matchers: dict[tuple[str, ...], Matcher] = {}
         self._background: dict[tuple[str, ...], re.Pattern[str] | None] = {}
-        self._context: dict[tuple[str, tuple[str, ...]], re.Pattern[str] | None] = {}
+        self._context: dict[tuple[str, str], re.Pattern[str] | None] = {}
 
     def threshold(self, topic: str) -> float:
         """The score a topic needs for a tag."""
@@ -352,12 +352,13 @@ class Taxonomy:
 
     def context_regex(self, topic: str, language: str | None) -> re.Pattern[str] | None:
         """The regex of a topic's article-level anchors for the active languages (None: none)."""
-        key = (topic, self.active_languages(language))
-        if key not in self._context:
+        key = (topic, language or "")
+        found = self._context.get(key, False)
+        if found is False:
             spec = self.topics[topic].context
-            sources = [s for lang in (*key[1], ANY_LANGUAGE) for s in spec.get(lang, ())]
-            self._context[key] = self._shared_context(tuple(sources)) if sources else None
-        return self._context[key]
+            sources = [s for lang in (*self.active_languages(language), ANY_LANGUAGE) for s in spec.get(lang, ())]
+            found = self._context[key] = self._shared_context(tuple(sources)) if sources else None
+        return found
 
     def _shared_context(self, sources: tuple[str, ...]) -> re.Pattern[str]:
         """One compiled regex per distinct list of anchors (topics often share one)."""

@@ -28,14 +28,12 @@ GuardedMap, plus one counter per topic name counting the articles tagged with it
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
 import json
 import math
-import re
 import threading
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -53,12 +51,10 @@ __all__ = [
 
 STAGE = "topics"
 _SENTENCE_ENDS = ".!?\n"
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 _MIN_LEAD = 100  # a first paragraph shorter than this (a dateline, a kicker) takes the next one in too
 
 
-@dataclasses.dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One match of a cue: where it is, what it is worth and why."""
 
     field: str  # "title" or "text"
@@ -105,7 +101,11 @@ def _norm(phrase: str) -> str:
     return " ".join(phrase.casefold().split())
 
 
-def _sum(hits: list[Hit], scoring: Any, ends: list[int]) -> float:
+def _sentence_start(text: str, start: int) -> int:
+    return max(text.rfind(".", 0, start), text.rfind("!", 0, start), text.rfind("?", 0, start), text.rfind("\n", 0, start))
+
+
+def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
     """The evidence sum: each distinct phrase's best value, plus ``repeat`` times it per
     further occurrence; in the body only the best hit of each sentence counts (a
     clause of background names a topic once, however many of its words it uses)."""
@@ -113,7 +113,7 @@ def _sum(hits: list[Hit], scoring: Any, ends: list[int]) -> float:
     if len(body) > 1:
         best_of: dict[int, Hit] = {}
         for h in body:
-            sentence = bisect.bisect_right(ends, h.start)
+            sentence = _sentence_start(text, h.start)
             if sentence not in best_of or h.value > best_of[sentence].value:
                 best_of[sentence] = h
         kept = set(map(id, best_of.values()))
@@ -146,7 +146,6 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
     bound = -math.log(1.0 - floor) if floor < 1.0 else math.inf  # sum needed to reach floor
     title_f, lead_f, body_f = scoring.title, scoring.lead, scoring.body
     cues: Any = False  # looked up once, when first needed
-    ends: list[int] | None = None
     anchored: dict[int, bool] = {}  # context regex -> found in the article (topics share them)
     results = []
     for name in sorted(found_text.keys() | found_title.keys()):
@@ -169,9 +168,7 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
                 if background:
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
-        if ends is None and sum(h.place == "body" for h in hits) > 1:
-            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-        total = _sum(hits, scoring, ends or [])
+        total = _sum(hits, scoring, text)
         anchors = taxonomy.context_regex(name, language)
         if anchors is not None:
             found = anchored.get(id(anchors))
