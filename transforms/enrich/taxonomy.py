@@ -339,9 +339,7 @@ class Taxonomy:
         key = self.active_languages(language)
         if key not in self._background:
             sources = [s for lang in (*key, ANY_LANGUAGE) for s in self.background.get(lang, ())]
-            self._background[key] = (
-                re.compile(r"(?<!\w)(?:" + "|".join(sources) + r")(?!\w)", _FLAGS) if sources else None
-            )
+            self._background[key] = self._shared_context(tuple(sources)) if sources else None
         return self._background[key]
 
     def warm(self) -> None:

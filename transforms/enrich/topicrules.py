@@ -49,8 +49,8 @@ class Scoring:
 
     Each distinct phrase counts once with its pattern weight times the factor of
     the best place it occurs in (``title``, ``lead``: the first paragraph, ``body``),
-    times ``background`` when a background cue of the language precedes it in its
-    sentence; each further occurrence of a phrase in another sentence adds
+    in the lead times ``background`` when a background cue of the language precedes
+    it in its sentence; in the body only the best hit of each sentence counts; each further occurrence of a phrase in another sentence adds
     ``repeat`` times that, at most ``max_repeats`` times. The score is
     ``1 - exp(-sum)``. A topic with ``context`` anchors none of which occurs in the
     title or text (a "ceasefire" between two supermarkets, a court freezing a

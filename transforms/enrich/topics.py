@@ -164,7 +164,11 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
             for start, end, pattern in matches:
                 place = "title" if field == "title" else "lead" if start < lead else "body"
                 factor = title_f if place == "title" else lead_f if place == "lead" else body_f
-                background = cues is not None and _in_background(source, start, cues, scoring.background_window)
+                # the body is discounted already, and counts once per sentence; the
+                # title states the subject: a background clause matters in the lead
+                background = place == "lead" and cues is not None and _in_background(
+                    source, start, cues, scoring.background_window
+                )
                 if background:
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
