@@ -59,7 +59,7 @@ class Scoring:
     title: float = 1.2
     lead: float = 1.0
     body: float = 0.5
-    repeat: float = 0.2
+    repeat: float = 0.5
     max_repeats: int = 3
     background: float = 0.4
     background_window: int = 60

@@ -73,6 +73,7 @@ class TopicScore:
     score: float
     threshold: float
     hits: tuple[Hit, ...]
+    anchored: bool = True  # a context anchor of the topic occurs (or the topic has none)
 
     @property
     def tagged(self) -> bool:
@@ -174,6 +175,7 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
         total = _sum(hits, scoring, text)
         anchors = taxonomy.context_regex(name, language)
+        found = True
         if anchors is not None:
             found = anchored.get(id(anchors))
             if found is None:
@@ -181,7 +183,8 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
             if not found:
                 total *= scoring.no_context
         hits.sort(key=lambda h: (-h.value, h.field != "title", h.start))
-        results.append(TopicScore(name, round(1.0 - math.exp(-total), 3), taxonomy.threshold(name), tuple(hits)))
+        score = round(1.0 - math.exp(-total), 3)
+        results.append(TopicScore(name, score, taxonomy.threshold(name), tuple(hits), found))
     results.sort(key=lambda t: (-t.score, t.name))
     return results
 
