@@ -94,6 +94,8 @@ def word_regex(word: str, lang: str, suffix: int, endings: Sequence[str] = ()) -
     if base is None or len(base) < MIN_STEM:
         return re.escape(low)
     extra = max(suffix, len(low) - len(base))
+    if lang == "en" and base.endswith("e") and len(base) >= MIN_STEM:  # move: moving, moved
+        return "(?:%s\\w{0,%d}|%s(?:ing|ed))" % (re.escape(base), extra, re.escape(base[:-1]))
     return re.escape(base) + (r"\w{0,%d}" % extra if extra else "")
 
 
