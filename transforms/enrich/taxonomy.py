@@ -277,7 +277,7 @@ class Taxonomy:
         self.background = dict(background or {})
         self.languages = tuple(sorted({lang for t in self.topics.values() for lang in t.patterns}))
         self._matchers: dict[tuple[str, ...], Matcher] = {}
-        self._background: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+        self._background: dict[str, re.Pattern[str] | None] = {}
         self._context: dict[tuple[str, str], re.Pattern[str] | None] = {}
 
     def threshold(self, topic: str) -> float:
@@ -336,11 +336,12 @@ class Taxonomy:
 
     def background_cues(self, language: str | None) -> re.Pattern[str] | None:
         """One regex of the background cues of the active languages (None: no cues)."""
-        key = self.active_languages(language)
-        if key not in self._background:
+        found = self._background.get(language or "", False)
+        if found is False:
+            key = self.active_languages(language)
             sources = [s for lang in (*key, ANY_LANGUAGE) for s in self.background.get(lang, ())]
-            self._background[key] = self._shared_context(tuple(sources)) if sources else None
-        return self._background[key]
+            found = self._background[language or ""] = self._shared_context(tuple(sources)) if sources else None
+        return found
 
     def warm(self) -> None:
         """Set up the matchers for every language (and for ``und``) up front; each

@@ -28,7 +28,6 @@ GuardedMap, plus one counter per topic name counting the articles tagged with it
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -67,8 +66,7 @@ class Hit(NamedTuple):
     value: float
 
 
-@dataclasses.dataclass(frozen=True)
-class TopicScore:
+class TopicScore(NamedTuple):
     name: str
     score: float
     threshold: float
@@ -99,7 +97,8 @@ def _in_background(text: str, start: int, cues: Any, window: int) -> bool:
 
 
 def _norm(phrase: str) -> str:
-    return " ".join(phrase.casefold().split())
+    folded = phrase.casefold()
+    return folded if folded.isalpha() else " ".join(folded.split())  # one plain word: nothing to join
 
 
 def _sentence_start(text: str, start: int) -> int:
@@ -110,6 +109,8 @@ def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
     """The evidence sum: each distinct phrase's best value, plus ``repeat`` times it per
     further occurrence; in the body only the best hit of each sentence counts (a
     clause of background names a topic once, however many of its words it uses)."""
+    if len(hits) == 1:
+        return hits[0].value
     body = [h for h in hits if h.place == "body"]
     if len(body) > 1:
         best_of: dict[int, Hit] = {}
