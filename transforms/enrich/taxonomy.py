@@ -38,7 +38,7 @@ from transforms.enrich.topicscan import Matcher, context_regex
 
 _TOP_KEYS = {
     "version", "min_score", "mention_score", "window", "max_evidence", "scoring", "inflection",
-    "background", "macros", "topics",
+    "background", "macros", "topics", "title_weight",
 }  # fmt: skip
 _TOPIC_KEYS = {"description", "codes", "phrases", "patterns", "exclude", "requires", "context", "window", "min_score"}
 _CODE_KEYS = {"iptc", "gdelt", "cameo", "note"}
@@ -213,11 +213,14 @@ def _parse_topic(name: str, raw: Any, macros: Mapping[str, str], inflection: Map
     return Topic(name, description.strip(), dict(codes), frozen, exclude, requires, window, min_score, context)
 
 
-def _scoring(raw: Any) -> Scoring:
+def _scoring(raw: Any, title_weight: Any = None) -> Scoring:
+    """``scoring`` checked; the older top-level ``title_weight`` still sets ``scoring.title``."""
+    values: dict[str, Any] = {}
+    if title_weight is not None:
+        values["title"] = _number(title_weight, "taxonomy.title_weight", 0.0, 5.0)
     if raw is None:
-        return Scoring()
+        return Scoring(**values)
     _check_keys(raw, _SCORING_KEYS, "taxonomy.scoring")
-    values = {}
     for key, value in raw.items():
         bound = 10_000 if key in ("background_window", "lead_chars", "max_repeats") else 5.0
         values[key] = _number(value, f"taxonomy.scoring.{key}", 0.0, bound)
@@ -317,7 +320,7 @@ class Taxonomy:
             mention_score=mention_score,
             window=int(_number(data.get("window", 80), "taxonomy.window", 0, 10_000)),
             max_evidence=int(_number(data.get("max_evidence", 5), "taxonomy.max_evidence", 1, 1000)),
-            scoring=_scoring(data.get("scoring")),
+            scoring=_scoring(data.get("scoring"), data.get("title_weight")),
             background=_context_lists(data.get("background"), macros, "taxonomy.background"),
         )
 
