@@ -98,7 +98,7 @@ def test_run_on_mixed_files_conserves_every_input(mixed_inputs, tmp_path):
     assert {t["name"] for t in original["topics"]} >= {"sanctions"}
     for topic in original["topics"]:
         for ev in topic["evidence"]:
-            assert original["text"][ev["start"]:ev["end"]] == ev["text"]
+            assert original[ev.get("field", "text")][ev["start"]:ev["end"]] == ev["text"]
     assert {a["language"] for a in articles} == {"en", "fr", "de"}
     for story in stories:
         assert set(story) >= {"story_id", "article_ids", "headline", "first_published_at", "languages", "topics"}
