@@ -38,7 +38,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.common.records import RejectedInput
-from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.common.stage import GuardedMap, guarded, namespace, run_length
 from transforms.enrich.taxonomy import Taxonomy, load_taxonomy, read_taxonomy_mapping
 from transforms.enrich.topicrules import REQUIRED_LANGUAGES, SCHEMA_VERSION, Pattern, TaxonomyError
 
@@ -308,7 +308,7 @@ class TagTopics(beam.PTransform):
         dofn = GuardedMap(
             STAGE,
             setup_fn=functools.partial(_setup_tagger, self._taxonomy),
-            batch_size=STAGE_BATCH,
+            batch_size=run_length(),
             order_by=article_language,
         )
         return guarded("TagEachArticle", articles, dofn)
