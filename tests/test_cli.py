@@ -9,6 +9,8 @@ import pytest
 from tests.support.cli import read_jsonl, run_cli
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
+pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline
+
 
 @pytest.fixture
 def mixed_inputs(tmp_path):

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench.stages import stage_label
 from tests.support import REPO
 
@@ -31,6 +33,7 @@ def test_stage_labels_name_the_user_steps_of_a_fused_stage():
     assert stage_label(multi_output) == "FindStories/VectorizeAndBlock/ParDo/_VectorizeAndBlock"
 
 
+@pytest.mark.e2e
 def test_bench_stages_runs_the_pipeline_and_times_every_runner_stage(tmp_path):
     out = tmp_path / "stages.json"
     proc = subprocess.run(

@@ -7,6 +7,7 @@ import os
 
 import apache_beam as beam
 import psutil
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.dask_runner import NewsbeamDaskRunner, runner_for
@@ -27,6 +28,7 @@ def _split(x):
         yield x
 
 
+@pytest.mark.e2e
 def test_dask_runner_keeps_tagged_outputs_apart_and_runs_every_sink(tmp_path):
     # Beam 2.77's own DaskRunner hands main and tagged outputs mixed to every consumer and
     # computes only the last sink; ours must do neither.
@@ -57,6 +59,7 @@ def _worker_processes() -> set[int]:
             if "resource_tracker" not in " ".join(c.cmdline())}  # multiprocessing's helper stays
 
 
+@pytest.mark.e2e
 def test_dask_runner_computes_a_side_input_once_and_closes_its_cluster(tmp_path):
     # Beam 2.77's own DaskRunner re-runs a side input's lineage in every task that reads it
     # (here 4 partitions of 128) and leaves its client and local cluster running after the run.
@@ -79,6 +82,7 @@ def test_dask_runner_computes_a_side_input_once_and_closes_its_cluster(tmp_path)
     assert _worker_processes() <= before
 
 
+@pytest.mark.e2e
 def test_dask_runner_gives_the_same_ids_duplicates_and_stories_as_direct(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -10,6 +10,8 @@ from tests.support import REPO
 from tests.support.cli import read_jsonl, run_cli
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
+pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline (and most the emulator)
+
 INPUTS = {
     "a.jsonl": "\n".join(
         [

@@ -7,6 +7,8 @@ import os
 import pathlib
 import shutil
 
+import pytest
+
 from tests.support import REPO
 from tests.support.cli import read_jsonl, run_cli
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
@@ -56,6 +58,7 @@ def test_final_name_keeps_the_contract_folders():
 # -- end to end --------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_second_run_takes_only_new_files_and_reruns_are_idempotent(tmp_path):
     src, out, state = tmp_path / "in", tmp_path / "out", tmp_path / "state"
     src.mkdir()
@@ -101,6 +104,7 @@ def test_second_run_takes_only_new_files_and_reruns_are_idempotent(tmp_path):
     assert articles_after == sorted(json.dumps(a, sort_keys=True) for a in articles)
 
 
+@pytest.mark.e2e
 def test_crash_before_commit_leaves_nothing_visible_and_next_run_recovers(tmp_path):
     src, out, state = tmp_path / "in", tmp_path / "out", tmp_path / "state"
     src.mkdir()
@@ -121,6 +125,7 @@ def test_crash_before_commit_leaves_nothing_visible_and_next_run_recovers(tmp_pa
     assert (state / "manifest" / f"run-{run_id}.json").exists()
 
 
+@pytest.mark.e2e
 def test_incremental_needs_state(tmp_path):
     result = run_cli("--input", "x/*.jsonl", "--output", str(tmp_path / "o"), "--incremental")
     assert result.returncode == 2 and "--state" in result.stderr

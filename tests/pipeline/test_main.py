@@ -1,6 +1,8 @@
 """The same job on another runner: Dataflow, translated offline with --dry_run. (The Dask
 runner has its own tests beside its module: tests/pipeline/test_dask_runner.py.)"""
 
+import pytest
+
 from pipeline.main import run
 
 STABLE_STEPS = {
@@ -12,6 +14,7 @@ STABLE_STEPS = {
 }
 
 
+@pytest.mark.e2e  # Beam stages the job: python setup.py sdist and pip freeze in child processes
 def test_dataflow_dry_run_translates_the_job_offline(tmp_path):
     summary = run([
         "--runner", "DataflowRunner", "--dry_run=True", "--project", "newsbeam-test", "--region", "europe-west1",

@@ -177,6 +177,7 @@ def emulator():
         stop_process_group(proc)
 
 
+@pytest.mark.e2e
 def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread_records(emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
     from google.cloud import pubsub_v1
@@ -276,6 +277,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread
         stop_process_group(proc)
 
 
+@pytest.mark.e2e
 def test_a_malformed_pubsub_input_is_a_clear_command_line_error(tmp_path):
     cmd = [sys.executable, "-m", "pipeline", "--streaming", "--input", "pubsub://projects/p/topics/t",
            "--output", str(tmp_path / "out")]  # fmt: skip

@@ -297,6 +297,7 @@ def test_an_element_behind_the_watermark_is_a_dead_letter_not_lost(tmp_path, sma
 # ----------------------------------------------------------------------------- live run
 
 
+@pytest.mark.e2e
 def test_live_streaming_run_watches_a_folder_and_writes_each_window(tmp_path, small_taxonomy):
     watched, out = tmp_path / "in", tmp_path / "out"
     watched.mkdir()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.worker.data_plane import InMemoryDataChannel
@@ -70,6 +71,7 @@ def test_installing_is_idempotent_and_the_local_runner_still_gives_every_element
         assert_that(out, equal_to(sorted(expected.items())))
 
 
+@pytest.mark.e2e
 def test_a_bundle_input_larger_than_the_queues_streams_while_the_bundle_runs():
     """240 MB read by a step after a side-input barrier, two worker processes, 1 MB
     send queues: written before the bundle is started (``inline``), this run never

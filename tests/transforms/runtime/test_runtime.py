@@ -135,6 +135,7 @@ def _sorted_lines(folder):
     return sorted(json.dumps(r, sort_keys=True) for r in read_jsonl(folder))
 
 
+@pytest.mark.e2e
 def test_every_switch_off_gives_the_same_outputs(tmp_path):
     from bench.generate import write as generate
 

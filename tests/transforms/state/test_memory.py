@@ -406,6 +406,7 @@ def two_runs(tmp_path_factory):
     return {"root": root, "state": state, "snapshot": snapshot, "run2_in": run2_in, "crashed": crashed.generation}
 
 
+@pytest.mark.e2e
 def test_second_run_marks_copies_with_the_first_runs_ids_and_stories(two_runs):
     root = two_runs["root"]
     run1 = articles_by_url(str(root / "out1"))
@@ -434,6 +435,7 @@ def test_second_run_marks_copies_with_the_first_runs_ids_and_stories(two_runs):
     assert set(stories[dam["story_id"]]["article_ids"]) == {exact["id"], spanish["id"]}
 
 
+@pytest.mark.e2e
 def test_the_crashed_generation_was_ignored_and_cleaned_up(two_runs):
     run2 = articles_by_url(str(two_runs["root"] / "out2"))
     assert "crashed-id" not in json.dumps(run2)
@@ -450,6 +452,7 @@ def test_the_crashed_generation_was_ignored_and_cleaned_up(two_runs):
     assert memory.generations(two_runs["state"]) == sorted([pointer["previous"], pointer["generation"]])
 
 
+@pytest.mark.e2e
 def test_same_inputs_and_same_state_give_the_same_marks_and_stories(two_runs, tmp_path):
     state = str(tmp_path / "state")
     shutil.copytree(two_runs["snapshot"], state)
@@ -461,6 +464,7 @@ def test_same_inputs_and_same_state_give_the_same_marks_and_stories(two_runs, tm
     assert view(second) == view(first)
 
 
+@pytest.mark.e2e
 def test_a_damaged_state_stops_the_run_with_one_line(tmp_path):
     state = tmp_path / "state"
     (state / "memory").mkdir(parents=True)
@@ -474,6 +478,7 @@ def test_a_damaged_state_stops_the_run_with_one_line(tmp_path):
 # ------------------------------------------------------------------ gs://
 
 
+@pytest.mark.e2e
 def test_generations_and_pointer_on_cloud_storage(gcs_emulator):
     from apache_beam.io.filesystems import FileSystems
 
