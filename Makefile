@@ -26,8 +26,8 @@ run: ## run the pipeline on the bundled sample into ./output and print a summary
 test: ## the whole test suite
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-fast: ## the tests that start no child process (-m "not e2e"): under a minute
-	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
+	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/
 	$(PY) -m bench.run

@@ -204,6 +204,7 @@ def _by_file(records: list[dict]) -> dict[str, dict]:
     return {os.path.basename(r["origin"].split("#")[0]): r for r in records}
 
 
+@pytest.mark.slow
 def test_copies_arriving_two_windows_later_are_marked_with_the_earlier_id(tmp_path, small_taxonomy):
     first = _write(tmp_path, "first.jsonl", [{"title": "Storm", "text": STORM, "url": "https://a.example/storm"}])
     exact = _write(tmp_path, "exact.jsonl", [{"title": "Storm", "text": STORM, "url": "https://b.example/copy"}])
@@ -240,6 +241,7 @@ def test_copies_arriving_two_windows_later_are_marked_with_the_earlier_id(tmp_pa
         assert_that(out["dead_letter"], lambda dl: dl == [] or pytest.fail(f"dead letters: {dl}"), label="NoDead")
 
 
+@pytest.mark.slow
 def test_after_the_retention_a_copy_is_unique_again(tmp_path, small_taxonomy):
     first = _write(tmp_path, "first.jsonl", [{"title": "Storm", "text": STORM, "url": "https://a.example/storm"}])
     within = _write(tmp_path, "within.jsonl", [{"title": "Storm", "text": STORM, "url": "https://a.example/storm"}])
@@ -266,6 +268,7 @@ def test_after_the_retention_a_copy_is_unique_again(tmp_path, small_taxonomy):
         assert_that(out["articles"], check)
 
 
+@pytest.mark.slow
 def test_an_element_behind_the_watermark_is_a_dead_letter_not_lost(tmp_path, small_taxonomy):
     on_time = _write(tmp_path, "on_time.jsonl", [{"title": "Vote", "text": VOTE}])
     late = _write(tmp_path, "late.jsonl", [{"title": "Storm", "text": STORM}])

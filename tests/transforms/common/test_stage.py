@@ -19,6 +19,7 @@ def _halve(x):
     return x / 2
 
 
+@pytest.mark.slow
 def test_guarded_map_sends_rejections_and_crashes_to_dead_letters_and_keeps_the_rest():
     with TestPipeline() as p:
         good, dead = guarded("Halve", p | beam.Create([4, -1, 0, 6]), GuardedMap("halve", setup_fn=lambda: _halve))
@@ -27,6 +28,7 @@ def test_guarded_map_sends_rejections_and_crashes_to_dead_letters_and_keeps_the_
         assert_that(reasons, equal_to([("halve", "negative"), ("halve", "ZeroDivisionError: zero")]), label="Dead")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 3, 100])
 def test_guarded_map_in_runs_gives_the_same_outputs_and_dead_letters(batch_size):
     values = [4, -1, 0, 6, 8, 10, -3, 12]
@@ -39,6 +41,7 @@ def test_guarded_map_in_runs_gives_the_same_outputs_and_dead_letters(batch_size)
         assert_that(reasons, equal_to(["negative", "ZeroDivisionError: zero", "negative"]), label="Dead")
 
 
+@pytest.mark.slow
 def test_runs_keep_each_element_s_timestamp_and_window_on_both_outputs():
     stamped = [TimestampedValue(x, t) for x, t in [(4, 1), (-1, 2), (6, 65), (8, 130)]]
     with TestPipeline() as p:
@@ -61,6 +64,7 @@ def test_runs_keep_each_element_s_timestamp_and_window_on_both_outputs():
                     label="Dead")
 
 
+@pytest.mark.slow
 def test_map_in_runs_is_map():
     with TestPipeline() as p:
         doubled = p | beam.Create(list(range(10))) | beam.ParDo(MapInRuns(lambda x, k: x * k, 2, batch_size=4))
@@ -109,6 +113,7 @@ def test_a_run_ordered_by_a_key_is_handled_grouped_and_keeps_each_element_s_time
     assert [(v.value, v.timestamp) for v in out] == [(i, i) for i in handled]
 
 
+@pytest.mark.slow
 def test_guarded_map_ordered_by_language_gives_the_same_outputs_and_dead_letters():
     arts = [{"id": i, "language": lang, "x": x} for i, (lang, x) in
             enumerate([("fr", 4), ("en", -1), ("fr", 0), ("de", 6), ("en", 8), ("de", -3), ("fr", 12)])]

@@ -1,4 +1,5 @@
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -64,6 +65,7 @@ def test_mark_defaults_to_unique():
     assert mark(art("q"), {"q": (EXACT, "p")})["dedup"] == {"status": EXACT, "duplicate_of": "p"}
 
 
+@pytest.mark.slow
 def test_mark_duplicates_composite_marks_copies_and_keeps_everything():
     articles = [
         art("orig", "2025-03-15T10:00:00Z", "https://a.example/x", "H1"),
@@ -93,6 +95,7 @@ def test_mark_duplicates_composite_marks_copies_and_keeps_everything():
         )
 
 
+@pytest.mark.slow
 def test_mark_duplicates_resolves_extra_near_edges_with_exact_ones():
     articles = [art("a", "2025-01-01", content="A"), art("b", "2025-01-02", content="B"), art("c", "2025-01-03", content="B")]
     with TestPipeline() as p:

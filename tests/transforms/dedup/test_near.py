@@ -145,6 +145,7 @@ def _article(id_, text, published_at):
     return {"id": id_, "title": "t", "text": text, "published_at": published_at, "language": "en", "content_hash": id_}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flush_entries, collide", [(near.FLUSH_BAND_ENTRIES, False), (1, False), (100, True)])
 def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush_entries, collide):
     # flush_entries=1: every article's band entries leave SignAndBand at once, not at the bundle's end;
@@ -170,6 +171,7 @@ def test_composite_finds_the_copy_with_the_earliest_as_parent(monkeypatch, flush
         assert_that(edges, equal_to([("copy", "orig", "near")]))
 
 
+@pytest.mark.slow
 def test_a_pair_found_in_several_bands_is_one_edge_repeated_when_not_remembered(monkeypatch):
     # SEEN_PAIRS=0: VerifyCandidates remembers no pair, as if each band's shard came in
     # its own bundle; the copy shares most bands with its original, so the same edge
@@ -192,6 +194,7 @@ def test_a_pair_found_in_several_bands_is_one_edge_repeated_when_not_remembered(
         assert_that(edges, check)
 
 
+@pytest.mark.slow
 def test_group_of_copies_resolves_to_one_original_with_mark_duplicates():
     copy2 = STORY.replace("welcomed", "praised") + " Sign up for our daily newsletter."
     articles = [

@@ -1,6 +1,7 @@
 """ResolveArticles = MarkDuplicates then AssignStories, in one pass."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -46,6 +47,7 @@ ARTICLES = [
 ]
 
 
+@pytest.mark.slow
 def test_resolve_articles_gives_the_records_of_mark_then_assign():
     params = StoryParams()
 

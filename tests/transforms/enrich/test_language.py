@@ -58,6 +58,7 @@ def test_declared_language_used_only_when_detection_is_undetermined():
     assert apply({"text": "OK", "title": ""})["language"] == "und"
 
 
+@pytest.mark.slow
 def test_detect_language_composite():
     articles = [{"id": c, "text": t, "title": ""} for c, t in SENTENCES.items()] + [{"id": "x", "text": "OK"}]
     with TestPipeline() as p:
@@ -67,6 +68,7 @@ def test_detect_language_composite():
         assert_that(dead, equal_to([]), label="NoDeadLetters")
 
 
+@pytest.mark.slow
 def test_article_without_text_goes_to_dead_letters():
     with TestPipeline() as p:
         good, dead = p | beam.Create([{"id": "bad", "origin": "f.jsonl#line 1"}]) | DetectLanguage()

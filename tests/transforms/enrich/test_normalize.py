@@ -405,6 +405,7 @@ def test_same_input_same_output():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_normalize_articles_composite():
     good = raw(origin="in.jsonl#line 1", title="Good", text=TEXT, url="https://www.example.com/a?fbclid=x")
     html = raw(origin="in.html", format="html", html=f"<html><body><article><p>{TEXT}</p></article></body></html>")

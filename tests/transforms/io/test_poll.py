@@ -117,6 +117,7 @@ def test_full_text_fetches_linked_pages_for_short_entries(server):
     assert stats["full_text.fetched"] == 1 and stats["full_text.failed"] == 1
 
 
+@pytest.mark.slow
 def test_poll_feeds_pipeline_routes_articles_and_dead_letters_and_saves_the_cache(server, tmp_path):
     a = server.route("/beam-a.xml", serve_feed(rss(2), etag='"a1"'))
     b = server.route("/beam-b.xml", serve_feed(rss(1).replace(b"Item 0", b"Other 0"), last_modified="Mon, 03 Feb 2025 10:00:00 GMT"))
@@ -143,6 +144,7 @@ def test_poll_feeds_pipeline_routes_articles_and_dead_letters_and_saves_the_cach
     assert [s.headers.get("If-Modified-Since") for s in server.requests_to("/beam-b.xml")][-1] == "Mon, 03 Feb 2025 10:00:00 GMT"
 
 
+@pytest.mark.slow
 def test_poll_feeds_refuses_loopback_by_default_in_the_pipeline(server):
     url = server.route("/beam-guarded.xml", serve_feed(rss(1)))
     with TestPipeline() as p:

@@ -392,6 +392,7 @@ def _key(a: dict) -> tuple[str, str]:
     return a["origin"], a["text"] or a["title"]
 
 
+@pytest.mark.slow
 def test_read_articles_conserves_every_input(tmp_path: Path) -> None:
     expected = _write_tree(tmp_path)
     root = str(tmp_path)
@@ -422,6 +423,7 @@ def test_read_articles_conserves_every_input(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_read_articles_matches_the_plain_function_and_counts(tmp_path: Path) -> None:
     _write_tree(tmp_path)
     files = sorted(p for p in tmp_path.rglob("*") if p.is_file())

@@ -2,6 +2,7 @@ import glob
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from transforms.io.write import SummaryFn, WriteOutputs, reason_class, to_json_line
@@ -49,6 +50,7 @@ def test_summary_counts():
     assert out["multi_article_stories"] == 1
 
 
+@pytest.mark.slow
 def test_write_outputs_layout(tmp_path):
     article = {"id": "a1", "title": "T", "text": "x", "dedup": {"status": "unique", "duplicate_of": None},
                "language": "en", "topics": [{"name": "energy", "score": 0.5, "evidence": []}], "story_id": "s-a1"}

@@ -48,6 +48,7 @@ def test_a_small_input_still_leaves_in_one_message():
     assert [m.data for m in _received(channel) if m.data] == [b"abcdef"]
 
 
+@pytest.mark.slow
 def test_installing_is_idempotent_and_the_local_runner_still_gives_every_element():
     assert stream_bundle_inputs() and stream_bundle_inputs()
     assert fn_runner.BundleManager._send_input_to_worker is _send_input_in_chunks

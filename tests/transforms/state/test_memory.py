@@ -228,6 +228,7 @@ def test_new_articles_join_a_remembered_story_which_keeps_its_root():
     assert cluster_edges([(n, p1, 0.9)], 0.2) == {"n": "n", "p1": "n"}
 
 
+@pytest.mark.slow
 def test_assign_stories_joins_new_articles_to_remembered_stories_without_rescoring_old_pairs():
     def art(id_, text, published, lang="en"):
         return {"id": id_, "title": "", "text": text, "published_at": published, "language": lang,
@@ -329,6 +330,7 @@ def test_other_minhash_settings_disable_remembered_signatures(tmp_path):
 # ------------------------------------------------------------------ Beam reader and writer
 
 
+@pytest.mark.slow
 def test_read_memory_drops_expired_entries_and_dead_letters_damaged_lines(tmp_path):
     state = str(tmp_path / "state")
     write_generation(state, "gen-20250501T000000Z-x", [
@@ -348,6 +350,7 @@ def test_read_memory_drops_expired_entries_and_dead_letters_damaged_lines(tmp_pa
         )
 
 
+@pytest.mark.slow
 def test_write_memory_keeps_the_first_sighting_of_an_id(tmp_path):
     state = str(tmp_path / "state")
     plan = memory.MemoryPlan(state=state, run_time=NOW, generation="gen-new")

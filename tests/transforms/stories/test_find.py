@@ -3,6 +3,7 @@
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -76,6 +77,7 @@ def assert_assigned_in_beam(articles, expected):
         assert_that(out, equal_to(expected))
 
 
+@pytest.mark.slow
 def test_assign_stories_composite_matches_the_plain_twin():
     copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-en")
     articles = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy]
@@ -85,6 +87,7 @@ def test_assign_stories_composite_matches_the_plain_twin():
     assert_assigned_in_beam(articles, expected)
 
 
+@pytest.mark.slow
 def test_assign_stories_matches_the_plain_twin_when_blocks_exceed_the_window():
     params = StoryParams(window=2)
     articles = flood_block(9, hours_apart=30.0) + [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
@@ -100,6 +103,7 @@ def test_assign_stories_matches_the_plain_twin_when_blocks_exceed_the_window():
         assert_that(out, equal_to(expected))
 
 
+@pytest.mark.slow
 def test_assign_stories_matches_the_plain_twin_on_the_multilingual_set():
     import os
 
@@ -114,6 +118,7 @@ def test_assign_stories_matches_the_plain_twin_on_the_multilingual_set():
     assert_assigned_in_beam(articles, expected)
 
 
+@pytest.mark.slow
 def test_find_stories_leaves_out_the_duplicates_it_is_told_of():
     originals = [QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN]
     copy = dict(QUAKE_PE_EN, id="pe-copy")  # would make a story with the Peru article

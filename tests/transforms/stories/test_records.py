@@ -1,4 +1,5 @@
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -47,6 +48,7 @@ def test_headline_falls_back_to_any_titled_member():
     assert story["headline"] == "Only title"
 
 
+@pytest.mark.slow
 def test_build_stories_composite_one_record_per_story():
     rows = [dict(art(i, f"2025-01-0{n}T00:00:00Z", f"T{i}"), story_id=s) for n, (i, s) in
             enumerate([("a", "s1"), ("b", "s1"), ("c", "s2")], start=1)]
