@@ -12,6 +12,8 @@ import pytest
 import yaml
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
+
+from tests.support import REPO, SHARED
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.enrich.topics import (
@@ -24,9 +26,12 @@ from transforms.enrich.topics import (
     tag_topics,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TAXONOMY_PATH = os.path.join(REPO, "configs", "topics.yaml")
-SEEDS = sorted(glob.glob("/work/shared/data/seeds/*.txt"))
+TAXONOMY_PATH = str(REPO / "configs" / "topics.yaml")
+
+
+def test_the_two_seed_articles_are_there():
+    assert len(SEEDS) == 2, f"../shared/data/seeds is missing or changed under {SHARED}"
+SEEDS = sorted(glob.glob(str(SHARED / "data" / "seeds" / "*.txt")))
 
 CONTRACT_TOPICS = {
     "sanctions", "troop_deployment", "ceasefire", "peace_talks", "military_aid", "frozen_assets",
@@ -645,7 +650,6 @@ SEED_TOPICS = {
 }  # fmt: skip
 
 
-@pytest.mark.skipif(len(SEEDS) != 2, reason="shared seed articles not present")
 @pytest.mark.parametrize("path", SEEDS, ids=[os.path.basename(p) for p in SEEDS])
 def test_seed_articles(taxonomy, path):
     with open(path, encoding="utf-8") as fh:
@@ -660,6 +664,7 @@ def test_seed_articles(taxonomy, path):
 # --------------------------------------------------------------------------- Beam
 
 
+@pytest.mark.slow
 def test_tag_topics_composite():
     articles = [
         {"id": "a", "title": "Truce", "text": "Russia and Ukraine agreed to a 30-day ceasefire.", "language": "en"},
@@ -694,6 +699,7 @@ def test_tag_topics_composite():
     assert counters.get("in") == 5 and counters.get("out") == 3 and counters.get("rejected") == 2
 
 
+@pytest.mark.slow
 def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
     """exclude / requires are searched in windows with a faster regex (a first-character
     class, then the prefix trie); in every window of real texts it answers as the
@@ -747,6 +753,7 @@ def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternati
         assert found == candidates(lang), lang
 
 
+@pytest.mark.slow
 def test_the_scan_finds_the_word_starts_a_lookbehind_scan_finds(taxonomy):
     """The scan runs on " " + text and matches the character before a word start; its
     candidates are exactly those of the plain form, (?<!\\w)(?=trie) on the text."""

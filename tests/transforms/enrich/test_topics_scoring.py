@@ -5,11 +5,11 @@ explain tool; a bad phrase's error message."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from pipeline import topics as explain_cli
+from tests.support import REPO
 from transforms.enrich.topicforms import phrase_regex, stem, word_regex
 from transforms.enrich.topics import (
     REQUIRED_LANGUAGES,
@@ -21,8 +21,7 @@ from transforms.enrich.topics import (
     topics_and_mentions,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TAXONOMY_PATH = os.path.join(REPO, "configs", "topics.yaml")
+TAXONOMY_PATH = str(REPO / "configs" / "topics.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +217,7 @@ def test_scoring_inflection_and_context_are_validated():
 # --------------------------------------------------------------------------- the explain tool
 
 
+@pytest.mark.slow
 def test_explain_shows_phrases_places_and_scores(tmp_path, capsys):
     path = tmp_path / "article.json"
     path.write_text(
@@ -237,6 +237,7 @@ def test_explain_shows_phrases_places_and_scores(tmp_path, capsys):
     assert "from en:" in out and "weight" in out
 
 
+@pytest.mark.slow
 def test_explain_reads_plain_text_and_reports_errors(tmp_path, capsys):
     path = tmp_path / "a.txt"
     path.write_text("Nothing about any topic here at all, only the weather.", encoding="utf-8")

@@ -6,17 +6,16 @@ regex engine equates, patterns with no listable prefix, leading choices, Unicode
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 
 import pytest
 
 from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, load_taxonomy, tag_topics
+from tests.support import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TAXONOMY_PATH = os.path.join(REPO, "configs", "topics.yaml")
-LABELLED = os.path.join(REPO, "eval", "data", "labelled.jsonl")
+TAXONOMY_PATH = str(REPO / "configs" / "topics.yaml")
+LABELLED = str(REPO / "eval" / "data" / "labelled.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +96,7 @@ def _labelled_sample() -> list[dict]:
     return [row for lang in sorted(by_lang) for row in by_lang[lang][:4]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", _labelled_sample(), ids=lambda r: r["id"])
 def test_scan_finds_what_every_topic_regex_finds_at_every_word_start(taxonomy, row):
     text = row["title"] + "\n" + row["text"]
@@ -180,6 +180,7 @@ def test_digits_of_any_script_match_backslash_d():
     assert _evidence(tagged) == {"troops": ["٣٠٠ troops", "40 troops", "５ troops"]}
 
 
+@pytest.mark.slow
 def test_concurrent_first_use_gives_the_same_tags(taxonomy):
     fresh = load_taxonomy(TAXONOMY_PATH)
     texts = [r["text"] for r in _labelled_sample()[:12]]
