@@ -55,6 +55,42 @@ class FieldMap:
                 return candidates
         return ()
 
+    @functools.cached_property
+    def _index(self) -> tuple[dict[str, tuple[str, int]], tuple[tuple[str, int, str], ...]]:
+        """Plain input name -> (article field, rank); and the dotted names apart."""
+        plain: dict[str, tuple[str, int]] = {}
+        dotted: list[tuple[str, int, str]] = []
+        for field, names in self.names:
+            if field == "text":
+                continue
+            for rank, name in enumerate(names):
+                if "." in name:
+                    dotted.append((field, rank, name))
+                else:
+                    plain.setdefault(name, (field, rank))
+        return plain, tuple(dotted)
+
+    def values(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Article field -> the usable value of its best-ranked input name present in
+        ``obj`` (as :func:`pick` would choose, text aside). Walks the object's keys,
+        not every known name: most inputs have a handful of fields."""
+        plain, dotted = self._index
+        best: dict[str, tuple[int, Any]] = {}
+        for name, value in obj.items():
+            hit = plain.get(name)
+            if hit is None or not _usable(value):
+                continue
+            field, rank = hit
+            if field not in best or rank < best[field][0]:
+                best[field] = (rank, value)
+        for field, rank, name in dotted:
+            if field in best and best[field][0] < rank:
+                continue
+            value = _lookup(obj, name)
+            if _usable(value):
+                best[field] = (rank, value)
+        return {field: value for field, (_, value) in best.items()}
+
 
 def _names(where: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -99,15 +135,22 @@ def field_map(preset: str = DEFAULT_PRESET, fields: Mapping[str, Any] | None = N
     return FieldMap(tuple((f, table.get(f, ())) for f in ARTICLE_FIELDS), preset)
 
 
-def _lookup(obj: Mapping[str, Any], name: str) -> Any:
-    if name in obj or "." not in name:
+def _lookup(obj: dict[str, Any], name: str) -> Any:
+    if "." not in name or name in obj:
         return obj.get(name)
     value: Any = obj
     for part in name.split("."):
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return None
         value = value.get(part)
     return value
+
+
+def _usable(value: Any) -> bool:
+    """Not null, a container, a boolean or a blank string."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return False
+    return not isinstance(value, str) or bool(value.strip())
 
 
 def pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -116,11 +159,8 @@ def pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str | None, An
     which must be a string, the caller checks the type of what it gets."""
     for name in names:
         value = _lookup(obj, name)
-        if value is None or isinstance(value, (dict, list)):
-            continue
-        if isinstance(value, str) and not value.strip():
-            continue
-        return name, value
+        if _usable(value):
+            return name, value
     return None, None
 
 
@@ -154,16 +194,17 @@ def article_from_object(obj: Any, origin: str, fmt: str = "jsonl", fields: Field
         raise RejectedInput("a JSON Feed (jsonfeed.org) document; JSON Feed is not a supported input format")
     fields = fields or default_fields()
     text = _text(obj, fields["text"])
+    found = fields.values(obj)
     return raw_article(
         origin,
         fmt,
-        title=_opt_str(pick(obj, fields["title"])[1]),
+        title=_opt_str(found.get("title")),
         text=text,
-        url=_opt_str(pick(obj, fields["url"])[1]),
-        published=_opt_str(pick(obj, fields["published_at"])[1]),
-        source=_opt_str(pick(obj, fields["source"])[1]),
-        language=_opt_str(pick(obj, fields["language"])[1]),
-        external_id=_opt_str(pick(obj, fields["id"])[1]),
+        url=_opt_str(found.get("url")),
+        published=_opt_str(found.get("published_at")),
+        source=_opt_str(found.get("source")),
+        language=_opt_str(found.get("language")),
+        external_id=_opt_str(found.get("id")),
     )
 
 

@@ -247,7 +247,6 @@ def _read_lines(
     lineno = 0
     nonblank = 0
     while True:
-        lineno += _skip_blank_lines(body)
         progress.where = f"line {lineno + 1}"
         line = body.readline(limit + 1)
         if not line:
@@ -266,6 +265,7 @@ def _read_lines(
             yield reject(where, STAGE, f"line {lineno} is {size} bytes, over the {limit} limit", head)
             continue
         if not line.strip():
+            lineno += _skip_blank_lines(body)  # after one blank line, the run of them in bulk
             continue
         nonblank += 1
         try:
