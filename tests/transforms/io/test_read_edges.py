@@ -97,3 +97,18 @@ def test_file_names_that_are_not_utf8_are_read_under_an_escaped_name(tmp_path) -
             equal_to(["caf\\xe9-\\xff.jsonl#line 2"]),
             label="DeadLetters",
         )
+
+
+def test_feed_entries_with_surrogate_character_references_come_out_valid() -> None:
+    rss = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>W</title>"
+        "<item><title>Half &#xD83D; an emoji</title><link>https://w.example/1</link>"
+        "<description>Text with &#xDFFF; a lone low surrogate and more words.</description></item>"
+        "</channel></rss>"
+    ).encode()
+    articles, rejected = read("w.xml", rss)
+    assert len(articles) + len(rejected) == 1
+    for item in articles:
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    for item in rejected:
+        json.dumps(item.to_record(), ensure_ascii=False).encode("utf-8")
