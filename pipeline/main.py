@@ -27,6 +27,7 @@ from pipeline import incremental
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.dask_runner import runner_for
+from transforms.common.redact import RedactingFilter, redact_text
 from transforms.state import memory
 from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
@@ -246,11 +247,13 @@ def run(argv: Sequence[str]) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
+        handler.addFilter(RedactingFilter())
     argv = sys.argv[1:] if argv is None else argv
     try:
         summary = run(argv)
     except ConfigError as exc:
-        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     if summary.get("streaming"):
         print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")
