@@ -261,17 +261,25 @@ def run_streaming(config: JobConfig, options: PipelineOptions) -> dict:
     """Run the streaming job until SIGTERM/SIGINT has drained it (``pipeline/drain.py``).
 
     Earlier jobs' window files are kept (each job names its files with its own id),
-    and the files they committed in ``<output>/_streaming/seen/`` are not read again.
+    and the files they committed in ``<output>/_streaming/seen/`` are not read again;
+    window files of windows a forced-stopped job did not commit are set aside under
+    ``<output>/_streaming/uncommitted/`` (their inputs are read again).
     """
     started = time.perf_counter()
     clear_stale_temp(config.output)
     with DrainOnSignal(config.streaming_options.drain_seconds) as drain:
         try:
-            committed = seen.compact(seen.seen_folder(config.output))
+            committed, windows = seen.compact(seen.seen_folder(config.output))
         except seen.SeenFilesError as exc:
             raise ConfigError(str(exc)) from None
         if committed:
             _log.info("%d watched files were committed by earlier jobs; they are not read again", len(committed))
+        moved = seen.set_aside_uncommitted(config.output, windows)
+        if moved:
+            _log.warning(
+                "%d window files of a job stopped without draining were not committed: moved to %s "
+                "(their inputs are read again)", len(moved), output_path(config.output, *seen.UNCOMMITTED_DIR)
+            )  # fmt: skip
         try:
             with beam.Pipeline(runner=runner_for(options), options=options) as p:
                 build_pipeline(p, config)

@@ -465,11 +465,9 @@ def build_streaming_stages(
                 config.output, "dead_letter", ("source", "stage", "error", "excerpt"), shards, out.compress, job
             ),
         ]
-        if watched is not None:  # files are done once their window's outputs are written
-            (
-                split[MAIN],
-                written | "FlattenWritten" >> beam.Flatten(),
-            ) | "RecordSeenFiles" >> RecordSeenFiles(seen_folder(config.output), job, config.window_seconds, lateness)
+        # a window (and its watched files) is committed once its outputs are written
+        done = (written | "FlattenWritten" >> beam.Flatten(),) + ((split[MAIN],) if watched is not None else ())
+        done | "RecordSeenFiles" >> RecordSeenFiles(seen_folder(config.output), job, config.window_seconds, lateness)
     if output_topic:
         articles | "PublishArticles" >> PublishArticles(output_topic)
     return {"articles": articles, "stories": stories, "dead_letter": dead_letter}

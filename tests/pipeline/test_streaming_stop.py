@@ -22,7 +22,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.config import StreamingConfig, parse_config
 from pipeline.streaming import build_streaming_stages
-from transforms.io.seen import read_seen, seen_folder
+from transforms.io.seen import read_record, read_seen, seen_folder
 from transforms.io.watch import ELEMENT_CODER, FILE
 from tests.pipeline.test_streaming import STORM, VOTE, _streaming_pipeline
 from tests.support import REPO
@@ -74,8 +74,10 @@ def test_each_window_commits_its_files_after_writing_them_under_names_without_co
     )
     with _streaming_pipeline() as p:
         build_streaming_stages(p | stream, config)
-    assert read_seen(seen_folder(str(out))) == {str(a), str(b)}
+    paths, windows = read_record(seen_folder(str(out)))
+    assert paths == {str(a), str(b)} and len(windows) == 2
     parts = sorted(os.listdir(seen_folder(str(out))))
+    assert sorted(w[:41] for w in windows) == [p[:41] for p in parts]
     assert [p[:41] for p in parts] == ["1970-01-01T00-00-10Z-1970-01-01T00-00-12Z", "1970-01-01T00-00-14Z-1970-01-01T00-00-16Z"]
     names = sorted(os.path.basename(f) for f in glob.glob(str(out / "*" / "*.jsonl")))
     assert names and all(":" not in n for n in names), names

@@ -6,15 +6,24 @@ per window, one small part file listing that window's watched files, and only
 after the window's outputs were written; the next job skips exactly those
 files. So a file seen by a stopped job is either in its outputs or read again.
 
+A job stopped without draining (second signal, drain deadline, kill -9) can leave
+window files whose part was never written; their inputs are read again, so at
+start :func:`set_aside_uncommitted` moves those files to
+``<output>/_streaming/uncommitted/<kind>/`` (kept, out of the readers' way):
+every input's records then stay in the outputs exactly once.
+
 Layout: ``<output>/_streaming/seen/<window start>-<window end>-<job>-<nonce>.seen``,
-one JSON string (the path) per line, each part written under a temporary name and
-renamed, so a part is whole or absent. :func:`compact` (at job start) folds the
-parts into one. Counter ``newsbeam.streaming.seen_files``: paths committed.
+one JSON value per line: a string is a watched path, ``{"window": key}`` a
+committed window (``<start>-<end>-<job>``, as in the window file names). Each part
+is written under a temporary name and renamed, so it is whole or absent.
+:func:`compact` (at job start) folds the parts into one. Counter
+``newsbeam.streaming.seen_files``: paths committed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Iterable, Iterator
 
@@ -24,9 +33,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 
 from transforms.common.stage import namespace
-from transforms.io.write import output_path, window_stamp
+from transforms.io.write import OUTPUT_DIRS, output_path, window_stamp
 
 SEEN_DIR = ("_streaming", "seen")
+UNCOMMITTED_DIR = ("_streaming", "uncommitted")
+_STAMP = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
+_WINDOW_FILE = re.compile(rf"^(?:{'|'.join(OUTPUT_DIRS)})-({_STAMP}-{_STAMP}-[0-9a-f]{{8}})-\d{{5}}-of-\d{{5}}\.jsonl(?:\.gz)?$")
 SUFFIX = ".seen"
 _KEY = "seen"  # one key per window: the commit needs every output of the window
 _PATH, _WRITTEN = "path", "written"
@@ -47,30 +59,41 @@ def _parts(folder: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([output_path(folder, "*" + SUFFIX)])[0].metadata_list)
 
 
-def _read_part(path: str) -> list[str]:
+def _read_part(path: str) -> tuple[list[str], list[str]]:
+    """``(paths, committed window keys)`` of one part."""
     with FileSystems.open(path) as fh:
         data = fh.read()
     try:
-        paths = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+        values = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SeenFilesError(
             f"{path} is damaged ({exc}); delete it to read that window's files again "
             "(their records may then appear twice)"
         ) from None
-    if not all(isinstance(p, str) for p in paths):
+    paths = [v for v in values if isinstance(v, str)]
+    windows = [v.get("window") for v in values if isinstance(v, dict)]
+    if len(paths) + len(windows) != len(values) or not all(isinstance(w, str) for w in windows):
         raise SeenFilesError(f"{path} is damaged (a line is not a path); delete it to read that window's files again")
-    return paths
+    return paths, windows  # type: ignore[return-value]
+
+
+def read_record(folder: str) -> tuple[set[str], set[str]]:
+    """``(committed paths, committed window keys)`` under ``folder`` (empty when none yet)."""
+    paths: set[str] = set()
+    windows: set[str] = set()
+    for part in _parts(folder):
+        p, w = _read_part(part)
+        paths.update(p)
+        windows.update(w)
+    return paths, windows
 
 
 def read_seen(folder: str) -> set[str]:
     """Every path committed under ``folder`` (empty when there is none yet)."""
-    seen: set[str] = set()
-    for part in _parts(folder):
-        seen.update(_read_part(part))
-    return seen
+    return read_record(folder)[0]
 
 
-def write_part(folder: str, name: str, paths: Iterable[str]) -> str:
+def write_part(folder: str, name: str, paths: Iterable[str], windows: Iterable[str] = ()) -> str:
     """Write one part atomically (temporary name, then rename); return its path."""
     final = output_path(folder, name + SUFFIX)
     temp = output_path(folder, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -80,29 +103,67 @@ def write_part(folder: str, name: str, paths: Iterable[str]) -> str:
         except OSError:
             pass  # exists already
     body = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in sorted(set(paths)))
+    body += "".join(json.dumps({"window": w}) + "\n" for w in sorted(set(windows)))
     with FileSystems.create(temp) as fh:
         fh.write(body.encode("utf-8"))
     FileSystems.rename([temp], [final])
     return final
 
 
-def compact(folder: str) -> set[str]:
+def compact(folder: str) -> tuple[set[str], set[str]]:
     """Fold all parts into one (written before the old ones are deleted, so a crash
-    in between only repeats paths); return the committed paths. Raises
+    in between only repeats lines); return ``(paths, window keys)``. Raises
     :class:`SeenFilesError` naming a damaged part."""
     parts = _parts(folder)
-    seen: set[str] = set()
-    for part in parts:
-        seen.update(_read_part(part))
+    paths, windows = read_record(folder)
     if len(parts) > 1:
-        write_part(folder, f"compact-{uuid.uuid4().hex[:12]}", seen)
+        write_part(folder, f"compact-{uuid.uuid4().hex[:12]}", paths, windows)
         FileSystems.delete(parts)
-    return seen
+    return paths, windows
+
+
+def window_key(start: float, end: float, job: str) -> str:
+    """``<start>-<end>-<job>``: the part of a window file's name naming its window and job."""
+    return f"{window_stamp(start)}-{window_stamp(end)}-{job}"
 
 
 def window_part_name(start: float, end: float, job: str) -> str:
     """The part name of one window: ``<start>-<end>-<job>-<nonce>`` (times as in the window files)."""
-    return f"{window_stamp(start)}-{window_stamp(end)}-{job}-{uuid.uuid4().hex[:8]}"
+    return f"{window_key(start, end, job)}-{uuid.uuid4().hex[:8]}"
+
+
+def uncommitted_files(names: Iterable[str], windows: set[str]) -> list[str]:
+    """The window file names (``articles-<start>-<end>-<job>-SSSSS-of-NNNNN.jsonl``) whose
+    window was not committed; other names (batch outputs, older jobs' names) never."""
+    found = []
+    for name in names:
+        m = _WINDOW_FILE.match(name)
+        if m and m.group(1) not in windows:
+            found.append(name)
+    return found
+
+
+def set_aside_uncommitted(output: str, windows: set[str]) -> list[str]:
+    """Move the window files of uncommitted windows to ``<output>/_streaming/uncommitted/<kind>/``;
+    return their new paths. Their inputs were not committed, so this job reads them again."""
+    moved = []
+    for kind in OUTPUT_DIRS:
+        listed = FileSystems.match([output_path(output, kind, f"{kind}-*-of-*")])[0].metadata_list
+        by_name = {m.path.rsplit("/", 1)[-1]: m.path for m in listed}
+        names = uncommitted_files(by_name, windows)
+        if not names:
+            continue
+        target = output_path(output, *UNCOMMITTED_DIR, kind)
+        if "://" not in output:
+            try:
+                FileSystems.mkdirs(target)
+            except OSError:
+                pass  # exists already
+        sources = [by_name[n] for n in names]
+        destinations = [output_path(target, n) for n in names]
+        FileSystems.rename(sources, destinations)
+        moved.extend(destinations)
+    return moved
 
 
 class CommitSeenFn(beam.DoFn):
@@ -115,37 +176,37 @@ class CommitSeenFn(beam.DoFn):
     def process(self, element: tuple[str, Iterable[tuple[str, str]]], w=beam.DoFn.WindowParam) -> Iterator[int]:
         _, items = element
         paths = sorted({value for kind, value in items if kind == _PATH})
-        if not paths:
-            return
         start, end = float(w.start.micros) / 1e6, float(w.end.micros) / 1e6
-        write_part(self._folder, window_part_name(start, end, self._job), paths)
+        # written even without paths (a window of feed or Pub/Sub records): its files are committed too
+        write_part(self._folder, window_part_name(start, end, self._job), paths, [window_key(start, end, self._job)])
         self._committed.inc(len(paths))
         yield len(paths)
 
 
 class RecordSeenFiles(beam.PTransform):
-    """Apply to ``(paths, written)``: the watched file paths (timestamped at discovery,
-    global window) and the flattened results of the window writes. Commits each
-    window's paths once that window's writes are done: both go through one
-    GroupByKey in the same windows, which fires only when the watermark has passed
-    the window end on both inputs, i.e. after the writes of that window."""
+    """Apply to ``(written, paths)`` or ``(written,)``: the flattened results of the window
+    writes, and the watched file paths (timestamped at discovery, global window).
+    Commits each window (its key and its paths) once that window's writes are done:
+    both go through one GroupByKey in the same windows, which fires only when the
+    watermark has passed the window end on both inputs, i.e. after the writes."""
 
     def __init__(self, folder: str, job: str, window_seconds: float, allowed_lateness: float = 0.0) -> None:
         super().__init__()
         self._folder, self._job = folder, job
         self._window_seconds, self._lateness = window_seconds, allowed_lateness
 
-    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        paths, written = pcolls
-        windowfn = window.FixedWindows(self._window_seconds)
-        keyed_paths = (
-            paths
-            | "WindowPaths" >> beam.WindowInto(windowfn, allowed_lateness=self._lateness)
-            | "KeyPaths" >> beam.Map(lambda p: (_KEY, (_PATH, p)))
-        )
-        keyed_written = written | "KeyWritten" >> beam.Map(lambda r: (_KEY, (_WRITTEN, str(r.file_name))))
+    def expand(self, pcolls: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        written = pcolls[0]
+        keyed = [written | "KeyWritten" >> beam.Map(lambda r: (_KEY, (_WRITTEN, str(r.file_name))))]
+        if len(pcolls) > 1:
+            windowfn = window.FixedWindows(self._window_seconds)
+            keyed.append(
+                pcolls[1]
+                | "WindowPaths" >> beam.WindowInto(windowfn, allowed_lateness=self._lateness)
+                | "KeyPaths" >> beam.Map(lambda p: (_KEY, (_PATH, p)))
+            )
         return (
-            (keyed_paths, keyed_written)
+            keyed
             | "FlattenPathsAndWrites" >> beam.Flatten()
             | "GroupByWindow" >> beam.GroupByKey()
             | "CommitSeen" >> beam.ParDo(CommitSeenFn(self._folder, self._job))
