@@ -30,7 +30,7 @@ test: ## the whole test suite
 test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
 	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)
 
-soak: ## streaming stopped and restarted, batch runs killed, for SOAK_MINUTES (30); checks nothing is lost (not in make test)
+soak: ## streaming stopped/restarted/forced, batch runs killed, for SOAK_MINUTES (30); checks nothing is lost (not in make test)
 	$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/

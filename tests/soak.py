@@ -5,7 +5,9 @@ For ``--minutes`` (``SOAK_MINUTES``, default 30):
 - a streaming job (``--streaming``, 20 s windows) watches ``in_stream/``; one file is dropped there
   every second (atomic rename), good or bad at random (broken JSON, no text, empty, binary, NUL byte,
   lone surrogate escape, truncated gzip); every few minutes the job gets SIGTERM (it must drain and
-  exit 0 within ``streaming.drain_seconds``) and is started again at once;
+  exit 0 within ``streaming.drain_seconds``) and is started again at once; a quarter of these stops are
+  forced (a second SIGTERM or a SIGKILL during the drain): the next job must read what was not committed
+  and set aside the uncommitted windows' files;
 - beside it, ``--incremental`` batch runs over ``in_batch/`` (a file every 3 s) are started one after
   the other; half of them are killed with SIGKILL at a random moment;
 - at the end the drops stop, the streaming job commits everything and is stopped, one last batch run
@@ -193,6 +195,7 @@ class Streaming:
         self.log = os.path.join(work, "streaming.log")
         self.proc: subprocess.Popen | None = None
         self.drains: list[float] = []
+        self.forced: collections.Counter = collections.Counter()
         self.failures: list[str] = []
 
     def start(self) -> None:
@@ -216,10 +219,34 @@ class Streaming:
             self.failures.append(f"no exit within {timeout} s of SIGTERM")
             return
         self.drains.append(time.time() - started)
+        self._check_said(before, code)
+
+    def force(self, rng: random.Random) -> None:
+        """Stop without a drain: SIGTERM then, 0-3 s into the drain, a second SIGTERM or SIGKILL."""
+        assert self.proc is not None
+        with open(self.log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            before = fh.tell()
+        if self.proc.poll() is not None:
+            self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        time.sleep(rng.uniform(0.0, 3.0))
+        how = rng.choice((signal.SIGTERM, signal.SIGKILL))
+        try:
+            os.killpg(self.proc.pid, how)
+        except ProcessLookupError:
+            pass  # it had drained already
+        code = self.proc.wait(30)
+        self.forced[f"second SIGTERM -> {code}" if how == signal.SIGTERM else "SIGKILL"] += 1
+        if how == signal.SIGTERM:
+            self._check_said(before, code, allowed=(0, 128 + signal.SIGTERM))
+
+    def _check_said(self, before: int, code: int, allowed: tuple[int, ...] = (0,)) -> None:
         with open(self.log, "rb") as fh:
             fh.seek(before)
             said = fh.read().decode("utf-8", "replace")
-        if code != 0 or "Traceback" in said:
+        if code not in allowed or "Traceback" in said:
             self.failures.append(f"SIGTERM -> status {code}: {said[-600:]}")
 
 
@@ -298,6 +325,7 @@ def soak(
     bad_ratio: float,
     restart_range: tuple[float, float],
     window: int = 20,
+    force_ratio: float = 0.25,
     stream_faults: tuple[str, ...] = BAD_KINDS,
     batch_faults: tuple[str, ...] = BAD_KINDS,
 ) -> int:
@@ -325,10 +353,14 @@ def soak(
         if next_stop >= end:
             break
         time.sleep(max(0.0, next_stop - time.time()))
-        streaming.stop(timeout=DRAIN_SECONDS + 30)
         restarts += 1
-        print(f"soak: {(time.time() - started) / 60:4.1f} min: SIGTERM #{restarts}, drained in "
-              f"{streaming.drains[-1] if streaming.drains else float('nan'):.1f} s; restarting", flush=True)  # fmt: skip
+        if rng.random() < force_ratio:
+            streaming.force(rng)
+            print(f"soak: {(time.time() - started) / 60:4.1f} min: stop #{restarts} forced; restarting", flush=True)
+        else:
+            streaming.stop(timeout=DRAIN_SECONDS + 30)
+            print(f"soak: {(time.time() - started) / 60:4.1f} min: SIGTERM #{restarts}, drained in "
+                  f"{streaming.drains[-1] if streaming.drains else float('nan'):.1f} s; restarting", flush=True)  # fmt: skip
         streaming.start()
     time.sleep(max(0.0, end - time.time()))
     dropper.halt.set()
@@ -356,9 +388,12 @@ def soak(
     print(f"soak: {minutes:g} min, seed {seed}, work folder {work}, drain limit {DRAIN_SECONDS} s")
     print(line("streaming", stream_check, dropper.kinds[stream_in]))
     print(line("batch", batch_check, dropper.kinds[batch_in]))
+    set_aside = sum(len(files) for _, _, files in os.walk(os.path.join(work, "out_stream", "_streaming", "uncommitted")))
     print(
         f"  faults:   {len(drains)} SIGTERM stops of the streaming job (drain {min(drains, default=0):.1f}-"
-        f"{max(drains, default=0):.1f} s), {batches.killed} batch runs killed with SIGKILL, "
+        f"{max(drains, default=0):.1f} s), {sum(streaming.forced.values())} forced stops ("
+        + (", ".join(f"{k} {v}" for k, v in sorted(streaming.forced.items())) or "none")
+        + f"; {set_aside} uncommitted window files set aside), {batches.killed} batch runs killed with SIGKILL, "
         f"{batches.completed} batch runs completed"
     )
     for name, check in (("streaming", stream_check), ("batch", batch_check)):
@@ -381,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-every", type=float, nargs=2, default=(60.0, 180.0), metavar=("MIN", "MAX"),
                         help="seconds between SIGTERMs of the streaming job (uniform)")  # fmt: skip
     parser.add_argument("--window", type=int, default=20, help="--window-seconds of the streaming job")
+    parser.add_argument("--force-ratio", type=float, default=0.25,
+                        help="share of streaming stops made without a drain (a second SIGTERM or SIGKILL during it)")  # fmt: skip
     for which in ("stream", "batch"):
         parser.add_argument(f"--{which}-faults", default=",".join(BAD_KINDS),
                             help=f"comma-separated fault kinds dropped into the {which} folder (default: all: "
@@ -396,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.path.isdir(work) and os.listdir(work):
         parser.error(f"--dir {work} is not empty")
     return soak(
-        args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, faults["stream"],
-        faults["batch"],
+        args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, args.force_ratio,
+        faults["stream"], faults["batch"],
     )
 
 
