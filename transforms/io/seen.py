@@ -9,7 +9,7 @@ files. So a file seen by a stopped job is either in its outputs or read again.
 A job stopped without draining (second signal, drain deadline, kill -9) can leave
 window files whose part was never written; their inputs are read again, so at
 start :func:`set_aside_uncommitted` moves those files to
-``<output>/_streaming/uncommitted/<kind>/`` (kept, out of the readers' way):
+``<output>/_streaming/uncommitted/<kind>/<name>.uncommitted`` (kept, out of the readers' way):
 every input's records then stay in the outputs exactly once.
 
 Layout: ``<output>/_streaming/seen/<window start>-<window end>-<job>-<nonce>.seen``,
@@ -37,6 +37,7 @@ from transforms.io.write import OUTPUT_DIRS, output_path, window_stamp
 
 SEEN_DIR = ("_streaming", "seen")
 UNCOMMITTED_DIR = ("_streaming", "uncommitted")
+UNCOMMITTED_SUFFIX = ".uncommitted"
 _STAMP = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
 _WINDOW_FILE = re.compile(rf"^(?:{'|'.join(OUTPUT_DIRS)})-({_STAMP}-{_STAMP}-[0-9a-f]{{8}})-\d{{5}}-of-\d{{5}}\.jsonl(?:\.gz)?$")
 SUFFIX = ".seen"
@@ -160,7 +161,7 @@ def set_aside_uncommitted(output: str, windows: set[str]) -> list[str]:
             except OSError:
                 pass  # exists already
         sources = [by_name[n] for n in names]
-        destinations = [output_path(target, n) for n in names]
+        destinations = [output_path(target, n + UNCOMMITTED_SUFFIX) for n in names]  # no reader's *.jsonl
         FileSystems.rename(sources, destinations)
         moved.extend(destinations)
     return moved

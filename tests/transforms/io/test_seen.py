@@ -78,8 +78,8 @@ def test_only_window_files_of_uncommitted_windows_are_set_aside(tmp_path):
         (out / kind / name).write_text("{}\n")
     moved = set_aside_uncommitted(str(out), {done})
     assert sorted(os.path.relpath(m, out) for m in moved) == [
-        os.path.join("_streaming", "uncommitted", "articles", names[1]),
-        os.path.join("_streaming", "uncommitted", "dead_letter", names[2]),
+        os.path.join("_streaming", "uncommitted", "articles", names[1] + ".uncommitted"),
+        os.path.join("_streaming", "uncommitted", "dead_letter", names[2] + ".uncommitted"),
     ]
     assert sorted(os.listdir(out / "articles")) == sorted([names[0], names[3], names[4]])
     assert set_aside_uncommitted(str(out), {done}) == []
