@@ -88,6 +88,7 @@ class StreamingConfig:
     settle_seconds: float = 1.0  # a file unchanged for this long is complete
     allowed_lateness_seconds: float = 0.0  # later elements go to dead_letter/ (stage "streaming")
     retention_hours: float = 48.0  # how long an original is remembered for duplicate marking
+    drain_seconds: float = 30.0  # SIGTERM/SIGINT: longest drain before the job is stopped without it
 
 
 @dataclasses.dataclass(frozen=True)
