@@ -4,8 +4,10 @@
     ReadPubSubArticles (--input pubsub://projects/P/subscriptions/S: one JSON article per message)
       -> DivertLate (behind the watermark: dead letter) -> FixedWindows(--window-seconds)
       -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
-      -> MarkDuplicatesAcrossWindows (per-key state + expiry timers) -> BuildStories
+      -> MarkDuplicatesAcrossWindows (per-key state + expiry timers)
+      -> AssignStoriesAcrossWindows (story memory keyed by block key, root, shard) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)
+      -> SummarizeWindows (summary/: one summary per window, the batch summary's counts)
       -> PublishArticles (--output-topic projects/P/topics/T: one JSON article per message)
 
 Windows are event-time fixed windows of ``window_seconds``; elements are
@@ -39,9 +41,10 @@ from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
 from transforms.io.read import ReadFileFn
 from transforms.common.records import RejectedInput, reject
 from transforms.stories.records import BuildStories
+from transforms.stories.streaming import AssignStoriesAcrossWindows
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
 from transforms.io.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
-from transforms.io.write import ARTICLE_FIELDS, output_path, to_json_line
+from transforms.io.write import ARTICLE_FIELDS, SummaryFn, output_path, summary_view, to_json_line
 
 _log = logging.getLogger(__name__)
 
@@ -289,9 +292,29 @@ def _split_watched(item: tuple[str, str]):
         )
 
 
+def window_stamp(moment: Any) -> str:
+    """A window bound as it appears in file names: ``20250506T140500Z`` (no ':', which
+    some file systems and tools refuse); fractions of a second when there are any."""
+    stamp = moment.to_utc_datetime().strftime("%Y%m%dT%H%M%S")
+    micros = moment.micros % 1_000_000
+    return stamp + (f".{micros:06d}".rstrip("0") if micros else "") + "Z"
+
+
+def window_file_naming(prefix: str, suffix: str):
+    """``fileio`` file naming: ``<prefix>-<window start>-<window end>-SSSSS-of-NNNNN<suffix>``."""
+
+    def naming(window, pane, shard_index, total_shards, compression, destination) -> str:
+        bounds = f"-{window_stamp(window.start)}-{window_stamp(window.end)}" if hasattr(window, "start") else ""
+        shard = f"-{int(shard_index or 0):05d}-of-{int(total_shards or 1):05d}"
+        return f"{prefix}{bounds}{shard}{suffix}" + (f".{compression}" if compression else "")
+
+    return naming
+
+
 class WriteWindowed(beam.PTransform):
     """Write each window's records as JSON Lines under ``<output>/<name>/``, one file
-    set per window (``<name>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl``)."""
+    set per window (``<name>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl``,
+    bounds as :func:`window_stamp`)."""
 
     def __init__(self, output: str, name: str, order: tuple[str, ...], shards: int = 1, compress: bool = False):
         super().__init__()
@@ -307,11 +330,50 @@ class WriteWindowed(beam.PTransform):
             | "WriteFiles"
             >> fileio.WriteToFiles(
                 path=output_path(self._output, self._name),
-                file_naming=fileio.default_file_naming(self._name, self._suffix),
+                file_naming=window_file_naming(self._name, self._suffix),
                 shards=self._shards,
                 temp_directory=StaticValueProvider(str, output_path(self._output, ".tmp", self._name)),
             )
         )
+
+
+def _summary_json(summary: dict) -> str:
+    return json.dumps(summary, ensure_ascii=False, sort_keys=False)
+
+
+class SummarizeWindows(beam.PTransform):
+    """``{"articles", "stories", "dead_letter"}`` -> one summary per window (the batch
+    ``summary.json`` counts: ``SummaryFn``), written as one JSON line under
+    ``<output>/summary/summary-<window start>-<window end>-00000-of-00001.jsonl``."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self._output = output
+
+    def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        tagged = [
+            outputs["articles"] | "TagArticles" >> beam.Map(lambda r: ("article", summary_view(r))),
+            outputs["stories"] | "TagStories" >> beam.Map(lambda r: ("story", {"article_ids": r.get("article_ids")})),
+            outputs["dead_letter"] | "TagDeadLetters" >> beam.Map(lambda r: ("dead_letter", r)),
+        ]
+        summaries = (
+            tagged
+            | "FlattenForSummary" >> beam.Flatten()
+            | "Summarize" >> beam.CombineGlobally(SummaryFn()).without_defaults()
+        )
+        if self._output:
+            (
+                summaries
+                | "SerializeSummary" >> beam.Map(_summary_json)
+                | "WriteSummaries"
+                >> fileio.WriteToFiles(
+                    path=output_path(self._output, "summary"),
+                    file_naming=window_file_naming("summary", ".jsonl"),
+                    shards=1,
+                    temp_directory=StaticValueProvider(str, output_path(self._output, ".tmp", "summary")),
+                )
+            )
+        return summaries
 
 
 def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
@@ -417,6 +479,12 @@ def build_streaming_stages(
         retention_seconds=opts.retention_hours * 3600.0,
         allowed_lateness=lateness,
     )
+    articles = articles | "AssignStoriesAcrossWindows" >> AssignStoriesAcrossWindows(
+        windowfn,
+        config.stories,
+        retention_seconds=config.dedup.retention_days * 86400.0,
+        allowed_lateness=lateness,
+    )
     stories = articles | "BuildStories" >> BuildStories()
     dead_letter = [
         d | f"DeadLettersIntoWindows{i}" >> beam.WindowInto(windowfn, allowed_lateness=lateness)
@@ -433,6 +501,8 @@ def build_streaming_stages(
         dead_letter | "WriteDeadLetters" >> WriteWindowed(
             config.output, "dead_letter", ("source", "stage", "error", "excerpt"), shards, out.compress
         )
+    outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
+    outputs["summary"] = outputs | "SummarizeWindows" >> SummarizeWindows(config.output)
     if output_topic:
         articles | "PublishArticles" >> PublishArticles(output_topic)
-    return {"articles": articles, "stories": stories, "dead_letter": dead_letter}
+    return outputs
