@@ -266,13 +266,12 @@ class _ChooseRoot(beam.DoFn):
 
     def process(self, joined: tuple[str, list]) -> Iterator[tuple[str, tuple[str, str]]]:
         article_id, parts = joined
-        if not _count(parts, ARTICLE):
-            return  # proposals of an article delivered twice, already decided
-        root = choose_root(article_id, [v for k, v in parts if k == PROPOSAL])
-        self._articles.inc()
-        (self._started if root == article_id else self._joined).inc()
-        yield article_id, (SELF, root)
-        yield root, (MEMBER, article_id)
+        if _count(parts, ARTICLE):  # else: proposals of an article delivered twice, already decided
+            root = choose_root(article_id, [v for k, v in parts if k == PROPOSAL])
+            self._articles.inc()
+            (self._started if root == article_id else self._joined).inc()
+            yield article_id, (SELF, root)
+            yield root, (MEMBER, article_id)
 
 
 class ResolveRoots(beam.DoFn):
