@@ -40,6 +40,7 @@ from transforms.io.http import FetchOptions
 from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
 from transforms.io.read import ReadFileFn
 from transforms.common.records import RejectedInput, reject
+from transforms.state.memory import ReadMemory
 from transforms.stories.records import BuildStories
 from transforms.stories.streaming import AssignStoriesAcrossWindows
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
@@ -403,8 +404,11 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
         )
     if subscriptions and not live:
         pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions)
+    prior = None
+    if config.memory is not None and config.memory.previous:  # --state: continue a batch run's stories
+        prior = p | "ReadMemory" >> ReadMemory(config.memory)
     return build_streaming_stages(
-        watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None
+        watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None, prior=prior
     )
 
 
@@ -413,11 +417,13 @@ def build_streaming_stages(
     config: JobConfig,
     pubsub: tuple[beam.PCollection, beam.PCollection] | None = None,
     output_topic: str | None = None,
+    prior: tuple[beam.PCollection, beam.PCollection] | None = None,
 ) -> dict[str, beam.PCollection]:
     """Everything after the source: ``watched`` is ``(kind, value)`` pairs (see
     transforms/io/watch.py; tests feed it from a ``TestStream``), ``pubsub`` the
     ``(raw articles, dead letters)`` of ``ReadPubSubArticles``; at least one of them.
-    ``output_topic`` (``projects/P/topics/T``) also receives every article record."""
+    ``output_topic`` (``projects/P/topics/T``) also receives every article record; ``prior``
+    the ``(records, dead letters)`` of ``ReadMemory``: a batch run's stories that this stream continues."""
     opts = config.streaming_options
     dead_letters = []
     sources = []
@@ -484,7 +490,10 @@ def build_streaming_stages(
         config.stories,
         retention_seconds=config.dedup.retention_days * 86400.0,
         allowed_lateness=lateness,
+        prior=None if prior is None else prior[0],
     )
+    if prior is not None:
+        dead_letters.append(prior[1])
     stories = articles | "BuildStories" >> BuildStories()
     dead_letter = [
         d | f"DeadLettersIntoWindows{i}" >> beam.WindowInto(windowfn, allowed_lateness=lateness)

@@ -189,3 +189,44 @@ def test_live_run_fed_by_file_drops_grows_a_story_and_writes_window_summaries(tm
         assert names and not [n for n in names if ":" in n]
     finally:
         stop_process_group(proc)
+
+
+@pytest.mark.slow
+def test_a_stream_continues_the_stories_of_a_batch_run_state(tmp_path, small_taxonomy):
+    from pipeline.main import run
+    from transforms.dedup.minhash import DEFAULT_SEED
+    from transforms.state import memory
+
+    inbox, state = tmp_path / "inbox", tmp_path / "state"
+    inbox.mkdir()
+    (inbox / "en.jsonl").write_text(json.dumps(_row(QUAKE_TR_EN, "https://en.example/a")) + "\n")
+    config_file = tmp_path / "batch.yaml"
+    config_file.write_text(f"version: 1\ntopics: {small_taxonomy}\n")
+    run(["--input", str(inbox / "*.jsonl"), "--output", str(tmp_path / "batch"), "--state", str(state),
+         "--config", str(config_file)])
+    batch_story = read_records(str(tmp_path / "batch"), "articles")[0]["story_id"]
+    before = memory.read_pointer(str(state))
+
+    config = _config(small_taxonomy)
+    near = config.dedup.near
+    plan = memory.plan_run(str(state), sketch=memory.sketch_id(near.num_perm, DEFAULT_SEED, near.shingle_k,
+                                                               near.min_shingles))
+    config = dataclasses.replace(config, state=str(state), memory=plan)
+    fr = _file(tmp_path, "fr", QUAKE_TR_FR)
+    stream = (
+        TestStream(coder=ELEMENT_CODER)
+        .advance_watermark_to(10)
+        .add_elements([TimestampedValue((FILE, fr), 10.5)])
+        .advance_watermark_to_infinity()
+    )
+
+    def check(articles):
+        assert [a["story_id"] for a in articles] == [batch_story], (articles, batch_story)
+
+    with _streaming_pipeline() as p:
+        from pipeline.streaming import ReadMemory
+
+        prior = p | "ReadMemory" >> ReadMemory(plan)
+        out = build_streaming_stages(p | stream, config, prior=prior)
+        assert_that(out["articles"], check)
+    assert memory.read_pointer(str(state)) == before  # a stream never commits a generation

@@ -28,6 +28,7 @@ a remembered or concurrent story), ``started`` (started a story),
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import apache_beam as beam
@@ -39,13 +40,15 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.common.stage import namespace
 from transforms.stories.blocks import member_payload
-from transforms.stories.features import article_features
+from transforms.state.memory import prior_story_features, story_root
+from transforms.stories.features import article_features, features_payload
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
 from transforms.stories.windows import (
     DEFAULT_SHARDS,
     FrequencyMemory,
     RootMemory,
+    Stored,
     block_step,
     bucket_of,
     choose_root,
@@ -95,12 +98,13 @@ class CountFrequencies(beam.DoFn):
         items = list(items)
         state: FrequencyMemory = memory.read() or FrequencyMemory()
         bucket = bucket_of(float(timestamp), self._bucket)
-        for article_id, names in items:
-            state.add(article_id, names, bucket)
+        for item in items:  # (id, names), or (id, names, first seen) for a remembered batch article
+            state.add(item[0], item[1], bucket if len(item) == 2 else bucket_of(item[2], self._bucket))
         memory.write(state)
         self._arm(expiry, state)
-        for article_id, names in items:
-            yield article_id, (state.frequencies(names), state.n)
+        for item in items:
+            if len(item) == 2:
+                yield item[0], (state.frequencies(item[1]), state.n)
 
     def _arm(self, expiry, state: FrequencyMemory) -> None:
         oldest = state.oldest()
@@ -231,11 +235,17 @@ class RememberStoryBlocks(beam.DoFn):
         memory=beam.DoFn.StateParam(MEMORY),
         expiry=beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[tuple[str, Any]]:
-        key, new = keyed
-        stored = memory.read() or []
-        proposals, updated = block_step(key, stored, list(new), float(timestamp), self._params)
-        if len(updated) != len(stored) or updated != stored:
-            self._stored.inc(max(0, len(updated) - len(stored)))
+        key, values = keyed
+        stored = read = memory.read() or []
+        new, remembered = [], []
+        for value in values:
+            (remembered if isinstance(value, Stored) else new).append(value)
+        if remembered:  # batch articles (--state): stored with their story, proposing nothing
+            held = {s.id for s in stored}
+            stored = sorted([*stored, *(r for r in remembered if r.id not in held)], key=lambda r: (r.published_at, r.id))
+        proposals, updated = block_step(key, stored, new, float(timestamp), self._params)
+        if len(updated) != len(read) or updated != read:
+            self._stored.inc(max(0, len(updated) - len(read)))
             memory.write(updated)
             expiry.set(Timestamp.of(min(s.stored_at for s in updated)) + Duration.of(self._retention))
         for proposal in proposals:
@@ -252,6 +262,36 @@ class RememberStoryBlocks(beam.DoFn):
             memory.clear()
             self._expired.inc()
         return iter(())
+
+
+class _RoutePrior(beam.DoFn):
+    """A remembered batch original (``--state`` memory record) -> its names for the
+    frequency shards and ``(block key, Stored)`` under its story root. Routed by its
+    own features alone (no frequencies: a combine over the memory would be a
+    grouping of a bounded input, which the streaming DirectRunner cannot run), so
+    its vector weighs features by their counts only."""
+
+    def __init__(self, params: StoryParams, shards: int) -> None:
+        self._params = params
+        self._shards = shards
+
+    def process(self, record: dict) -> Iterator[Any]:
+        features = prior_story_features(record)
+        root = story_root(record)
+        if features is None or root is None:
+            return
+        payload = features_payload(features)
+        first_seen = epoch_seconds(record["first_seen"])
+        for shard, names in enumerate(split_names(feature_names(payload), self._shards)):
+            yield beam.pvalue.TaggedOutput(FREQUENCIES, (shard, [(payload[0], names, first_seen)]))
+        keys, member = route(payload, {}, 1, self._params)
+        entry = Stored(payload[0], payload[1], root, first_seen, member_payload(member))
+        for key in keys:
+            yield key, [entry]
+
+
+def epoch_seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 class _ChooseRoot(beam.DoFn):
@@ -330,8 +370,10 @@ class AssignStoriesAcrossWindows(beam.PTransform):
     keeps the ``story_id`` it came with."""
 
     def __init__(self, windowfn: Any, params: StoryParams | None = None, *, retention_seconds: float = 7 * 86400.0,
-                 allowed_lateness: float = 0.0, shards: int = DEFAULT_SHARDS) -> None:
+                 allowed_lateness: float = 0.0, shards: int = DEFAULT_SHARDS,
+                 prior: beam.PCollection | None = None) -> None:
         super().__init__()
+        self._prior = prior  # memory records of a batch run's --state: its stories, continued
         self._windowfn = windowfn
         self._params = params or StoryParams()
         self._retention = retention_seconds
@@ -357,11 +399,26 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         params = self._params
         originals = articles | "KeepOriginals" >> beam.Filter(lambda a: not _is_copy(a))
         payloads = originals | "StoryFeatures" >> beam.Map(article_features, params)
-        frequencies = (
+        shard_groups = (
             payloads
             | "SplitByShard" >> beam.ParDo(_SplitByShard(), self._shards)
             | "GroupShards" >> beam.GroupByKey()
             | "ShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
+        )
+        prior_blocks = None
+        if self._prior is not None:
+            routed_prior = self._prior | "RoutePrior" >> beam.ParDo(
+                _RoutePrior(params, self._shards)
+            ).with_outputs(FREQUENCIES, main="blocks")
+            shard_groups = [
+                shard_groups,
+                routed_prior[FREQUENCIES] | "PriorShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows()),
+            ] | "WithPriorShards" >> beam.Flatten()
+            prior_blocks = routed_prior.blocks | "PriorBlocksInGlobalWindow" >> beam.WindowInto(
+                beam.window.GlobalWindows()
+            )
+        frequencies = (
+            shard_groups
             | "CountFrequencies" >> beam.ParDo(CountFrequencies(self._retention))
             | "TagFrequencies" >> beam.Map(lambda kv: (kv[0], (FREQUENCIES, kv[1])))
         )
@@ -372,10 +429,15 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             | self._back("FeaturesIntoWindows")
             | "VectorizeAndRoute" >> beam.ParDo(_VectorizeAndRoute(params)).with_outputs(ARTICLES, main="blocks")
         )
-        proposals = (
+        blocks = (
             routed.blocks
             | "GroupBlocks" >> beam.GroupByKey()
             | "BlocksInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
+        )
+        if prior_blocks is not None:
+            blocks = (blocks, prior_blocks) | "WithPriorBlocks" >> beam.Flatten()
+        proposals = (
+            blocks
             | "RememberStoryBlocks" >> beam.ParDo(RememberStoryBlocks(params, self._retention))
         )
         chosen = (
