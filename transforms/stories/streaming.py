@@ -9,6 +9,7 @@ The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global:
       -> GroupRoots -> ResolveRoots (state per root id: the root's own choice)
       duplicates -> by their original ---------^
       -> JoinStories (by article id) -> articles with story_id
+    prior (--state memory records) -> RoutePrior -> into CountFrequencies and RememberStoryBlocks
 
 Each stateful step runs in the global window on what a window's ``GroupByKey``
 delivered (so the window's articles are decided together, in an order that does
@@ -22,7 +23,7 @@ assigned), ``unblocked`` (no feature rare enough to pair by), ``joined`` (joined
 a remembered or concurrent story), ``started`` (started a story),
 ``resolved_through_alias`` (a root that had itself joined a story),
 ``block_members`` (members stored under block keys), ``blocks_expired``,
-``frequency_articles_expired``.
+``frequency_articles_expired``, ``incomplete_joins`` (parts flushed by timer; 0 when all is well).
 """
 
 from __future__ import annotations
