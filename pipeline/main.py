@@ -138,8 +138,9 @@ def dry_run_summary(result, started: float) -> dict:
 
 def with_memory(config: JobConfig) -> JobConfig:
     """With ``--state`` (batch): resolve ``<state>/memory/CURRENT`` now, at launch, into
-    the generation this run reads and the one it writes (``transforms/state/memory.py``)."""
-    if not config.state or config.streaming:
+    the generation this run reads and the one it writes (``transforms/state/memory.py``).
+    A streaming job reads the generation (its stories continue the batch ones) and never commits one."""
+    if not config.state:
         return config
     near = config.dedup.near
     try:
@@ -239,7 +240,7 @@ def run(argv: Sequence[str]) -> dict:
     started = time.perf_counter()
     with beam.Pipeline(runner=runner_for(options), options=options) as p:
         build_pipeline(p, config)
-    if config.memory is not None:  # the run succeeded: the new memory generation becomes current
+    if config.memory is not None and not config.streaming:  # the run succeeded: its memory becomes current
         memory.commit(config.memory)
     summary = read_summary(config.output)
     if scheduled is not None:  # publish the staged outputs, then the manifest (the commit point)
