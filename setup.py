@@ -35,6 +35,7 @@ EXTRAS = {
         "psutil>=5.9",
         "py-spy>=0.4",
         "ruff>=0.6",
+        "hypothesis==6.168.3",  # property-based tests of the input edge (tests/transforms/io/test_input_properties.py)
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
     ],

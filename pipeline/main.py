@@ -34,6 +34,7 @@ from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, OptionError, unknown_arguments
 from pipeline.progress import ProgressLine
 from pipeline.runners import Chosen, choose_runner
+from transforms.common.redact import RedactingFilter, redact_text
 from transforms.state import memory
 from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
@@ -338,22 +339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     cli.setup_logging(front.log_level)
+    for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
+        handler.addFilter(RedactingFilter())
     if front.show:
         print(cli.show(front.show, cli.prog_name()))
         return exitcodes.OK
     try:
         summary = run(argv, progress=not front.quiet)
     except ConfigError as exc:
-        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return exitcodes.USAGE
     except RunError as exc:
         if exc.summary:
             print(format_summary(exc.summary, exc.summary.get("seconds", 0.0)))
-        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.status
     except Exception as exc:  # noqa: BLE001 - the runner failed: its traceback, then one line that says so
         traceback.print_exc()
-        print(f"newsbeam: error: the run failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"newsbeam: error: the run failed: {redact_text(_one_line(exc))}", file=sys.stderr)
         return exitcodes.FAILED
     if summary.get("streaming"):
         print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")

@@ -377,7 +377,12 @@ def build_streaming_stages(
         dead_letters.append(dead)
     if watched is not None:
         read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
-            ReadFileFn(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
+            ReadFileFn(
+                config.read.max_article_bytes,
+                DEFAULT_MAX_FILE_BYTES,
+                config.read.max_dead_letters_per_file,
+                config.input_fields,
+            )
         ).with_outputs(DEAD_LETTER, main=MAIN)
         dead_letters.append(read[DEAD_LETTER])
         sources.append(read[MAIN])

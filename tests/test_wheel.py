@@ -18,6 +18,7 @@ def test_wheel_in_a_fresh_venv_runs_the_sample_from_another_folder(tmp_path):
     wheel = build_wheel(tmp_path / "build")
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("configs/local.yaml", "configs/topics.yaml", "configs/feeds.yaml", "configs/story_lexicon.yaml",
+                    "configs/input_fields.yaml",
                     "configs/__init__.py", "pipeline/main.py", "transforms/io/read.py"):
         assert shipped in names, shipped
     assert not any(n.startswith(("tests/", "bench/", "eval/")) for n in names)

@@ -32,6 +32,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.common.unicode import valid_unicode
+from transforms.io.read import path_element
+
 _log = logging.getLogger(__name__)
 
 FILE = "file"
@@ -120,10 +123,10 @@ class LivePoller:
             for error in errors:
                 if error not in self._reported:  # one dead letter per distinct failure, not one per poll
                     self._reported.add(error)
-                    items.append((ERROR, error))
+                    items.append((ERROR, valid_unicode(error)[0]))
             for path in ready_files(listing, self._previous, self._emitted, now, self._settle):
                 self._emitted.add(path)
-                items.append((FILE, path))
+                items.append((FILE, path_element(path)))  # type: ignore[arg-type]
             self._previous = listing
         if self._feeds and now >= self._next_feed_poll:
             self._next_feed_poll = now + self._feed_poll
@@ -243,7 +246,7 @@ class WatchInputs(beam.PTransform):
             parts.append(
                 pbegin
                 | f"MatchContinuously{i}" >> fileio.MatchContinuously(pattern, interval=self._poll)
-                | f"FilePath{i}" >> beam.Map(lambda m: (FILE, m.path))
+                | f"FilePath{i}" >> beam.Map(lambda m: (FILE, path_element(m.path)))
             )
         if self._feeds:
             feeds = list(self._feeds)

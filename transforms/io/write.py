@@ -22,6 +22,8 @@ from typing import Any, Iterable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.common.unicode import deep_valid_unicode, valid_unicode
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - setup.py installs it; json writes the same lines, ~3x slower
@@ -59,7 +61,10 @@ def to_json_line(record: dict, order: Iterable[str] = ()) -> str:
             return orjson.dumps(ordered).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError: ints over 64 bits, lone surrogates, odd keys ...
             pass
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    if valid_unicode(line)[1]:  # a lone surrogate that got past the readers: U+FFFD, not a crash in the writer
+        line = json.dumps(deep_valid_unicode(ordered), ensure_ascii=False, separators=(",", ":"))
+    return line
 
 
 def output_path(output: str, *parts: str) -> str:
@@ -112,9 +117,10 @@ class SummaryFn(beam.CombineFn):
             if len(record.get("article_ids") or ()) > 1:
                 acc["totals"]["multi_article_stories"] += 1
         else:
-            acc["totals"]["dead_letters"] += 1
+            count = record.get("count") or 1  # one record may stand for many (a per-file cap)
+            acc["totals"]["dead_letters"] += count
             key = f"{record.get('stage')}: {reason_class(record.get('error') or '')}"
-            acc["dead_letters"][key] += 1
+            acc["dead_letters"][key] += count
             example = reason_example(record)
             examples = acc["examples"]  # one real example per reason: the smallest (source, error), any order
             if key not in examples or example < examples[key]:
