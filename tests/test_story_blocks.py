@@ -5,7 +5,7 @@ import pytest
 
 from tests.story_cases import QUAKE_PE_EN, QUAKE_TR_EN, QUAKE_TR_FR, art, block_members, flood_block
 from transforms.stories.blocks import block_features, block_payload, blocked, member_of, member_payload, score_block
-from transforms.stories.features import article_features, features_of, story_features
+from transforms.stories.features import article_features, feature_key, features_of, story_features
 from transforms.stories.params import StoryParams
 from transforms.stories.spelling import word_key
 from transforms.stories.vectors import (
@@ -26,7 +26,7 @@ def test_block_payload_is_compact_primitives_that_survive_beams_default_coder():
     vector = vectorize(feats[0], df, n)
     keys, member = blocked(vector, df, prior=True)
     payload = member_payload(member)
-    assert all(isinstance(x, (str, bytes, bool)) for x in payload)
+    assert all(isinstance(x, (str, bytes, bool, float)) for x in payload)
     coder = FastPrimitivesCoder()
     encoded = coder.encode(payload)
     assert member_of(coder.decode(encoded)) == member
@@ -127,9 +127,10 @@ def test_vectorising_reads_vector_hashes_from_its_table():
     feats = [story_features(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
     df, n = document_frequencies(feats)
     _, member = block_features(feats[0], df, n)
-    kept = sorted(vectors.vector_hash(f) for f, _ in feats[0].counts if df.get(f, 1) >= 2)
+    keys = [feature_key(f) for f, _ in feats[0].counts]
+    kept = sorted(vectors.vector_hash(k) for k in keys if df.get(k, 1) >= 2)
     assert np.frombuffer(member.vector.hashes, "<u4").tolist() == sorted(set(kept))
-    assert all(blocks._VECTOR_HASHES[f] == vectors.vector_hash(f) for f, _ in feats[0].counts)
+    assert all(blocks._VECTOR_HASHES[k] == vectors.vector_hash(k) for k in keys)
 
 
 def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_remembered_pairs():

@@ -5,7 +5,14 @@ import pytest
 from tests.story_cases import QUAKE_PE_EN, QUAKE_TR_EN, QUAKE_TR_FR, vectors
 from transforms.stories.features import story_features
 from transforms.stories.params import StoryParams
-from transforms.stories.vectors import compact, document_frequencies, similarity, time_decay, vectorize
+from transforms.stories.vectors import (
+    compact,
+    cross_language_scale,
+    document_frequencies,
+    similarity,
+    time_decay,
+    vectorize,
+)
 
 
 def test_similarity_is_symmetric_and_decays_with_time():
@@ -24,6 +31,7 @@ def test_compact_vectors_score_like_the_exact_cosine():
     for a in vs:
         for b in vs:
             exact = sum(w * b.weights[f] for f, w in a.weights.items() if f in b.weights)
+            exact *= cross_language_scale(a.language, b.language, a.neutral, b.neutral)
             decay = time_decay(a.published_at, b.published_at)
             # float16 weights: 11 significant bits, so a score moves by well under 1e-3
             assert similarity(compact(a), compact(b)) == pytest.approx(min(1.0, exact) * decay, abs=1e-3)

@@ -21,7 +21,7 @@ import numpy as np
 import xxhash
 
 from transforms.common.stage import Memo
-from transforms.stories.features import FeaturesPayload, StoryFeatures, features_of
+from transforms.stories.features import FeaturesPayload, StoryFeatures, feature_key, features_of
 from transforms.stories.params import StoryParams
 from transforms.stories.vectors import (
     VECTOR_HASH_DTYPE,
@@ -38,7 +38,8 @@ from transforms.stories.vectors import (
 
 _HASH_DTYPE = np.dtype("<u8")  # block keys
 _VECTOR_HASHES = Memo(vector_hash, 1_000_000)  # feature -> vector_hash, for an article's features in one map()
-_BLOCKABLE = ("w:", "n:", "d:", "c:")
+_BLOCKABLE = ("w:", "n:", "d:", "c:", "p:", "o:")
+_NAME_RANGE = ("W:", "W;")  # names (``W:``) are blockable words too
 
 
 def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams()) -> list[str]:
@@ -93,7 +94,7 @@ def block_features(
     if counts:
         names, raw = zip(*counts)
         found = _block_arrays(features.id, features.published_at, names, np.array(raw, dtype=np.float64), df,
-                              n_docs, params, prior)
+                              n_docs, params, prior, features.language)
         if found is not None:
             return found
     return blocked(vectorize(features, df, n_docs), df, params, prior)
@@ -107,7 +108,7 @@ def block_payload(
     names and counts, without building the ``(feature, count)`` pairs."""
     if payload[2]:
         found = _block_arrays(payload[0], payload[1], payload[2].split("\0"), np.frombuffer(payload[3], "<f8"), df,
-                              n_docs, params, prior)
+                              n_docs, params, prior, payload[4])
         if found is not None:
             return found
     return block_features(features_of(payload), df, n_docs, params, prior)
@@ -115,20 +116,30 @@ def block_payload(
 
 def _block_arrays(
     article_id: str, published_at: str, names: Sequence[str], count: np.ndarray, df: Mapping[str, int],
-    n_docs: int, params: StoryParams, prior: bool,
+    n_docs: int, params: StoryParams, prior: bool, language: str = "",
 ) -> tuple[tuple[str, ...], Member] | None:
     """:func:`block_features` on the sorted feature names and their counts; None
     when some count is not positive (:func:`blocked` handles those)."""
     if not (count > 0).all():  # features with no weight are not part of the vector at all
         return None
+    # sorted names: a prefix is one contiguous range (found before names become words)
+    words = (bisect_left(names, "w:"), bisect_left(names, "w;"))
+    names_at = (bisect_left(names, _NAME_RANGE[0]), bisect_left(names, _NAME_RANGE[1]))
+    usable = np.zeros(len(names), dtype=bool)
+    usable[names_at[0] : names_at[1]] = True
+    for prefix in _BLOCKABLE:
+        usable[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
+    if names_at[0] < names_at[1]:
+        names = list(names)
+        names[names_at[0] : names_at[1]] = [feature_key(f) for f in names[names_at[0] : names_at[1]]]
     freq = np.array(list(map(df.get, names, _repeat(1))), dtype=np.float64)
     tf = np.where(count >= 1, 1.0 + np.log(np.maximum(count, 1.0)), count)  # sublinear; sub-unit weights kept
     weight = tf * ((math.log(n_docs + 1) + 1.0) - np.log(freq + 1.0))
-    norm = math.sqrt(float(np.dot(weight, weight))) or 1.0
+    total = float(np.dot(weight, weight))
+    norm = math.sqrt(total) or 1.0
+    lowercase = weight[words[0] : words[1]]
+    neutral = math.sqrt(max(0.0, total - float(np.dot(lowercase, lowercase))) / total) if total else 1.0
     weight = weight / norm
-    usable = np.zeros(len(names), dtype=bool)
-    for prefix in _BLOCKABLE:  # sorted names: a prefix is one contiguous range
-        usable[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
     usable &= (freq >= 2) & (freq <= params.max_block_size)
     candidates = np.flatnonzero(usable)
     limit = params.block_keys_per_article
@@ -152,18 +163,20 @@ def _block_arrays(
     if len(hashes) > 1 and not np.all(hashes[1:] != hashes[:-1]):
         hashes, first = np.unique(hashes, return_index=True)
         weight = np.add.reduceat(weight, first)
-    vector = CompactVector(article_id, published_at, hashes.tobytes(), weight.astype(WEIGHT_DTYPE).tobytes())
+    vector = CompactVector(article_id, published_at, hashes.tobytes(), weight.astype(WEIGHT_DTYPE).tobytes(), language,
+                           neutral)
     return keys, Member(vector, key_hashes.tobytes(), prior)
 
 
 def member_payload(member: Member) -> tuple:
-    """``(id, published_at, hashes, weights, keys, prior)``: str, bytes and bool only."""
+    """``(id, published_at, hashes, weights, language, neutral, keys, prior)``: str,
+    bytes, float and bool only."""
     return (*member.vector, member.keys, member.prior)
 
 
 def member_of(payload: tuple) -> Member:
-    article_id, published_at, hashes, weights, keys, prior = payload
-    return Member(CompactVector(article_id, published_at, hashes, weights), keys, prior)
+    article_id, published_at, hashes, weights, language, neutral, keys, prior = payload
+    return Member(CompactVector(article_id, published_at, hashes, weights, language, neutral), keys, prior)
 
 
 def member_ref(article_id: str, prior: bool = False) -> str:
@@ -246,12 +259,21 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
         near = jj < cut[ii]
         ii, dd, jj, dt = ii[near], dd[near], jj[near], dt[near]
     decays = np.where(dt > grace, 0.5 ** ((dt - grace) / half_life), 1.0)
-    likely = np.minimum(1.0, dots[ii, dd]) * decays >= floor - 1e-9
+    pair_dots = dots[ii, dd]
+    if params.cross_language:  # across two languages, the cosine of the neutral parts
+        languages = [m.vector.language for m in members]
+        if len(set(languages) - {""}) > 1:
+            number = {x: i for i, x in enumerate(sorted(set(languages)))}  # "" (unknown) is 0
+            codes = np.array([number[x] for x in languages], dtype=np.int64)
+            neutral = np.maximum(np.array([m.vector.neutral for m in members]), params.neutral_floor)
+            cross = (codes[ii] != codes[jj]) & (codes[ii] != number.get("", -1)) & (codes[jj] != number.get("", -1))
+            pair_dots = np.where(cross, pair_dots / (neutral[ii] * neutral[jj]), pair_dots)
+    likely = np.minimum(1.0, pair_dots) * decays >= floor - 1e-9
     prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
     if prior.any():
         likely &= ~(prior[ii] & prior[jj])
     nodes: list[Node | None] = [None] * count
-    for i, j, dot in zip(ii[likely].tolist(), jj[likely].tolist(), dots[ii[likely], dd[likely]].tolist()):
+    for i, j, dot in zip(ii[likely].tolist(), jj[likely].tolist(), pair_dots[likely].tolist()):
         ha, hb = hours[i], hours[j]
         decay = 1.0
         if ha is not None and hb is not None and hb - ha > grace:

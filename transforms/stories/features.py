@@ -3,7 +3,9 @@
 Taken from the title (counted ``title_repeat`` times) and the lead of the text:
 
 - ``w:<key>`` content words as phonetic keys (:mod:`transforms.stories.spelling`);
-  a word capitalised inside a sentence (a name) weighs ``entity_weight``;
+  a word capitalised inside a sentence (a name) is ``W:<key>`` and weighs ``entity_weight``
+  (the same feature as ``w:<key>`` to every comparison, :func:`feature_key`; the capital
+  marks it as language-neutral, like every feature but ``w:``);
 - ``c:<concept>`` key news terms and country names of the 9 languages
   (``séisme``, ``Erdbeben``, ``землетрус``: ``c:earthquake``);
 - ``n:<value>`` numbers across separators and scale words (``1,5 Milliarden`` =
@@ -74,10 +76,23 @@ class StoryFeatures(NamedTuple):
     id: str
     published_at: str  # "" when unknown
     counts: tuple[tuple[str, float], ...]  # (feature, weighted count), sorted by feature
+    language: str = ""  # "" when unknown
 
 
-FeaturesPayload = tuple  # (id, published_at, names joined by NUL, counts as little-endian float64 bytes)
+FeaturesPayload = tuple  # (id, published_at, names joined by NUL, counts as little-endian float64 bytes, language)
 # [, True] for an article remembered from an earlier run (an original by construction)
+
+NAME_PREFIX = "W:"  # a name: the same feature as "w:" + key, marked language-neutral
+
+
+def feature_key(feature: str) -> str:
+    """The feature as comparisons know it: a name ``W:<key>`` is the word ``w:<key>``."""
+    return "w" + feature[1:] if feature[0] == "W" else feature
+
+
+def is_neutral(feature: str) -> bool:
+    """Whether a feature means the same in every language: all but lowercase words (``w:``)."""
+    return not feature.startswith("w:")
 
 
 def features_payload(features: StoryFeatures) -> FeaturesPayload:
@@ -87,14 +102,15 @@ def features_payload(features: StoryFeatures) -> FeaturesPayload:
     only, never NUL."""
     names = "\0".join(f for f, _ in features.counts)
     counts = np.fromiter((c for _, c in features.counts), dtype="<f8", count=len(features.counts))
-    return features.id, features.published_at, names, counts.tobytes()
+    return features.id, features.published_at, names, counts.tobytes(), features.language
 
 
 def features_of(payload: FeaturesPayload) -> StoryFeatures:
-    article_id, published_at, names, counts = payload[:4]
+    article_id, published_at, names, counts, language = payload[:5]
     if not names:
-        return StoryFeatures(article_id, published_at, ())
-    return StoryFeatures(article_id, published_at, tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist())))
+        return StoryFeatures(article_id, published_at, (), language)
+    pairs = tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist()))
+    return StoryFeatures(article_id, published_at, pairs, language)
 
 
 _NUMBER_SEPARATOR = re.compile(r"[.,' ]")
@@ -132,8 +148,14 @@ def story_features(article: Mapping, params: StoryParams = StoryParams()) -> Sto
     regex, so a capitalised word is a name only when it also occurs elsewhere."""
     counts = _feature_counts(article, params)
     return StoryFeatures(
-        str(article["id"]), article.get("published_at") or "", tuple([(f, counts[f]) for f in sorted(counts)])
+        str(article["id"]), article.get("published_at") or "", tuple([(f, counts[f]) for f in sorted(counts)]),
+        _language(article),
     )
+
+
+def _language(article: Mapping) -> str:
+    language = article.get("language") or ""
+    return "" if language == "und" else language
 
 
 def _feature_counts(article: Mapping, params: StoryParams) -> dict[str, float]:
@@ -164,7 +186,7 @@ def _feature_counts(article: Mapping, params: StoryParams) -> dict[str, float]:
                     capitalized.add(feature)
     for feature in capitalized:
         if feature not in lowercase:
-            counts[feature] *= params.entity_weight
+            counts[NAME_PREFIX + feature[2:]] = counts.pop(feature) * params.entity_weight
     return counts
 
 
@@ -287,5 +309,6 @@ def article_features(article: Mapping, params: StoryParams = StoryParams()) -> F
     counts = _feature_counts(article, params)
     names = sorted(counts)
     weights = np.fromiter(map(counts.__getitem__, names), dtype="<f8", count=len(names))
-    return str(article["id"]), article.get("published_at") or "", "\0".join(names), weights.tobytes()
+    return (str(article["id"]), article.get("published_at") or "", "\0".join(names), weights.tobytes(),
+            _language(article))
 

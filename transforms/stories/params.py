@@ -28,3 +28,5 @@ class StoryParams:
     year_weight: float = 0.3
     word_weight: float = 1.0
     title_repeat: int = 2  # the title counts this many times
+    cross_language: bool = True  # across two languages, compare the language-neutral parts of the vectors
+    neutral_floor: float = 0.3  # the smallest neutral norm an article is taken to have (caps the boost)

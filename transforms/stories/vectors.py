@@ -4,6 +4,10 @@ An article's features weighted ``(1 + log count) * idf`` (idf over the batch's
 original articles) and normalised to unit length; two articles' similarity is
 the cosine of their vectors times a time decay, ``0.5 ** (max(0, |dt| - grace) /
 half_life)`` on their ``published_at`` distance (none when a date is missing).
+Across two languages the cosine is taken in the language-neutral part of the
+vectors (names, concepts, numbers, dates, places: what a translation keeps): the
+dot product divided by the product of the two vectors' :attr:`Vector.neutral`
+norms, since what two languages share lies in that part only.
 Blocks hold the vectors in a compact form (:class:`CompactVector`: sorted 32-bit
 feature hashes and float16 weights in two ``bytes``) that the shuffle carries
 without pickling and that scores with a binary search and one dot product.
@@ -19,7 +23,7 @@ from typing import Iterable, Mapping, NamedTuple
 import numpy as np
 import xxhash
 
-from transforms.stories.features import StoryFeatures
+from transforms.stories.features import StoryFeatures, feature_key, is_neutral
 from transforms.stories.params import StoryParams
 
 
@@ -29,11 +33,13 @@ def idf(df: int, n_docs: int) -> float:
 
 
 class Vector(NamedTuple):
-    """A unit-length weighted feature vector of one article."""
+    """A unit-length weighted feature vector of one article (features by :func:`feature_key`)."""
 
     id: str
     published_at: str
     weights: dict[str, float]
+    language: str = ""  # "" when unknown
+    neutral: float = 1.0  # the norm of its language-neutral part (:func:`is_neutral` features)
 
 
 def vectorize(features: StoryFeatures, df: Mapping[str, int], n_docs: int) -> Vector:
@@ -43,12 +49,19 @@ def vectorize(features: StoryFeatures, df: Mapping[str, int], n_docs: int) -> Ve
     log = math.log
     top = log(n_docs + 1) + 1.0  # idf(df) = top - log(df + 1)
     get = df.get
+    neutral = 0.0
     for feature, count in features.counts:
         if count > 0:
             tf = 1.0 + log(count) if count >= 1 else count  # sublinear; sub-unit weights (years) kept as is
-            weights[feature] = tf * (top - log(get(feature, 1) + 1))
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    return Vector(features.id, features.published_at, {f: w / norm for f, w in weights.items()})
+            key = feature_key(feature)
+            w = weights[key] = tf * (top - log(get(key, 1) + 1))
+            if is_neutral(feature):
+                neutral += w * w
+    total = sum(w * w for w in weights.values())
+    norm = math.sqrt(total) or 1.0
+    share = math.sqrt(neutral / total) if total else 1.0
+    return Vector(features.id, features.published_at, {f: w / norm for f, w in weights.items()}, features.language,
+                  share)
 
 
 @lru_cache(maxsize=100_000)
@@ -86,6 +99,8 @@ class CompactVector(NamedTuple):
     published_at: str
     hashes: bytes
     weights: bytes
+    language: str = ""
+    neutral: float = 1.0
 
 
 VECTOR_HASH_DTYPE = np.dtype("<u4")  # features in a CompactVector
@@ -124,7 +139,8 @@ def compact(vector: Vector, df: Mapping[str, int] | None = None) -> CompactVecto
     if len(hashes) > 1 and not np.all(hashes[1:] != hashes[:-1]):
         hashes, first = np.unique(hashes, return_index=True)
         weights = np.add.reduceat(weights, first)
-    return CompactVector(vector.id, vector.published_at, hashes.tobytes(), weights.astype(WEIGHT_DTYPE).tobytes())
+    return CompactVector(vector.id, vector.published_at, hashes.tobytes(), weights.astype(WEIGHT_DTYPE).tobytes(),
+                         vector.language, vector.neutral)
 
 
 _END = np.iinfo(np.uint32).max
@@ -152,12 +168,26 @@ def _cosine(ha: np.ndarray, wa: np.ndarray, hb: np.ndarray, wb: np.ndarray) -> f
     return float(np.dot(wa[hit], wb[at[hit]]))
 
 
+def cross_language_scale(a: str, b: str, neutral_a: float, neutral_b: float, params: StoryParams = StoryParams()
+                         ) -> float:
+    """What a dot product is multiplied by to be a cosine: 1 within one language (or
+    when a language is unknown), ``1 / (neutral_a * neutral_b)`` across two (each
+    norm at least ``neutral_floor``, so an article of few neutral features cannot
+    blow a small overlap up)."""
+    if not params.cross_language or not a or not b or a == b:
+        return 1.0
+    floor = params.neutral_floor
+    return 1.0 / (max(neutral_a, floor) * max(neutral_b, floor))
+
+
 def similarity(a: Vector | CompactVector, b: Vector | CompactVector, params: StoryParams = StoryParams()) -> float:
-    """Cosine of the two vectors times the time decay; symmetric, in [0, 1].
-    Computed on the compact form, as blocks are scored."""
+    """Cosine of the two vectors (across languages: in their neutral part) times the
+    time decay; symmetric, in [0, 1]. Computed on the compact form, as blocks are scored."""
     ca = a if isinstance(a, CompactVector) else compact(a)
     cb = b if isinstance(b, CompactVector) else compact(b)
-    cosine = _cosine(*_arrays(ca), *_arrays(cb))
+    cosine = _cosine(*_arrays(ca), *_arrays(cb)) * cross_language_scale(
+        ca.language, cb.language, ca.neutral, cb.neutral, params
+    )
     return min(1.0, cosine) * time_decay(a.published_at, b.published_at, params)
 
 
@@ -174,5 +204,6 @@ def document_frequencies(features: Iterable[StoryFeatures]) -> tuple[dict[str, i
     for f in features:
         n += 1
         for feature, _ in f.counts:
-            df[feature] = df.get(feature, 0) + 1
+            key = feature_key(feature)
+            df[key] = df.get(key, 0) + 1
     return df, n
