@@ -267,7 +267,8 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
             codes = np.array([number[x] for x in languages], dtype=np.int64)
             neutral = np.maximum(np.array([m.vector.neutral for m in members]), params.neutral_floor)
             cross = (codes[ii] != codes[jj]) & (codes[ii] != number.get("", -1)) & (codes[jj] != number.get("", -1))
-            pair_dots = np.where(cross, pair_dots / (neutral[ii] * neutral[jj]), pair_dots)
+            scaled = pair_dots * params.cross_language_factor / (neutral[ii] * neutral[jj])
+            pair_dots = np.where(cross, scaled, pair_dots)
     likely = np.minimum(1.0, pair_dots) * decays >= floor - 1e-9
     prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
     if prior.any():

@@ -24,6 +24,7 @@ from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 
+from transforms.stories.entities import entity_fields
 from transforms.stories.lexicon import lexicon
 from transforms.stories.params import StoryParams
 from transforms.stories.spelling import fold_token, norm_token, transliterate, word_key
@@ -187,7 +188,28 @@ def _feature_counts(article: Mapping, params: StoryParams) -> dict[str, float]:
     for feature in capitalized:
         if feature not in lowercase:
             counts[NAME_PREFIX + feature[2:]] = counts.pop(feature) * params.entity_weight
+    if params.place_weight or params.organisation_weight:
+        _add_entities(article, counts, params)
     return counts
+
+
+def _add_entities(article: Mapping, counts: dict[str, float], params: StoryParams) -> None:
+    """``p:<geonameid>`` (``k:<country code>`` for a country) and ``o:<id>`` of the places and organisations the article names
+    (its ``places``/``organisations`` fields, found here when it has none): mentions, a
+    title mention counted ``title_repeat`` times."""
+    if "places" in article and "organisations" in article:
+        found = article
+    else:
+        found = entity_fields(article)
+    repeat = params.title_repeat - 1
+    for field, prefix, key, weight in (("places", "p:", "geonameid", params.place_weight),
+                                       ("organisations", "o:", "id", params.organisation_weight)):
+        if not weight:
+            continue
+        for entity in found.get(field) or ():
+            title = sum(1 for span in entity["evidence"] if span["field"] == "title")
+            name = f"k:{entity['country']}" if entity.get("kind") == "country" else f"{prefix}{entity[key]}"
+            counts[name] = (entity["mentions"] + repeat * title) * weight
 
 
 _WORD = re.compile(r"[^\W\d_]+")

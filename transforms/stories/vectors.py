@@ -177,7 +177,7 @@ def cross_language_scale(a: str, b: str, neutral_a: float, neutral_b: float, par
     if not params.cross_language or not a or not b or a == b:
         return 1.0
     floor = params.neutral_floor
-    return 1.0 / (max(neutral_a, floor) * max(neutral_b, floor))
+    return params.cross_language_factor / (max(neutral_a, floor) * max(neutral_b, floor))
 
 
 def similarity(a: Vector | CompactVector, b: Vector | CompactVector, params: StoryParams = StoryParams()) -> float:

