@@ -3,7 +3,7 @@
     WatchInputs (new files, feed polls) -> ReadWatchedFiles / PollWatchedFeeds
     ReadPubSubArticles (--input pubsub://projects/P/subscriptions/S: one JSON article per message)
       -> DivertLate (behind the watermark: dead letter) -> FixedWindows(--window-seconds)
-      -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
+      -> NormalizeArticles -> DetectLanguage -> TagTopics -> TagEntities (the batch composites, unchanged)
       -> MarkDuplicatesAcrossWindows (per-key state + expiry timers) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)
       -> PublishArticles (--output-topic projects/P/topics/T: one JSON article per message)

@@ -23,21 +23,25 @@ import re
 from functools import lru_cache
 from typing import Mapping, NamedTuple
 
-from transforms.stories.gazetteer import Gazetteer, exact_key, gazetteer, stem_key
+from transforms.stories.gazetteer import Gazetteer, Place, exact_key, gazetteer, stem_key
 from transforms.stories.spelling import fold_token
 
 MAX_EVIDENCE = 3  # spans kept per entity
 SMALL_TOWN = 50_000  # a town smaller than this is a place only where the article names its country
 _UPPER = "".join(chr(c) for c in range(0x41, 0x530) if chr(c).isupper() and chr(c).isalpha())
-_WORD_CAP = "[" + re.escape(_UPPER) + "][^\\W\\d_]*(?:['’ʼ][^\\W\\d_]+)*\\+?"
-_CAPITALISED = re.compile("(?<![^\\W\\d_])" + _WORD_CAP)
+# a capitalised word (its first letter not preceded by another letter; the check comes
+# after that letter, so that the pattern starts with a plain class the regex engine skips to in C)
+_WORD_TAIL = "[^\\W\\d_]*(?:['’ʼ][^\\W\\d_]+)*\\+?"
+_WORD_CAP = "[" + re.escape(_UPPER) + "]" + _WORD_TAIL
+_FIRST_CAP = "[" + re.escape(_UPPER) + "](?<![^\\W\\d_].)" + _WORD_TAIL
+_CAPITALISED = re.compile(_FIRST_CAP)
 _CONNECTORS = ("de del della dell di da do dos das du des am an upon on la le les sur nad na im el al en bei ob der "
                "of y sul sull")
 _SPACE = "[ \\t\\u00a0]"
 _CONNECTOR = "(?:" + "|".join(_CONNECTORS.split()) + ")" + _SPACE
 _JOIN = f"(?:{_SPACE}?[-‐‑–]{_SPACE}?|{_SPACE}{_CONNECTOR}?{_CONNECTOR}?)"
 # a run of capitalised words joined by a space, a hyphen or one or two connectors: the words of one name
-_RUN = re.compile("(?<![^\\W\\d_])" + _WORD_CAP + "(?:" + _JOIN + _WORD_CAP + ")*")
+_RUN = re.compile(_FIRST_CAP + "(?:" + _JOIN + _WORD_CAP + ")*")
 _PLACE_WORDS = frozenset(
     "oblast oblasti region province provinz district raion city port airport county obwod obwodu".split()
 )
@@ -61,10 +65,15 @@ class _RunPlace(NamedTuple):
     first_name: bool  # followed by another capitalised word (no place word): a person's first name in a text
 
 
-@lru_cache(maxsize=200_000)
+_RUNS: dict[tuple[str, str | None], tuple] = {}  # (run, language) -> _run_places (bounded below)
+_RUNS_MAX = 200_000
+
+
 def _run_places(run: str, language: str | None) -> tuple[tuple[_RunPlace, ...], tuple[int, ...]]:
-    """The place names of one run of capitalised words (longest first) and where its words start."""
+    """The place names of one run of capitalised words (longest first), and where in it an
+    organisation name may start (the words that begin like one)."""
     gaz = gazetteer()
+    prefixes = _organisation_patterns()[2]
     words = [m.span() for m in _CAPITALISED.finditer(run)]
     found = []
     i = 0
@@ -91,7 +100,10 @@ def _run_places(run: str, language: str | None) -> tuple[tuple[_RunPlace, ...], 
             i += n - 1
             break
         i += 1
-    return tuple(found), tuple(w[0] for w in words)
+    if len(_RUNS) >= _RUNS_MAX:
+        _RUNS.clear()
+    out = _RUNS[run, language] = (tuple(found), tuple(w[0] for w in words if run[w[0]:w[0] + 2].lower() in prefixes))
+    return out
 
 
 def _sentence_head(text: str, start: int) -> bool:
@@ -158,19 +170,20 @@ def _organisation_patterns() -> tuple[dict[str, re.Pattern], dict[str, str], fro
 
 def _scan(text: str, language: str | None, field: str, gaz: Gazetteer) -> list[Mention]:
     """The organisations and places named in one field, in order."""
-    patterns, owners, prefixes = _organisation_patterns()
+    patterns, owners, _ = _organisation_patterns()
     orgs: list[Mention] = []
     places: list[tuple[tuple[int, ...], str, int, int]] = []
     in_text = field == "text"
+    known = _RUNS.get
     for m in _RUN.finditer(text):
-        base = m.start()
-        found, starts = _run_places(m.group(), language)
-        at = base
-        for offset in starts:  # organisations: at any word of the run, also running on past it
+        run = m.group()
+        found, starts = known((run, language)) or _run_places(run, language)
+        if not found and not starts:
+            continue
+        base = at = m.start()
+        for offset in starts:  # organisations: at a word of the run, also running on past it
             start = base + offset
             if start < at:
-                continue
-            if text[start:start + 2].lower() not in prefixes:
                 continue
             letter = text[start].lower()
             hit = patterns[letter].match(text, start)
@@ -202,13 +215,23 @@ def find_mentions(article: Mapping, max_chars: int | None = None) -> list[Mentio
     return out
 
 
+@lru_cache(maxsize=None)
+def _names() -> tuple[dict[int, Place], dict[str, str]]:
+    gaz = gazetteer()
+    return {p.geonameid: p for p in gaz.places}, {o.id: o.name for o in gaz.organisations}
+
+
+def warm() -> None:
+    """Load the gazetteer and compile the organisation patterns (a worker's setup)."""
+    _names()
+    _organisation_patterns()
+
+
 def entity_fields(article: Mapping) -> dict[str, list[dict]]:
     """``{"places": [...], "organisations": [...]}`` of the article record: each entity once,
     most mentioned first (then first mentioned), with up to ``MAX_EVIDENCE`` spans
     ``{field, text, start, end}``."""
-    gaz = gazetteer()
-    by_id = {p.geonameid: p for p in gaz.places}
-    org_names = {o.id: o.name for o in gaz.organisations}
+    by_id, org_names = _names()
     grouped: dict[str, list[Mention]] = {}
     for mention in find_mentions(article):
         grouped.setdefault(mention.entity, []).append(mention)
