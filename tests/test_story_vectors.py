@@ -26,6 +26,16 @@ def test_similarity_is_symmetric_and_decays_with_time():
     assert similarity(a, undated) == pytest.approx(similarity(a, b._replace(published_at=a.published_at)))
 
 
+def test_across_two_languages_the_cosine_is_taken_in_the_neutral_parts():
+    en, fr, pe = vectors(QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)
+    plain = StoryParams(cross_language=False)
+    assert 0.0 < en.neutral < 1.0 and 0.0 < fr.neutral < 1.0
+    assert similarity(en, fr) == pytest.approx(min(1.0, similarity(en, fr, plain) / (en.neutral * fr.neutral)), abs=2e-3)
+    assert similarity(en, pe) == pytest.approx(similarity(en, pe, plain))  # one language: the plain cosine
+    assert cross_language_scale("en", "", 0.5, 0.5) == 1.0  # a language unknown: the plain cosine
+    assert cross_language_scale("en", "fr", 0.1, 0.5) == pytest.approx(1 / (0.3 * 0.5))  # neutral_floor
+
+
 def test_compact_vectors_score_like_the_exact_cosine():
     vs = vectors(QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)
     for a in vs:

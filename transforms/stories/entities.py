@@ -39,7 +39,7 @@ _CONNECTORS = ("de del della dell di da do dos das du des am an upon on la le le
                "of y sul sull")
 _SPACE = "[ \\t\\u00a0]"
 _CONNECTOR = "(?:" + "|".join(_CONNECTORS.split()) + ")" + _SPACE
-_JOIN = f"(?:{_SPACE}?[-‐‑–]{_SPACE}?|{_SPACE}{_CONNECTOR}?{_CONNECTOR}?)"
+_JOIN = f"(?:{_SPACE}?[-‐‑–]{_SPACE}?|{_SPACE}(?:{_CONNECTOR})?(?:{_CONNECTOR})?)"
 # a run of capitalised words joined by a space, a hyphen or one or two connectors: the words of one name
 _RUN = re.compile(_FIRST_CAP + "(?:" + _JOIN + _WORD_CAP + ")*")
 _PLACE_WORDS = frozenset(
@@ -151,8 +151,9 @@ def _organisation_patterns() -> tuple[dict[str, re.Pattern], dict[str, str], fro
                 several = " " in name
                 words = []
                 for word in name.split():
-                    if several and len(word) >= 5:
-                        words.append(re.escape(word[:-2]) + r"[^\W\d_]{0,4}(?![^\W\d_])")
+                    if several and len(word) >= 4:
+                        stem = word[:-2] if len(word) >= 6 else word[:-1]
+                        words.append(re.escape(stem) + r"[^\W\d_]{0,4}(?![^\W\d_])")
                     else:
                         words.append(re.escape(word) + r"[^\W\d_]{0,3}(?![^\W\d_])")
                 pattern = "(?i:" + r"\s+".join(words) + ")"

@@ -28,7 +28,7 @@ class StoryParams:
     year_weight: float = 0.3
     word_weight: float = 1.0
     title_repeat: int = 2  # the title counts this many times
-    place_weight: float = 1.5  # a place (p:<geonameid>) named once
+    place_weight: float = 2.0  # a place (p:<geonameid>, k:<country>) named once: like a name
     organisation_weight: float = 0.0  # an organisation (o:<id>) named once (0: not a story feature)
     cross_language: bool = True  # across two languages, compare the language-neutral parts of the vectors
     cross_language_factor: float = 1.0  # what a cross-language cosine is multiplied by
