@@ -65,8 +65,9 @@ class _RunPlace(NamedTuple):
     first_name: bool  # followed by another capitalised word (no place word): a person's first name in a text
 
 
-_RUNS: dict[tuple[str, str | None], tuple] = {}  # (run, language) -> _run_places (bounded below)
+_RUNS: dict[str | None, dict[str, tuple]] = {}  # language -> run -> _run_places (bounded below)
 _RUNS_MAX = 200_000
+_NOTHING: tuple = ((), ())  # the result of most runs, returned as this one object
 
 
 def _run_places(run: str, language: str | None) -> tuple[tuple[_RunPlace, ...], tuple[int, ...]]:
@@ -100,9 +101,11 @@ def _run_places(run: str, language: str | None) -> tuple[tuple[_RunPlace, ...], 
             i += n - 1
             break
         i += 1
-    if len(_RUNS) >= _RUNS_MAX:
-        _RUNS.clear()
-    out = _RUNS[run, language] = (tuple(found), tuple(w[0] for w in words if run[w[0]:w[0] + 2].lower() in prefixes))
+    starts = tuple(w[0] for w in words if run[w[0]:w[0] + 2].lower() in prefixes)
+    cache = _RUNS.setdefault(language, {})
+    if len(cache) >= _RUNS_MAX:
+        cache.clear()
+    out = cache[run] = (tuple(found), starts) if found or starts else _NOTHING
     return out
 
 
@@ -175,12 +178,14 @@ def _scan(text: str, language: str | None, field: str, gaz: Gazetteer) -> list[M
     orgs: list[Mention] = []
     places: list[tuple[tuple[int, ...], str, int, int]] = []
     in_text = field == "text"
-    known = _RUNS.get
+    known = (_RUNS.get(language) or _RUNS.setdefault(language, {})).get
+    nothing = _NOTHING
     for m in _RUN.finditer(text):
-        run = m.group()
-        found, starts = known((run, language)) or _run_places(run, language)
-        if not found and not starts:
+        run = m[0]
+        result = known(run) or _run_places(run, language)
+        if result is nothing:
             continue
+        found, starts = result
         base = at = m.start()
         for offset in starts:  # organisations: at a word of the run, also running on past it
             start = base + offset
