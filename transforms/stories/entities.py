@@ -28,6 +28,7 @@ from transforms.stories.spelling import fold_token
 
 MAX_EVIDENCE = 3  # spans kept per entity
 SMALL_TOWN = 50_000  # a town smaller than this is a place only where the article names its country
+FAR_CITY = 1_000_000  # a city outside Europe and its neighbours smaller than this: likewise
 _UPPER = "".join(chr(c) for c in range(0x41, 0x530) if chr(c).isupper() and chr(c).isalpha())
 # a capitalised word (its first letter not preceded by another letter; the check comes
 # after that letter, so that the pattern starts with a plain class the regex engine skips to in C)
@@ -122,7 +123,9 @@ def _inflected(key: str, named: tuple[tuple[int, str], ...]) -> tuple[int, ...] 
 
 def _resolve(candidates: list[tuple[tuple[int, ...], str, int, int]], gaz: Gazetteer) -> list[Mention]:
     """One place per name: a country first, else a city in a country the article names,
-    else the largest; a town under ``SMALL_TOWN`` people only in a country the article names."""
+    else the largest; a town under ``SMALL_TOWN`` people, or a city outside Europe and its
+    neighbours under ``FAR_CITY``, only in a country the article names (GeoNames lists
+    many words and surnames among the names of distant towns)."""
     places = gaz.places
     countries = {places[i].country for c, *_ in candidates for i in c if places[i].kind == "country"}
     named = countries | {places[c[0]].country for c, *_ in candidates if len(c) == 1}
@@ -132,7 +135,9 @@ def _resolve(candidates: list[tuple[tuple[int, ...], str, int, int]], gaz: Gazet
             hit, key=lambda i: (places[i].kind == "country", places[i].country in named, places[i].population,
                                 -places[i].geonameid))
         place = places[best]
-        if place.kind == "city" and place.population < SMALL_TOWN and place.country not in countries:
+        if place.kind == "city" and place.country not in countries and (
+            place.population < SMALL_TOWN or place.area == "world" and place.population < FAR_CITY
+        ):
             continue
         out.append(Mention(f"p:{place.geonameid}", field, start, end))
     return out

@@ -33,6 +33,7 @@ PLACES_PATH = os.path.join(CONFIGS, "places.tsv.gz")
 ENTITIES_PATH = os.path.join(CONFIGS, "entities.yaml")
 VERSION = 1
 _KINDS = ("country", "city")
+_AREAS = ("europe", "world")  # Europe and its neighbours, the rest of the world
 _SPLIT = re.compile(r"[\s\-‐‑–]+")
 MIN_STEM = 4  # a stem key shorter than this matches nothing (too many words share it)
 
@@ -46,6 +47,7 @@ class Place(NamedTuple):
     country: str  # ISO 3166-1 alpha-2
     population: int
     kind: str  # "country" or "city"
+    area: str  # "europe" (Europe and its neighbours) or "world"
     name: str  # the GeoNames name (English where GeoNames has one)
 
 
@@ -121,7 +123,7 @@ def read_gazetteer(places_path: str, entities_path: str) -> Gazetteer:
 
 
 def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
-    """The rows of a places file: ``geonameid, country, population, kind, name, names``
+    """The rows of a places file: ``geonameid, country, population, kind, area, name, names``
     (tab-separated, names ``|``-separated; ``#`` lines are comments)."""
     places: list[Place] = []
     names: list[list[str]] = []
@@ -133,9 +135,9 @@ def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
                     continue
                 cells = line.rstrip("\n").split("\t")
                 where = f"{path}: line {number}"
-                if len(cells) != 6:
-                    raise GazetteerError(f"{where}: expected 6 tab-separated cells, got {len(cells)}")
-                geonameid, country, population, kind, name, alternates = cells
+                if len(cells) != 7:
+                    raise GazetteerError(f"{where}: expected 7 tab-separated cells, got {len(cells)}")
+                geonameid, country, population, kind, area, name, alternates = cells
                 if not geonameid.isdigit() or int(geonameid) in seen:
                     raise GazetteerError(f"{where}: geonameid must be a number seen once, got {geonameid!r}")
                 if len(country) != 2 or not country.isupper():
@@ -144,11 +146,13 @@ def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
                     raise GazetteerError(f"{where}: population must be a whole number, got {population!r}")
                 if kind not in _KINDS:
                     raise GazetteerError(f"{where}: kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+                if area not in _AREAS:
+                    raise GazetteerError(f"{where}: area must be one of {', '.join(_AREAS)}, got {area!r}")
                 listed = [n for n in alternates.split("|") if n]
                 if not name or not listed:
                     raise GazetteerError(f"{where}: a place needs a name and at least one name to match")
                 seen.add(int(geonameid))
-                places.append(Place(int(geonameid), country, int(population), kind, name))
+                places.append(Place(int(geonameid), country, int(population), kind, area, name))
                 names.append(listed)
     except FileNotFoundError:
         raise GazetteerError(f"places file not found: {path}") from None
