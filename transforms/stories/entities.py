@@ -14,7 +14,7 @@ word endings (``Unii Europejskiej``).
 
 Both become fields of the article record (``places``, ``organisations``, every
 span ``record[field][start:end] == text``) and story features (``p:<geonameid>``,
-``o:<id>``).
+``k:<country>``, ``o:<id>``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ Taken from the title (counted ``title_repeat`` times) and the lead of the text:
   (``séisme``, ``Erdbeben``, ``землетрус``: ``c:earthquake``);
 - ``n:<value>`` numbers across separators and scale words (``1,5 Milliarden`` =
   ``1.5 billion`` = ``n:1.5e+09``), small counts (< 13) left out; ``y:<year>`` years;
-- ``d:<month>-<day>`` calendar dates in any of the languages (``15 mars``, ``March 15``).
+- ``d:<month>-<day>`` calendar dates in any of the languages (``15 mars``, ``March 15``);
+- ``p:<geonameid>`` cities and ``k:<country code>`` countries the article names, in any
+  language and script (``Charkowie``, ``Харкові``, ``Kharkiv``), from its ``places``
+  (:mod:`transforms.stories.entities`; the whole text, every mention), weighing ``place_weight``;
+  ``o:<id>`` organisations likewise (``organisation_weight``, 0 by default).
 
 The word lists are data: ``configs/story_lexicon.yaml`` (:mod:`transforms.stories.lexicon`).
 """
