@@ -18,6 +18,7 @@ REQUIRES = [
     "xxhash>=3.4,<5",
     "numpy>=1.26,<3",
     "orjson>=3.9,<4",
+    "snowballstemmer==3.1.1",  # BSD-3, pure Python, no data files: stems of taxonomy phrases at load time
 ]
 
 EXTRAS = {

@@ -1,6 +1,10 @@
 """``make eval``: every quality score on labelled data, dev and test splits.
 
-- language accuracy and per-topic precision/recall/F1 on ``eval/data/labelled.jsonl``;
+- topic tagging on the blind set (``eval/data/topics_blind.jsonl``, written and labelled
+  blind to the taxonomy): test P / R / F1 per topic with bootstrap 95 % intervals, micro
+  and macro, neighbouring-topic confusion and traps (dev: one line; thresholds were
+  chosen on dev only, see ``eval/topicthresholds.py``);
+- language accuracy on ``eval/data/labelled.jsonl`` (its topic scores as a secondary line);
 - near-duplicate precision/recall on generated copies with realistic edits;
 - story BCubed precision/recall/F1 on ECB+ (dev and test topics), our multilingual set and the seeds.
 
@@ -14,11 +18,12 @@ import argparse
 import sys
 import time
 
-from eval import langtopics
+from eval import blindtopics, langtopics
 from eval.metrics import table
 from eval.neardup import evaluate_neardup
 from eval.stories import evaluate_stories
 from pipeline.config import load_config
+from transforms.enrich.topics import load_taxonomy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     for split in ("dev", "test"):
-        print(langtopics.report(langtopics.evaluate(langtopics.load_labelled(split=split), args.config), split))
+        result = langtopics.evaluate(langtopics.load_labelled(split=split), args.config)
+        print(langtopics.report(result, split, topic_table=False))
         print()
+
+    topics = load_taxonomy(config.topics_path).topics
+    dev_rows = blindtopics.load_blind(split="dev")
+    dev = blindtopics.evaluate(dev_rows, blindtopics.predict(dev_rows, args.config), topics)
+    m, t = dev["micro"], dev["traps"]
+    print(
+        f"== topics on the blind set (dev, where thresholds were chosen: {dev['articles']} articles): micro P "
+        f"{m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}; homonym/metaphor tagged "
+        f"{t['homonym_or_metaphor_tagged']} of {t['homonym_or_metaphor']}; background traps wrongly tagged "
+        f"{t['background_wrongly_tagged']} of {t['background']}"
+    )
+    test_rows = blindtopics.load_blind(split="test")
+    print(blindtopics.report(blindtopics.evaluate(test_rows, blindtopics.predict(test_rows, args.config), topics), "test"))
+    print()
 
     near = evaluate_neardup(config)
     s = near["settings"]

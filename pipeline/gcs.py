@@ -36,7 +36,7 @@ def configure_emulator() -> bool:
     # Beam caches the outcome of its credential lookup per process; "looked up,
     # found none" makes gcsio.create_storage_client build the anonymous client,
     # which honours STORAGE_EMULATOR_HOST. Private API of Beam 2.77, checked here
-    # so a Beam upgrade that renames it fails loudly in tests/test_gcs.py.
+    # so a Beam upgrade that renames it fails loudly in tests/pipeline/test_gcs.py.
     creds = auth._Credentials  # noqa: SLF001
     with creds._credentials_lock:  # noqa: SLF001
         creds._credentials = None  # noqa: SLF001

@@ -159,7 +159,10 @@ def input_bytes(patterns: Sequence[str]) -> int:
     return total
 
 
-_DIRECT = ("directrunner", "direct", "switchingdirectrunner", "fnapirunner")
+def runner_name(options: PipelineOptions) -> str | None:
+    """The ``--runner`` name as given (None: Beam's default), ``"other"`` for a runner object."""
+    runner = options.view_as(StandardOptions).runner
+    return runner if isinstance(runner, str) or runner is None else "other"
 
 
 def default_flags(config: JobConfig, options: PipelineOptions, argv: Sequence[str]) -> list[str]:
@@ -171,8 +174,7 @@ def default_flags(config: JobConfig, options: PipelineOptions, argv: Sequence[st
     another runner or ``--streaming`` gets none of them.
     """
     standard = options.view_as(StandardOptions)
-    runner = standard.runner if isinstance(standard.runner, str) or standard.runner is None else "other"
-    if standard.streaming or (runner or "DirectRunner").lower() not in _DIRECT:
+    if not runtime.is_local_runner(runner_name(options), bool(standard.streaming)):
         return []
     if config.beam_defaults_min_input_mb and input_bytes(config.inputs) < config.beam_defaults_min_input_mb * 2**20:
         return []
@@ -189,9 +191,8 @@ def tuning_for(config: JobConfig, options: PipelineOptions) -> runtime.Tuning:
     resolved for the runner that will run it."""
     if options.view_as(NewsbeamOptions).no_tuning:
         return runtime.PLAIN
-    standard = options.view_as(StandardOptions)
-    runner = standard.runner if isinstance(standard.runner, str) or standard.runner is None else "other"
-    return runtime.resolve(config.tuning, runner, bool(standard.streaming), beam.__version__)
+    streaming = bool(options.view_as(StandardOptions).streaming)
+    return runtime.resolve(config.tuning, runner_name(options), streaming, beam.__version__)
 
 
 def run(argv: Sequence[str]) -> dict:

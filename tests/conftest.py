@@ -1,12 +1,10 @@
-import os
 import pathlib
 
 import pytest
 
-pytest_plugins = ["tests.gcs_emulator"]  # the gcs_emulator fixture: a real GCS API on 127.0.0.1
+from tests.support import SHARED
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-SHARED = pathlib.Path(os.environ.get("NEWSBEAM_SHARED", REPO.parent / "shared"))
+pytest_plugins = ["tests.support.gcs_emulator"]  # the gcs_emulator fixture: a real GCS API on 127.0.0.1
 
 
 @pytest.fixture(scope="session")

@@ -1,44 +1,15 @@
 """End-to-end runs of ``python -m pipeline`` on files, as a user runs it."""
 
-import glob
 import gzip
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.cli import read_jsonl, run_cli
+from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
-TEXT_EN = (
-    "The European Union imposed new sanctions on Russia on Monday, targeting banks and energy exporters. "
-    "Ministers said the package would freeze assets of forty officials and restrict oil shipments. "
-    "Kyiv welcomed the decision and asked partners to keep military aid flowing."
-)
-TEXT_FR = (
-    "Les dirigeants européens ont salué lundi l'annonce d'un cessez-le-feu dans l'est du pays. "
-    "Les négociations de paix doivent reprendre la semaine prochaine à Genève, selon plusieurs diplomates."
-)
-TEXT_DE = (
-    "Ein schweres Erdbeben der Stärke 6,8 hat am Morgen die Küstenregion erschüttert. "
-    "Rettungskräfte suchen in den Trümmern nach Überlebenden, mindestens zwölf Menschen kamen ums Leben."
-)
-
-
-def run_cli(*args, cwd=REPO, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def read_jsonl(folder):
-    records = []
-    for path in sorted(glob.glob(os.path.join(folder, "**", "*.jsonl*"), recursive=True)):
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            records.extend(json.loads(line) for line in fh if line.strip())
-    return records
+pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline
 
 
 @pytest.fixture
@@ -98,7 +69,7 @@ def test_run_on_mixed_files_conserves_every_input(mixed_inputs, tmp_path):
     assert {t["name"] for t in original["topics"]} >= {"sanctions"}
     for topic in original["topics"]:
         for ev in topic["evidence"]:
-            assert original["text"][ev["start"]:ev["end"]] == ev["text"]
+            assert original[ev.get("field", "text")][ev["start"]:ev["end"]] == ev["text"]
     assert {a["language"] for a in articles} == {"en", "fr", "de"}
     for story in stories:
         assert set(story) >= {"story_id", "article_ids", "headline", "first_published_at", "languages", "topics"}

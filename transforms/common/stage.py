@@ -49,9 +49,6 @@ def _excerpt_of(element: Any) -> str:
     return make_excerpt(repr(element))
 
 
-STAGE_BATCH = runtime.TuningConfig().run_length  # modules not yet on run_length(); goes with them
-
-
 def run_length() -> int:
     """How many elements a per-article step handles in a row: ``tuning.run_length``
     of the run being built (1: one by one)."""

@@ -1,6 +1,6 @@
 """Duplicates and stories resolved in one pass over the articles (the batch path).
 
-``MarkDuplicates`` (kept as the tests' reference, ``tests/mark_duplicates.py``) then
+``MarkDuplicates`` (kept as the tests' reference, ``tests/support/mark_duplicates.py``) then
 ``AssignStories`` is the plain reading of the method, but
 each of them ends in a ParDo over the full articles that waits for a side input,
 so the runner holds and ships every article twice more. :class:`ResolveArticles`

@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.common.records import RejectedInput
-from transforms.common.stage import STAGE_BATCH, GuardedMap, guarded, namespace
+from transforms.common.stage import GuardedMap, guarded, namespace, run_length
 from transforms.stories.entities import entity_fields, warm
 
 STAGE = "entities"
@@ -54,4 +54,4 @@ class TagEntities(beam.PTransform):
     """Sets ``places`` and ``organisations`` on each article dict; returns ``(tagged, dead_letters)``."""
 
     def expand(self, articles: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        return guarded("TagEachArticle", articles, GuardedMap(STAGE, setup_fn=_setup_tagger, batch_size=STAGE_BATCH))
+        return guarded("TagEachArticle", articles, GuardedMap(STAGE, setup_fn=_setup_tagger, batch_size=run_length()))

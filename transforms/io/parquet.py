@@ -34,13 +34,12 @@ UNKNOWN_DATE = "unknown"
 def _schema():
     import pyarrow as pa
 
-    evidence = pa.struct([("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
+    evidence = pa.struct([("field", pa.string()), ("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
     topic = pa.struct([("name", pa.string()), ("score", pa.float64()), ("evidence", pa.list_(evidence))])
-    span = pa.struct([("field", pa.string()), ("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
     place = pa.struct([("geonameid", pa.int64()), ("name", pa.string()), ("country", pa.string()),
-                       ("kind", pa.string()), ("mentions", pa.int32()), ("evidence", pa.list_(span))])
+                       ("kind", pa.string()), ("mentions", pa.int32()), ("evidence", pa.list_(evidence))])
     organisation = pa.struct([("id", pa.string()), ("name", pa.string()), ("mentions", pa.int32()),
-                              ("evidence", pa.list_(span))])
+                              ("evidence", pa.list_(evidence))])
     return pa.schema(
         [
             ("id", pa.string()),
@@ -55,6 +54,7 @@ def _schema():
             ("dedup_duplicate_of", pa.string()),
             ("story_id", pa.string()),
             ("topics", pa.list_(topic)),
+            ("mentions", pa.list_(topic)),
             ("places", pa.list_(place)),
             ("organisations", pa.list_(organisation)),
             ("origin", pa.string()),
@@ -86,17 +86,21 @@ def _timestamp(value: Any):
 def to_row(article: dict) -> dict:
     """One article as a row of :data:`ARTICLE_SCHEMA` (nested dedup flattened)."""
     dedup = article.get("dedup") or {}
-    topics = [
-        {
-            "name": t.get("name"),
-            "score": float(t.get("score") or 0.0),
-            "evidence": [
-                {"text": e.get("text"), "start": int(e.get("start", 0)), "end": int(e.get("end", 0))}
-                for e in t.get("evidence") or ()
-            ],
-        }
-        for t in article.get("topics") or ()
-    ]
+    topics, mentions = (
+        [
+            {
+                "name": t.get("name"),
+                "score": float(t.get("score") or 0.0),
+                "evidence": [
+                    {"field": e.get("field", "text"), "text": e.get("text"), "start": int(e.get("start", 0)),
+                     "end": int(e.get("end", 0))}
+                    for e in t.get("evidence") or ()
+                ],
+            }
+            for t in article.get(key) or ()
+        ]
+        for key in ("topics", "mentions")
+    )
     return {
         "id": article.get("id"),
         "url": article.get("url"),
@@ -110,6 +114,7 @@ def to_row(article: dict) -> dict:
         "dedup_duplicate_of": dedup.get("duplicate_of"),
         "story_id": article.get("story_id"),
         "topics": topics,
+        "mentions": mentions,
         "places": [dict(p, evidence=list(p.get("evidence") or ())) for p in article.get("places") or ()],
         "organisations": [dict(o, evidence=list(o.get("evidence") or ())) for o in article.get("organisations") or ()],
         "origin": article.get("origin"),

@@ -111,9 +111,8 @@ def apply_in_launcher(tuning: Tuning) -> None:
 
 
 def settle_worker(tuning: Tuning) -> None:
-    """In a worker's DoFn ``setup``: take the launcher's switches, then settle the heap
-    if asked (after the models are loaded)."""
-    activate(tuning)
+    """In a worker's DoFn ``setup``, after :func:`activate` and the models have loaded:
+    settle the heap if asked."""
     if tuning.heap:
         from transforms.runtime import heap
 

@@ -1,0 +1,173 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.support import REPO
+from transforms.enrich.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
+
+SENTENCES = {
+    "en": "The government announced new measures on Tuesday to support families facing higher heating bills.",
+    "fr": "Le gouvernement a annoncé mardi de nouvelles mesures pour soutenir les familles face à la hausse des factures.",
+    "de": "Die Regierung hat am Dienstag neue Maßnahmen angekündigt, um Familien bei steigenden Heizkosten zu helfen.",
+    "es": "El gobierno anunció el martes nuevas medidas para apoyar a las familias ante el aumento de las facturas.",
+    "it": "Il governo ha annunciato martedì nuove misure per sostenere le famiglie di fronte all'aumento delle bollette.",
+    "pl": "Rząd ogłosił we wtorek nowe środki wsparcia dla rodzin, które zmagają się z wyższymi rachunkami za ogrzewanie.",
+    "uk": "Уряд у вівторок оголосив нові заходи підтримки родин, які стикаються з вищими рахунками за опалення.",
+    "ru": "Правительство во вторник объявило о новых мерах поддержки семей, столкнувшихся с ростом счетов за отопление.",
+    "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om gezinnen met hogere energierekeningen te steunen.",
+}
+
+
+@pytest.fixture(scope="module")
+def factory():
+    return load_factory(0)
+
+
+@pytest.mark.parametrize("code", sorted(SENTENCES))
+def test_detects_each_supported_language(factory, code):
+    lang, confidence = detect_language(SENTENCES[code], factory)
+    assert lang == code
+    assert 0.5 <= confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", ["", "OK", "Breaking:", "12 34 56 !!", "https://x.org/a/b"])
+def test_short_or_letterless_text_is_undetermined(factory, text):
+    assert detect_language(text, factory) == ("und", 0.0)
+
+
+def test_detection_is_deterministic_across_factories(factory):
+    mixed = "Kyiv Moscow Berlin Paris summit talks " * 3
+    first = [detect_language(mixed, factory) for _ in range(5)]
+    assert len(set(first)) == 1
+    assert detect_language(mixed, load_factory(0)) == first[0]
+
+
+def test_detector_input_is_bounded():
+    text = "word " * 10_000
+    sample = sample_text(text, 1000)
+    assert len(sample) <= 1000 and text.startswith(sample)
+    assert sample_text("short", 1000) == "short"
+
+
+def test_declared_language_used_only_when_detection_is_undetermined():
+    apply = make_language_fn()
+    assert apply({"text": SENTENCES["de"], "title": "", "language": "fr"})["language"] == "de"
+    out = apply({"text": "OK", "title": "", "language": "fr"})
+    assert (out["language"], out["language_declared"]) == ("fr", "fr")
+    assert apply({"text": "OK", "title": ""})["language"] == "und"
+
+
+@pytest.mark.slow
+def test_detect_language_composite():
+    articles = [{"id": c, "text": t, "title": ""} for c, t in SENTENCES.items()] + [{"id": "x", "text": "OK"}]
+    with TestPipeline() as p:
+        good, dead = p | beam.Create(articles) | DetectLanguage()
+        assert_that(good | beam.Map(lambda a: (a["id"], a["language"])), equal_to(
+            [(c, c) for c in SENTENCES] + [("x", "und")]), label="Languages")
+        assert_that(dead, equal_to([]), label="NoDeadLetters")
+
+
+@pytest.mark.slow
+def test_article_without_text_goes_to_dead_letters():
+    with TestPipeline() as p:
+        good, dead = p | beam.Create([{"id": "bad", "origin": "f.jsonl#line 1"}]) | DetectLanguage()
+        assert_that(good, equal_to([]), label="NoArticles")
+        assert_that(dead | beam.Map(lambda d: (d["source"], d["stage"])), equal_to([("f.jsonl#line 1", "language")]),
+                    label="DeadLetter")
+
+
+def test_predetector_answers_confident_cases_and_agrees_with_langdetect(factory):
+    from transforms.enrich.language import detect, load_predetector
+
+    pre = load_predetector()
+    for code, text in SENTENCES.items():
+        fast = detect(text * 3, factory, predetector=pre)
+        slow = detect(text * 3, factory)
+        assert fast.language == slow.language == code
+        assert slow.detector == "langdetect"
+    assert detect(SENTENCES["pl"] * 3, factory, predetector=pre).detector == "py3langid"
+
+
+def test_uncertain_predetector_answers_fall_back_to_langdetect(factory):
+    from transforms.enrich.language import detect, load_predetector
+
+    # a mixed-language snippet py3langid is not near-certain about
+    mixed = "Kyiv Moscow Berlin Paris summit talks Gipfel sommet cumbre"
+    found = detect(mixed, factory, predetector=load_predetector(), predetector_min_prob=0.99)
+    assert found.detector == "langdetect"
+    # and a threshold above 1 sends everything to langdetect
+    assert detect(SENTENCES["fr"], factory, predetector=load_predetector(), predetector_min_prob=1.01).detector == "langdetect"
+
+
+@pytest.mark.parametrize("text", [*SENTENCES.values(), "Hello, world 123!", "a_b 9 ", "日本語のテキスト", "naïve café", "x\u0301y"])
+def test_count_letters_counts_unicode_letters(text):
+    import unicodedata
+
+    from transforms.enrich.text import count_letters
+
+    letters = sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    assert count_letters(text) == letters
+    for enough in (1, 5, 20):  # stops once enough are found, else counts them all
+        partial = count_letters(text, enough)
+        assert partial == letters if letters < enough else enough <= partial <= letters
+
+
+def test_fast_predetector_scores_exactly_like_py3langid():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.enrich.language import load_predetector
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    fast = load_predetector()
+    texts = [*SENTENCES.values(), " ".join(SENTENCES.values()), "OK", "", "12 34 !!", "ЗАГОЛОВОК НОВИНИ", "日本語のテキスト"]
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text)  # same code, bit-identical probability
+        assert fast.rank(text) == reference.rank(text)
+
+
+def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length():
+    """The array walk (each position from its last few bytes) gives py3langid's scores,
+    bit for bit, on the labelled texts of 9+ languages, read as the detector reads them,
+    and on every prefix shorter than the walk's depth and a little longer."""
+    import json
+
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.enrich.language import load_predetector, sample_text
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    fast = load_predetector()
+    assert fast._depth == 6  # the model's longest n-gram: the walk reads 6 bytes back
+    labelled = REPO / "eval" / "data" / "labelled.jsonl"
+    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines()]
+    texts = [sample_text(row["title"] + " " + row["text"], chars) for row in rows for chars in (300, 1000)]
+    texts += [SENTENCES[lang][:cut] for lang in ("de", "ru", "uk") for cut in range(12)]
+    assert len({row["language"] for row in rows}) >= 9
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text)
+
+
+def test_unsure_predetector_reads_the_whole_sample_before_langdetect(factory):
+    from transforms.enrich.language import detect, load_predetector, sample_text
+
+    pre = load_predetector()
+    text = " ".join([SENTENCES["de"], SENTENCES["it"], SENTENCES["de"]] * 6)  # German, some Italian
+    head = pre.classify(sample_text(text, 500))[1]
+    whole_lang, whole = pre.classify(sample_text(text, 1000))
+    assert head < 0.99 <= whole and whole_lang == "de"  # more text, more certainty
+    found = detect(text, factory, predetector=pre, predetector_min_prob=0.99)
+    assert (found.language, found.confidence, found.detector) == ("de", round(whole, 4), "py3langid")
+    # a text no longer than the pre-detector's sample is not read twice: langdetect decides
+    short = sample_text(text, 400)
+    short_prob = pre.classify(short)[1]
+    assert detect(short, factory, predetector=pre, predetector_min_prob=short_prob + 1e-6).detector == "langdetect"
+
+
+@pytest.mark.parametrize("letters", [0, 19, 20, 21, 300])
+def test_letter_minimum_is_exact_however_far_the_letters_are(factory, letters):
+    from transforms.enrich.language import detect
+
+    text = "1 " * 300 + "ab" * (letters // 2) + "a" * (letters % 2)  # letters only after 600 characters of digits
+    found = detect(text, factory, min_letters=20)
+    assert (found.detector == "") == (letters < 20)

@@ -1,0 +1,149 @@
+"""transforms.runtime: the speed-up switches (resolution per runner, carried to workers),
+the heap helpers they switch, and the run with every switch off."""
+
+import gc
+import json
+import os
+import sys
+import threading
+
+import pytest
+
+from transforms import runtime
+from transforms.runtime import PLAIN, Tuning, TuningConfig, resolve
+from tests.support.cli import read_jsonl, run_cli
+from transforms.runtime.heap import (
+    GC_THRESHOLDS, MALLOC_ARENAS, limit_malloc_arenas, settle_heap, start_heap_trimmer, trim_heap,
+)
+
+
+def test_settle_heap_freezes_the_loaded_heap_and_collects_young_objects_less_often():
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+        settle_heap()  # idempotent
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_trim_heap_returns_the_holes_that_freed_buffers_leave_to_the_system():
+    buffers = [bytes(4096) + bytes([i % 251]) for i in range(60_000)]  # ~240 MB of malloc'd buffers
+    survivors = buffers[::32]  # one in 32 stays: the freed ones leave holes glibc keeps
+    del buffers
+    before = _resident_mb()
+    assert trim_heap()
+    after = _resident_mb()
+    assert before - after > 100, (before, after)
+    assert len(survivors) == 1875
+
+
+def test_the_heap_trimmer_runs_once_per_process():
+    assert start_heap_trimmer() and start_heap_trimmer()
+    assert [t.name for t in threading.enumerate()].count("newsbeam-heap-trimmer") == 1
+
+
+def test_malloc_arenas_are_capped_for_the_launcher_and_its_workers(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() is True  # glibc here: mallopt accepted the cap
+    assert os.environ["MALLOC_ARENA_MAX"] == str(MALLOC_ARENAS)  # inherited by worker processes
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is True and os.environ["MALLOC_ARENA_MAX"] == "4"  # the user's choice wins
+
+
+# --- resolving the switches for a runner ---------------------------------------------------------
+
+def test_auto_switches_are_on_only_on_the_local_batch_runner_they_were_measured_on():
+    auto = TuningConfig()
+    local = resolve(auto, "DirectRunner", streaming=False, beam_version=runtime.TESTED_BEAM[0])
+    assert local.local_runner_patches and local.regex_cache and local.run_length == 1024
+    assert local.heap == sys.platform.startswith("linux")
+    assert resolve(auto, None, streaming=False, beam_version=runtime.TESTED_BEAM[0]) == local  # the default runner
+    for runner, streaming in (("DataflowRunner", False), ("DaskRunner", False), ("PrismRunner", False), ("DirectRunner", True)):
+        other = resolve(auto, runner, streaming=streaming, beam_version=runtime.TESTED_BEAM[0])
+        assert not (other.local_runner_patches or other.heap or other.regex_cache), runner
+        assert other.run_length == 1024  # plain Beam: it stays
+
+
+def test_local_runner_patches_stay_off_on_an_untested_beam_version_even_when_asked():
+    forced = TuningConfig(local_runner_patches="on", heap="off", regex_cache="off")
+    assert not resolve(forced, "DirectRunner", streaming=False, beam_version="2.99.0").local_runner_patches
+    assert resolve(forced, "DirectRunner", streaming=False, beam_version=runtime.TESTED_BEAM[0]).local_runner_patches
+
+
+def test_switches_asked_for_by_name_apply_on_any_runner():
+    asked = TuningConfig(run_length=7, heap="on", regex_cache="on")
+    tuning = resolve(asked, "DataflowRunner", streaming=False, beam_version=runtime.TESTED_BEAM[0])
+    assert tuning == Tuning(run_length=7, local_runner_patches=False, heap=True, regex_cache=True)
+
+
+def test_a_guarded_stage_carries_the_launchers_switches_to_its_worker():
+    from transforms.common.stage import GuardedMap
+
+    before = runtime.active()
+    try:
+        runtime.activate(PLAIN)
+        dofn = GuardedMap("x", fn=str)  # built in the launcher, under PLAIN
+        runtime.activate(Tuning())  # a worker process starts with the defaults
+        dofn.setup()
+        assert runtime.active() == PLAIN
+    finally:
+        runtime.activate(before)
+
+
+def test_the_regex_cache_is_bypassed_when_switched_off(tmp_path, monkeypatch):
+    from transforms.runtime import regexcache
+
+    monkeypatch.setenv(regexcache.ENV, str(tmp_path))
+    before = runtime.active()
+    try:
+        runtime.activate(PLAIN)
+        assert regexcache.cache_dir() is None
+        regexcache.compile_cached(r"\bsanctions?\b")
+        assert list(tmp_path.iterdir()) == []
+        runtime.activate(Tuning(regex_cache=True))
+        regexcache.compile_cached(r"\bsanctions?\b")
+        assert len(list(tmp_path.glob("*.sre"))) == 1
+    finally:
+        runtime.activate(before)
+
+
+def test_a_regex_cache_entry_is_plain_data_not_a_pickle(tmp_path, monkeypatch):
+    from transforms.runtime import regexcache
+
+    monkeypatch.setenv(regexcache.ENV, str(tmp_path))
+    regexcache.compile_cached(r"(?P<word>emb[ae]rgo)\s+(\d+)")
+    (entry,) = tmp_path.glob("*.sre")
+    blob = entry.read_bytes()
+    assert blob.startswith(b"newsbeam-sre 2\n") and b"\x80\x04" not in blob[:20]  # no pickle protocol header
+    header = blob[len(b"newsbeam-sre 2\n") + 16 :].split(b"\n", 1)[0]
+    assert b'"groupindex": {"word": 1}' in header
+
+
+# --- the whole run with every switch off ------------------------------------------------------------
+
+def _sorted_lines(folder):
+    return sorted(json.dumps(r, sort_keys=True) for r in read_jsonl(folder))
+
+
+@pytest.mark.e2e
+def test_every_switch_off_gives_the_same_outputs(tmp_path):
+    from bench.generate import write as generate
+
+    generate(400, str(tmp_path / "in"), shards=2, seed=11)
+    flags = ["--input", str(tmp_path / "in" / "*.jsonl"), "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    tuned = run_cli(*flags, "--output", str(tmp_path / "tuned"))
+    plain = run_cli(*flags, "--output", str(tmp_path / "plain"), "--no-tuning")
+    assert tuned.returncode == 0 and plain.returncode == 0, (tuned.stderr[-2000:], plain.stderr[-2000:])
+    for kind in ("articles", "stories", "dead_letter"):
+        assert _sorted_lines(tmp_path / "tuned" / kind) == _sorted_lines(tmp_path / "plain" / kind), kind
+    assert len(read_jsonl(tmp_path / "tuned" / "articles")) == 400
