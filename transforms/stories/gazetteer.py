@@ -10,7 +10,10 @@ with a :class:`GazetteerError` naming the file and the line or key.
 Names are looked up as *keys*: each word lower-cased, transliterated and stripped of
 accents (:func:`exact_key`), or further folded into its phonetic key
 (:func:`stem_key`, ``Charkowie`` = ``Charków``, ``Харкові`` ~ ``Kharkov``) for
-inflected forms.
+inflected forms. The places file carries both keys of every name, worked out when it
+is built (keying 117,000 names takes seconds, reading the keys a fraction of that);
+the load keys a sample of the names again and stops with a :class:`GazetteerError`
+when the spelling rules have changed since (``python -m tools.build_places --rekey``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ _KINDS = ("country", "city")
 _AREAS = ("europe", "world")  # Europe and its neighbours, the rest of the world
 _SPLIT = re.compile(r"[\s\-‐‑–]+")
 MIN_STEM = 4  # a stem key shorter than this matches nothing (too many words share it)
+CHECK_EVERY = 40  # the load keys the names of every this-many-th place again (~2,900 names)
 
 
 class GazetteerError(ValueError):
@@ -92,23 +96,25 @@ def gazetteer() -> Gazetteer:
     return read_gazetteer(PLACES_PATH, ENTITIES_PATH)
 
 
+def name_keys(names: list[str]) -> list[tuple[str, str]]:
+    """The distinct ``(exact_key, stem_key)`` of a place's names, sorted (the keys
+    column of the places file)."""
+    return sorted({(key, stem_key(name)) for name in names if (key := exact_key(name))})
+
+
 def read_gazetteer(places_path: str, entities_path: str) -> Gazetteer:
     """Read and check both files; :class:`GazetteerError` when one is bad."""
-    places, names = read_places(places_path)
+    places, _, keys = read_places(places_path)
     organisations, organisation_names, ambiguous = read_entities(entities_path)
     exact: dict[str, list[int]] = {}
     stems: dict[str, list[tuple[int, str]]] = {}
-    longest = 1
-    for index, place_names in enumerate(names):
-        for name in place_names:
-            key = exact_key(name)
-            if not key:
-                continue
-            longest = max(longest, key.count(" ") + 1)
+    # places in file order, each one's keys distinct and sorted: every list comes out sorted, without repeats
+    for index, place_keys in enumerate(keys):
+        for key, stem in place_keys:
             exact.setdefault(key, []).append(index)
-            stem = stem_key(name)
             if stem:
                 stems.setdefault(stem, []).append((index, key))
+    longest = 1 + max((key.count(" ") for key in exact), default=0)
     blocked = {fold_token(transliterate(w)) for w in lexicon().stopwords}  # function words are never names
     for name in ambiguous:
         blocked.add(exact_key(name))
@@ -116,17 +122,20 @@ def read_gazetteer(places_path: str, entities_path: str) -> Gazetteer:
     blocked.discard("")
     return Gazetteer(
         places, organisations,
-        {k: tuple(sorted(set(v))) for k, v in exact.items()},
-        {k: tuple(sorted(set(v))) for k, v in stems.items()},
+        {k: tuple(v) for k, v in exact.items()},
+        {k: tuple(v) for k, v in stems.items()},
         organisation_names, frozenset(blocked), longest,
     )
 
 
-def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
-    """The rows of a places file: ``geonameid, country, population, kind, area, name, names``
-    (tab-separated, names ``|``-separated; ``#`` lines are comments)."""
+def read_places(path: str, check: bool = True) -> tuple[list[Place], list[list[str]], list[list[tuple[str, str]]]]:
+    """The rows of a places file: ``geonameid, country, population, kind, area, name, names,
+    keys`` (tab-separated; names ``|``-separated; keys the :func:`name_keys` of the names as
+    ``exact>stem`` pairs, ``|``-separated; ``#`` lines are comments). With ``check``, the
+    names of every :data:`CHECK_EVERY`-th place are keyed again and must give its keys."""
     places: list[Place] = []
     names: list[list[str]] = []
+    keys: list[list[tuple[str, str]]] = []
     seen: set[int] = set()
     try:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -135,9 +144,9 @@ def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
                     continue
                 cells = line.rstrip("\n").split("\t")
                 where = f"{path}: line {number}"
-                if len(cells) != 7:
-                    raise GazetteerError(f"{where}: expected 7 tab-separated cells, got {len(cells)}")
-                geonameid, country, population, kind, area, name, alternates = cells
+                if len(cells) != 8:
+                    raise GazetteerError(f"{where}: expected 8 tab-separated cells, got {len(cells)}")
+                geonameid, country, population, kind, area, name, alternates, keyed = cells
                 if not geonameid.isdigit() or int(geonameid) in seen:
                     raise GazetteerError(f"{where}: geonameid must be a number seen once, got {geonameid!r}")
                 if len(country) != 2 or not country.isupper():
@@ -151,16 +160,24 @@ def read_places(path: str) -> tuple[list[Place], list[list[str]]]:
                 listed = [n for n in alternates.split("|") if n]
                 if not name or not listed:
                     raise GazetteerError(f"{where}: a place needs a name and at least one name to match")
+                pairs = [tuple(pair.split(">")) for pair in keyed.split("|") if pair]
+                if any(len(pair) != 2 or not pair[0] for pair in pairs) or any(
+                        a >= b for a, b in zip(pairs, pairs[1:])):
+                    raise GazetteerError(f"{where}: keys must be exact>stem pairs, distinct and sorted, got {keyed!r}")
+                if check and len(places) % CHECK_EVERY == 0 and pairs != name_keys(listed):
+                    raise GazetteerError(f"{where}: the keys of the names differ from what the spelling rules make "
+                                         "of them now: rebuild them with python -m tools.build_places --rekey")
                 seen.add(int(geonameid))
                 places.append(Place(int(geonameid), country, int(population), kind, area, name))
                 names.append(listed)
+                keys.append(pairs)  # type: ignore[arg-type]
     except FileNotFoundError:
         raise GazetteerError(f"places file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GazetteerError(f"{path}: not a gzipped UTF-8 file: {exc}") from None
     if not places:
         raise GazetteerError(f"{path}: no places")
-    return places, names
+    return places, names, keys
 
 
 def read_entities(path: str) -> tuple[list[Organisation], dict[str, list[str]], list[str]]:
