@@ -100,6 +100,15 @@ def is_neutral(feature: str) -> bool:
     return not feature.startswith("w:")
 
 
+CROSS_ONLY = ("k:", "o:", "p:")  # places and organisations: compared across two languages only
+
+
+def is_cross_only(feature: str) -> bool:
+    """Whether a feature counts only between articles in two languages (places,
+    organisations): within one language the features of before them decide alone."""
+    return feature.startswith(CROSS_ONLY)
+
+
 def features_payload(features: StoryFeatures) -> FeaturesPayload:
     """What the shuffle carries of a :class:`StoryFeatures`: str and bytes only, so
     Beam's default coder writes it without pickling (faster and smaller than the
