@@ -36,7 +36,7 @@ eval: ## quality on labelled data: language, dedup, stories, topics (P/R/F1)
 	$(PY) -m eval.run
 
 lint: ## static checks: syntax errors, undefined and unused names (ruff)
-	$(VENV)/bin/ruff check pipeline transforms tests eval bench
+	$(VENV)/bin/ruff check pipeline transforms tests eval bench tools
 
 # --- Google Cloud (docs/gcp.md). Set PROJECT, REGION, BUCKET (and SERVICE_ACCOUNT) on the command line.
 PROJECT ?= $(shell gcloud config get-value project 2>/dev/null)
