@@ -40,7 +40,7 @@ eval: ## quality on labelled data: language, dedup, stories, topics (P/R/F1)
 	$(PY) -m eval.run
 
 lint: ## static checks: syntax errors, undefined and unused names (ruff)
-	$(VENV)/bin/ruff check pipeline transforms configs tests eval bench
+	$(VENV)/bin/ruff check pipeline transforms configs tests eval bench tools
 
 wheel: ## build the wheel into dist/ (configs inside: `pip install dist/newsbeam-*.whl` gives a working newsbeam)
 	rm -f dist/newsbeam-*.whl

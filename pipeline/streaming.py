@@ -3,7 +3,7 @@
     WatchInputs (new files, feed polls) -> ReadWatchedFiles / PollWatchedFeeds
     ReadPubSubArticles (--input pubsub://projects/P/subscriptions/S: one JSON article per message)
       -> DivertLate (behind the watermark: dead letter) -> FixedWindows(--window-seconds)
-      -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
+      -> NormalizeArticles -> DetectLanguage -> TagTopics -> TagEntities (the batch composites, unchanged)
       -> MarkDuplicatesAcrossWindows (per-key state + expiry timers)
       -> AssignStoriesAcrossWindows (story memory keyed by block key, root, shard) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)

@@ -115,6 +115,7 @@ def test_parquet_partitions_read_back_with_pyarrow(tmp_path):
         assert row["dedup_status"] == article["dedup"]["status"]
         assert row["dedup_duplicate_of"] == article["dedup"]["duplicate_of"]
         assert [t["name"] for t in row["topics"]] == [t["name"] for t in article["topics"]]
+        assert row["places"] == article["places"] and row["organisations"] == article["organisations"]
         if article["published_at"]:
             assert row["published_at"].strftime("%Y-%m-%dT%H:%M:%SZ") == article["published_at"]
             assert str(row["published_date"]) == article["published_at"][:10]

@@ -36,6 +36,10 @@ def _schema():
 
     evidence = pa.struct([("field", pa.string()), ("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
     topic = pa.struct([("name", pa.string()), ("score", pa.float64()), ("evidence", pa.list_(evidence))])
+    place = pa.struct([("geonameid", pa.int64()), ("name", pa.string()), ("country", pa.string()),
+                       ("kind", pa.string()), ("mentions", pa.int32()), ("evidence", pa.list_(evidence))])
+    organisation = pa.struct([("id", pa.string()), ("name", pa.string()), ("mentions", pa.int32()),
+                              ("evidence", pa.list_(evidence))])
     return pa.schema(
         [
             ("id", pa.string()),
@@ -51,6 +55,8 @@ def _schema():
             ("story_id", pa.string()),
             ("topics", pa.list_(topic)),
             ("mentions", pa.list_(topic)),
+            ("places", pa.list_(place)),
+            ("organisations", pa.list_(organisation)),
             ("origin", pa.string()),
             ("external_id", pa.string()),
             ("content_hash", pa.string()),
@@ -109,6 +115,8 @@ def to_row(article: dict) -> dict:
         "story_id": article.get("story_id"),
         "topics": topics,
         "mentions": mentions,
+        "places": [dict(p, evidence=list(p.get("evidence") or ())) for p in article.get("places") or ()],
+        "organisations": [dict(o, evidence=list(o.get("evidence") or ())) for o in article.get("organisations") or ()],
         "origin": article.get("origin"),
         "external_id": article.get("external_id"),
         "content_hash": article.get("content_hash"),

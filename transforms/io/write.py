@@ -45,6 +45,8 @@ ARTICLE_FIELDS = (
     "dedup",
     "story_id",
     "topics",
+    "places",
+    "organisations",
 )
 OUTPUT_DIRS = ("articles", "stories", "dead_letter")
 SUMMARY_FILE = "summary.json"

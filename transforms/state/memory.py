@@ -2,8 +2,8 @@
 and story assignment as *prior* articles, and each run writes the next generation.
 
 One JSON line per remembered article (id, dates, exact-copy keys, MinHash signature, dedup
-marks, story id and, for originals, story features) in ``<state>/memory/gen-*/``; ``CURRENT``
-names the generation to read, replaced in one write by :func:`commit` when a run succeeds, so
+marks, story id and, for originals, story features and language) in ``<state>/memory/gen-*/``;
+``CURRENT`` names the generation to read, replaced in one write by :func:`commit` when a run succeeds, so
 a failed run leaves the previous memory in force. Retention counts from ``first_seen``.
 Prior articles sort before every article of the run (:data:`transforms.dedup.exact.PRIOR_MARK`),
 pair with new ones but never with each other, keep their story ids, and are never emitted.
@@ -102,6 +102,7 @@ def memory_record(
         "duplicate_of": dedup.get("duplicate_of") if status != UNIQUE else None,
         "story_id": article.get("story_id"),
         "features": None if features is None else dict(features.counts),
+        "language": None if features is None else features.language or None,
     }
 
 
@@ -125,7 +126,8 @@ def decode_record(line: str) -> dict:
     if not isinstance(data, dict):
         raise RejectedInput("memory entry is not a JSON object")
     record = {key: _optional_str(data, key) for key in ("id", "published_at", "first_seen", "url", "content_hash",
-                                                        "minhash", "status", "duplicate_of", "story_id")}
+                                                        "minhash", "status", "duplicate_of", "story_id",
+                                                        "language")}
     if not record["id"]:
         raise RejectedInput("memory entry has no id")
     if not record["first_seen"]:
@@ -208,7 +210,7 @@ def prior_story_features(record: Mapping) -> StoryFeatures | None:
     if record["status"] != UNIQUE or not record.get("features"):
         return None
     counts = tuple(sorted((str(f), float(c)) for f, c in record["features"].items()))
-    return StoryFeatures(record["id"], record.get("published_at") or "", counts)
+    return StoryFeatures(record["id"], record.get("published_at") or "", counts, record.get("language") or "")
 
 
 def prior_story_root(record: Mapping) -> tuple[str, str] | None:

@@ -7,6 +7,12 @@ an order given by a hash of the id, never the shuffle's) and each is compared
 with the next ``window`` members at most :func:`max_gap_hours` later; a pair is
 scored only in the tightest block the two share. So an article costs at most
 ``block_keys_per_article * window`` comparisons, whatever the input size.
+
+Places and organisations (:func:`~transforms.stories.features.is_cross_only`) change
+nothing within one language: the block keys of the other features are chosen as if
+they did not exist, and a place that would be among the ``block_keys_per_article``
+most specific features becomes an extra *cross key*, whose block scores only pairs in
+two languages that share no other key.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 import xxhash
 
 from transforms.common.stage import Memo
-from transforms.stories.features import FeaturesPayload, StoryFeatures, features_of
+from transforms.stories.features import CROSS_ONLY, FeaturesPayload, StoryFeatures, feature_key, features_of, is_cross_only
 from transforms.stories.params import StoryParams
 from transforms.stories.vectors import (
     VECTOR_HASH_DTYPE,
@@ -29,27 +35,34 @@ from transforms.stories.vectors import (
     CompactVector,
     Vector,
     compact,
+    cross_norm,
     epoch_hours,
     feature_hash,
     max_gap_hours,
+    packed_arrays,
     vector_hash,
     vectorize,
 )
 
 _HASH_DTYPE = np.dtype("<u8")  # block keys
 _VECTOR_HASHES = Memo(vector_hash, 1_000_000)  # feature -> vector_hash, for an article's features in one map()
-_BLOCKABLE = ("w:", "n:", "d:", "c:")
+_BLOCKABLE = ("w:", "n:", "d:", "c:", "p:", "o:")
+_NAME_RANGE = ("W:", "W;")  # names (``W:``) are blockable words too
 
 
 def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams()) -> list[str]:
     """The article's most specific shared features (``2 <= df <= max_block_size``):
-    the keys under which it meets its candidates."""
+    the keys under which it meets its candidates. The ``block_keys_per_article``
+    most specific of the features other than places, and the places among the
+    ``block_keys_per_article`` most specific of all (its cross keys)."""
     usable = [
         (-w, f) for f, w in vector.weights.items()
         if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= params.max_block_size
     ]
     usable.sort()
-    return sorted(f for _, f in usable[: params.block_keys_per_article])
+    limit = params.block_keys_per_article
+    base = [f for _, f in usable if not is_cross_only(f)][:limit]
+    return sorted(base + [f for _, f in usable[:limit] if is_cross_only(f)])
 
 
 class Member(NamedTuple):
@@ -61,6 +74,8 @@ class Member(NamedTuple):
     the other has is that block.
     ``prior`` marks an article remembered from an earlier run (``--state``): pairs of
     two remembered articles were settled by that run and are not scored again.
+    ``cross_keys`` are the same of its place keys (see the module): a pair in two
+    languages sharing no key of ``keys`` is scored in the tightest of these they share.
 
     :func:`member_payload` is what the runner carries of it (str, bytes and bool
     only, so Beam's default coder writes it without pickling and the runner holds
@@ -70,15 +85,26 @@ class Member(NamedTuple):
     vector: CompactVector
     keys: bytes
     prior: bool = False
+    cross_keys: bytes = b""
 
 
 def blocked(
     vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(), prior: bool = False
 ) -> tuple[tuple[str, ...], Member]:
-    """The article's block keys, tightest first, and what each of those blocks holds of it."""
-    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in block_keys(vector, df, params)))
+    """The article's block keys (tightest first; its cross keys after the others) and
+    what each of those blocks holds of it."""
+    chosen = block_keys(vector, df, params)
+    return _member(compact(vector, df), [k for k in chosen if not is_cross_only(k)],
+                   [k for k in chosen if is_cross_only(k)], df, prior)
+
+
+def _member(vector: CompactVector, keys: Iterable[str], cross_keys: Iterable[str], df: Mapping[str, int],
+            prior: bool) -> tuple[tuple[str, ...], Member]:
+    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in keys))
+    cross_keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in cross_keys))
     hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
-    return keys, Member(compact(vector, df), hashes.tobytes(), prior)
+    cross = np.fromiter((feature_hash(k) for k in cross_keys), dtype=_HASH_DTYPE, count=len(cross_keys))
+    return keys + cross_keys, Member(vector, hashes.tobytes(), prior, cross.tobytes())
 
 
 def block_features(
@@ -93,7 +119,7 @@ def block_features(
     if counts:
         names, raw = zip(*counts)
         found = _block_arrays(features.id, features.published_at, names, np.array(raw, dtype=np.float64), df,
-                              n_docs, params, prior)
+                              n_docs, params, prior, features.language)
         if found is not None:
             return found
     return blocked(vectorize(features, df, n_docs), df, params, prior)
@@ -107,7 +133,7 @@ def block_payload(
     names and counts, without building the ``(feature, count)`` pairs."""
     if payload[2]:
         found = _block_arrays(payload[0], payload[1], payload[2].split("\0"), np.frombuffer(payload[3], "<f8"), df,
-                              n_docs, params, prior)
+                              n_docs, params, prior, payload[4])
         if found is not None:
             return found
     return block_features(features_of(payload), df, n_docs, params, prior)
@@ -115,55 +141,79 @@ def block_payload(
 
 def _block_arrays(
     article_id: str, published_at: str, names: Sequence[str], count: np.ndarray, df: Mapping[str, int],
-    n_docs: int, params: StoryParams, prior: bool,
+    n_docs: int, params: StoryParams, prior: bool, language: str = "",
 ) -> tuple[tuple[str, ...], Member] | None:
     """:func:`block_features` on the sorted feature names and their counts; None
     when some count is not positive (:func:`blocked` handles those)."""
     if not (count > 0).all():  # features with no weight are not part of the vector at all
         return None
+    # sorted names: a prefix is one contiguous range (found before names become words)
+    words = (bisect_left(names, "w:"), bisect_left(names, "w;"))
+    names_at = (bisect_left(names, _NAME_RANGE[0]), bisect_left(names, _NAME_RANGE[1]))
+    usable = np.zeros(len(names), dtype=bool)
+    usable[names_at[0] : names_at[1]] = True
+    for prefix in _BLOCKABLE:
+        usable[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
+    cross = np.zeros(len(names), dtype=bool)
+    for prefix in CROSS_ONLY:
+        cross[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
+    if names_at[0] < names_at[1]:
+        names = list(names)
+        names[names_at[0] : names_at[1]] = [feature_key(f) for f in names[names_at[0] : names_at[1]]]
     freq = np.array(list(map(df.get, names, _repeat(1))), dtype=np.float64)
     tf = np.where(count >= 1, 1.0 + np.log(np.maximum(count, 1.0)), count)  # sublinear; sub-unit weights kept
     weight = tf * ((math.log(n_docs + 1) + 1.0) - np.log(freq + 1.0))
-    norm = math.sqrt(float(np.dot(weight, weight))) or 1.0
+    any_cross = bool(cross.any())
+    base = weight[~cross] if any_cross else weight
+    base_total = float(np.dot(base, base))
+    extra = weight[cross]
+    total = base_total + float(np.dot(extra, extra))
+    lowercase = weight[words[0] : words[1]]
+    norm = math.sqrt(base_total) or 1.0  # unit length without places: one language scores as without them
+    neutral = math.sqrt(max(0.0, total - float(np.dot(lowercase, lowercase)))) / norm
     weight = weight / norm
-    usable = np.zeros(len(names), dtype=bool)
-    for prefix in _BLOCKABLE:  # sorted names: a prefix is one contiguous range
-        usable[bisect_left(names, prefix) : bisect_left(names, prefix[0] + ";")] = True
     usable &= (freq >= 2) & (freq <= params.max_block_size)
-    candidates = np.flatnonzero(usable)
     limit = params.block_keys_per_article
-    if len(candidates) > limit:
-        cut = np.sort(weight[candidates])[-limit]
-        above = candidates[weight[candidates] > cut]
-        tied = sorted(names[i] for i in candidates[weight[candidates] == cut])
-        chosen = [names[i] for i in above] + tied[: limit - len(above)]
-    else:
-        chosen = [names[i] for i in candidates]
-    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in chosen))
-    key_hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
+    keys = _most_specific(np.flatnonzero(usable & ~cross) if any_cross else np.flatnonzero(usable), weight, names,
+                          limit)
+    cross_keys = []
+    if any_cross and (usable & cross).any():
+        cross_keys = [k for k in _most_specific(np.flatnonzero(usable), weight, names, limit) if is_cross_only(k)]
     kept = freq >= 2  # features of no other article add nothing to any dot product
+    hashes, weights = _packed(names, weight, kept & ~cross if any_cross else kept)
+    cross_hashes, cross_weights = _packed(names, weight, kept & cross) if any_cross else (b"", b"")
+    vector = CompactVector(article_id, published_at, hashes, weights, language, neutral, math.sqrt(total) / norm,
+                           cross_hashes, cross_weights)
+    return _member(vector, keys, cross_keys, df, prior)
+
+
+def _most_specific(candidates: np.ndarray, weight: np.ndarray, names: Sequence[str], limit: int) -> list[str]:
+    """The names of the ``limit`` heaviest ``candidates`` (ties by name)."""
+    if len(candidates) <= limit:
+        return [names[i] for i in candidates]
+    cut = np.sort(weight[candidates])[-limit]
+    above = candidates[weight[candidates] > cut]
+    tied = sorted(names[i] for i in candidates[weight[candidates] == cut])
+    return [names[i] for i in above] + tied[: limit - len(above)]
+
+
+def _packed(names: Sequence[str], weight: np.ndarray, kept: np.ndarray) -> tuple[bytes, bytes]:
+    """:func:`~transforms.stories.vectors.packed_arrays` of the ``kept`` features."""
     count_kept = int(np.count_nonzero(kept))
     hashes = np.fromiter(
         map(_VECTOR_HASHES.__getitem__, _compress(names, kept.tolist())), dtype=VECTOR_HASH_DTYPE, count=count_kept
     )
-    weight = weight[kept]
-    order = np.argsort(hashes, kind="stable")
-    hashes, weight = hashes[order], weight[order]
-    if len(hashes) > 1 and not np.all(hashes[1:] != hashes[:-1]):
-        hashes, first = np.unique(hashes, return_index=True)
-        weight = np.add.reduceat(weight, first)
-    vector = CompactVector(article_id, published_at, hashes.tobytes(), weight.astype(WEIGHT_DTYPE).tobytes())
-    return keys, Member(vector, key_hashes.tobytes(), prior)
+    return packed_arrays(hashes, weight[kept])
 
 
 def member_payload(member: Member) -> tuple:
-    """``(id, published_at, hashes, weights, keys, prior)``: str, bytes and bool only."""
-    return (*member.vector, member.keys, member.prior)
+    """``(*vector, keys, prior, cross_keys)``: str, bytes, float and bool only."""
+    return (*member.vector, member.keys, member.prior, member.cross_keys)
 
 
 def member_of(payload: tuple) -> Member:
-    article_id, published_at, hashes, weights, keys, prior = payload
-    return Member(CompactVector(article_id, published_at, hashes, weights), keys, prior)
+    *vector, keys, prior, cross_keys = payload
+    return Member(CompactVector(*vector), keys, prior, cross_keys)
 
 
 def member_ref(article_id: str, prior: bool = False) -> str:
@@ -217,17 +267,24 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
     members = sorted(members, key=_window_order)
     if all(m.prior for m in members):
         return  # only remembered articles: their pairs were settled by an earlier run
+    cross_block = is_cross_only(key)  # a place's block: pairs in two languages sharing no other key
+    languages = [m.vector.language for m in members]
+    several = params.cross_language and len(set(languages) - {""}) > 1
+    if cross_block and not several:
+        return
     count = len(members)
     hours = [epoch_hours(m.vector.published_at) for m in members]
     window, gap, floor = params.window, max_gap_hours(params), params.edge_floor
-    grace, half_life = params.grace_hours, params.half_life_hours
+    grace, half_life, cross_half_life = params.grace_hours, params.half_life_hours, params.cross_language_half_life_hours
     this = feature_hash(key)
-    keys = [np.frombuffer(m.keys, dtype=_HASH_DTYPE).tolist() for m in members]
+    keys = [np.frombuffer(m.cross_keys if cross_block else m.keys, dtype=_HASH_DTYPE).tolist() for m in members]
     key_sets = [set(k) for k in keys]
     # a pair belongs to this block when ``this`` is the first of the earlier member's
     # keys (tightest first) that the later one has too: none of the keys before it
     tighter = [k[: k.index(this)] if this in k_set else None for k, k_set in zip(keys, key_sets)]
-    dots = _window_dots(members, window)
+    if cross_block:  # ...and, in a place's block, when the two share none of their other keys
+        other = [set(np.frombuffer(m.keys, dtype=_HASH_DTYPE).tolist()) for m in members]
+    dots = _window_dots([m.vector.hashes for m in members], [m.vector.weights for m in members], window)
     # the window pairs (i, i + d) in loop order, cut where a dated pair is more than
     # ``gap`` apart (members are in time order: every later one is too, and the
     # undated ones after it are not compared either), then the pairs whose score
@@ -245,40 +302,59 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
         np.minimum.at(cut, ii[far], jj[far])
         near = jj < cut[ii]
         ii, dd, jj, dt = ii[near], dd[near], jj[near], dt[near]
-    decays = np.where(dt > grace, 0.5 ** ((dt - grace) / half_life), 1.0)
-    likely = np.minimum(1.0, dots[ii, dd]) * decays >= floor - 1e-9
+    pair_dots = dots[ii, dd]
+    across = np.zeros(len(ii), dtype=bool)
+    if several:  # across two languages: the cosine of the neutral parts, places included
+        number = {x: i for i, x in enumerate(sorted(set(languages)))}  # "" (unknown) is 0
+        codes = np.array([number[x] for x in languages], dtype=np.int64)
+        unknown = number.get("", -1)
+        across = (codes[ii] != codes[jj]) & (codes[ii] != unknown) & (codes[jj] != unknown)
+        if cross_block:
+            ii, dd, jj, dt, pair_dots, across = ii[across], dd[across], jj[across], dt[across], pair_dots[across], \
+                across[across]
+        places = _window_dots([m.vector.cross_hashes for m in members], [m.vector.cross_weights for m in members],
+                              window)
+        norms = np.array([cross_norm(m.vector.neutral, m.vector.full, params) for m in members])
+        scaled = (pair_dots + places[ii, dd]) * params.cross_language_factor / (norms[ii] * norms[jj])
+        pair_dots = np.where(across, scaled, pair_dots)
+    decays = np.where(dt > grace, 0.5 ** ((dt - grace) / np.where(across, cross_half_life, half_life)), 1.0)
+    likely = np.minimum(1.0, pair_dots) * decays >= floor - 1e-9
     prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
     if prior.any():
         likely &= ~(prior[ii] & prior[jj])
     nodes: list[Node | None] = [None] * count
-    for i, j, dot in zip(ii[likely].tolist(), jj[likely].tolist(), dots[ii[likely], dd[likely]].tolist()):
+    for i, j, dot, two in zip(ii[likely].tolist(), jj[likely].tolist(), pair_dots[likely].tolist(),
+                              across[likely].tolist()):
         ha, hb = hours[i], hours[j]
         decay = 1.0
         if ha is not None and hb is not None and hb - ha > grace:
-            decay = 0.5 ** ((hb - ha - grace) / half_life)
+            decay = 0.5 ** ((hb - ha - grace) / (cross_half_life if two else half_life))
         score = min(1.0, dot) * decay
         if score < floor:
             continue
         a, b, shared, before = members[i], members[j], key_sets[j], tighter[i]
         if before is None or this not in shared or not shared.isdisjoint(before) or a.vector.id == b.vector.id:
             continue
+        if cross_block and not other[i].isdisjoint(other[j]):
+            continue  # scored in the tightest block of their other keys
         na = nodes[i] or node_of(a.vector.id, a.vector.published_at)
         nb = nodes[j] or node_of(b.vector.id, b.vector.published_at)
         nodes[i], nodes[j] = na, nb
         yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
 
 
-def _window_dots(members: list[Member], window: int) -> np.ndarray:
+def _window_dots(packed_hashes: list[bytes], packed_weights: list[bytes], window: int) -> np.ndarray:
     """``dots[i][d]``: the dot product of member ``i`` and member ``i + d``
-    (``1 <= d <= window``; 0.0 past the end), see :func:`score_block`."""
-    count = len(members)
-    hashes = [np.frombuffer(m.vector.hashes, dtype=VECTOR_HASH_DTYPE) for m in members]
+    (``1 <= d <= window``; 0.0 past the end) given the members' packed hashes and
+    weights, see :func:`score_block`."""
+    count = len(packed_hashes)
+    hashes = [np.frombuffer(h, dtype=VECTOR_HASH_DTYPE) for h in packed_hashes]
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
     flat = np.concatenate(hashes)
     order = np.argsort(flat, kind="stable")
     flat = flat[order]
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
-    weight = np.concatenate([np.frombuffer(m.vector.weights, dtype=WEIGHT_DTYPE) for m in members])
+    weight = np.concatenate([np.frombuffer(w, dtype=WEIGHT_DTYPE) for w in packed_weights])
     weight = weight.astype(np.float64)[order]
     width = window + 1
     keys, products = [], []

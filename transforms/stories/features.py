@@ -3,12 +3,18 @@
 Taken from the title (counted ``title_repeat`` times) and the lead of the text:
 
 - ``w:<key>`` content words as phonetic keys (:mod:`transforms.stories.spelling`);
-  a word capitalised inside a sentence (a name) weighs ``entity_weight``;
+  a word capitalised inside a sentence (a name) is ``W:<key>`` and weighs ``entity_weight``
+  (the same feature as ``w:<key>`` to every comparison, :func:`feature_key`; the capital
+  marks it as language-neutral, like every feature but ``w:``);
 - ``c:<concept>`` key news terms and country names of the 9 languages
   (``séisme``, ``Erdbeben``, ``землетрус``: ``c:earthquake``);
 - ``n:<value>`` numbers across separators and scale words (``1,5 Milliarden`` =
   ``1.5 billion`` = ``n:1.5e+09``), small counts (< 13) left out; ``y:<year>`` years;
-- ``d:<month>-<day>`` calendar dates in any of the languages (``15 mars``, ``March 15``).
+- ``d:<month>-<day>`` calendar dates in any of the languages (``15 mars``, ``March 15``);
+- ``p:<geonameid>`` cities and ``k:<country code>`` countries the article names, in any
+  language and script (``Charkowie``, ``Харкові``, ``Kharkiv``), from its ``places``
+  (:mod:`transforms.stories.entities`; the whole text, every mention), weighing ``place_weight``;
+  ``o:<id>`` organisations likewise (``organisation_weight``, 0 by default).
 
 The word lists are data: ``configs/story_lexicon.yaml`` (:mod:`transforms.stories.lexicon`).
 """
@@ -22,6 +28,7 @@ from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 
+from transforms.stories.entities import entity_fields
 from transforms.stories.lexicon import lexicon
 from transforms.stories.params import StoryParams
 from transforms.stories.spelling import fold_token, norm_token, transliterate, word_key
@@ -74,10 +81,32 @@ class StoryFeatures(NamedTuple):
     id: str
     published_at: str  # "" when unknown
     counts: tuple[tuple[str, float], ...]  # (feature, weighted count), sorted by feature
+    language: str = ""  # "" when unknown
 
 
-FeaturesPayload = tuple  # (id, published_at, names joined by NUL, counts as little-endian float64 bytes)
+FeaturesPayload = tuple  # (id, published_at, names joined by NUL, counts as little-endian float64 bytes, language)
 # [, True] for an article remembered from an earlier run (an original by construction)
+
+NAME_PREFIX = "W:"  # a name: the same feature as "w:" + key, marked language-neutral
+
+
+def feature_key(feature: str) -> str:
+    """The feature as comparisons know it: a name ``W:<key>`` is the word ``w:<key>``."""
+    return "w" + feature[1:] if feature[0] == "W" else feature
+
+
+def is_neutral(feature: str) -> bool:
+    """Whether a feature means the same in every language: all but lowercase words (``w:``)."""
+    return not feature.startswith("w:")
+
+
+CROSS_ONLY = ("k:", "o:", "p:")  # places and organisations: compared across two languages only
+
+
+def is_cross_only(feature: str) -> bool:
+    """Whether a feature counts only between articles in two languages (places,
+    organisations): within one language the features of before them decide alone."""
+    return feature.startswith(CROSS_ONLY)
 
 
 def features_payload(features: StoryFeatures) -> FeaturesPayload:
@@ -87,14 +116,15 @@ def features_payload(features: StoryFeatures) -> FeaturesPayload:
     only, never NUL."""
     names = "\0".join(f for f, _ in features.counts)
     counts = np.fromiter((c for _, c in features.counts), dtype="<f8", count=len(features.counts))
-    return features.id, features.published_at, names, counts.tobytes()
+    return features.id, features.published_at, names, counts.tobytes(), features.language
 
 
 def features_of(payload: FeaturesPayload) -> StoryFeatures:
-    article_id, published_at, names, counts = payload[:4]
+    article_id, published_at, names, counts, language = payload[:5]
     if not names:
-        return StoryFeatures(article_id, published_at, ())
-    return StoryFeatures(article_id, published_at, tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist())))
+        return StoryFeatures(article_id, published_at, (), language)
+    pairs = tuple(zip(names.split("\0"), np.frombuffer(counts, "<f8").tolist()))
+    return StoryFeatures(article_id, published_at, pairs, language)
 
 
 _NUMBER_SEPARATOR = re.compile(r"[.,' ]")
@@ -132,8 +162,14 @@ def story_features(article: Mapping, params: StoryParams = StoryParams()) -> Sto
     regex, so a capitalised word is a name only when it also occurs elsewhere."""
     counts = _feature_counts(article, params)
     return StoryFeatures(
-        str(article["id"]), article.get("published_at") or "", tuple([(f, counts[f]) for f in sorted(counts)])
+        str(article["id"]), article.get("published_at") or "", tuple([(f, counts[f]) for f in sorted(counts)]),
+        _language(article),
     )
+
+
+def _language(article: Mapping) -> str:
+    language = article.get("language") or ""
+    return "" if language == "und" else language
 
 
 def _feature_counts(article: Mapping, params: StoryParams) -> dict[str, float]:
@@ -164,8 +200,29 @@ def _feature_counts(article: Mapping, params: StoryParams) -> dict[str, float]:
                     capitalized.add(feature)
     for feature in capitalized:
         if feature not in lowercase:
-            counts[feature] *= params.entity_weight
+            counts[NAME_PREFIX + feature[2:]] = counts.pop(feature) * params.entity_weight
+    if params.place_weight or params.organisation_weight:
+        _add_entities(article, counts, params)
     return counts
+
+
+def _add_entities(article: Mapping, counts: dict[str, float], params: StoryParams) -> None:
+    """``p:<geonameid>`` (``k:<country code>`` for a country) and ``o:<id>`` of the places and organisations the article names
+    (its ``places``/``organisations`` fields, found here when it has none): mentions, a
+    title mention counted ``title_repeat`` times."""
+    if "places" in article and "organisations" in article:
+        found = article
+    else:
+        found = entity_fields(article)
+    repeat = params.title_repeat - 1
+    for field, prefix, key, weight in (("places", "p:", "geonameid", params.place_weight),
+                                       ("organisations", "o:", "id", params.organisation_weight)):
+        if not weight:
+            continue
+        for entity in found.get(field) or ():
+            title = sum(1 for span in entity["evidence"] if span["field"] == "title")
+            name = f"k:{entity['country']}" if entity.get("kind") == "country" else f"{prefix}{entity[key]}"
+            counts[name] = (entity["mentions"] + repeat * title) * weight
 
 
 _WORD = re.compile(r"[^\W\d_]+")
@@ -287,5 +344,6 @@ def article_features(article: Mapping, params: StoryParams = StoryParams()) -> F
     counts = _feature_counts(article, params)
     names = sorted(counts)
     weights = np.fromiter(map(counts.__getitem__, names), dtype="<f8", count=len(names))
-    return str(article["id"]), article.get("published_at") or "", "\0".join(names), weights.tobytes()
+    return (str(article["id"]), article.get("published_at") or "", "\0".join(names), weights.tobytes(),
+            _language(article))
 

@@ -31,7 +31,7 @@ from transforms.stories.blocks import (
     member_ref,
     score_block,
 )
-from transforms.stories.features import FeaturesPayload, features_payload, story_features
+from transforms.stories.features import FeaturesPayload, feature_key, features_payload, story_features
 from transforms.stories.grouping import ScoredEdges, cluster_edges
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
@@ -84,7 +84,7 @@ class _CountFeatures(beam.CombineFn):
     def add_input(self, acc: tuple[Counter, int], payload: FeaturesPayload) -> tuple[Counter, int]:
         df, n = acc
         if payload[2]:
-            df.update(payload[2].split("\0"))  # names are distinct within an article
+            df.update(map(feature_key, payload[2].split("\0")))  # distinct within an article
         return df, n + 1
 
     def merge_accumulators(self, accs: Iterable[tuple[Counter, int]]) -> tuple[Counter, int]:
@@ -105,7 +105,7 @@ class _KeepOriginals(beam.DoFn):
     ``{article id: (status, duplicate_of)}``) and of remembered articles."""
 
     def process(self, payload: FeaturesPayload, duplicates: dict) -> Iterator[FeaturesPayload]:
-        if len(payload) > 4 or is_original(payload[0], duplicates):  # remembered, or no copy
+        if len(payload) > 5 or is_original(payload[0], duplicates):  # remembered, or no copy
             yield payload
 
 

@@ -15,7 +15,7 @@ class StoryParams:
 
     threshold: float = 0.20  # mean cross-pair similarity needed to merge two groups
     edge_floor: float = 0.08  # pairs scoring below this are not kept as edges
-    half_life_hours: float = 72.0  # time decay half-life of the similarity
+    half_life_hours: float = 72.0  # time decay half-life of the similarity (within one language)
     grace_hours: float = 24.0  # no decay within this distance
     max_block_size: int = 300  # features shared by more articles are not blocking keys
     block_keys_per_article: int = 12  # the most specific features an article is blocked by
@@ -28,3 +28,9 @@ class StoryParams:
     year_weight: float = 0.3
     word_weight: float = 1.0
     title_repeat: int = 2  # the title counts this many times
+    place_weight: float = 2.0  # a place (p:<geonameid>, k:<country>) named once: like a name
+    organisation_weight: float = 0.0  # an organisation (o:<id>) named once (0: not a story feature)
+    cross_language: bool = True  # across two languages, compare the language-neutral parts of the vectors
+    cross_language_factor: float = 1.0  # what a cross-language cosine is multiplied by
+    neutral_floor: float = 0.3  # the smallest neutral norm an article is taken to have (caps the boost)
+    cross_language_half_life_hours: float = 36.0  # the time decay's half-life across two languages

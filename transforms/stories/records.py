@@ -31,7 +31,9 @@ def build_story(story_id: str, members: Iterable[dict]) -> dict:
     """The story record for ``members`` (articles sharing ``story_id``).
 
     The headline is the title of the earliest original (non-duplicate) article
-    with a title; topics are the union over members with the best score each.
+    with a title; topics are the union over members with the best score each;
+    places are its main places: those most of its articles name (at most
+    ``MAX_STORY_PLACES``, then by mentions), with how many articles name each.
     """
     ordered = sorted(members, key=_sort_key)
     originals = [a for a in ordered if (a.get("dedup") or {}).get("status", "unique") == "unique"]
@@ -51,7 +53,27 @@ def build_story(story_id: str, members: Iterable[dict]) -> dict:
         "languages": sorted({a.get("language") or "und" for a in ordered}),
         "sources": sorted({a["source"] for a in ordered if a.get("source")}),
         "topics": [{"name": n, "score": s} for n, s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "places": main_places(ordered),
     }
+
+
+MAX_STORY_PLACES = 5
+
+
+def main_places(members: Iterable[dict]) -> list[dict]:
+    """``{geonameid, name, country, kind, articles}`` of the places the most members name
+    (then the most mentioned, then by id), at most :data:`MAX_STORY_PLACES`."""
+    found: dict[int, dict] = {}
+    mentions: dict[int, int] = {}
+    for article in members:
+        for place in article.get("places") or ():
+            key = place["geonameid"]
+            entry = found.setdefault(key, {k: place.get(k) for k in ("geonameid", "name", "country", "kind")} | {
+                "articles": 0})
+            entry["articles"] += 1
+            mentions[key] = mentions.get(key, 0) + int(place.get("mentions") or 1)
+    ranked = sorted(found, key=lambda k: (-found[k]["articles"], -mentions[k], k))
+    return [found[k] for k in ranked[:MAX_STORY_PLACES]]
 
 
 class _BuildStory(beam.DoFn):
@@ -74,10 +96,12 @@ _STORY_FIELDS = ("id", "title", "published_at", "language", "source")
 
 def story_member(article: dict) -> dict:
     """What :func:`build_story` reads of an article, and no more: the grouping holds
-    one per article (topics without their evidence spans, ``dedup`` as its status)."""
+    one per article (topics and places without their evidence spans, ``dedup`` as its status)."""
     member = {k: article.get(k) for k in _STORY_FIELDS}
     member["topics"] = [{"name": t["name"], "score": t["score"]} for t in article.get("topics") or []]
     member["dedup"] = {"status": (article.get("dedup") or {}).get("status", "unique")}
+    member["places"] = [{k: p.get(k) for k in ("geonameid", "name", "country", "kind", "mentions")}
+                        for p in article.get("places") or ()]
     return member
 
 

@@ -127,7 +127,7 @@ def test_record_round_trip_keeps_everything_the_next_run_needs():
     back = memory.decode_record(line)
     assert back == rec
     assert np.array_equal(signature_of(base64.b64decode(back["minhash"])), sig)
-    assert memory.prior_story_features(back) == StoryFeatures("x1", "2025-05-06T06:00:00Z", feats.counts)
+    assert memory.prior_story_features(back) == StoryFeatures("x1", "2025-05-06T06:00:00Z", feats.counts, "en")
     assert memory.prior_story_root(back) == ("x1", "root1")
     view = memory.dedup_view(back)
     assert view["id"] == "x1" and view["url"] == "https://a.example/x" and view["content_hash"] == "c1"

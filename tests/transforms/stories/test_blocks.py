@@ -5,7 +5,7 @@ import pytest
 
 from tests.support.story_cases import QUAKE_PE_EN, QUAKE_TR_EN, QUAKE_TR_FR, art, block_members, flood_block
 from transforms.stories.blocks import block_features, block_payload, blocked, member_of, member_payload, score_block
-from transforms.stories.features import article_features, features_of, story_features
+from transforms.stories.features import article_features, feature_key, features_of, is_cross_only, story_features
 from transforms.stories.params import StoryParams
 from transforms.stories.spelling import word_key
 from transforms.stories.vectors import (
@@ -26,7 +26,7 @@ def test_block_payload_is_compact_primitives_that_survive_beams_default_coder():
     vector = vectorize(feats[0], df, n)
     keys, member = blocked(vector, df, prior=True)
     payload = member_payload(member)
-    assert all(isinstance(x, (str, bytes, bool)) for x in payload)
+    assert all(isinstance(x, (str, bytes, bool, float)) for x in payload)
     coder = FastPrimitivesCoder()
     encoded = coder.encode(payload)
     assert member_of(coder.decode(encoded)) == member
@@ -127,9 +127,12 @@ def test_vectorising_reads_vector_hashes_from_its_table():
     feats = [story_features(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
     df, n = document_frequencies(feats)
     _, member = block_features(feats[0], df, n)
-    kept = sorted(vectors.vector_hash(f) for f, _ in feats[0].counts if df.get(f, 1) >= 2)
+    keys = [feature_key(f) for f, _ in feats[0].counts]
+    kept = sorted(vectors.vector_hash(k) for k in keys if df.get(k, 1) >= 2 and not is_cross_only(k))
+    places = sorted(vectors.vector_hash(k) for k in keys if df.get(k, 1) >= 2 and is_cross_only(k))
     assert np.frombuffer(member.vector.hashes, "<u4").tolist() == sorted(set(kept))
-    assert all(blocks._VECTOR_HASHES[f] == vectors.vector_hash(f) for f, _ in feats[0].counts)
+    assert places and np.frombuffer(member.vector.cross_hashes, "<u4").tolist() == places
+    assert all(blocks._VECTOR_HASHES[k] == vectors.vector_hash(k) for k in keys)
 
 
 def test_block_scoring_is_the_pair_loop_with_time_cut_undated_members_and_remembered_pairs():
@@ -197,3 +200,34 @@ def test_block_scoring_does_not_depend_on_the_order_the_members_arrive_in():
         shuffled = members[:]
         rng.shuffle(shuffled)
         assert sorted(score_block(key, shuffled, params)) == expected
+
+
+def test_places_add_cross_keys_whose_blocks_score_only_pairs_in_two_languages():
+    """An article's keys of the other features are those it has without places (one
+    language is blocked as before them); a place among its most specific features is a
+    cross key, and a cross key's block scores only pairs in two languages that share
+    no other key."""
+    params = StoryParams(block_keys_per_article=4)
+    articles = [  # Lviv is "Lwowie" in Polish: only the place links the two languages
+        art("en-1", "Fire in Lviv", "A warehouse burned in Lviv overnight, firefighters said. Lviv roads were closed.",
+            "2025-05-04T05:00:00Z"),
+        art("en-2", "Lviv: warehouse fire out", "Firefighters put out the warehouse fire in Lviv, and roads reopened.",
+            "2025-05-04T07:00:00Z"),
+        art("pl-1", "Pożar we Lwowie", "We Lwowie w nocy płonął magazyn, podali strażacy. Ulice we Lwowie zamknięto.",
+            "2025-05-04T06:00:00Z", lang="pl"),
+    ]
+    feats = [story_features(a, params) for a in articles]
+    plain = [story_features(dict(a, places=[], organisations=[]), params) for a in articles]
+    df, n = document_frequencies(feats)
+    df_plain, _ = document_frequencies(plain)
+    keyed = [blocked(vectorize(f, df, n), df, params) for f in feats]
+    for (keys, member), f in zip(keyed, plain):
+        want_keys, want = blocked(vectorize(f, df_plain, n), df_plain, params)
+        assert tuple(k for k in keys if not is_cross_only(k)) == want_keys and member.keys == want.keys
+        assert (member.vector.hashes, member.vector.weights) == (want.vector.hashes, want.vector.weights)
+    lviv = next(k for keys, _ in keyed for k in keys if is_cross_only(k))
+    inside = [m for keys, m in keyed if lviv in keys]
+    assert len(inside) == 3 and all(feature_hash(lviv) in np.frombuffer(m.cross_keys, "<u8") for m in inside)
+    edges = {(a.id, b.id) for a, b, _ in score_block(lviv, inside, StoryParams(edge_floor=1e-6))}
+    assert edges == {("en-1", "pl-1"), ("pl-1", "en-2")}  # not en-1 with en-2: one language, other keys shared
+    assert not list(score_block(lviv, [m for m in inside if m.vector.language == "en"], params))

@@ -28,6 +28,42 @@ def test_two_different_earthquakes_stay_apart():
     assert roots["pe-en"] == "pe-en"
 
 
+# two look-alike events of consecutive nights: drones on Dnipro, then drones on Zaporizhzhia
+DNIPRO_UK = art(
+    "dn-uk", "Нічна атака дронів на Дніпро: двоє загиблих",
+    "У ніч на 4 травня російські дрони атакували Дніпро. Загинули двоє людей, ще 11 поранені, повідомив голова "
+    "обласної адміністрації Сергій Лисак. Пошкоджено енергетичний обʼєкт і школу.", "2025-05-04T05:10:00Z", lang="uk",
+)
+DNIPRO_DE = art(
+    "dn-de", "Drohnenangriff auf Dnipro: zwei Tote",
+    "Bei einem russischen Drohnenangriff auf Dnipro sind in der Nacht zum 4. Mai zwei Menschen getötet und 11 "
+    "verletzt worden, teilte Gouverneur Serhij Lyssak mit. Getroffen wurden eine Energieanlage und eine Schule.",
+    "2025-05-04T09:30:00Z", lang="de",
+)
+DNIPRO_EN = art(
+    "dn-en", "Russian drones kill two in Dnipro",
+    "Russian drones struck Dnipro overnight into May 4, killing two people and wounding 11, regional governor "
+    "Serhiy Lysak said. An energy facility and a school were damaged.", "2025-05-04T07:45:00Z",
+)
+ZAPORIZHZHIA_UK = art(
+    "zp-uk", "Дрони атакували Запоріжжя: поранено сімох",
+    "У ніч на 5 травня російські дрони атакували Запоріжжя. Семеро людей поранені, пошкоджено житлові будинки, "
+    "повідомив голова обласної адміністрації Іван Федоров.", "2025-05-05T04:50:00Z", lang="uk",
+)
+ZAPORIZHZHIA_EN = art(
+    "zp-en", "Drone attack on Zaporizhzhia injures seven",
+    "Russian drones attacked Zaporizhzhia overnight into May 5, injuring seven people and damaging apartment "
+    "buildings, regional governor Ivan Fedorov said.", "2025-05-05T08:20:00Z",
+)
+
+
+def test_write_ups_in_three_languages_and_scripts_are_one_story_and_the_next_nights_attack_another():
+    roots = story_roots([DNIPRO_UK, DNIPRO_DE, DNIPRO_EN, ZAPORIZHZHIA_UK, ZAPORIZHZHIA_EN])
+    assert roots["dn-uk"] == roots["dn-de"] == roots["dn-en"]
+    assert roots["zp-uk"] == roots["zp-en"]
+    assert roots["dn-uk"] != roots["zp-uk"]
+
+
 def test_duplicates_join_their_originals_story():
     copy = art("copy", "Quake: 14 dead in Malatya", QUAKE_TR_EN["text"], "2025-04-23T09:00:00Z", duplicate_of="tr-fr")
     roots = story_roots([QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, copy])

@@ -43,6 +43,23 @@ def test_story_member_keeps_what_the_story_record_reads():
     assert slim[1]["dedup"] == {"status": "unique"} and slim[2]["topics"] == []
 
 
+def test_a_story_lists_the_places_most_of_its_articles_name():
+    def place(geonameid, name, mentions=1):
+        return {"geonameid": geonameid, "name": name, "country": "UA", "kind": "city", "mentions": mentions,
+                "evidence": [{"field": "text", "text": name, "start": 0, "end": len(name)}]}
+
+    members = [
+        dict(art("a", "2025-03-15T10:00:00Z", "Strike on Odesa"), places=[place(698740, "Odesa", 3), place(703448, "Kyiv")]),
+        dict(art("b", "2025-03-15T11:00:00Z", "Удар по Одесі", lang="uk"), places=[place(698740, "Odesa")]),
+        dict(art("c", "2025-03-15T12:00:00Z", "Odessa"), places=[place(698740, "Odesa"), place(706483, "Kharkiv", 4)]),
+    ]
+    story = build_story("s-a", members)
+    assert [(p["name"], p["articles"]) for p in story["places"]] == [("Odesa", 3), ("Kharkiv", 1), ("Kyiv", 1)]
+    assert story["places"][0] == {"geonameid": 698740, "name": "Odesa", "country": "UA", "kind": "city", "articles": 3}
+    assert build_story("s-a", [story_member(m) for m in members]) == story
+    assert build_story("s-x", [art("x", None, "No places")])["places"] == []
+
+
 def test_headline_falls_back_to_any_titled_member():
     story = build_story("s-x", [art("x", None, "", status="unique"), art("y", None, "Only title", status="near_duplicate")])
     assert story["headline"] == "Only title"
