@@ -510,10 +510,10 @@ def build_streaming_stages(
         for i, d in enumerate(dead_letters)
     ] | "FlattenDeadLetters" >> beam.Flatten()
 
+    job = new_job_id()  # names this job's window files and its seen-files parts
     if config.output:
         out = config.output_options
         shards = out.num_shards or 1
-        job = new_job_id()
         written = [
             articles
             | "WriteArticles" >> WriteWindowed(config.output, "articles", ARTICLE_FIELDS, shards, out.compress, job),
