@@ -19,6 +19,7 @@ REQUIRES = [
     "numpy>=1.26,<3",
     "orjson>=3.9,<4",
     "snowballstemmer==3.1.1",  # BSD-3, pure Python, no data files: stems of taxonomy phrases at load time
+    "duckdb==1.5.6",  # MIT: python -m pipeline.query / pipeline.digest read the Parquet tables in process
 ]
 
 EXTRAS = {
@@ -29,6 +30,7 @@ EXTRAS = {
         "psutil>=5.9",
         "py-spy>=0.4",
         "ruff>=0.6",
+        "websockets>=14,<18",  # the digest's browser test drives Debian chromium over the DevTools protocol
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
     ],

@@ -87,6 +87,20 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
     }
 
 
+def parquet_cost(articles: list[dict], batch: int = 500) -> float:
+    """Milliseconds per article of the analyst tables (``output.format: both``): the article
+    and topic rows, and their Parquet files written in batches of ``batch`` articles."""
+    from transforms.io.tables import TABLE_BY_NAME, article_row, parquet_bytes, topic_rows
+
+    articles = [{**a, "story_id": "s-" + a["id"], "dedup": {"status": "unique", "duplicate_of": None}} for a in articles]
+    start = time.perf_counter()
+    for i in range(0, len(articles), batch):
+        chunk = articles[i : i + batch]
+        parquet_bytes(TABLE_BY_NAME["articles"], [article_row(a) for a in chunk])
+        parquet_bytes(TABLE_BY_NAME["topics"], [r for a in chunk for r in topic_rows(a)])
+    return round(1000 * (time.perf_counter() - start) / max(1, len(articles)), 3)
+
+
 def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = STORY_SAMPLE) -> dict[str, float]:
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
@@ -139,6 +153,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     articles = timed("topics", tag, articles, warm=mixed)  # warmed on every language, in arrival order
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
     feats = timed("story features", lambda a: story_features(a, config.stories), articles, warm=mixed)
+    costs["parquet tables"] = parquet_cost(articles)
     # the story steps after the shuffle, on a larger sample's own blocks (a larger input
     # has larger blocks, so these grow with the input up to what the window allows)
     params = config.stories

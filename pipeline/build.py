@@ -24,8 +24,9 @@ from transforms.dedup.near import FindNearDuplicates
 from transforms.io.read import ReadArticles
 from transforms.dedup.resolve import ResolveArticles
 from transforms.stories.records import BuildStories
-from transforms.io.parquet import PARQUET_DIR, WriteParquet
-from transforms.io.write import WriteOutputs, output_path
+from transforms.io.bigquery import WriteBigQuery
+from transforms.io.parquet import WriteParquet
+from transforms.io.write import WriteOutputs
 
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
@@ -91,6 +92,8 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
     out = config.output_options
     outputs | "WriteOutputs" >> WriteOutputs(config.output, compress=out.compress, num_shards=out.num_shards)
-    if out.format == "both":
-        articles | "WriteParquet" >> WriteParquet(output_path(config.output, PARQUET_DIR), shards=out.parquet_shards)
+    if out.format == "both":  # the analyst tables (articles, stories, topics, dead letters) as Parquet
+        outputs | "WriteParquet" >> WriteParquet(config.output, shards=out.parquet_shards)
+    if config.bigquery is not None:  # the same tables in BigQuery (--bigquery_dataset)
+        outputs | "WriteBigQuery" >> WriteBigQuery(config.bigquery)
     return outputs
