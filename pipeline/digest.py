@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.views import OutputNotFound, Views
 from transforms.io.parquet import write_atomically
 from transforms.report.digest import Digest, build_digest, default_until, title_from_text
-from transforms.report.html import render_html
+from transforms.report.html import plural, render_html
 from transforms.report.text import render_csv, render_markdown
 from transforms.state import memory
 
@@ -156,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsbeam digest: error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"newsbeam digest {result['period']}: {result['articles']} articles, {result['stories']} stories "
-        f"({result['new_stories']} new) -> {result['paths']['index.html']}"
+        f"newsbeam digest {result['period']}: {plural(result['articles'], 'article')}, "
+        f"{plural(result['stories'], 'story')} ({result['new_stories']} new) -> {result['paths']['index.html']}"
     )
     return 0
 

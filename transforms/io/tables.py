@@ -240,6 +240,35 @@ def partition_of(table: Table, row: dict) -> str | None:
     return moment.strftime("%Y-%m-%d") if moment is not None else UNKNOWN_DATE
 
 
+# The pipeline output each table is built from: its date field (ISO 8601 UTC, as in the
+# records) and its id field. A record's tables share its partition and shard, so one group
+# of records writes all of them (articles -> articles and topics).
+SOURCES = {
+    "articles": ("published_at", "id"),
+    "stories": ("first_published_at", "story_id"),
+    "dead_letter": (None, "source"),
+}
+
+
+def date_of(value: Any) -> str:
+    """``YYYY-MM-DD`` of an ISO 8601 UTC string (the records' dates), or ``unknown``."""
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        return value[:10]
+    return UNKNOWN_DATE
+
+
+def source_key(output: str, record: dict, shards: int) -> tuple[str, int]:
+    """``(partition, shard)`` of a record of ``output`` ("" when its tables are not partitioned):
+    the partition and shard of every row built from it."""
+    date_field, id_field = SOURCES[output]
+    partition = date_of(record.get(date_field)) if date_field else ""
+    return partition, shard_of(record.get(id_field), shards)
+
+
+def tables_of(output: str) -> tuple[Table, ...]:
+    return tuple(t for t in TABLES if t.output == output)
+
+
 def shard_of(key: Any, shards: int) -> int:
     return zlib.crc32(str(key).encode("utf-8")) % max(1, shards)
 

@@ -44,7 +44,7 @@ svg .bar{fill:var(--bar)}svg .axis{stroke:var(--line)}svg .prev{stroke:#cf222e;s
 svg text{font:10px system-ui,sans-serif;fill:var(--muted)}
 .up{color:#1a7f37}.down{color:#cf222e}
 footer{margin:2rem auto;color:var(--muted);font-size:.85rem}
-@media (max-width:40rem){body{font-size:15px}h1{font-size:1.3rem}dl.facts{grid-template-columns:1fr}dl.facts dt{margin-top:.2rem}}
+@media (max-width:40rem){body{font-size:15px}h1{font-size:1.3rem}header,main,footer{padding:0 .6rem}ol.stories{padding-left:1.1rem}}
 """
 
 
@@ -79,6 +79,13 @@ def change_text(volume: TopicVolume | None, current: int = 0, previous: int = 0)
         return ("new" if current else "—"), ""
     change = (current - previous) / previous
     return f"{change:+.0%}".replace("%", " %"), ("up" if change > 0 else "down" if change < 0 else "")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 story``, ``2 stories``, ``3 languages``."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
 def _table(caption: str, headers: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[bool]) -> str:
@@ -182,9 +189,9 @@ def render_html(digest: Digest, generated_at: str = "", output: str = "") -> str
     nav = "".join(f'<li><a href="#{anchor(t)}">{_e(t)}</a></li>' for t, _ in digest.top)
     state_note = "" if digest.with_state else " (without --state: new means first seen in these outputs)"
     lead = (
-        f"{digest.articles} articles ({digest.undated} undated), {digest.stories} stories, "
+        f"{plural(digest.articles, 'article')} ({digest.undated} undated), {plural(digest.stories, 'story')}, "
         f"{digest.new_stories} new and {digest.stories - digest.new_stories} continuing{state_note}; "
-        f"{len(digest.languages)} languages, {digest.source_total} outlets."
+        f"{plural(len(digest.languages), 'language')}, {plural(digest.source_total, 'outlet')}."
     )
     dead_total = sum(n for _, _, n in digest.dead_letters)
     body = [

@@ -26,7 +26,7 @@ def bar_chart(
     previous_mean: float | None = None,
 ) -> str:
     """Bars of ``values`` over ``labels`` (x axis); a dashed line at ``previous_mean`` (the
-    previous period's mean per day) when given. ``chart_id`` must be unique in the page."""
+    previous period's mean per day) when above 0. ``chart_id`` must be unique in the page."""
     if len(values) != len(labels):
         raise ValueError("one label per value")
     top_pad, bottom_pad, left_pad = 14, 18, 4
@@ -57,7 +57,7 @@ def bar_chart(
         parts.append(
             f'<text class="lbl" x="{x + bar_w / 2:.1f}" y="{height - 4}" text-anchor="middle">{_e(label)}</text>'
         )
-    if previous_mean is not None:
+    if previous_mean:  # no line for a previous period without articles
         y = top_pad + plot_h - plot_h * previous_mean / peak
         parts.append(f'<line class="prev" x1="{left_pad}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
     parts.append("</svg>")

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 from transforms.report.digest import Digest
-from transforms.report.html import change_text, safe_url
+from transforms.report.html import change_text, plural, safe_url
 
 CSV_COLUMNS = (
     "topic", "rank", "story_id", "headline", "status", "articles", "languages", "outlets",
@@ -48,8 +48,9 @@ def render_markdown(digest: Digest) -> str:
     lines = [
         f"# News digest {digest.start} – {digest.until}",
         "",
-        f"{digest.articles} articles ({digest.undated} undated), {digest.stories} stories "
-        f"({digest.new_stories} new), {len(digest.languages)} languages, {digest.source_total} outlets.",
+        f"{plural(digest.articles, 'article')} ({digest.undated} undated), {plural(digest.stories, 'story')} "
+        f"({digest.new_stories} new), {plural(len(digest.languages), 'language')}, "
+        f"{plural(digest.source_total, 'outlet')}.",
         "",
         "## Top stories by topic",
     ]

@@ -107,6 +107,7 @@ def test_dataflow_dry_run_translates_the_bigquery_sink():
     names = set(summary["transforms"])
     for label in ("Articles", "Stories", "Topics", "DeadLetters"):
         assert f"WriteBigQuery/Write{label}ToBigQuery" in names
-        assert f"WriteParquet/Write{label}Files" in names
+    for label in ("Articles", "Stories", "DeadLetters"):
+        assert f"WriteParquet/Write{label}Tables" in names
     assert any(n.startswith("WriteBigQuery/WriteTopicsToBigQuery/BigQueryBatchFileLoads") for n in names), sorted(
         n for n in names if "Topics" in n)

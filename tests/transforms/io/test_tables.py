@@ -91,3 +91,21 @@ def test_same_rows_same_bytes_whatever_their_order():
 def test_a_row_that_does_not_fit_is_loud():
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
         parquet_bytes(TABLE_BY_NAME["stories"], [{**story_row({"story_id": "s"}), "article_count": "many"}])
+
+
+def test_a_record_and_its_rows_share_partition_and_shard():
+    from transforms.io.tables import shard_of, source_key, tables_of
+
+    a = article(5, story=1, day=DAY, topics=("sanctions", "energy"))
+    undated = {**article(6, story=1, day=DAY), "published_at": None}
+    for record in (a, undated):
+        partition, shard = source_key("articles", record, 4)
+        for table in tables_of("articles"):
+            for row in table.rows(record):
+                assert partition_of(table, row) == partition
+                assert shard_of(row[table.order[0]], 4) == shard
+    story = story_row(build_story("s-a000005", [story_member(a)]))
+    assert source_key("stories", build_story("s-a000005", [story_member(a)]), 1) == (
+        partition_of(TABLE_BY_NAME["stories"], story), 0)
+    assert source_key("dead_letter", {"source": "x"}, 1) == ("", 0)
+    assert [t.name for t in tables_of("articles")] == ["articles", "topics"]

@@ -82,3 +82,10 @@ def test_markdown_and_csv():
     assert rows[1][0] == "sanctions" and rows[1][1] == "1" and rows[1][3] == EVIL and rows[1][-1] == \
         "https://ok.example/a?x=1&y=2"
     assert rows[1][6] == "ru;uk" and rows[1][8] == "2026-03-15T09:00:00Z"
+
+
+def test_plural_and_no_line_without_a_previous_period():
+    from transforms.report.html import plural
+
+    assert (plural(1, "story"), plural(2, "story"), plural(0, "outlet")) == ("1 story", "2 stories", "0 outlets")
+    assert 'class="prev"' not in bar_chart("c2", [1, 2], ["a", "b"], "V", previous_mean=0.0)
