@@ -246,6 +246,10 @@ def run(argv: Sequence[str]) -> dict:
         if config.bigquery is not None:  # a retried run stages into the same tables: its MERGE adds nothing twice
             config = dataclasses.replace(config, bigquery=dataclasses.replace(config.bigquery, run=scheduled.run_id))
     config = with_memory(config)
+    if config.bigquery is not None and config.streaming:  # the Storage Write API sink does not partition
+        from pipeline.bigquery import prepare_streaming
+
+        prepare_streaming(config.bigquery)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
     with beam.Pipeline(runner=runner_for(options), options=options) as p:

@@ -111,3 +111,53 @@ def test_dataflow_dry_run_translates_the_bigquery_sink():
         assert f"WriteParquet/Write{label}Tables" in names
     assert any(n.startswith("WriteBigQuery/WriteTopicsToBigQuery/BigQueryBatchFileLoads") for n in names), sorted(
         n for n in names if "Topics" in n)
+
+
+class RecordingClient:
+    """Stands in for google.cloud.bigquery.Client, which needs the real service: records the calls
+    ``pipeline.bigquery.publish`` makes, in order (no BigQuery runs offline)."""
+
+    def __init__(self, staged):
+        self.staged, self.calls = set(staged), []
+
+    def get_table(self, table_id):
+        from google.api_core.exceptions import NotFound
+
+        self.calls.append(("get", table_id))
+        if table_id.rsplit(".", 1)[1] not in self.staged:
+            raise NotFound(table_id)
+
+    def create_table(self, table, exists_ok):
+        self.calls.append(("create", table.table_id, table.time_partitioning and table.time_partitioning.field,
+                           tuple(table.clustering_fields), exists_ok))
+
+    def query(self, sql):
+        self.calls.append(("query", sql.split("\n")[0]))
+
+        class Job:
+            num_dml_affected_rows = 3
+
+            def result(self):
+                return None
+
+        return Job()
+
+    def delete_table(self, table_id, not_found_ok):
+        self.calls.append(("delete", table_id))
+
+
+def test_publish_merges_each_staged_table_then_drops_it():
+    from pipeline.bigquery import publish
+
+    target = parse_dataset("my-project:news", run="r1")
+    client = RecordingClient({"_staging_articles_r1", "_staging_topics_r1"})
+    added = publish(target, client)
+    assert added == {"articles": 3, "stories": 0, "topics": 3, "dead_letters": 0}
+    assert client.calls[:4] == [
+        ("get", "my-project.news._staging_articles_r1"),
+        ("create", "articles", "published_date", ("language", "source"), True),
+        ("query", "MERGE `my-project.news.articles` T"),
+        ("delete", "my-project.news._staging_articles_r1"),
+    ]
+    assert ("get", "my-project.news._staging_stories_r1") in client.calls
+    assert not any(c[0] == "create" and c[1] == "stories" for c in client.calls)
