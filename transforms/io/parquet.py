@@ -4,9 +4,10 @@ Beside the JSON Lines (the contract), every run writes the four tables of
 :data:`transforms.io.tables.TABLES` (articles, stories, topics, dead letters) with
 explicit schemas, partitioned by publication date, under ``--output`` (local or
 ``gs://``): the layout is in ``tables.py``. Per pipeline output (articles, stories, dead
-letters): key each record by (date, shard) -> group -> build the rows of every table made
-from it (an article's topic rows share its date and shard) -> one file per table and group.
-Records cross the shuffle as compact JSON bytes (a third of the cost of pickled dicts). A
+letters): gather each bundle's records by (date, shard) -> group -> build the rows of every
+table made from them (an article's topic rows share its date and shard) -> one file per table
+and group. Records cross the shuffle as compact JSON bytes (a third of the cost of pickled
+dicts), a list per group and bundle (the shuffle's cost per element is paid per list). A
 file is written under a temporary name in its folder and renamed when complete, so readers
 never see half a file.
 
@@ -22,6 +23,9 @@ from typing import Iterable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.io.tables import PARTITION_KEY, SOURCES, parquet_bytes, relative_path, source_key, tables_of
 
@@ -75,9 +79,9 @@ class _WriteTables(beam.DoFn):
         self._files = Metrics.counter("newsbeam.parquet", "files")
         self._rows = Metrics.counter("newsbeam.parquet", "rows")
 
-    def process(self, element: tuple[tuple[str, int], Iterable[bytes]]) -> Iterable[str]:
-        (partition, shard), encoded = element
-        records = [decode(data) for data in encoded]
+    def process(self, element: tuple[tuple[str, int], Iterable[list[bytes]]]) -> Iterable[str]:
+        (partition, shard), gathered = element
+        records = [decode(data) for batch in gathered for data in batch]
         for table in tables_of(self._source):
             rows = [row for record in records for row in table.rows(record)]
             if not rows:  # e.g. no article of the group has a topic
@@ -89,23 +93,47 @@ class _WriteTables(beam.DoFn):
             yield path
 
 
-def _keyed(source: str, shards: int):
-    def key(record: dict) -> tuple[tuple[str, int], bytes]:
-        return source_key(source, record, shards), encode(record)
+class _GatherByDateShard(beam.DoFn):
+    """A bundle's records gathered per (date, shard) as JSON bytes: the shuffle then moves one
+    element per group and bundle, not one per record (batch, global window). At most
+    ``limit`` records wait in memory; a full gathering is emitted at once."""
 
-    return key
+    def __init__(self, source: str, shards: int, limit: int = 2048) -> None:
+        self._source = source
+        self._shards = shards
+        self._limit = limit
+
+    def start_bundle(self) -> None:
+        self._groups: dict[tuple[str, int], list[bytes]] = {}
+        self._held = 0
+
+    def _drain(self) -> list[tuple[tuple[str, int], list[bytes]]]:
+        groups, self._groups, self._held = self._groups, {}, 0
+        return list(groups.items())
+
+    def process(self, record: dict) -> Iterable[tuple[tuple[str, int], list[bytes]]]:
+        self._groups.setdefault(source_key(self._source, record, self._shards), []).append(encode(record))
+        self._held += 1
+        if self._held >= self._limit:
+            yield from self._drain()
+
+    def finish_bundle(self) -> Iterable[WindowedValue]:
+        for item in self._drain():
+            yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class WriteParquet(beam.PTransform):
     """Write the analyst tables as Parquet under ``output``.
 
     Applied to the pipeline's outputs ``{"articles", "stories", "dead_letter"}``; returns
-    the PCollection of written file paths. ``shards``: files per date and table."""
+    the PCollection of written file paths. ``shards``: files per date and table;
+    ``gather_limit``: records a worker holds before it hands them to the shuffle."""
 
-    def __init__(self, output: str, shards: int = 1) -> None:
+    def __init__(self, output: str, shards: int = 1, gather_limit: int = 2048) -> None:
         super().__init__()
         self._output = output
         self._shards = max(1, shards)
+        self._gather_limit = max(1, gather_limit)
 
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
         written = []
@@ -113,7 +141,9 @@ class WriteParquet(beam.PTransform):
             label = _LABELS[source]
             written.append(
                 outputs[source]
-                | f"Key{label}ByDateShard" >> beam.Map(_keyed(source, self._shards))
+                | f"Gather{label}ByDateShard" >> beam.ParDo(
+                    _GatherByDateShard(source, self._shards, self._gather_limit)
+                )
                 | f"Group{label}ByDateShard" >> beam.GroupByKey()
                 | f"Write{label}Tables" >> beam.ParDo(_WriteTables(self._output, source))
             )

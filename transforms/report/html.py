@@ -78,7 +78,9 @@ def change_text(volume: TopicVolume | None, current: int = 0, previous: int = 0)
     if not previous:
         return ("new" if current else "—"), ""
     change = (current - previous) / previous
-    return f"{change:+.0%}".replace("%", " %"), ("up" if change > 0 else "down" if change < 0 else "")
+    if not change:
+        return "0 %", ""
+    return f"{change:+.0%}".replace("%", " %"), ("up" if change > 0 else "down")
 
 
 def plural(n: int, word: str) -> str:

@@ -19,7 +19,8 @@ def test_encode_round_trip_and_fallback():
 
 
 @pytest.mark.slow
-def test_write_parquet_gives_the_pure_builders_files(tmp_path):
+@pytest.mark.parametrize("gather_limit", [2048, 3])  # a whole bundle at once, or in small lists
+def test_write_parquet_gives_the_pure_builders_files(tmp_path, gather_limit):
     articles = [article(i, story=i % 3, day=DAY - dt.timedelta(days=i % 2), topics=("sanctions",) * (i % 2))
                 for i in range(8)]
     articles[0] = {**articles[0], "published_at": None}
@@ -32,7 +33,7 @@ def test_write_parquet_gives_the_pure_builders_files(tmp_path):
             "stories": p | "Stories" >> beam.Create(stories),
             "dead_letter": p | "Dead" >> beam.Create(dead),
         }
-        outputs | WriteParquet(str(tmp_path / "beam"))
+        outputs | WriteParquet(str(tmp_path / "beam"), gather_limit=gather_limit)
     write_tables(tmp_path / "pure", articles, dead, stories=stories)
     beam_files = {p.relative_to(tmp_path / "beam"): p.read_bytes() for p in (tmp_path / "beam").rglob("*.parquet")}
     pure_files = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*.parquet")}
