@@ -88,16 +88,18 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
 
 
 def parquet_cost(articles: list[dict], batch: int = 500) -> float:
-    """Milliseconds per article of the analyst tables (``output.format: both``): the article
-    and topic rows, and their Parquet files written in batches of ``batch`` articles."""
-    from transforms.io.tables import TABLE_BY_NAME, article_row, parquet_bytes, topic_rows
+    """Milliseconds per article of the analyst tables (``output.format: both``): its article and
+    topic rows, as Arrow through the shuffle (IPC bytes), and their Parquet files, in batches of
+    ``batch`` articles (what ``transforms/io/parquet.py`` does per article)."""
+    from transforms.io.tables import arrow_table, from_ipc, ipc_bytes, parquet_of, tables_of
 
     articles = [{**a, "story_id": "s-" + a["id"], "dedup": {"status": "unique", "duplicate_of": None}} for a in articles]
     start = time.perf_counter()
     for i in range(0, len(articles), batch):
         chunk = articles[i : i + batch]
-        parquet_bytes(TABLE_BY_NAME["articles"], [article_row(a) for a in chunk])
-        parquet_bytes(TABLE_BY_NAME["topics"], [r for a in chunk for r in topic_rows(a)])
+        for table in tables_of("articles"):
+            shuffled = ipc_bytes(arrow_table(table, [row for a in chunk for row in table.rows(a)]))
+            parquet_of(table, [from_ipc(shuffled)])
     return round(1000 * (time.perf_counter() - start) / max(1, len(articles)), 3)
 
 

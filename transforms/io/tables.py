@@ -279,13 +279,40 @@ def relative_path(table: Table, partition: str | None, shard: int) -> str:
     return "/".join(parts + [f"part-{shard:03d}.parquet"])
 
 
-def parquet_bytes(table: Table, rows: Iterable[dict]) -> bytes:
-    """A Parquet file (zstd) of ``rows`` sorted by the table's order, with its schema."""
+def arrow_table(table: Table, rows: Iterable[dict]) -> pa.Table:
+    """Rows as an Arrow table with the table's schema (a row that does not fit raises)."""
+    return pa.Table.from_pylist(list(rows), schema=table.schema)
+
+
+def ipc_bytes(arrow: pa.Table) -> bytes:
+    """An Arrow table as IPC stream bytes: how rows cross a shuffle (no per-row encoding)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow.schema) as writer:
+        writer.write_table(arrow)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+def parquet_of(table: Table, parts: Iterable[pa.Table]) -> bytes:
+    """One Parquet file (zstd) of the rows of ``parts``, sorted by the table's order (nulls as
+    the smallest values), in one row group run: the same rows give the same bytes however
+    they were split."""
     import pyarrow.parquet as pq
 
-    columns = table.order
-    ordered = sorted(rows, key=lambda r: tuple(r[c] or "" for c in columns))
-    arrow = pa.Table.from_pylist(ordered, schema=table.schema)
+    arrow = pa.concat_tables(list(parts) or [table.schema.empty_table()])
+    try:  # pyarrow >= 25: null placement per key
+        arrow = arrow.sort_by([(c, "ascending", "at_start") for c in table.order])
+    except (TypeError, ValueError, pa.ArrowInvalid):  # older pyarrow: one placement for all keys
+        arrow = arrow.sort_by([(c, "ascending") for c in table.order], null_placement="at_start")
+    arrow = arrow.combine_chunks()
     buffer = io.BytesIO()
     pq.write_table(arrow, buffer, compression="zstd")
     return buffer.getvalue()
+
+
+def parquet_bytes(table: Table, rows: Iterable[dict]) -> bytes:
+    """A Parquet file of ``rows`` (see :func:`parquet_of`)."""
+    return parquet_of(table, [arrow_table(table, rows)])
