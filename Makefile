@@ -7,8 +7,9 @@ SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' 
                  --input 'data/sample/*.html' --input 'data/sample/*.rss' --input 'data/sample/*.atom'
 OUTPUT ?= output
 PYTEST_ARGS ?=
+SOAK_MINUTES ?= 30
 
-.PHONY: help install chromium run test test-fast bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install chromium run test test-fast soak bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -37,6 +38,9 @@ test: ## the whole test suite
 
 test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
 	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)
+
+soak: ## streaming stopped/restarted/forced, batch runs killed, for SOAK_MINUTES (30); checks nothing is lost (not in make test)
+	$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/
 	$(PY) -m bench.run

@@ -31,6 +31,7 @@ EXTRAS = {
         "py-spy>=0.4",
         "ruff>=0.6",
         "websockets>=14,<18",  # the digest's browser test drives Debian chromium over the DevTools protocol
+        "hypothesis==6.168.3",  # property-based tests of the input edge (tests/transforms/io/test_input_properties.py)
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
     ],
@@ -41,10 +42,11 @@ setup(
     version="0.1.0",
     description="News-monitoring ingestion pipeline on Apache Beam",
     python_requires=">=3.10,<3.13",
-    # configs/ is listed for the story lexicon only: transforms/stories/lexicon.py reads it beside the
-    # package, so workers that install newsbeam (--setup_file, the Flex Template image) need it there too
+    # configs/ is listed for the story lexicon and the input field presets: transforms/stories/lexicon.py
+    # and transforms/io/fieldmap.py read them beside the package, so workers that install newsbeam
+    # (--setup_file, the Flex Template image) need them there too
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]) + ["configs"],
-    package_data={"configs": ["story_lexicon.yaml"]},
+    package_data={"configs": ["story_lexicon.yaml", "input_fields.yaml"]},
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},

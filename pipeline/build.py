@@ -37,7 +37,12 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
 
     sources = []
     if config.inputs:
-        raw, dead = p | "ReadArticles" >> ReadArticles(list(config.inputs), config.read.max_article_bytes)
+        raw, dead = p | "ReadArticles" >> ReadArticles(
+            list(config.inputs),
+            config.read.max_article_bytes,
+            max_dead_letters=config.read.max_dead_letters_per_file,
+            fields=config.input_fields,
+        )
         sources.append(raw)
         dead_letters.append(dead)
     if config.feeds:

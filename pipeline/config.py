@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from transforms.io.fieldmap import DEFAULT_PRESET, FieldMap, field_map
 from transforms.runtime import SWITCH_VALUES, TuningConfig
 from transforms.stories.params import StoryParams
 
@@ -30,6 +31,7 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class ReadConfig:
     max_article_bytes: int = 2_000_000
+    max_dead_letters_per_file: int = 1000  # then one dead letter counts the rest (0: no limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,7 @@ class StreamingConfig:
     settle_seconds: float = 1.0  # a file unchanged for this long is complete
     allowed_lateness_seconds: float = 0.0  # later elements go to dead_letter/ (stage "streaming")
     retention_hours: float = 48.0  # how long an original is remembered for duplicate marking
+    drain_seconds: float = 30.0  # SIGTERM/SIGINT: longest drain before the job is stopped without it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,7 @@ class JobConfig:
     streaming_options: StreamingConfig = StreamingConfig()
     allow_private_networks: bool = False
     read: ReadConfig = ReadConfig()
+    input_fields: Any = None  # transforms.io.fieldmap.FieldMap: which JSON field gives which article field
     normalize: NormalizeConfig = NormalizeConfig()
     language: LanguageConfig = LanguageConfig()
     dedup: DedupConfig = DedupConfig()
@@ -127,7 +131,7 @@ _SECTIONS: dict[str, type] = {
     "output": OutputConfig,
     "streaming": StreamingConfig,
 }
-_TOP_LEVEL = {"version", "topics", "feeds", "beam_defaults", "beam_defaults_min_input_mb", "tuning", *_SECTIONS}
+_TOP_LEVEL = {"version", "topics", "feeds", "beam_defaults", "beam_defaults_min_input_mb", "tuning", "input", *_SECTIONS}
 _FIELD_OF_SECTION = {"output": "output_options", "streaming": "streaming_options"}
 
 
@@ -211,6 +215,25 @@ def _tuning(raw: Any, source: str) -> TuningConfig:
     return TuningConfig(**values)
 
 
+def _input(raw: Any, source: str) -> FieldMap:
+    """The ``input:`` section: ``preset`` (a name in configs/input_fields.yaml, default
+    ``auto``) and ``fields`` (article field -> input name or list of names, tried in order)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section 'input' must be a mapping, got {type(raw).__name__}")
+    unknown = set(raw) - {"preset", "fields"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))} in 'input' (known: fields, preset)")
+    preset = raw.get("preset", DEFAULT_PRESET)
+    if not isinstance(preset, str):
+        raise ConfigError(f"{source}: 'input.preset' must be a preset name, got {preset!r}")
+    try:
+        return field_map(preset, raw.get("fields"))
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
 def _resolve(path: str, base_dir: str) -> str:
     if "://" in path or os.path.isabs(path):
         return path
@@ -256,6 +279,7 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
         f"{source}: 'beam_defaults_min_input_mb'", raw.get("beam_defaults_min_input_mb", 0), int
     )
     kwargs["tuning"] = _tuning(raw.get("tuning"), source)
+    kwargs["input_fields"] = _input(raw.get("input"), source)
     config = JobConfig(**kwargs)
     for key in ("min_confidence", "predetector_min_prob"):
         if getattr(config.language, key) > 1:

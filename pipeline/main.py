@@ -4,7 +4,8 @@ Parses the command line (newsbeam's flags plus any Beam flag), loads and
 validates the YAML config, checks that the output is writable, runs the
 pipeline and prints the run summary. Exit status: 0 when the run finished (even
 with dead letters), 2 for a bad command line, config or unreachable output,
-1 when the run itself failed.
+1 when the run itself failed. A streaming job stops on SIGTERM/SIGINT by
+draining (``pipeline/drain.py``): 0 when drained, 128 + the signal when forced.
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
+from pipeline.drain import DrainOnSignal
 from pipeline import incremental
 from pipeline.gcs import configure_emulator
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.dask_runner import runner_for
+from transforms.common.redact import RedactingFilter, redact_text
 from transforms.state import memory
 from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.io import bigquery as bigquery_tables
+from transforms.io import seen
 from transforms.io.tables import PARQUET_FOLDERS
+from transforms.io.watch import stop_live_feeders
 from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
 _log = logging.getLogger("newsbeam")
@@ -245,19 +250,19 @@ def run(argv: Sequence[str]) -> dict:
         config = scheduled.config
         if config.bigquery is not None:  # a retried run stages into the same tables: its MERGE adds nothing twice
             config = dataclasses.replace(config, bigquery=dataclasses.replace(config.bigquery, run=scheduled.run_id))
-    config = with_memory(config)
-    if config.bigquery is not None and config.streaming:  # the Storage Write API sink does not partition
-        from pipeline.bigquery import prepare_streaming
+    if config.streaming:
+        if config.bigquery is not None:  # the Storage Write API sink does not partition: tables made first
+            from pipeline.bigquery import prepare_streaming
 
-        prepare_streaming(config.bigquery)
+            prepare_streaming(config.bigquery)
+        return run_streaming(config, options)
+    config = with_memory(config)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
     with beam.Pipeline(runner=runner_for(options), options=options) as p:
         build_pipeline(p, config)
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
-    if config.streaming:  # only reached when the streaming job was stopped; it writes no summary
-        return {"streaming": True, "seconds": round(time.perf_counter() - started, 2)}
     summary = read_summary(config.output)
     if config.bigquery is not None:  # the run succeeded: its staged rows join the main tables
         from pipeline.bigquery import publish
@@ -275,16 +280,61 @@ def run(argv: Sequence[str]) -> dict:
     return summary
 
 
+def clear_stale_temp(output: str) -> None:
+    """Delete the window files a forced-stopped job left half-written under ``<output>/.tmp/``
+    (their inputs were not committed, so this job reads them again)."""
+    for result in FileSystems.match([output_path(output, ".tmp", "*", "*")]):
+        paths = [m.path for m in result.metadata_list]
+        if paths:
+            FileSystems.delete(paths)
+
+
+def run_streaming(config: JobConfig, options: PipelineOptions) -> dict:
+    """Run the streaming job until SIGTERM/SIGINT has drained it (``pipeline/drain.py``).
+
+    Earlier jobs' window files are kept (each job names its files with its own id),
+    and the files they committed in ``<output>/_streaming/seen/`` are not read again;
+    window files of windows a forced-stopped job did not commit are set aside under
+    ``<output>/_streaming/uncommitted/`` (their inputs are read again).
+    """
+    started = time.perf_counter()
+    clear_stale_temp(config.output)
+    with DrainOnSignal(config.streaming_options.drain_seconds) as drain:
+        try:
+            committed, windows = seen.compact(seen.seen_folder(config.output))
+        except seen.SeenFilesError as exc:
+            raise ConfigError(str(exc)) from None
+        if committed:
+            _log.info("%d watched files were committed by earlier jobs; they are not read again", len(committed))
+        moved = seen.set_aside_uncommitted(config.output, windows)
+        if moved:
+            _log.warning(
+                "%d window files of a job stopped without draining were not committed: moved to %s "
+                "(their inputs are read again)", len(moved), output_path(config.output, *seen.UNCOMMITTED_DIR)
+            )  # fmt: skip
+        try:
+            with beam.Pipeline(runner=runner_for(options), options=options) as p:
+                build_pipeline(p, config)
+        finally:
+            stop_live_feeders()
+    return {"streaming": True, "seconds": round(time.perf_counter() - started, 2), "drain_seconds": drain.seconds()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
+        handler.addFilter(RedactingFilter())
     argv = sys.argv[1:] if argv is None else argv
     try:
         summary = run(argv)
     except ConfigError as exc:
-        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     if summary.get("streaming"):
-        print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")
+        print(
+            f"newsbeam: streaming job ended after {summary['seconds']:.1f} s "
+            f"(drained in {summary['drain_seconds']:.1f} s)"
+        )
         return 0
     if summary.get("dry_run"):
         print(f"newsbeam: dry run: job translated ({len(summary['transforms'])} transforms) in {summary['seconds']:.1f} s")

@@ -6,6 +6,7 @@
       -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
       -> MarkDuplicatesAcrossWindows (per-key state + expiry timers) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)
+      -> RecordSeenFiles (after a window's files: its watched paths, read by the next job)
       -> PublishArticles (--output-topic projects/P/topics/T: one JSON article per message)
 
 Windows are event-time fixed windows of ``window_seconds``; elements are
@@ -20,7 +21,9 @@ import base64
 import json
 import logging
 import re
+import threading
 import time
+import uuid
 from typing import Any, Callable, Iterator, Sequence
 
 import apache_beam as beam
@@ -41,8 +44,18 @@ from transforms.io.read import ReadFileFn
 from transforms.common.records import RejectedInput, reject
 from transforms.stories.records import BuildStories
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
-from transforms.io.watch import ELEMENT_CODER, ERROR, FEED, FILE, LivePoller, WatchInputs, start_live_feeder
-from transforms.io.write import ARTICLE_FIELDS, output_path, to_json_line
+from transforms.io.seen import RecordSeenFiles, seen_folder
+from transforms.io.watch import (
+    ELEMENT_CODER,
+    ERROR,
+    FEED,
+    FILE,
+    LivePoller,
+    WatchInputs,
+    poll_until_stopped,
+    start_live_feeder,
+)
+from transforms.io.write import ARTICLE_FIELDS, output_path, to_json_line, window_file_naming
 
 _log = logging.getLogger(__name__)
 
@@ -151,7 +164,7 @@ class LivePubSubPoller:
         poll_seconds: float,
         pull: Callable[[str], list[Any]] | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._subscriptions = list(subscriptions)
         self._files = files
@@ -195,26 +208,24 @@ class LivePubSubPoller:
         return self._clock(), items
 
     def __iter__(self) -> Iterator[tuple[float, list[tuple[str, str]]]]:
-        while True:
-            started = self._clock()
-            yield self.poll_once()
-            self._sleep(max(0.0, self._poll - (self._clock() - started)))
+        stop: threading.Event = self._files.stop  # stopping the job stops the pulls with the file polls
+        return poll_until_stopped(self.poll_once, self._poll, self._clock, self._sleep, stop)
 
 
 class WatchInputsAndPubSub(beam.PTransform):
     """DirectRunner: files, feeds and Pub/Sub subscriptions from one live poller,
     served as a ``TestStream`` (see transforms/io/watch.py): ``(kind, value)`` pairs."""
 
-    def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds):
+    def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds, seen=None):
         super().__init__()
         self._args = (tuple(patterns), tuple(feeds), tuple(subscriptions), poll_seconds, feed_poll_seconds,
-                      settle_seconds)  # fmt: skip
+                      settle_seconds, seen)  # fmt: skip
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from apache_beam.testing.test_stream import TestStream
 
-        patterns, feeds, subscriptions, poll, feed_poll, settle = self._args
-        files = LivePoller(patterns, feeds, poll, feed_poll, settle)
+        patterns, feeds, subscriptions, poll, feed_poll, settle, seen = self._args
+        files = LivePoller(patterns, feeds, poll, feed_poll, settle, seen=seen)
         endpoint = start_live_feeder(LivePubSubPoller(subscriptions, files, poll))
         return pbegin | "LiveEvents" >> TestStream(coder=ELEMENT_CODER, endpoint=endpoint)
 
@@ -292,11 +303,16 @@ def _split_watched(item: tuple[str, str]):
 
 class WriteWindowed(beam.PTransform):
     """Write each window's records as JSON Lines under ``<output>/<name>/``, one file
-    set per window (``<name>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl``)."""
+    set per window and job (``<name>-<window start>-<window end>-<job>-SSSSS-of-NNNNN.jsonl``,
+    times as ``2026-12-07T05-30-00Z``: see ``transforms.io.write.window_file_name``);
+    return the written files' ``FileResult``s, in their windows."""
 
-    def __init__(self, output: str, name: str, order: tuple[str, ...], shards: int = 1, compress: bool = False):
+    def __init__(
+        self, output: str, name: str, order: tuple[str, ...], shards: int = 1, compress: bool = False, job: str = ""
+    ):
         super().__init__()
         self._output, self._name, self._order = output, name, order
+        self._job = job or new_job_id()
         self._shards = max(1, shards)
         self._suffix = ".jsonl.gz" if compress else ".jsonl"
 
@@ -308,11 +324,16 @@ class WriteWindowed(beam.PTransform):
             | "WriteFiles"
             >> fileio.WriteToFiles(
                 path=output_path(self._output, self._name),
-                file_naming=fileio.default_file_naming(self._name, self._suffix),
+                file_naming=window_file_naming(self._name, self._suffix, self._job),
                 shards=self._shards,
                 temp_directory=StaticValueProvider(str, output_path(self._output, ".tmp", self._name)),
             )
         )
+
+
+def new_job_id() -> str:
+    """A short id naming one streaming job's window files and seen-files parts."""
+    return uuid.uuid4().hex[:8]
 
 
 def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
@@ -322,6 +343,7 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
     output_topic = p.options.view_as(NewsbeamOptions).output_topic if p.options is not None else None
     watched = pubsub = None
     live = uses_live_feeder(p)
+    seen = seen_folder(config.output) if config.output else None
     if live and subscriptions:
         watched = p | "WatchInputs" >> WatchInputsAndPubSub(
             patterns,
@@ -330,6 +352,7 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
             poll_seconds=opts.poll_seconds,
             feed_poll_seconds=opts.feed_poll_seconds,
             settle_seconds=opts.settle_seconds,
+            seen=seen,
         )
     elif patterns or config.feeds:
         watched = p | "WatchInputs" >> WatchInputs(
@@ -339,6 +362,7 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
             feed_poll_seconds=opts.feed_poll_seconds,
             settle_seconds=opts.settle_seconds,
             live_feeder=live,
+            seen=seen,
         )
     if subscriptions and not live:
         pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions)
@@ -378,7 +402,12 @@ def build_streaming_stages(
         dead_letters.append(dead)
     if watched is not None:
         read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
-            ReadFileFn(config.read.max_article_bytes, DEFAULT_MAX_FILE_BYTES)
+            ReadFileFn(
+                config.read.max_article_bytes,
+                DEFAULT_MAX_FILE_BYTES,
+                config.read.max_dead_letters_per_file,
+                config.input_fields,
+            )
         ).with_outputs(DEAD_LETTER, main=MAIN)
         dead_letters.append(read[DEAD_LETTER])
         sources.append(read[MAIN])
@@ -427,13 +456,24 @@ def build_streaming_stages(
     if config.output:
         out = config.output_options
         shards = out.num_shards or 1
-        articles | "WriteArticles" >> WriteWindowed(config.output, "articles", ARTICLE_FIELDS, shards, out.compress)
-        stories | "WriteStories" >> WriteWindowed(
-            config.output, "stories", ("story_id", "headline", "article_ids"), shards, out.compress
-        )
-        dead_letter | "WriteDeadLetters" >> WriteWindowed(
-            config.output, "dead_letter", ("source", "stage", "error", "excerpt"), shards, out.compress
-        )
+        job = new_job_id()
+        written = [
+            articles
+            | "WriteArticles" >> WriteWindowed(config.output, "articles", ARTICLE_FIELDS, shards, out.compress, job),
+            stories
+            | "WriteStories"
+            >> WriteWindowed(
+                config.output, "stories", ("story_id", "headline", "article_ids"), shards, out.compress, job
+            ),
+            dead_letter
+            | "WriteDeadLetters"
+            >> WriteWindowed(
+                config.output, "dead_letter", ("source", "stage", "error", "excerpt"), shards, out.compress, job
+            ),
+        ]
+        # a window (and its watched files) is committed once its outputs are written
+        done = (written | "FlattenWritten" >> beam.Flatten(),) + ((split[MAIN],) if watched is not None else ())
+        done | "RecordSeenFiles" >> RecordSeenFiles(seen_folder(config.output), job, config.window_seconds, lateness)
     if output_topic:
         articles | "PublishArticles" >> PublishArticles(output_topic)
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}

@@ -107,3 +107,29 @@ def test_beam_defaults_apply_to_large_local_batch_runs_only(tmp_path):
         default_flags(dataclasses.replace(bad, inputs=(str(big),)), PipelineOptions([]), [])
     with pytest.raises(ConfigError, match="beam_defaults"):
         parse_config({"beam_defaults": ["direct_num_workers"]}, source="c.yaml")
+
+
+def test_input_section_picks_a_preset_and_own_field_names():
+    config = parse_config({"input": {"preset": "mediacloud", "fields": {"title": ["hed", "title"]}}})
+    assert config.input_fields.preset == "mediacloud"
+    assert config.input_fields["text"] == ("text_content", "text") and config.input_fields["title"] == ("hed", "title")
+    assert parse_config({}).input_fields["title"] == ("title", "headline")  # auto
+    assert parse_config({}).read.max_dead_letters_per_file == 1000
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"input": {"preset": "newsplease"}}, "unknown input preset 'newsplease'"),
+        ({"input": {"fields": {"body": "x"}}}, "unknown article field(s) body"),
+        ({"input": {"fields": {"text": []}}}, "input.fields.text: expected a field name or a list"),
+        ({"input": {"fields": "text"}}, "expected a mapping of article fields"),
+        ({"input": {"presets": "auto"}}, "unknown key(s) presets in 'input'"),
+        ({"input": ["auto"]}, "section 'input' must be a mapping"),
+        ({"read": {"max_dead_letters_per_file": -1}}, "must not be negative"),
+    ],
+)
+def test_bad_input_section_gives_a_clear_message(raw, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, source="job.yaml")
+    assert message in str(info.value) and str(info.value).startswith("job.yaml: ")

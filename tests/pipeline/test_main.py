@@ -1,9 +1,14 @@
-"""The same job on another runner: Dataflow, translated offline with --dry_run. (The Dask
-runner has its own tests beside its module: tests/pipeline/test_dask_runner.py.)"""
+"""The entry point: the same job on another runner (Dataflow, translated offline with --dry_run;
+the Dask runner has its own tests in tests/pipeline/test_dask_runner.py), and the config reaching
+what the run resolves at launch."""
+
+import dataclasses
 
 import pytest
 
-from pipeline.main import run
+from pipeline.config import load_config
+from pipeline.main import run, with_memory
+from tests.support import REPO
 
 STABLE_STEPS = {
     "ReadArticles", "ReadArticles/MatchPatterns", "ReadArticles/ReadFiles", "NormalizeArticles", "DetectLanguage",
@@ -23,3 +28,13 @@ def test_dataflow_dry_run_translates_the_job_offline(tmp_path):
     ])
     assert summary["dry_run"] is True
     assert STABLE_STEPS <= set(summary["transforms"])
+
+
+def test_the_configured_retention_reaches_the_memory_plan(tmp_path):
+    # dedup.retention_days is only useful if with_memory hands it to the --state generations
+    config_file = tmp_path / "job.yaml"
+    config_file.write_text(f"topics: {REPO / 'configs' / 'topics.yaml'}\ndedup:\n  retention_days: 2.5\n", encoding="utf-8")
+    config = dataclasses.replace(load_config(str(config_file)), state=str(tmp_path / "state"))
+    plan = with_memory(config).memory
+    assert plan.retention_days == 2.5
+    assert plan.state == str(tmp_path / "state") and plan.previous is None

@@ -259,7 +259,7 @@ def test_streaming_job_reads_articles_from_pubsub_and_publishes_the_enrichedread
         assert dead and set(dead) == {not_json_id, no_text_id}
         assert dead[not_json_id]["stage"] == "read" and "not JSON" in dead[not_json_id]["error"]
         assert dead[not_json_id]["excerpt"].startswith("<html>not an article")
-        assert dead[no_text_id]["error"] == "no text (fields text, content or body)"
+        assert dead[no_text_id]["error"] == "no text (fields text, content, body, maintext, text_content, article_text or description)"
 
         published: dict[str, dict] = {}
         deadline = time.time() + 20

@@ -30,12 +30,14 @@ import apache_beam as beam
 
 from transforms.common.stage import GuardedMap, guarded, run_length
 from transforms.common.records import RejectedInput
+from transforms.common.unicode import valid_unicode
 from transforms.enrich.text import count_letters, fix_text, html_to_text
 
 __all__ = [
     "canonical_url",
     "source_domain",
     "parse_date",
+    "date_and_reason",
     "article_id",
     "content_hash",
     "strip_bylines",
@@ -114,7 +116,7 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url or not isinstance(url, str):
         return None
-    url = url.strip()
+    url = valid_unicode(url)[0].strip()  # quote() would raise on a lone surrogate
     if url.startswith("//"):
         url = "https:" + url
     try:
@@ -214,7 +216,21 @@ def _parse_rfc822(value: str) -> dt.datetime | None:
     return stamp
 
 
-def _parse_any(value: str) -> dt.datetime | None:
+class _NotADate(ValueError):
+    """A value that parsed to no plausible date; the message is the reason."""
+
+
+_DIGIT_RUNS = re.compile(r"\d+")
+
+
+def _year_written(value: str, year: int) -> bool:
+    """dateutil fills what a value lacks from a default (``-1`` -> 2000-01-01,
+    ``March 15`` -> 2000-03-15): its result counts only when the year is written."""
+    runs = _DIGIT_RUNS.findall(value)
+    return str(year) in runs or (f"{year % 100:02d}" in runs and len(runs) >= 3)
+
+
+def _parse_any(value: str) -> dt.datetime:
     if _EPOCH.match(value):
         seconds = float(value)
         if len(value.split(".")[0]) == 13:  # milliseconds
@@ -233,11 +249,44 @@ def _parse_any(value: str) -> dt.datetime | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # UnknownTimezoneWarning: the zone is then ignored (UTC)
         try:
-            return date_parser.parse(
+            parsed = date_parser.parse(
                 value, tzinfos=_TZINFOS, default=_DEFAULT, dayfirst=bool(_DOTTED_DMY.match(value))
             )
         except (ValueError, OverflowError, TypeError):
-            return None
+            raise _NotADate("not a date") from None
+    if not _year_written(value, parsed.year):
+        raise _NotADate("not a date (no year in it)")
+    return parsed
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def date_and_reason(value: Any, *, now: dt.datetime | None = None) -> tuple[str | None, str | None]:
+    """``(published_at, None)`` for a plausible date, ``(None, reason)`` for a value
+    that is not one (the reason readable, quoting at most 40 characters of the value),
+    ``(None, None)`` for no value. See :func:`parse_date`. Never raises."""
+    if value is None:
+        return None, None
+    value = " ".join(str(value).split())
+    value = _LABEL.sub("", value)
+    if not value:
+        return None, None
+    try:
+        parsed = _to_utc(_parse_any(value))
+    except _NotADate as exc:
+        return None, f"{_shown(value)} is {exc}"
+    except (ValueError, OverflowError, OSError, TypeError) as exc:
+        if "offset" in str(exc) or "utcoffset" in str(exc):
+            return None, f"{_shown(value)} has a UTC offset out of range"
+        return None, f"{_shown(value)} is not a date ({'out of range' if 'range' in str(exc) else 'unreadable'})"
+    reference = _to_utc(now) if now is not None else dt.datetime.now(dt.timezone.utc)
+    if parsed.year < _MIN_YEAR:
+        return None, f"{_shown(value)} is before {_MIN_YEAR}"
+    if parsed > reference + _MAX_FUTURE:
+        return None, f"{_shown(value)} is more than {_MAX_FUTURE.days} days in the future"
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ"), None
 
 
 def parse_date(value: str | None, *, now: dt.datetime | None = None) -> str | None:
@@ -249,26 +298,12 @@ def parse_date(value: str | None, *, now: dt.datetime | None = None) -> str | No
     day-first, ``2025/03/15``). A date without a zone is taken as UTC; a date
     without a time is midnight. English month names only.
 
-    Returns ``None`` for unparseable values and for implausible ones: before
-    1990, or more than 2 days after ``now`` (default: the current time).
+    Returns ``None`` for unparseable values (a bare ``-1``, a date without a year,
+    an offset such as ``+99:99``) and for implausible ones: before 1990, or more
+    than 2 days after ``now`` (default: the current time).
+    :func:`date_and_reason` also says why. Never raises.
     """
-    if value is None:
-        return None
-    value = " ".join(str(value).split())
-    value = _LABEL.sub("", value)
-    if not value:
-        return None
-    try:
-        parsed = _parse_any(value)
-    except (ValueError, OverflowError, OSError):
-        return None
-    if parsed is None:
-        return None
-    parsed = _to_utc(parsed)
-    reference = _to_utc(now) if now is not None else dt.datetime.now(dt.timezone.utc)
-    if parsed.year < _MIN_YEAR or parsed > reference + _MAX_FUTURE:
-        return None
-    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return date_and_reason(value, now=now)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -413,6 +448,11 @@ def normalize_article(
     else the page's. ``language`` is the declared primary subtag (``en-US`` ->
     ``en``) or ``None``; detection is a later stage.
 
+    A date that is not one (``+99:99``, ``-1``, before 1990) leaves ``published_at``
+    null and says why in ``warnings`` (a list, present only when there is something to
+    say; the reader's own notes, such as replaced invalid characters, come first):
+    an article is never rejected for its date.
+
     Raises ``RejectedInput`` when no text remains or it has fewer than
     ``MIN_LETTERS`` letters.
     """
@@ -443,18 +483,25 @@ def normalize_article(
 
     url = canonical_url(raw_url)
     external_id = raw.get("external_id")
-    return {
+    published_at, date_problem = date_and_reason(raw.get("published"), now=now)
+    article = {
         "id": article_id(origin, url, title, text),
         "url": url,
         "source": source_domain(raw_url, raw.get("source") if isinstance(raw.get("source"), str) else None),
         "title": title,
         "text": text,
-        "published_at": parse_date(raw.get("published"), now=now),
+        "published_at": published_at,
         "language": _language(raw.get("language")),
         "origin": origin,
-        "external_id": None if external_id is None else str(external_id),
+        "external_id": None if external_id is None else valid_unicode(str(external_id))[0],
         "content_hash": content_hash(title, text),
     }
+    notes = [w for w in raw.get("warnings") or () if isinstance(w, str)]
+    if date_problem:
+        notes.append(f"published_at: {date_problem}, left null")
+    if notes:
+        article["warnings"] = notes
+    return article
 
 
 class NormalizeArticles(beam.PTransform):

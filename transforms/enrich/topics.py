@@ -139,8 +139,8 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     matcher = taxonomy.matcher(language)
     window = taxonomy.window
-    found_title = matcher.find(title, window) if isinstance(title, str) and title else {}
-    found_text = matcher.find(text, window)
+    found_title = matcher.candidates(title) if isinstance(title, str) and title else {}
+    found_text = matcher.candidates(text)
     if not found_text and not found_title:
         return []
     scoring = taxonomy.scoring
@@ -153,12 +153,17 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
     for name in sorted(found_text.keys() | found_title.keys()):
         in_title = found_title.get(name, ())
         in_text = found_text.get(name, ())
-        if bound > 0.0:
-            upper = sum(p.weight for _, _, p in in_title) * title_f + sum(
-                p.weight * (lead_f if start < lead else body_f) for start, _, p in in_text
+        if bound > 0.0:  # every candidate counted in full: no less than the sum (repeat < 1)
+            upper = sum(c[2].weight for c in in_title) * title_f + sum(
+                c[2].weight * (lead_f if c[0] < lead else body_f) for c in in_text
             )
-            if upper < bound:  # every hit counted in full: no less than the sum (repeat < 1)
+            if upper < bound:
                 continue
+        # the context windows (exclude, requires) are read only for topics still in the running
+        in_title = matcher.accept(title, in_title, window) if in_title else ()
+        in_text = matcher.accept(text, in_text, window) if in_text else ()
+        if not in_title and not in_text:
+            continue
         if cues is False:
             cues = taxonomy.background_cues(language)
         hits = []
@@ -175,6 +180,8 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))
         total = _sum(hits, scoring, text)
+        if total < bound and round(1.0 - math.exp(-total), 3) < floor:
+            continue  # below the floor already; the context anchors could only lower it
         anchors = taxonomy.context_regex(name, language)
         found = True
         if anchors is not None:

@@ -509,9 +509,13 @@ class Matcher:
         matcher = self._matchers[index] = _topic_matcher(*self._topics[index])
         return matcher
 
-    def find(self, text: str, window: int) -> dict[str, list[tuple[int, int, Pattern]]]:
-        """Per topic, accepted (start, end, pattern) matches, non-overlapping, in order."""
-        found: dict[str, list[tuple[int, int, Pattern]]] = {}
+    def candidates(self, text: str) -> dict[str, list[tuple[int, int, Pattern, _TopicMatcher]]]:
+        """Per topic, every place where one of its patterns matches, in order, before the
+        overlap, ``exclude`` and ``requires`` rules (:meth:`accept` applies them).
+
+        The tagger bounds a topic's score from these and checks the context windows
+        only of topics that can still reach a mention: most candidates never need it."""
+        found: dict[str, list[tuple[int, int, Pattern, _TopicMatcher]]] = {}
         if not text:
             return found
         scan = self._scan
@@ -521,24 +525,41 @@ class Matcher:
             return found
         regex, marks = scan  # type: ignore[misc]
         matchers = self._matchers
-        n = len(text)
         for cand in regex.finditer(" " + text):  # see _scan_regex: starts are word starts in text
             start = cand.start()
             for index in marks[cand.lastindex]:  # type: ignore[index]
                 tm = matchers[index] or self._topic(index)
                 m = tm.regex.match(text, start)
-                if m is None:
-                    continue
-                end = m.end()
-                kept = found.get(tm.name)
-                if kept and kept[-1][1] > start:
-                    continue  # overlaps an earlier match of the same topic
-                pattern = tm.patterns[int(m.lastgroup[1:])]  # type: ignore[index]
-                w = window if tm.window is None else tm.window
-                lo, hi = max(0, start - w), min(n, end + w)
-                if tm.exclude is not None and tm.exclude.search(text, lo, hi):
-                    continue
-                if pattern.weak and (tm.requires is None or not tm.requires.search(text, lo, hi)):
-                    continue
-                found.setdefault(tm.name, []).append((start, end, pattern))
+                if m is not None:
+                    pattern = tm.patterns[int(m.lastgroup[1:])]  # type: ignore[index]
+                    found.setdefault(tm.name, []).append((start, m.end(), pattern, tm))
+        return found
+
+    @staticmethod
+    def accept(
+        text: str, candidates: Iterable[tuple[int, int, Pattern, _TopicMatcher]], window: int
+    ) -> list[tuple[int, int, Pattern]]:
+        """One topic's :meth:`candidates` that stand: not overlapping an earlier accepted
+        match, no ``exclude`` within the window, a ``requires`` within it for a weak cue."""
+        kept: list[tuple[int, int, Pattern]] = []
+        n = len(text)
+        for start, end, pattern, tm in candidates:
+            if kept and kept[-1][1] > start:
+                continue  # overlaps an earlier match of the same topic
+            w = window if tm.window is None else tm.window
+            lo, hi = max(0, start - w), min(n, end + w)
+            if tm.exclude is not None and tm.exclude.search(text, lo, hi):
+                continue
+            if pattern.weak and (tm.requires is None or not tm.requires.search(text, lo, hi)):
+                continue
+            kept.append((start, end, pattern))
+        return kept
+
+    def find(self, text: str, window: int) -> dict[str, list[tuple[int, int, Pattern]]]:
+        """Per topic, accepted (start, end, pattern) matches, non-overlapping, in order."""
+        found = {}
+        for name, cands in self.candidates(text).items():
+            kept = self.accept(text, cands, window)
+            if kept:
+                found[name] = kept
         return found

@@ -34,7 +34,9 @@ from urllib.parse import urljoin, urlsplit
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.common.records import Rejected, RejectedInput, reject
+from transforms.common.records import DEFAULT_MAX_DEAD_LETTERS, Rejected, RejectedInput, cap_dead_letters, reject
+from transforms.common.redact import redact_url
+from transforms.common.unicode import valid_unicode
 from transforms.common.stage import DEAD_LETTER, MAIN, namespace
 from transforms.io.feedcache import FeedCache
 from transforms.io.feedparse import DEFAULT_MAX_ENTRIES, parse_feed
@@ -125,10 +127,10 @@ def _with_full_text(articles: list[dict[str, Any]], fetcher: Fetcher, base_url: 
             page = _fetch_page(fetcher, page_url)
         except RejectedInput as exc:
             fetcher.count("full_text.failed")
-            _log.debug("full text of %s not fetched: %s", page_url, exc)
+            _log.debug("full text of %s not fetched: %s", redact_url(page_url), exc)
             continue
         fetcher.count("full_text.fetched")
-        article["html"], article["text"] = page, None
+        article["html"], article["text"] = valid_unicode(page)[0], None
 
 
 def _document_rejection_kind(error: str) -> str:
@@ -151,7 +153,24 @@ def poll_feed(
     """Fetch ``url`` and yield its entries as RawArticles (``origin``
     ``"<url>#entry <i>"``), or one ``Rejected(stage="fetch")`` naming the feed
     and the reason. 304 yields nothing. A successful parse records the
-    response's ETag/Last-Modified in ``cache``. Never raises."""
+    response's ETag/Last-Modified in ``cache``. Never raises.
+
+    Origins and dead letters name the feed with its credentials redacted
+    (``https://***@host/feed?token=***``); at most ``DEFAULT_MAX_DEAD_LETTERS``
+    bad entries are listed one by one."""
+    shown = redact_url(url)
+    yield from cap_dead_letters(_poll_feed(url, shown, cache, fetcher, options, max_entries, settings), shown, STAGE, DEFAULT_MAX_DEAD_LETTERS)
+
+
+def _poll_feed(
+    url: str,
+    shown: str,
+    cache: FeedCache | None,
+    fetcher: Fetcher | None,
+    options: FetchOptions | None,
+    max_entries: int,
+    settings: dict[str, Any],
+) -> Iterator[dict[str, Any] | Rejected]:
     own = fetcher is None
     if own:
         fetcher = Fetcher((options or FetchOptions()).with_settings(**settings))
@@ -163,20 +182,20 @@ def poll_feed(
         try:
             result = fetcher.fetch(url, cache=cache)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the feed: it becomes its dead letter
-            _log.debug("fetch of %s failed", url, exc_info=True)
+            _log.debug("fetch of %s failed", shown, exc_info=True)
             fetcher.count("errors.internal")
-            yield reject(url, STAGE, f"fetch failed: {type(exc).__name__}: {exc}")
+            yield reject(shown, STAGE, f"fetch failed: {type(exc).__name__}: {exc}")
             return
         if result.not_modified:
             return
         if not result.ok:
             fetcher.count(f"errors.{result.error_kind}")
-            yield reject(url, STAGE, f"{result.error} (after {result.attempts} attempt(s))", result.body)
+            yield reject(shown, STAGE, f"{result.error} (after {result.attempts} attempt(s))", result.body)
             return
         items = list(
             parse_feed(
                 result.body,
-                url,
+                shown,
                 max_entries=max_entries,
                 max_bytes=fetcher.options.max_bytes,
                 http_headers=result.headers,
@@ -185,7 +204,7 @@ def poll_feed(
         articles: list[dict[str, Any]] = []
         document_ok = True
         for item in items:
-            if isinstance(item, Rejected) and item.source == url:
+            if isinstance(item, Rejected) and item.source == shown:
                 document_ok = False
                 fetcher.count(f"errors.{_document_rejection_kind(item.error)}")
                 yield dataclasses.replace(item, stage=STAGE)
@@ -240,7 +259,7 @@ class PollFeedsFn(beam.DoFn):
             items = list(poll_feed(url, cache=self._cache, fetcher=self._fetcher, max_entries=self._max_entries))
         except Exception as exc:  # noqa: BLE001 - poll_feed does not raise; belt and braces, kept as a dead letter
             self._fetcher.count("errors.internal")
-            items = [reject(url, STAGE, f"poll failed: {type(exc).__name__}: {exc}")]
+            items = [reject(redact_url(url), STAGE, f"poll failed: {type(exc).__name__}: {exc}")]
         self._flush_counters()
         for item in items:
             if isinstance(item, Rejected):
@@ -285,7 +304,8 @@ class PollFeeds(beam.PTransform):
         label: str | None = None,
     ) -> None:
         super().__init__(label)
-        self._urls = list(dict.fromkeys(u.strip() for u in urls if isinstance(u, str) and u.strip()))
+        # valid Unicode before Create encodes them: a URL from argv may carry undecodable bytes
+        self._urls = list(dict.fromkeys(valid_unicode(u.strip())[0] for u in urls if isinstance(u, str) and u.strip()))
         options = options or FetchOptions()
         settings: dict[str, Any] = {}
         if allow_private_networks:

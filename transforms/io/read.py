@@ -4,6 +4,9 @@ Patterns (local paths, globs with ``**``, directories, ``gs://``) are matched
 through Beam FileSystems, a path matched by several patterns is read once, and
 each file is read as a stream by :func:`transforms.io.fileformats.read_file`
 in :class:`ReadFileFn` (which streaming runs also use for watched files).
+A local file name that is not UTF-8 travels as ``bytes`` (a ``str`` with
+``surrogateescape`` code points cannot cross a Beam coder) and is shown with
+``\\xNN`` escapes in origins and dead letters (:func:`path_element`).
 Counters in ``newsbeam.read``: ``files``, ``articles``, ``rejected``, ``bytes``.
 """
 
@@ -19,8 +22,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.common.records import Rejected, reject
+from transforms.common.records import DEFAULT_MAX_DEAD_LETTERS, Rejected, reject
 from transforms.common.stage import DEAD_LETTER, MAIN, namespace
+from transforms.common.unicode import display_path, valid_unicode
+from transforms.io.fieldmap import FieldMap
 from transforms.io.fileformats import (
     DEFAULT_MAX_ARTICLE_BYTES,
     DEFAULT_MAX_FILE_BYTES,
@@ -29,7 +34,7 @@ from transforms.io.fileformats import (
     read_file,
 )
 
-__all__ = ["ReadArticles", "ReadFileFn", "expand_pattern"]
+__all__ = ["ReadArticles", "ReadFileFn", "expand_pattern", "path_element", "open_path"]
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +54,24 @@ def expand_pattern(pattern: str) -> list[str]:
     return patterns
 
 
+def path_element(path: str) -> str | bytes:
+    """A matched path as a Beam element: itself, or its bytes when it is not valid
+    Unicode (a local file name that is not UTF-8)."""
+    if valid_unicode(path)[1] == 0:
+        return path
+    try:
+        return path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return valid_unicode(path)[0]
+
+
+def open_path(element: str | bytes) -> tuple[str, str]:
+    """``(path to open, path to show)`` of a :func:`path_element`."""
+    if isinstance(element, bytes):
+        return element.decode("utf-8", "surrogateescape"), display_path(element)
+    return element, element
+
+
 class _MatchPattern(beam.DoFn):
     """A pattern -> the paths it matches; no match or a failing filesystem
     becomes a dead letter."""
@@ -56,7 +79,8 @@ class _MatchPattern(beam.DoFn):
     def __init__(self) -> None:
         self._rejected = Metrics.counter(namespace(STAGE), "rejected")
 
-    def process(self, pattern: str) -> Iterable[Any]:
+    def process(self, element: str | bytes) -> Iterable[Any]:
+        pattern, shown = open_path(element)
         try:
             paths: set[str] = set()
             for result in FileSystems.match(expand_pattern(pattern)):
@@ -64,23 +88,32 @@ class _MatchPattern(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - becomes a dead letter with the reason
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, reject(pattern, STAGE, f"cannot match '{pattern}': {type(exc).__name__}: {exc}").to_record()
+                DEAD_LETTER, reject(shown, STAGE, f"cannot match '{shown}': {type(exc).__name__}: {exc}").to_record()
             )
             return
         if not paths:
             self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, reject(pattern, STAGE, f"no file matches '{pattern}'").to_record())
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, reject(shown, STAGE, f"no file matches '{shown}'").to_record())
             return
-        yield from sorted(paths)
+        for path in sorted(paths):
+            yield path_element(path)
 
 
 class ReadFileFn(beam.DoFn):
     """A path -> its RawArticles; rejected parts and unreadable files go to
     ``DEAD_LETTER``. Streams: articles are emitted as they are read."""
 
-    def __init__(self, max_article_bytes: int, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        max_article_bytes: int,
+        max_file_bytes: int,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        fields: FieldMap | None = None,
+    ) -> None:
         self._max_article_bytes = max_article_bytes
         self._max_file_bytes = max_file_bytes
+        self._max_dead_letters = max_dead_letters
+        self._fields = fields
         ns = namespace(STAGE)
         self._files = Metrics.counter(ns, "files")
         self._articles = Metrics.counter(ns, "articles")
@@ -88,13 +121,14 @@ class ReadFileFn(beam.DoFn):
         self._bytes = Metrics.counter(ns, "bytes")
 
     def _dead(self, rejected: Rejected) -> beam.pvalue.TaggedOutput:
-        self._rejected.inc()
+        self._rejected.inc(rejected.count)
         return beam.pvalue.TaggedOutput(DEAD_LETTER, rejected.to_record())
 
-    def process(self, path: str) -> Iterable[Any]:
+    def process(self, element: str | bytes) -> Iterable[Any]:
         self._files.inc()
+        real_path, path = open_path(element)
         try:
-            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            stream = FileSystems.open(real_path, compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as exc:  # noqa: BLE001 - an unreadable file is a dead letter
             yield self._dead(reject(path, STAGE, f"cannot open file: {type(exc).__name__}: {exc}"))
             return
@@ -106,6 +140,8 @@ class ReadFileFn(beam.DoFn):
                 counter,
                 max_article_bytes=self._max_article_bytes,
                 max_file_bytes=self._max_file_bytes,
+                max_dead_letters=self._max_dead_letters,
+                fields=self._fields,
             ):
                 if isinstance(item, Rejected):
                     yield self._dead(item)
@@ -132,8 +168,9 @@ class ReadArticles(beam.PTransform):
     Applied to the pipeline root; returns ``(raw_articles, dead_letters)``.
     A path matched by several patterns is read once; a pattern matching
     nothing, an unreadable file, and every bad line/item/entry is one dead
-    letter (stage ``read``). Counters ``newsbeam.read``: files, articles,
-    rejected, bytes.
+    letter (stage ``read``), up to ``max_dead_letters`` per file (then one that
+    counts the rest). ``fields`` maps JSON field names (default: the ``auto``
+    preset). Counters ``newsbeam.read``: files, articles, rejected, bytes.
     """
 
     def __init__(
@@ -142,13 +179,18 @@ class ReadArticles(beam.PTransform):
         max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         label: str | None = None,
+        *,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        fields: FieldMap | None = None,
     ) -> None:
         super().__init__(label)
         if isinstance(patterns, str):
             patterns = [patterns]
-        self._patterns = list(patterns)
+        self._patterns = [path_element(p) if isinstance(p, str) else p for p in patterns]
         self._max_article_bytes = max_article_bytes
         self._max_file_bytes = max_file_bytes
+        self._max_dead_letters = max_dead_letters
+        self._fields = fields
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         matched = (
@@ -161,7 +203,9 @@ class ReadArticles(beam.PTransform):
             | "DistinctPaths" >> beam.Distinct()
             | "Reshuffle" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.ParDo(ReadFileFn(self._max_article_bytes, self._max_file_bytes)).with_outputs(DEAD_LETTER, main=MAIN)
+            >> beam.ParDo(
+                ReadFileFn(self._max_article_bytes, self._max_file_bytes, self._max_dead_letters, self._fields)
+            ).with_outputs(DEAD_LETTER, main=MAIN)
         )
         dead = (matched[DEAD_LETTER], read[DEAD_LETTER]) | "MergeDeadLetters" >> beam.Flatten()
         return read[MAIN], dead

@@ -18,6 +18,14 @@ letter, never a crash):
   while it runs, so no window would ever close. The poller advances the
   watermark to the wall clock after every poll, so windows close on time.
 
+Stopping (DirectRunner): :func:`request_stop` (the launcher's SIGTERM/SIGINT
+handler calls it) ends every live poller's iteration at its next wait, without
+listing again; the TestStream then ends, Beam advances the watermark to +inf,
+every open window fires and the runner finishes. Files already emitted are
+drained; files not emitted yet were never seen and are read by the next job.
+With ``seen`` (a folder of :mod:`transforms.io.seen`), files an earlier job
+committed are not emitted again.
+
 Pure part: :func:`ready_files` decides which listed files to emit.
 """
 
@@ -32,11 +40,41 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.common.unicode import valid_unicode
+from transforms.io.read import path_element
+from transforms.io.seen import SkipSeenFiles, read_seen
+
 _log = logging.getLogger(__name__)
 
 FILE = "file"
 FEED = "feed"
 ERROR = "error"
+
+_STOP = threading.Event()  # set once per process: the job is draining (see request_stop)
+
+
+def request_stop() -> None:
+    """Make every live poller of this process stop emitting and end (safe from a signal handler)."""
+    _STOP.set()
+
+
+def poll_until_stopped(
+    poll_once: Callable[[], tuple[float, list[tuple[str, str]]]],
+    poll_seconds: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None] | None,
+    stop: threading.Event,
+) -> Iterator[tuple[float, list[tuple[str, str]]]]:
+    """Yield ``poll_once()`` every ``poll_seconds`` until ``stop`` is set; the wait
+    between polls ends early when it is (``sleep``, if given, replaces that wait)."""
+    while not stop.is_set():
+        started = clock()
+        yield poll_once()
+        pause = max(0.0, poll_seconds - (clock() - started))
+        if sleep is None:
+            stop.wait(pause)
+        else:
+            sleep(pause)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +125,10 @@ def list_patterns(patterns: Sequence[str]) -> tuple[dict[str, Listing], list[str
 class LivePoller:
     """Polls patterns and feeds forever; yields ``(timestamp seconds, [(kind, value), ...])``.
 
-    ``clock`` and ``sleep`` are injectable so tests can drive it without waiting.
+    ``clock`` and ``sleep`` are injectable so tests can drive it without waiting;
+    ``stop`` (default: the process-wide one of :func:`request_stop`) ends the
+    iteration; ``seen`` is the folder of paths committed by earlier jobs, loaded
+    at the first poll and never emitted.
     """
 
     def __init__(
@@ -98,7 +139,9 @@ class LivePoller:
         feed_poll_seconds: float,
         settle_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+        seen: str | None = None,
     ) -> None:
         self._patterns = list(patterns)
         self._feeds = list(feeds)
@@ -107,12 +150,21 @@ class LivePoller:
         self._settle = settle_seconds
         self._clock = clock
         self._sleep = sleep
+        self._stop = _STOP if stop is None else stop
+        self._seen_folder = seen
         self._previous: dict[str, Listing] = {}
         self._emitted: set[str] = set()
         self._reported: set[str] = set()
         self._next_feed_poll = 0.0
 
+    @property
+    def stop(self) -> threading.Event:
+        return self._stop
+
     def poll_once(self) -> tuple[float, list[tuple[str, str]]]:
+        if self._seen_folder is not None:  # at run time, not while the graph is built
+            self._emitted |= read_seen(self._seen_folder)
+            self._seen_folder = None
         now = self._clock()
         items: list[tuple[str, str]] = []
         if self._patterns:
@@ -120,10 +172,10 @@ class LivePoller:
             for error in errors:
                 if error not in self._reported:  # one dead letter per distinct failure, not one per poll
                     self._reported.add(error)
-                    items.append((ERROR, error))
+                    items.append((ERROR, valid_unicode(error)[0]))
             for path in ready_files(listing, self._previous, self._emitted, now, self._settle):
                 self._emitted.add(path)
-                items.append((FILE, path))
+                items.append((FILE, path_element(path)))  # type: ignore[arg-type]
             self._previous = listing
         if self._feeds and now >= self._next_feed_poll:
             self._next_feed_poll = now + self._feed_poll
@@ -131,10 +183,7 @@ class LivePoller:
         return now, items
 
     def __iter__(self) -> Iterator[tuple[float, list[tuple[str, str]]]]:
-        while True:
-            started = self._clock()
-            yield self.poll_once()
-            self._sleep(max(0.0, self._poll - (self._clock() - started)))
+        return poll_until_stopped(self.poll_once, self._poll, self._clock, self._sleep, self._stop)
 
 
 ELEMENT_CODER = beam.coders.TupleCoder([beam.coders.StrUtf8Coder(), beam.coders.StrUtf8Coder()])
@@ -170,10 +219,9 @@ _SERVERS: list[Any] = []
 _SERVERS_LOCK = threading.Lock()
 
 
-def start_live_feeder(poller: LivePoller) -> str:
-    """Serve ``poller`` as a TestStream event service on localhost; return its endpoint.
-
-    The server lives as long as the process (the streaming job never ends by itself).
+def start_live_feeder(poller: Any) -> str:
+    """Serve ``poller`` (an iterable of poll results) as a TestStream event service
+    on localhost; return its endpoint. The server lives until :func:`stop_live_feeders`.
     """
     from apache_beam.testing.test_stream_service import TestStreamServiceController
 
@@ -182,6 +230,14 @@ def start_live_feeder(poller: LivePoller) -> str:
     with _SERVERS_LOCK:
         _SERVERS.append(controller)
     return controller.endpoint
+
+
+def stop_live_feeders() -> None:
+    """Shut down the event services of this process (after the job has ended)."""
+    with _SERVERS_LOCK:
+        servers, _SERVERS[:] = list(_SERVERS), []
+    for controller in servers:
+        controller.stop()
 
 
 class _StartFeeder(beam.PTransform):
@@ -215,6 +271,7 @@ class WatchInputs(beam.PTransform):
         feed_poll_seconds: float = 300.0,
         settle_seconds: float = 1.0,
         live_feeder: bool = True,
+        seen: str | None = None,
     ) -> None:
         super().__init__()
         self._patterns = list(patterns)
@@ -223,6 +280,7 @@ class WatchInputs(beam.PTransform):
         self._feed_poll = feed_poll_seconds
         self._settle = settle_seconds
         self._live_feeder = live_feeder
+        self._seen = seen
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         if self._live_feeder:
@@ -233,6 +291,7 @@ class WatchInputs(beam.PTransform):
                     poll_seconds=self._poll,
                     feed_poll_seconds=self._feed_poll,
                     settle_seconds=self._settle,
+                    seen=self._seen,
                 )
             )
         from apache_beam.io import fileio
@@ -243,7 +302,7 @@ class WatchInputs(beam.PTransform):
             parts.append(
                 pbegin
                 | f"MatchContinuously{i}" >> fileio.MatchContinuously(pattern, interval=self._poll)
-                | f"FilePath{i}" >> beam.Map(lambda m: (FILE, m.path))
+                | f"FilePath{i}" >> beam.Map(lambda m: (FILE, path_element(m.path)))
             )
         if self._feeds:
             feeds = list(self._feeds)
@@ -252,4 +311,7 @@ class WatchInputs(beam.PTransform):
                 | "FeedSchedule" >> PeriodicImpulse(fire_interval=self._feed_poll)
                 | "FeedUrls" >> beam.FlatMap(lambda _: [(FEED, u) for u in feeds])
             )
-        return parts | "FlattenWatched" >> beam.Flatten()
+        watched = parts | "FlattenWatched" >> beam.Flatten()
+        if self._seen is None:
+            return watched
+        return watched | "SkipSeenFiles" >> beam.ParDo(SkipSeenFiles(self._seen))

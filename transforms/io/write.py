@@ -7,6 +7,10 @@ Layout (all JSON Lines, ``.jsonl`` or ``.jsonl.gz``)::
     <output>/dead_letter/dead_letter-SSSSS-of-NNNNN.jsonl
     <output>/summary.json          one JSON object: the run's counts
 
+Streaming jobs write one file set per window instead (:func:`window_file_naming`):
+``<name>-<window start>-<window end>-<job>-SSSSS-of-NNNNN.jsonl`` with times as
+``2026-12-07T05-30-00Z`` (no ``:``, which Hadoop, Spark and Windows cannot read).
+
 Beam writes shards to a temporary folder and renames them when the bundle is
 committed, so readers never see partial files.
 """
@@ -14,12 +18,15 @@ committed, so readers never see partial files.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import re
 from typing import Any, Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+
+from transforms.common.unicode import deep_valid_unicode, valid_unicode
 
 try:
     import orjson
@@ -58,11 +65,40 @@ def to_json_line(record: dict, order: Iterable[str] = ()) -> str:
             return orjson.dumps(ordered).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError: ints over 64 bits, lone surrogates, odd keys ...
             pass
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    if valid_unicode(line)[1]:  # a lone surrogate that got past the readers: U+FFFD, not a crash in the writer
+        line = json.dumps(deep_valid_unicode(ordered), ensure_ascii=False, separators=(",", ":"))
+    return line
 
 
 def output_path(output: str, *parts: str) -> str:
     return FileSystems.join(output.rstrip("/"), *parts) if output else "/".join(parts)
+
+
+def window_stamp(seconds: float) -> str:
+    """A window bound as a file-name part: ``2026-12-07T05-30-00Z`` (UTC, no ``:``)."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def window_file_name(
+    prefix: str, start: float, end: float, job: str, shard: int, total: int, suffix: str = ".jsonl"
+) -> str:
+    """``articles-2026-12-07T05-30-00Z-2026-12-07T05-31-00Z-3f9a12c0-00000-of-00001.jsonl``.
+
+    ``job`` (a fresh id per streaming job) keeps a restarted job from overwriting
+    the files an earlier job wrote for the same window."""
+    return f"{prefix}-{window_stamp(start)}-{window_stamp(end)}-{job}-{shard:05d}-of-{total:05d}{suffix}"
+
+
+def window_file_naming(prefix: str, suffix: str, job: str):
+    """A ``fileio.WriteToFiles`` ``file_naming`` callable using :func:`window_file_name`."""
+
+    def name(window, pane, shard_index, total_shards, compression, destination) -> str:
+        start = float(window.start.micros) / 1e6 if hasattr(window, "start") else 0.0
+        end = float(window.end.micros) / 1e6 if hasattr(window, "end") else 0.0
+        return window_file_name(prefix, start, end, job, shard_index or 0, total_shards or 1, suffix)
+
+    return name
 
 
 _DIGITS = re.compile(r"\d+")
@@ -105,8 +141,9 @@ class SummaryFn(beam.CombineFn):
             if len(record.get("article_ids") or ()) > 1:
                 acc["totals"]["multi_article_stories"] += 1
         else:
-            acc["totals"]["dead_letters"] += 1
-            acc["dead_letters"][f"{record.get('stage')}: {reason_class(record.get('error') or '')}"] += 1
+            count = record.get("count") or 1  # one record may stand for many (a per-file cap)
+            acc["totals"]["dead_letters"] += count
+            acc["dead_letters"][f"{record.get('stage')}: {reason_class(record.get('error') or '')}"] += count
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict]) -> dict:

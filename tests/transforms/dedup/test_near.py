@@ -95,8 +95,8 @@ def test_ascii_texts_are_tokenized_as_bytes_into_the_same_tokens():
     assert minhash_module.token_hashes(None) == []
 
 
-def test_known_hash_values_do_not_change_between_releases():
-    # Signatures persist in --state across runs: the hashing must never drift.
+def test_the_first_shingle_ignores_case_and_punctuation_and_there_is_one_key_per_band():
+    # the literal hash values are pinned in tests/transforms/test_pinned_values.py
     assert shingles("one two three four five")[0] == shingles("One, two; three four five.")[0]
     assert band_keys(sig(STORY), 35, 3)[0].startswith("0:") and len(band_keys(sig(STORY), 35, 3)) == 35
 
@@ -267,3 +267,27 @@ def test_the_token_hash_table_starts_over_when_full_and_hashes_stay_the_same(mon
     monkeypatch.setattr(minhash_module, name, table)
     assert np.array_equal(minhash_module.shingles(text), before)
     assert 0 < len(table) <= 3
+
+
+def test_verification_keeps_a_pair_exactly_at_the_threshold_and_drops_it_just_above():
+    estimate = verify(sig(STORY), sig(COPY))
+    child, parent = ("2024-05-02T09:00:00Z", "copy"), ("2024-05-01T08:00:00Z", "orig")
+    args = (child, signature_bytes(sig(COPY)), parent, signature_bytes(sig(STORY)))
+    assert near_pairs.verified_edge(*args, estimate) is not None
+    assert near_pairs.verified_edge(*args, estimate + 1 / 128) is None  # one permutation more must agree
+
+
+@pytest.mark.slow
+def test_composite_verifies_with_the_threshold_it_is_given():
+    # a threshold just above the pair's estimated Jaccard: found by the bands, refused by verification
+    estimate = verify(sig(STORY), sig(COPY))
+    articles = [_article("copy", COPY, "2024-05-02T09:00:00Z"), _article("orig", STORY, "2024-05-01T08:00:00Z")]
+    for threshold, expected in ((estimate, [("copy", "orig")]), (estimate + 1 / 128, [])):
+        with TestPipeline() as p:
+            edges = (
+                p
+                | "Create" >> beam.Create(articles)
+                | "Find" >> FindNearDuplicates(threshold=threshold, bands=64, rows=2)
+                | "Ids" >> beam.Map(lambda e: (e.child.id, e.parent.id))
+            )
+            assert_that(edges, equal_to(expected))

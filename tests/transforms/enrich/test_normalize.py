@@ -16,6 +16,7 @@ from transforms.enrich.normalize import (
     article_id,
     canonical_url,
     content_hash,
+    date_and_reason,
     normalize_article,
     parse_date,
     source_domain,
@@ -196,9 +197,8 @@ def test_article_id_is_stable_and_short_hex():
     assert re.fullmatch(r"[0-9a-f]{20}", a)
 
 
-def test_article_id_is_pinned_across_versions_of_python():
-    # blake2b of a fixed, versioned string: this value must never change silently.
-    assert article_id("o", None, "t", "x") == article_id("o", None, "t", "x")
+def test_article_id_changes_with_one_character_of_text():
+    # the literal values users store are pinned in tests/transforms/test_pinned_values.py
     assert article_id("o", None, "t", "x") != article_id("o", None, "t", "x ")
 
 
@@ -435,3 +435,47 @@ def test_content_hash_of_long_text_ignores_the_headline():
     long_text = "\n".join([BASE] * 4)
     assert content_hash("Rates on hold", long_text) == content_hash("BoE keeps rates steady", long_text)
     assert content_hash("Rates on hold", long_text) != content_hash("Rates on hold", long_text + " More.")
+
+
+# --------------------------------------------------------------------------- odd dates
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2025-03-15T10:00:00+99:99", "'2025-03-15T10:00:00+99:99' has a UTC offset out of range"),
+        ("-1", "'-1' is not a date (no year in it)"),
+        ("1", "'1' is not a date (no year in it)"),
+        ("March 15", "'March 15' is not a date (no year in it)"),
+        ("garbage", "'garbage' is not a date"),
+        ("99999-01-01", "'99999-01-01' is not a date"),
+        ("0000-00-00", "'0000-00-00' is not a date"),
+        ("1970-01-01T00:00:00Z", "'1970-01-01T00:00:00Z' is before 1990"),
+        ("2999-01-01", "'2999-01-01' is more than 2 days in the future"),
+        ("99999999999999", "'99999999999999' is not a date"),
+        ("x" * 100, "'" + "x" * 40 + "…' is not a date"),
+    ],
+)
+def test_odd_dates_are_null_with_a_reason(value: str, reason: str) -> None:
+    assert date_and_reason(value, now=NOW) == (None, reason) or date_and_reason(value, now=NOW)[1].startswith(reason)
+    assert parse_date(value, now=NOW) is None
+
+
+def test_odd_date_keeps_the_article_and_says_why() -> None:
+    art = normalize_article(raw(text=TEXT, published="+99:99"), now=NOW)
+    assert art["published_at"] is None
+    assert art["warnings"] == ["published_at: '+99:99' is not a date, left null"]
+    art = normalize_article(raw(text=TEXT, published="2025-03-15T10:00:00+99:99"), now=NOW)
+    assert art["warnings"] == ["published_at: '2025-03-15T10:00:00+99:99' has a UTC offset out of range, left null"]
+
+
+def test_good_dates_have_no_reason() -> None:
+    for value in ("2025-03-15", "15.03.25 14:30", "Sat, 15 Mar 2025 14:30:00 GMT", "20250311T093000Z", "1741000000"):
+        published, reason = date_and_reason(value, now=NOW)
+        assert published is not None and reason is None, value
+    assert date_and_reason(None) == (None, None) and date_and_reason("  ") == (None, None)
+
+
+def test_reader_warnings_come_before_the_date_warning() -> None:
+    art = normalize_article(raw(text=TEXT, published="-1", warnings=["title: 1 invalid character(s)"]), now=NOW)
+    assert art["warnings"] == ["title: 1 invalid character(s)", "published_at: '-1' is not a date (no year in it), left null"]

@@ -124,6 +124,25 @@ def test_scan_agrees_with_the_oracle_on_hand_written_edge_cases(taxonomy):
             assert got == _reference_find(taxonomy, text, language), (text, language)
 
 
+def test_pruning_by_the_mention_floor_changes_no_tag_or_mention(taxonomy):
+    """The tagger reads the exclude/requires windows and the context anchors only for
+    topics that can still reach ``mention_score``: what it returns is what scoring every
+    topic in full (``floor=0``) and keeping those at or above the floor gives."""
+    from transforms.enrich.topics import analyse, topics_and_mentions
+
+    with open(LABELLED, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    pruned_some = False
+    for row in rows:
+        topics, mentions = topics_and_mentions(row["text"], row["language"], taxonomy, title=row["title"])
+        full = analyse(row["text"], row["language"], taxonomy, row["title"])
+        kept = [t for t in full if t.score >= taxonomy.mention_score]
+        assert [(t["name"], t["score"]) for t in topics] == [(t.name, t.score) for t in kept if t.tagged]
+        assert [(m["name"], m["score"]) for m in mentions] == [(t.name, t.score) for t in kept if not t.tagged]
+        pruned_some |= len(kept) < len(full)
+    assert pruned_some  # the floor does leave topics out on real texts
+
+
 # --------------------------------------------------------------------------- constructs
 
 

@@ -153,3 +153,33 @@ def test_poll_feeds_refuses_loopback_by_default_in_the_pipeline(server):
         assert_that(dead | beam.Map(lambda d: (d["source"], d["stage"], "loopback" in d["error"])),
                     equal_to([(url, "fetch", True)]), label="Refused")
     assert server.hits("/beam-guarded.xml") == 0
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_feed_credentials_never_reach_origins_or_dead_letters(server):
+    ok = server.route("/private.xml", serve_feed(rss(2)))
+    denied = server.route("/denied.xml", serve_status(401, b"login required"))
+    with_token = ok + "?token=abc123&lang=en"
+    with_password = ok.replace("http://", "http://reader:hunter2@")  # refused: credentials in a URL
+    with Fetcher(LOCAL) as fetcher:
+        articles = list(poll_feed(with_token, fetcher=fetcher))
+        [refused] = list(poll_feed(with_password, fetcher=fetcher))
+        [unauthorized] = list(poll_feed(denied + "?api_key=abc123", fetcher=fetcher))
+    assert [a["origin"] for a in articles] == [f"{ok}?token=***&lang=en#entry {i}" for i in range(2)]
+    assert refused.to_record()["source"] == ok.replace("http://", "http://***@")
+    assert "credentials are refused" in refused.error
+    assert unauthorized.to_record()["source"] == denied + "?api_key=***"
+    text = json.dumps([articles, refused.to_record(), unauthorized.to_record()])
+    assert "hunter2" not in text and "abc123" not in text and "reader" not in text
+
+
+def test_a_feed_of_bad_entries_is_capped(server):
+    empty_items = "".join("<item><guid>urn:x:%d</guid></item>" % i for i in range(1500))
+    body = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{empty_items}</channel></rss>".encode()
+    url = server.route("/empty-entries.xml", serve_feed(body))
+    with Fetcher(LOCAL) as fetcher:
+        items = list(poll_feed(url, fetcher=fetcher))
+    assert len(items) == 1001 and all(isinstance(i, Rejected) for i in items)
+    assert items[-1].count == 500 and items[-1].source == url

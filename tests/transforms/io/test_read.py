@@ -101,7 +101,7 @@ def test_json_lines_array_and_single_object() -> None:
     array = json.dumps([{"text": "x"}, {"title": "no text"}, {"content": "y"}], indent=2).encode()
     articles, rejected = split(read("b.json", array))
     assert [(a["origin"], a["text"]) for a in articles] == [("b.json#item 0", "x"), ("b.json#item 2", "y")]
-    assert [(r.source, r.error) for r in rejected] == [("b.json#item 1", "item 1: no text (fields text, content or body)")]
+    assert [(r.source, r.error) for r in rejected] == [("b.json#item 1", "item 1: no text (fields text, content, body, maintext, text_content, article_text or description)")]
 
     one = json.dumps({"title": "T", "text": "pretty\nprinted"}, indent=2).encode()
     [a] = read("c.json", one)
@@ -260,7 +260,7 @@ def test_bad_lines_among_good_ones() -> None:
         ("mixed.jsonl#line 3", "line 3: invalid JSON: Unterminated string starting at (column 10)"),
         ("mixed.jsonl#line 4", "line 4: JSON is an array, not an object"),
         ("mixed.jsonl#line 5", "line 5: JSON is a string, not an object"),
-        ("mixed.jsonl#line 6", "line 6: no text (fields text, content or body)"),
+        ("mixed.jsonl#line 6", "line 6: no text (fields text, content, body, maintext, text_content, article_text or description)"),
         ("mixed.jsonl#line 7", "line 7: 'text' is a number, not a string"),
         ("mixed.jsonl#line 8", "line 8: 'content' is an object, not a string"),
         ("mixed.jsonl#line 9", "line 9: 'text' is empty"),

@@ -66,3 +66,15 @@ def test_write_outputs_layout(tmp_path):
         assert files, name
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["articles"] == 1 and summary["dead_letters"] == 1 and summary["topics"] == {"energy": 1}
+
+
+def test_window_file_names_have_no_colon_and_name_the_job():
+    from transforms.io.write import window_file_name, window_stamp
+
+    start = 1796621400.0  # 2026-12-07T05:30:00Z
+    assert window_stamp(start) == "2026-12-07T05-30-00Z"
+    name = window_file_name("articles", start, start + 60, "3f9a12c0", 0, 1)
+    assert name == "articles-2026-12-07T05-30-00Z-2026-12-07T05-31-00Z-3f9a12c0-00000-of-00001.jsonl"
+    assert ":" not in name
+    # two jobs writing the same window get two files (a restart never overwrites an earlier job's window)
+    assert name != window_file_name("articles", start, start + 60, "0badc0de", 0, 1)

@@ -1,0 +1,69 @@
+"""The tagger's errors on the DEV split of the blind set, article by article, for tuning:
+``python -m eval.topicerrors [--topic NAME] [--kind KIND]``.
+
+For each dev article with a missed or a false tag it prints the article's design kind
+(``paraphrase``, ``title_led``, ``background_trap``, ``homonym_trap``...), the gold and
+predicted topics, and for each wrong topic its score, threshold and hits (field, place,
+words, value), or the title and lead when the topic had no hit at all. It reads only
+``split == "dev"`` rows: the test split is scored once, in aggregate, by ``make eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from eval.blindtopics import load_blind
+from pipeline.config import load_config
+from transforms.enrich.language import make_language_fn
+from transforms.enrich.topics import analyse, load_taxonomy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--topic", default=None, help="only errors on this topic")
+    parser.add_argument("--kind", default=None, help="only articles of this design kind")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    lang = config.language
+    detect = make_language_fn(
+        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
+    )
+    taxonomy = load_taxonomy(config.topics_path)
+    tally: Counter = Counter()
+    for row in load_blind(split="dev"):
+        if args.kind and row["kind"] != args.kind:
+            continue
+        title = row.get("title") or ""
+        language = detect({"id": row["id"], "title": title, "text": row["text"]})["language"]
+        scored = {t.name: t for t in analyse(row["text"], language, taxonomy, title)}
+        predicted = {n for n, t in scored.items() if t.tagged}
+        gold = set(row["topics"])
+        wrong = sorted((gold - predicted) | (predicted - gold))
+        if args.topic:
+            wrong = [t for t in wrong if t == args.topic]
+        if not wrong:
+            continue
+        print(f"== {row['id']} ({row['kind']}, {language}) gold {sorted(gold)} tagged {sorted(predicted)}")
+        print(f"   title: {title}")
+        for name in wrong:
+            what = "MISSED" if name in gold else "FALSE"
+            tally[(what, row["kind"])] += 1
+            topic = scored.get(name)
+            if topic is None:
+                print(f"   {what} {name}: no hit")
+                continue
+            note = "" if topic.anchored else " (no context anchor)"
+            print(f"   {what} {name}: score {topic.score:.3f} / {topic.threshold:.2f}{note}")
+            for hit in topic.hits:
+                bg = " background" if hit.background else ""
+                print(f"      {hit.place:5s}{bg} {hit.text!r} {hit.value:.2f} <- {hit.pattern.written!r}")
+        if any(name in gold and name not in scored for name in wrong):
+            print("   text: " + row["text"].replace("\n", "\n         "))
+    print("errors by kind:", ", ".join(f"{w} {k}: {n}" for (w, k), n in sorted(tally.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

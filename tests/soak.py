@@ -1,0 +1,442 @@
+"""Soak test (``make soak``, not part of ``make test``): nothing lost, nothing doubled, nothing crashes.
+
+For ``--minutes`` (``SOAK_MINUTES``, default 30):
+
+- a streaming job (``--streaming``, 20 s windows) watches ``in_stream/``; one file is dropped there
+  every second (atomic rename), good or bad at random (broken JSON, no text, empty, binary, NUL byte,
+  lone surrogate escape, truncated gzip); every few minutes the job gets SIGTERM (it must drain and
+  exit 0 within ``streaming.drain_seconds``) and is started again at once; a quarter of these stops are
+  forced (a second SIGTERM or a SIGKILL during the drain): the next job must read what was not committed
+  and set aside the uncommitted windows' files;
+- beside it, ``--incremental`` batch runs over ``in_batch/`` (a file every 3 s) are started one after
+  the other; half of them are killed with SIGKILL at a random moment;
+- at the end the drops stop, the streaming job commits everything and is stopped, one last batch run
+  completes, and :func:`check_conservation` checks both output folders: every input line (or file) is
+  in ``articles/`` exactly once or in ``dead_letter/``, and nothing else is there.
+
+:func:`check_conservation` is this script's own checker; ``python -m pipeline.verify`` (branch
+``atomic-outputs``) is meant to replace it. Exit status 0 when the check passes and every stop behaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Iterable
+
+from tests.support import REPO
+
+SENTENCES = (
+    "Officials said the talks would resume next week in the capital.",
+    "The storm flooded roads along the coast and cut power to thousands of homes.",
+    "Energy prices rose after the pipeline was shut for repairs.",
+    "Voters queued for hours as turnout passed the previous record.",
+    "The central bank left interest rates unchanged for a third month.",
+    "Rescue teams reached villages cut off by landslides overnight.",
+    "Dock workers began a three-day strike over pay and shift rules.",
+    "Ministers agreed a new package of sanctions on exported machinery.",
+    "The parliament approved higher defense spending for next year.",
+    "Hospitals in the region asked for more blood donors after the attack.",
+)
+# A drain writes whatever the job has not processed yet: on 2 busy cores the job can lag a minute behind
+# the drops (a 5 s window took ~20 s at load 12), so the soak allows more than the default 30 s.
+DRAIN_SECONDS = 120
+BAD_KINDS = ("broken_json", "no_text", "empty_file", "binary", "nul_byte", "lone_surrogate", "truncated_gzip")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _article(rng: random.Random, serial: str) -> str:
+    text = " ".join(rng.sample(SENTENCES, 4)) + f" Reference {serial}: " + " ".join(rng.sample(SENTENCES, 2))
+    return json.dumps({"title": f"Report {serial}", "text": text, "url": f"https://soak.example/{serial}"})
+
+
+def make_file(
+    rng: random.Random, serial: int, bad_ratio: float, faults: tuple[str, ...] = BAD_KINDS
+) -> tuple[str, bytes, list[int], str]:
+    """``(file name, content, line numbers that are input articles, fault kind or "good")``.
+
+    A file with no article line (empty, binary) counts as one input, line number 0."""
+    n = rng.randint(1, 3)
+    lines = [_article(rng, f"{serial}-{i}") for i in range(n)]
+    kind = rng.choice(faults) if faults and rng.random() < bad_ratio else "good"
+    name = f"f{serial:06d}.jsonl"
+    if kind == "broken_json":
+        lines.insert(rng.randint(0, n), '{"title": "cut", "text": "no end')
+    elif kind == "no_text":
+        lines.insert(rng.randint(0, n), json.dumps({"title": "only a title"}))
+    elif kind == "lone_surrogate":
+        lines.insert(rng.randint(0, n), '{"title": "half \\ud800 pair", "text": "' + " ".join(SENTENCES[:3]) + '"}')
+    elif kind == "empty_file":
+        return name, b"", [0], kind
+    elif kind == "binary":
+        return name, bytes(rng.randrange(256) for _ in range(600)) + b"\0\0\0", [0], kind
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    if kind == "nul_byte":
+        data = data.replace(b'"title": "Report', b'"title": "\0Report', 1)
+    if kind == "truncated_gzip":
+        packed = gzip.compress(data)
+        return name + ".gz", packed[: len(packed) * 2 // 3], list(range(1, len(lines) + 1)), kind
+    return name, data, list(range(1, len(lines) + 1)), kind
+
+
+class Dropper(threading.Thread):
+    """Drops a file into each folder every ``every[folder]`` seconds (faults from ``faults[folder]``);
+    remembers what it dropped."""
+
+    def __init__(
+        self, folders: dict[str, float], rng: random.Random, bad_ratio: float, faults: dict[str, tuple[str, ...]]
+    ) -> None:
+        super().__init__(daemon=True)
+        self.folders, self.rng, self.bad_ratio, self.faults = folders, rng, bad_ratio, faults
+        self.expected: dict[str, dict[str, list[int]]] = {f: {} for f in folders}
+        self.kinds: dict[str, collections.Counter] = {f: collections.Counter() for f in folders}
+        self.halt = threading.Event()
+        self.serial = 0
+
+    def drop(self, folder: str) -> None:
+        self.serial += 1
+        name, data, units, kind = make_file(self.rng, self.serial, self.bad_ratio, self.faults[folder])
+        staged = os.path.join(os.path.dirname(folder), ".staged-" + name)
+        with open(staged, "wb") as fh:
+            fh.write(data)
+        os.rename(staged, os.path.join(folder, name))
+        self.expected[folder][os.path.join(folder, name)] = units
+        self.kinds[folder][kind] += 1
+
+    def run(self) -> None:
+        next_at = {f: time.time() for f in self.folders}
+        while not self.halt.is_set():
+            now = time.time()
+            for folder, every in self.folders.items():
+                if now >= next_at[folder]:
+                    self.drop(folder)
+                    next_at[folder] = now + every
+            self.halt.wait(0.1)
+
+
+# ----------------------------------------------------------------------------- the check
+
+
+def _records(folder: str) -> list[dict]:
+    rows = []
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            if name.endswith((".jsonl", ".jsonl.gz")):
+                opener = gzip.open if name.endswith(".gz") else open
+                with opener(os.path.join(root, name), "rt", encoding="utf-8") as fh:
+                    rows.extend(json.loads(line) for line in fh if line.strip())
+    return rows
+
+
+def check_conservation(expected: dict[str, list[int]], output: str) -> dict:
+    """Every input unit (``path#line N``, or the file for ``N == 0``) is in ``<output>/articles/``
+    exactly once or in ``<output>/dead_letter/`` (a dead letter naming the line or the whole file);
+    no article comes from anything else. Returns the figures and the offending units."""
+    articles = _records(os.path.join(output, "articles"))
+    dead = _records(os.path.join(output, "dead_letter"))
+    seen = collections.Counter(a.get("origin") for a in articles)
+    dead_sources = {d.get("source") for d in dead}
+    dead_files = {str(s).split("#", 1)[0] for s in dead_sources}  # files with any dead letter
+    units = {f"{path}#line {n}" if n else path: path for path, lines in expected.items() for n in lines}
+
+    def dead_lettered(unit: str, path: str) -> bool:
+        # a line: its own dead letter or one for the whole file; a whole file (no article lines): any of its own
+        return (path in dead_files) if unit == path else (unit in dead_sources or path in dead_sources)
+
+    lost = [u for u, path in units.items() if not seen[u] and not dead_lettered(u, path)]
+    doubled = sorted(o for o, c in seen.items() if c > 1)
+    phantom = sorted(o for o in seen if o not in units)
+    return {
+        "units": len(units),
+        "in_articles": sum(1 for u in units if seen[u]),
+        "dead_letters": len(dead),
+        "lost": sorted(lost),
+        "doubled": doubled,
+        "phantom": phantom,
+        "ok": not (lost or doubled or phantom),
+    }
+
+
+# ----------------------------------------------------------------------------- the jobs
+
+
+def _start(args: list[str], log: str) -> subprocess.Popen:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *args], cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def _tail(log: str, n: int = 6) -> str:
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        return "".join(fh.readlines()[-n:])
+
+
+class Streaming:
+    def __init__(self, work: str, config: str, window: int) -> None:
+        self.args = [
+            "--streaming", "--input", os.path.join(work, "in_stream", "*.jsonl"),
+            "--input", os.path.join(work, "in_stream", "*.jsonl.gz"), "--output", os.path.join(work, "out_stream"),
+            "--window-seconds", str(window), "--config", config,
+        ]  # fmt: skip
+        self.log = os.path.join(work, "streaming.log")
+        self.proc: subprocess.Popen | None = None
+        self.drains: list[float] = []
+        self.forced: collections.Counter = collections.Counter()
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        self.proc = _start(self.args, self.log)
+
+    def stop(self, timeout: float) -> None:
+        assert self.proc is not None
+        with open(self.log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            before = fh.tell()
+        started = time.time()
+        if self.proc.poll() is not None:
+            self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.failures.append(f"no exit within {timeout} s of SIGTERM")
+            return
+        self.drains.append(time.time() - started)
+        self._check_said(before, code)
+
+    def force(self, rng: random.Random) -> None:
+        """Stop without a drain: SIGTERM then, 0-3 s into the drain, a second SIGTERM or SIGKILL."""
+        assert self.proc is not None
+        with open(self.log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            before = fh.tell()
+        if self.proc.poll() is not None:
+            self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        time.sleep(rng.uniform(0.0, 3.0))
+        how = rng.choice((signal.SIGTERM, signal.SIGKILL))
+        try:
+            os.killpg(self.proc.pid, how)
+        except ProcessLookupError:
+            pass  # it had drained already
+        code = self.proc.wait(30)
+        self.forced[f"second SIGTERM -> {code}" if how == signal.SIGTERM else "SIGKILL"] += 1
+        if how == signal.SIGTERM:
+            self._check_said(before, code, allowed=(0, 128 + signal.SIGTERM))
+
+    def _check_said(self, before: int, code: int, allowed: tuple[int, ...] = (0,)) -> None:
+        with open(self.log, "rb") as fh:
+            fh.seek(before)
+            said = fh.read().decode("utf-8", "replace")
+        if code not in allowed or "Traceback" in said:
+            self.failures.append(f"SIGTERM -> status {code}: {said[-600:]}")
+
+
+class Batches(threading.Thread):
+    """Incremental batch runs one after the other; about half killed with SIGKILL at random."""
+
+    def __init__(self, work: str, config: str, rng: random.Random, kill_ratio: float) -> None:
+        super().__init__(daemon=True)
+        folder = os.path.join(work, "in_batch")
+        self.args = [
+            "--input", os.path.join(folder, "*.jsonl"), "--input", os.path.join(folder, "*.jsonl.gz"),
+            "--output", os.path.join(work, "out_batch"), "--state", os.path.join(work, "state_batch"),
+            "--incremental", "--config", config,
+        ]  # fmt: skip
+        self.log = os.path.join(work, "batch.log")
+        self.rng, self.kill_ratio = rng, kill_ratio
+        self.halt = threading.Event()
+        self.killed = self.completed = 0
+        self.failures: list[str] = []
+
+    def run_once(self, kill_after: float | None) -> None:
+        proc = _start(self.args, self.log)
+        try:
+            code = proc.wait(kill_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            self.killed += 1
+            return
+        if code == 0:
+            self.completed += 1
+        else:
+            self.failures.append(f"batch run -> status {code}: {_tail(self.log)}")
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            kill = self.rng.random() < self.kill_ratio
+            self.run_once(self.rng.uniform(1.0, 20.0) if kill else 600.0)
+            self.halt.wait(self.rng.uniform(5.0, 20.0))
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _write_config(work: str) -> str:
+    path = os.path.join(work, "soak.yaml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(
+            f"version: 1\ntopics: {os.path.join(REPO, 'configs', 'topics.yaml')}\n"
+            f"streaming:\n  poll_seconds: 1\n  settle_seconds: 0.3\n  drain_seconds: {DRAIN_SECONDS}\n"
+        )
+    return path
+
+
+def _wait_committed(work: str, paths: Iterable[str], stalled: float) -> bool:
+    """Wait until the streaming job has committed every path, as long as it makes progress
+    (a lagging job catches up on its backlog here); False after ``stalled`` s without progress."""
+    from transforms.io.seen import read_seen, seen_folder
+
+    wanted = set(paths)
+    done, last_progress = 0, time.time()
+    while time.time() - last_progress < stalled:
+        committed = len(wanted & read_seen(seen_folder(os.path.join(work, "out_stream"))))
+        if committed == len(wanted):
+            return True
+        if committed > done:
+            done, last_progress = committed, time.time()
+        time.sleep(2)
+    return False
+
+
+def soak(
+    minutes: float,
+    work: str,
+    seed: int,
+    bad_ratio: float,
+    restart_range: tuple[float, float],
+    window: int = 20,
+    force_ratio: float = 0.25,
+    stream_faults: tuple[str, ...] = BAD_KINDS,
+    batch_faults: tuple[str, ...] = BAD_KINDS,
+) -> int:
+    rng = random.Random(seed)
+    for sub in ("in_stream", "in_batch"):
+        os.makedirs(os.path.join(work, sub), exist_ok=True)
+    config = _write_config(work)
+    stream_in, batch_in = os.path.join(work, "in_stream"), os.path.join(work, "in_batch")
+    dropper = Dropper(
+        {stream_in: 1.0, batch_in: 3.0},
+        random.Random(seed + 1),
+        bad_ratio,
+        {stream_in: stream_faults, batch_in: batch_faults},
+    )
+    streaming = Streaming(work, config, window=window)
+    batches = Batches(work, config, random.Random(seed + 2), kill_ratio=0.5)
+    started = time.time()
+    end = started + minutes * 60
+    streaming.start()
+    dropper.start()
+    batches.start()
+    restarts = 0
+    while True:
+        next_stop = time.time() + rng.uniform(*restart_range)
+        if next_stop >= end:
+            break
+        time.sleep(max(0.0, next_stop - time.time()))
+        restarts += 1
+        if rng.random() < force_ratio:
+            streaming.force(rng)
+            print(f"soak: {(time.time() - started) / 60:4.1f} min: stop #{restarts} forced; restarting", flush=True)
+        else:
+            streaming.stop(timeout=DRAIN_SECONDS + 30)
+            print(f"soak: {(time.time() - started) / 60:4.1f} min: SIGTERM #{restarts}, drained in "
+                  f"{streaming.drains[-1] if streaming.drains else float('nan'):.1f} s; restarting", flush=True)  # fmt: skip
+        streaming.start()
+    time.sleep(max(0.0, end - time.time()))
+    dropper.halt.set()
+    dropper.join()
+    batches.halt.set()
+    committed = _wait_committed(work, dropper.expected[stream_in], stalled=180)
+    streaming.stop(timeout=DRAIN_SECONDS + 30)
+    batches.join()
+    batches.run_once(None)  # the last run completes: it reads whatever the killed runs left
+    stream_check = check_conservation(dropper.expected[stream_in], os.path.join(work, "out_stream"))
+    batch_check = check_conservation(dropper.expected[batch_in], os.path.join(work, "out_batch"))
+    failures = streaming.failures + batches.failures + ([] if committed else ["streaming: not every file committed"])
+
+    def line(name: str, check: dict, kinds: collections.Counter) -> str:
+        files = sum(kinds.values())
+        bad = files - kinds["good"]
+        return (
+            f"  {name:<9} {files} files ({bad} with faults: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()) if k != "good")
+            + f"), {check['units']} inputs -> {check['in_articles']} in articles, {check['dead_letters']} dead letters; "
+            f"lost {len(check['lost'])}, doubled {len(check['doubled'])}, phantom {len(check['phantom'])}"
+        )
+
+    drains = streaming.drains
+    print(f"soak: {minutes:g} min, seed {seed}, work folder {work}, drain limit {DRAIN_SECONDS} s")
+    print(line("streaming", stream_check, dropper.kinds[stream_in]))
+    print(line("batch", batch_check, dropper.kinds[batch_in]))
+    set_aside = sum(len(files) for _, _, files in os.walk(os.path.join(work, "out_stream", "_streaming", "uncommitted")))
+    print(
+        f"  faults:   {len(drains)} SIGTERM stops of the streaming job (drain {min(drains, default=0):.1f}-"
+        f"{max(drains, default=0):.1f} s), {sum(streaming.forced.values())} forced stops ("
+        + (", ".join(f"{k} {v}" for k, v in sorted(streaming.forced.items())) or "none")
+        + f"; {set_aside} uncommitted window files set aside), {batches.killed} batch runs killed with SIGKILL, "
+        f"{batches.completed} batch runs completed"
+    )
+    for name, check in (("streaming", stream_check), ("batch", batch_check)):
+        for what in ("lost", "doubled", "phantom"):
+            if check[what]:
+                print(f"  {name} {what}: {check[what][:5]}{' ...' if len(check[what]) > 5 else ''}")
+    for failure in failures:
+        print(f"  failure: {failure}")
+    ok = stream_check["ok"] and batch_check["ok"] and not failures
+    print("soak: OK, nothing lost" if ok else "soak: FAILED")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 30)))
+    parser.add_argument("--dir", default=None, help="work folder (default: a new temporary one, kept)")
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--bad-ratio", type=float, default=0.3, help="share of files with a fault")
+    parser.add_argument("--restart-every", type=float, nargs=2, default=(60.0, 180.0), metavar=("MIN", "MAX"),
+                        help="seconds between SIGTERMs of the streaming job (uniform)")  # fmt: skip
+    parser.add_argument("--window", type=int, default=20, help="--window-seconds of the streaming job")
+    parser.add_argument("--force-ratio", type=float, default=0.25,
+                        help="share of streaming stops made without a drain (a second SIGTERM or SIGKILL during it)")  # fmt: skip
+    for which in ("stream", "batch"):
+        parser.add_argument(f"--{which}-faults", default=",".join(BAD_KINDS),
+                            help=f"comma-separated fault kinds dropped into the {which} folder (default: all: "
+                            f"{', '.join(BAD_KINDS)})")  # fmt: skip
+    args = parser.parse_args(argv)
+    faults = {}
+    for which in ("stream", "batch"):
+        kinds = tuple(k for k in getattr(args, f"{which}_faults").split(",") if k)
+        if set(kinds) - set(BAD_KINDS):
+            parser.error(f"--{which}-faults: unknown kind(s) {', '.join(sorted(set(kinds) - set(BAD_KINDS)))}")
+        faults[which] = kinds
+    work = args.dir or tempfile.mkdtemp(prefix="newsbeam-soak-")
+    if os.path.isdir(work) and os.listdir(work):
+        parser.error(f"--dir {work} is not empty")
+    return soak(
+        args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, args.force_ratio,
+        faults["stream"], faults["batch"],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
