@@ -9,7 +9,7 @@ OUTPUT ?= output
 PYTEST_ARGS ?=
 SOAK_MINUTES ?= 30
 
-.PHONY: help install chromium run test test-fast soak bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install chromium run test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,29 @@ eval: ## quality on labelled data: language, dedup, stories, topics (P/R/F1)
 	$(PY) -m eval.run
 
 lint: ## static checks: syntax errors, undefined and unused names (ruff)
-	$(VENV)/bin/ruff check pipeline transforms tests eval bench
+	$(VENV)/bin/ruff check pipeline transforms configs tests eval bench
+
+wheel: ## build the wheel into dist/ (configs inside: `pip install dist/newsbeam-*.whl` gives a working newsbeam)
+	rm -f dist/newsbeam-*.whl
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
+# Python for the smoke run: the first python3.13 that runs (on PATH, pyenv's); SMOKE_PYTHON= for another
+SMOKE_PYTHON ?= $(shell for p in python3.13 /usr/bin/python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+                    $$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo $$p; break; }; done)
+SMOKE_VENV := .venv-smoke
+
+smoke-python: wheel ## CI: the wheel in a fresh Python 3.13 venv (deps from the index) runs the sample from /tmp
+	@test -n "$(SMOKE_PYTHON)" || { echo "smoke-python: no python3.13 found; set SMOKE_PYTHON=/path/to/python3.13"; exit 1; }
+	rm -rf $(SMOKE_VENV)
+	$(SMOKE_PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SMOKE_VENV)/bin/python -m pip install --quiet dist/newsbeam-*.whl
+	out=$$(mktemp -d /tmp/newsbeam-smoke.XXXXXX) && cd /tmp && \
+	    $(CURDIR)/$(SMOKE_VENV)/bin/newsbeam --version && \
+	    $(CURDIR)/$(SMOKE_VENV)/bin/newsbeam $(subst data/sample,$(CURDIR)/data/sample,$(SAMPLE_INPUTS)) --output $$out/out && \
+	    $(CURDIR)/$(SMOKE_VENV)/bin/python -c "import json, sys; s = json.load(open('$$out/out/summary.json')); \
+	        assert sys.version_info[:2] == (3, 13) and s['articles'] > 0, s; print('smoke-python: ok,', s['articles'], 'articles on Python', sys.version.split()[0])" && \
+	    rm -rf $$out
 
 # --- Google Cloud (docs/gcp.md). Set PROJECT, REGION, BUCKET (and SERVICE_ACCOUNT) on the command line.
 PROJECT ?= $(shell gcloud config get-value project 2>/dev/null)
@@ -99,4 +121,4 @@ schedule-flex-template: ## create a Cloud Scheduler job that launches the Flex T
 	    --message-body '{"launchParameter":{"jobName":"newsbeam-scheduled","containerSpecGcsPath":"$(TEMPLATE)","parameters":{"input":"$(GCS_INPUT)","output":"$(GCS_OUTPUT)","state":"$(GCS_STATE)","incremental":"true","sdk_container_image":"$(IMAGE)"},"environment":{"tempLocation":"gs://$(BUCKET)/tmp","serviceAccountEmail":"$(SERVICE_ACCOUNT)","maxWorkers":$(MAX_WORKERS)}}}'
 
 clean: ## remove outputs and caches (keeps .venv)
-	rm -rf $(OUTPUT) .pytest_cache build *.egg-info
+	rm -rf $(OUTPUT) .pytest_cache build dist *.egg-info $(SMOKE_VENV)

@@ -4,7 +4,13 @@ Installable with ``pip install -e .`` and usable as Dataflow ``--setup_file``:
 the workers install the same pinned dependencies as the launcher.
 """
 
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "pipeline" / "__init__.py").read_text(), re.M).group(1)
 
 REQUIRES = [
     "apache-beam[gcp]==2.77.0",
@@ -39,14 +45,13 @@ EXTRAS = {
 
 setup(
     name="newsbeam",
-    version="0.1.0",
+    version=VERSION,
     description="News-monitoring ingestion pipeline on Apache Beam",
-    python_requires=">=3.10,<3.13",
-    # configs/ is listed for the story lexicon and the input field presets: transforms/stories/lexicon.py
-    # and transforms/io/fieldmap.py read them beside the package, so workers that install newsbeam
-    # (--setup_file, the Flex Template image) need them there too
-    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]) + ["configs"],
-    package_data={"configs": ["story_lexicon.yaml", "input_fields.yaml"]},
+    python_requires=">=3.11,<3.14",  # the suite runs on 3.11, a smoke run on 3.13 (make smoke-python)
+    # configs: the default job settings, taxonomy, feeds and story lexicon as package data, read with
+    # importlib.resources, so an installed newsbeam (and every worker that installs it) has them
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "configs"]),
+    package_data={"configs": ["*.yaml", "*.tsv.gz"]},
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["newsbeam=pipeline.main:main"]},

@@ -27,7 +27,9 @@ def stage_label(name: str, most: int = 3) -> str:
         labels.append(step + " (shuffle)")
     for match in _REF.finditer(name):
         step = match.group(1).replace("-", "/").rstrip("/")
-        if not any(part in step for part in ("Impulse", "DoOnce", "KeyWithVoid", "restore_metadata", "RemoveRandom")):
+        # plumbing, and the progress line's pass-through counters (pipeline/build.py), are not what a stage does
+        if not any(part in step for part in ("Impulse", "DoOnce", "KeyWithVoid", "restore_metadata", "RemoveRandom",
+                                             "Progress")):
             labels.append(step)
     unique = list(dict.fromkeys(labels))
     return " + ".join(unique[:most]) + (f" (+{len(unique) - most} more)" if len(unique) > most else "")

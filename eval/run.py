@@ -6,7 +6,8 @@
   chosen on dev only, see ``eval/topicthresholds.py``);
 - language accuracy on ``eval/data/labelled.jsonl`` (its topic scores as a secondary line);
 - near-duplicate precision/recall on generated copies with realistic edits;
-- story BCubed precision/recall/F1 on ECB+ (dev and test topics), our multilingual set and the seeds.
+- story BCubed precision/recall/F1 on ECB+ (dev and test topics), our multilingual set and the seeds;
+- streaming against batch stories (BCubed F1 of one against the other, ``eval/streamstories.py``).
 
 Settings come from the pipeline config (``--config``, default ``configs/local.yaml``);
 thresholds were chosen on the dev splits only.
@@ -22,6 +23,7 @@ from eval import blindtopics, langtopics
 from eval.metrics import table
 from eval.neardup import evaluate_neardup
 from eval.stories import evaluate_stories
+from eval.streamstories import evaluate_agreement
 from pipeline.config import load_config
 from transforms.enrich.topics import load_taxonomy
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("== stories")
     evaluate_stories(config.stories)
+    print()
+    evaluate_agreement(config.stories)
     print(f"\n(eval took {time.perf_counter() - started:.1f} s)")
     return 0
 

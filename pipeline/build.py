@@ -6,7 +6,8 @@
       RememberArticles writes the next memory generation (committed by the launcher)
 
 Every fallible stage returns ``(good, dead_letters)``; the dead letters of all
-stages are flattened into ``dead_letter/``. No I/O happens while the graph is
+stages are flattened into ``dead_letter/``. With ``config.progress_dir`` (a local run the launcher
+watches) three pass-through steps count articles read, enriched and resolved. No I/O happens while the graph is
 built.
 """
 
@@ -27,6 +28,14 @@ from transforms.stories.records import BuildStories
 from transforms.io.bigquery import WriteBigQuery
 from transforms.io.parquet import WriteParquet
 from transforms.io.write import WriteOutputs
+from transforms.common.progress import CountProgress
+
+
+def _progress(pcoll: beam.PCollection, config: JobConfig, checkpoint: str) -> beam.PCollection:
+    """``pcoll``, counted for the progress line when the launcher watches this run."""
+    if not config.progress_dir:
+        return pcoll
+    return pcoll | f"Progress{checkpoint.title()}" >> CountProgress(config.progress_dir, checkpoint)
 
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
@@ -55,8 +64,9 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
         sources.append(raw)
         dead_letters.append(dead)
     raw = sources[0] if len(sources) == 1 else sources | "FlattenSources" >> beam.Flatten()
+    raw = _progress(raw, config, "read")
 
-    articles = enrich_articles(raw, config, dead_letters)
+    articles = _progress(enrich_articles(raw, config, dead_letters), config, "enriched")
 
     memory = config.memory  # --state: articles of earlier runs take part as prior originals
     prior_records = prior = None
@@ -86,6 +96,7 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
         prior_features=None if prior is None else prior["story_features"],
         prior_roots=None if prior is None else prior["story_roots"],
     )
+    articles = _progress(articles, config, "resolved")
     stories = articles | "BuildStories" >> BuildStories()
     if memory is not None:
         if prior_records is None:
@@ -96,7 +107,9 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     dead_letter = dead_letters | "FlattenDeadLetters" >> beam.Flatten()
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
     out = config.output_options
-    outputs | "WriteOutputs" >> WriteOutputs(config.output, compress=out.compress, num_shards=out.num_shards)
+    outputs | "WriteOutputs" >> WriteOutputs(
+        config.output, compress=out.compress, num_shards=out.num_shards, run_info=config.run_info
+    )
     if out.format == "both":  # the analyst tables (articles, stories, topics, dead letters) as Parquet
         outputs | "WriteParquet" >> WriteParquet(config.output, shards=out.parquet_shards)
     if config.bigquery is not None:  # the same tables in BigQuery (--bigquery_dataset)

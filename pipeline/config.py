@@ -1,6 +1,8 @@
 """The job's own settings: YAML in ``configs/``, validated at start-up.
 
-Runner settings (``--runner``, ``--project``...) are Beam's own flags and never
+Without ``--config`` the ``local.yaml`` shipped in the ``configs`` package is read (package data,
+so an installed ``newsbeam`` runs from any folder); relative paths inside a config (``topics``,
+``feeds``) are relative to that config's folder. Runner settings (``--runner``, ``--project``...) are Beam's own flags and never
 live here. ``build_pipeline`` receives a :class:`JobConfig` and never sees
 argparse. Every validation error is a :class:`ConfigError` whose message names
 the file, the key and what was expected, so the CLI can print it on one line.
@@ -13,12 +15,15 @@ import os
 from typing import Any, Mapping
 
 import yaml
+from apache_beam.io.filesystems import FileSystems
 
+import configs
 from transforms.io.fieldmap import DEFAULT_PRESET, FieldMap, field_map
 from transforms.runtime import SWITCH_VALUES, TuningConfig
 from transforms.stories.params import StoryParams
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "local.yaml")
+DEFAULT_CONFIG = configs.path("local.yaml")
+DEFAULT_TOPICS = configs.path("topics.yaml")  # a config that names no taxonomy gets the shipped one
 
 
 OUTPUT_FORMATS = ("jsonl", "both")
@@ -120,6 +125,8 @@ class JobConfig:
     bigquery: Any = None  # transforms.io.bigquery.BigQueryTarget (--bigquery_dataset), resolved at launch
     tuning: TuningConfig = TuningConfig()
     config_path: str = ""
+    progress_dir: str | None = None  # a local run the launcher watches: progress counts go here
+    run_info: Any = None  # summary.json's "run": runner, versions, inputs, started_at (set by the launcher)
 
 
 _SECTIONS: dict[str, type] = {
@@ -235,12 +242,12 @@ def _input(raw: Any, source: str) -> FieldMap:
 
 
 def _resolve(path: str, base_dir: str) -> str:
+    """``path`` as written in a config whose folder is ``base_dir`` (a folder or a URL prefix)."""
     if "://" in path or os.path.isabs(path):
         return path
-    candidate = os.path.join(base_dir, path)
-    if os.path.exists(candidate):
-        return candidate
-    return os.path.abspath(path)
+    if "://" in base_dir:
+        return f"{base_dir.rstrip('/')}/{path}"
+    return os.path.normpath(os.path.join(os.path.abspath(base_dir), path))
 
 
 def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> JobConfig:
@@ -260,8 +267,10 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     kwargs: dict[str, Any] = {"config_path": source}
     for name, cls in _SECTIONS.items():
         kwargs[_FIELD_OF_SECTION.get(name, name)] = _section(name, cls, raw.get(name), source)
-    topics = raw.get("topics", "topics.yaml")
-    kwargs["topics_path"] = _resolve(_check_type(f"{source}: 'topics'", topics, str), base_dir)
+    topics = raw.get("topics")
+    kwargs["topics_path"] = (
+        DEFAULT_TOPICS if topics is None else _resolve(_check_type(f"{source}: 'topics'", topics, str), base_dir)
+    )
     feeds = raw.get("feeds") or []
     if isinstance(feeds, str):
         kwargs["feeds_config_path"] = _resolve(feeds, base_dir)
@@ -299,19 +308,33 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     return config
 
 
-def load_config(path: str | None = None) -> JobConfig:
-    """Read and validate a YAML config file (default ``configs/local.yaml``)."""
-    path = path or DEFAULT_CONFIG
+def _read_text(path: str) -> str:
+    if "://" in path:  # gs://... (the Flex Template's config parameter)
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as fh:
+                return fh.read().decode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - any failure to read it is a config error
+            raise ConfigError(f"config file cannot be read: {path}: {type(exc).__name__}".splitlines()[0]) from None
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except FileNotFoundError:
+            return fh.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file cannot be read: {path}: {exc}".splitlines()[0]) from None
+
+
+def load_config(path: str | None = None) -> JobConfig:
+    """Read and validate a YAML config file (default: the shipped ``configs/local.yaml``)."""
+    path = path or DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    config = parse_config(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    base_dir = path.rsplit("/", 1)[0] if "://" in path else os.path.dirname(os.path.abspath(path))
+    config = parse_config(raw, source=path, base_dir=base_dir)
     for what, file in (("topics taxonomy", config.topics_path), ("feeds config", config.feeds_config_path)):
         if file and "://" not in file and not os.path.exists(file):
             raise ConfigError(f"{path}: {what} not found: {file}")

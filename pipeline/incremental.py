@@ -20,12 +20,17 @@ class RunPlan:
     config: JobConfig  # inputs = the new files, output = the staging folder
 
 
-def plan(config: JobConfig) -> RunPlan | None:
-    """The plan for an incremental run, or None when no input file is new."""
+def check(config: JobConfig) -> None:
+    """ConfigError when the command line cannot make an incremental run (before anything runs)."""
     if not config.state:
         raise ConfigError("--incremental needs --state DIR_OR_GS_PREFIX (where the manifest of processed files lives)")
     if not config.inputs:
         raise ConfigError("--incremental needs --input PATTERN (feeds are polled by every run anyway)")
+
+
+def plan(config: JobConfig) -> RunPlan | None:
+    """The plan for an incremental run, or None when no input file is new."""
+    check(config)
     matched = manifest.match_inputs(config.inputs)
     new = manifest.select_new(matched, manifest.committed_files(config.state))
     if not new:

@@ -1,20 +1,25 @@
-"""Entry point: ``python -m pipeline --input ... --output ...``.
+"""Entry point: ``newsbeam`` / ``python -m pipeline --input ... --output ...``.
 
-Parses the command line (newsbeam's flags plus any Beam flag), loads and
-validates the YAML config, checks that the output is writable, runs the
-pipeline and prints the run summary. Exit status: 0 when the run finished (even
-with dead letters), 2 for a bad command line, config or unreachable output,
-1 when the run itself failed. A streaming job stops on SIGTERM/SIGINT by
-draining (``pipeline/drain.py``): 0 when drained, 128 + the signal when forced.
+Parses the command line (newsbeam's flags plus any Beam flag), loads and validates the YAML
+config, chooses the runner, checks that the output is writable and that some input matches,
+all before any output is touched; then runs the pipeline and prints the run summary. Exit
+statuses (``pipeline/exitcodes.py``): 0 done, 2 bad command line / config / runner / output,
+3 nothing could be read, 4 too many dead letters, 1 the run itself failed. A streaming job
+stops on SIGTERM/SIGINT by draining (``pipeline/drain.py``): 0 when drained, 128 + the
+signal when forced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import json
 import logging
+import platform
 import sys
 import time
+import traceback
 import uuid
 from typing import Sequence
 
@@ -22,13 +27,16 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
+import pipeline
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
+from pipeline import cli, exitcodes, incremental
 from pipeline.drain import DrainOnSignal
-from pipeline import incremental
+from pipeline.exitcodes import RunError
 from pipeline.gcs import configure_emulator
-from pipeline.options import NewsbeamOptions, unknown_arguments
-from pipeline.dask_runner import runner_for
+from pipeline.options import NewsbeamOptions, OptionError, unknown_arguments
+from pipeline.progress import ProgressLine
+from pipeline.runners import Chosen, choose_runner
 from transforms.common.redact import RedactingFilter, redact_text
 from transforms.state import memory
 from transforms import runtime
@@ -63,11 +71,14 @@ def job_config(options: NewsbeamOptions) -> JobConfig:
     except TaxonomyError as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
     if not inputs and not feeds:
-        raise ConfigError("nothing to read: give --input PATTERN and/or --feed URL")
+        raise ConfigError("nothing to read: give --input PATTERN and/or --feed URL (see --help)")
     if not options.output:
         raise ConfigError("--output DIR_OR_GS_PREFIX is required")
     if options.window_seconds <= 0:
         raise ConfigError("--window-seconds must be a positive number of seconds")
+    ratio = options.max_dead_letter_ratio
+    if ratio is not None and not 0 <= ratio <= 1:
+        raise ConfigError(f"--max-dead-letter-ratio must be between 0 and 1, got {ratio:g}")
     return dataclasses.replace(
         config,
         inputs=inputs,
@@ -113,20 +124,45 @@ def read_summary(output: str) -> dict:
         return json.loads(fh.read().decode("utf-8"))
 
 
+def _listing(items: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "") if items else "none"
+
+
 def format_summary(summary: dict, seconds: float) -> str:
+    """The printed summary: counts, dead letters grouped by reason with one real example each,
+    and (from ``summary["run"]``) where the outputs went, what ran, on what, and when."""
     dedup = summary.get("dedup", {})
+    run = summary.get("run") or {}
+    on = f" on {run['runner']}" if run.get("runner") else ""
     lines = [
         f"newsbeam: {summary['inputs']} inputs -> {summary['articles']} articles, "
         f"{summary['stories']} stories ({summary['multi_article_stories']} with several articles), "
-        f"{summary['dead_letters']} dead letters in {seconds:.1f} s",
+        f"{summary['dead_letters']} dead letters in {seconds:.1f} s{on}",
         "  duplicates: " + (", ".join(f"{k} {v}" for k, v in dedup.items()) or "none"),
         "  languages:  " + (", ".join(f"{k} {v}" for k, v in summary.get("languages", {}).items()) or "none"),
         "  topics:     " + (", ".join(f"{k} {v}" for k, v in summary.get("topics", {}).items()) or "none"),
     ]
     reasons = summary.get("dead_letter_reasons", {})
+    examples = summary.get("dead_letter_examples", {})
     if reasons:
-        lines.append("  dead letters by reason:")
-        lines.extend(f"    {count:>5}  {reason}" for reason, count in reasons.items())
+        lines.append("  dead letters by reason (one example each):")
+        for reason, count in reasons.items():
+            example = examples.get(reason)
+            if not example:  # a summary written before examples were kept
+                lines.append(f"    {count:>5}  {reason}")
+                continue
+            stage = reason.split(": ", 1)[0]
+            lines.append(f"    {count:>5}  {stage}: {example['error']}")
+            if example.get("source"):
+                lines.append(f"           {'at' if count == 1 else 'e.g.'} {example['source']}")
+    if run:
+        lines.append(f"  inputs:     {_listing(list(run.get('inputs', ())) + list(run.get('feeds', ())))}")
+        lines.append(f"  outputs:    {run.get('output')} (articles/, stories/, dead_letter/, summary.json)")
+        lines.append(
+            f"  runner:     {run.get('runner')} (newsbeam {run.get('newsbeam_version')}, Beam {run.get('beam_version')}), "
+            f"{run.get('started_at')} -> {run.get('finished_at')}"
+        )
     return "\n".join(lines)
 
 
@@ -140,8 +176,9 @@ def dry_run_summary(result, started: float) -> dict:
 
 def with_memory(config: JobConfig) -> JobConfig:
     """With ``--state`` (batch): resolve ``<state>/memory/CURRENT`` now, at launch, into
-    the generation this run reads and the one it writes (``transforms/state/memory.py``)."""
-    if not config.state or config.streaming:
+    the generation this run reads and the one it writes (``transforms/state/memory.py``).
+    A streaming job reads the generation (its stories continue the batch ones) and never commits one."""
+    if not config.state:
         return config
     near = config.dedup.near
     try:
@@ -175,6 +212,35 @@ def input_bytes(patterns: Sequence[str]) -> int:
         except Exception:  # noqa: BLE001 - a pattern that cannot be listed is the readers' dead letter
             continue
     return total
+
+
+def nothing_matches(patterns: Sequence[str]) -> bool:
+    """True when no input pattern matches a file now (a pattern that cannot be listed
+    matches nothing here; the reader puts its reason in a dead letter on a real run)."""
+    for pattern in patterns:
+        if "://" in pattern and not pattern.startswith("gs://"):  # pubsub://... and other non-file inputs
+            return False
+        try:
+            if any(r.metadata_list for r in FileSystems.match([pattern], limits=[1])):
+                return False
+        except Exception:  # noqa: BLE001 - unlistable: no match at start-up
+            continue
+    return True
+
+
+def run_info(config: JobConfig, chosen: Chosen) -> dict:
+    """What ``summary.json`` and the printed summary say about the run (under ``run``)."""
+    return {
+        "runner": chosen.name,
+        "newsbeam_version": pipeline.__version__,
+        "beam_version": beam.__version__,
+        "python": platform.python_version(),
+        "config": config.config_path,
+        "inputs": list(config.inputs),
+        "feeds": list(config.feeds),
+        "output": config.output,
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
 
 
 def runner_name(options: PipelineOptions) -> str | None:
@@ -213,12 +279,17 @@ def tuning_for(config: JobConfig, options: PipelineOptions) -> runtime.Tuning:
     return runtime.resolve(config.tuning, runner_name(options), streaming, beam.__version__)
 
 
-def run(argv: Sequence[str]) -> dict:
-    """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage."""
+def run(argv: Sequence[str], progress: bool = False) -> dict:
+    """Run the job for ``argv``; return the summary. Raises ConfigError for bad usage (before
+    anything is touched), RunError for a run that read nothing or rejected too much.
+    ``progress``: print the progress line of a long local batch run on stderr."""
     argv = list(argv)
-    unknown = unknown_arguments(argv)
+    try:
+        unknown = unknown_arguments(argv)
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
     if unknown:
-        raise ConfigError(f"unrecognized arguments: {' '.join(unknown)}")
+        raise ConfigError(f"unrecognized arguments: {' '.join(unknown)} (see --help)")
     options = PipelineOptions(argv)
     configure_emulator()  # STORAGE_EMULATOR_HOST: anonymous client, no credential probing
     config = job_config(options.view_as(NewsbeamOptions))
@@ -228,7 +299,7 @@ def run(argv: Sequence[str]) -> dict:
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
     config = with_bigquery(config, options.view_as(NewsbeamOptions).bigquery_dataset)
-    runtime.apply_in_launcher(tuning_for(config, options))
+    chosen = choose_runner(options)  # an unknown --runner is a usage error, found before anything is touched
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")
@@ -236,12 +307,19 @@ def run(argv: Sequence[str]) -> dict:
             raise ConfigError("--output-topic publishes as a streaming job runs: add --streaming")
     elif options.view_as(NewsbeamOptions).digest:
         raise ConfigError("--digest is written after a batch run; for a streaming job run python -m pipeline.digest")
+    runtime.apply_in_launcher(tuning_for(config, options))
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
-        p = beam.Pipeline(runner=runner_for(options), options=options)
+        p = beam.Pipeline(runner=chosen.runner, options=options)
         build_pipeline(p, config)
         return dry_run_summary(p.run(), started)
+    if options.view_as(NewsbeamOptions).incremental:
+        incremental.check(config)
+    config = with_memory(config)  # a damaged --state is a usage error too (reads CURRENT, writes nothing)
     check_output_writable(config.output)
+    if not config.streaming and config.inputs and not config.feeds and nothing_matches(config.inputs):
+        raise RunError(exitcodes.NOTHING_READ, f"no input matched: {_listing(list(config.inputs))}")
+    config = dataclasses.replace(config, run_info=run_info(config, chosen))
     scheduled = None
     if options.view_as(NewsbeamOptions).incremental:
         scheduled = incremental.plan(config)
@@ -255,12 +333,14 @@ def run(argv: Sequence[str]) -> dict:
             from pipeline.bigquery import prepare_streaming
 
             prepare_streaming(config.bigquery)
-        return run_streaming(config, options)
-    config = with_memory(config)
+        return run_streaming(config, options, chosen)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
-    with beam.Pipeline(runner=runner_for(options), options=options) as p:
-        build_pipeline(p, config)
+    with contextlib.ExitStack() as stack:
+        if progress and chosen.local_batch and not config.streaming:
+            config = dataclasses.replace(config, progress_dir=stack.enter_context(ProgressLine()).folder)
+        with beam.Pipeline(runner=chosen.runner, options=options) as p:
+            build_pipeline(p, config)
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
     summary = read_summary(config.output)
@@ -272,6 +352,9 @@ def run(argv: Sequence[str]) -> dict:
         incremental.finish(scheduled, summary)
         summary.update(run_id=scheduled.run_id, new_files=len(scheduled.files))
     summary["seconds"] = round(time.perf_counter() - started, 2)
+    failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
+    if failure is not None:
+        raise RunError(failure.status, str(failure), summary)
     if options.view_as(NewsbeamOptions).digest:  # the digest of every run under the real --output
         from pipeline.digest import write_digest
 
@@ -289,7 +372,7 @@ def clear_stale_temp(output: str) -> None:
             FileSystems.delete(paths)
 
 
-def run_streaming(config: JobConfig, options: PipelineOptions) -> dict:
+def run_streaming(config: JobConfig, options: PipelineOptions, chosen: Chosen) -> dict:
     """Run the streaming job until SIGTERM/SIGINT has drained it (``pipeline/drain.py``).
 
     Earlier jobs' window files are kept (each job names its files with its own id),
@@ -313,23 +396,45 @@ def run_streaming(config: JobConfig, options: PipelineOptions) -> dict:
                 "(their inputs are read again)", len(moved), output_path(config.output, *seen.UNCOMMITTED_DIR)
             )  # fmt: skip
         try:
-            with beam.Pipeline(runner=runner_for(options), options=options) as p:
+            with beam.Pipeline(runner=chosen.runner, options=options) as p:
                 build_pipeline(p, config)
         finally:
             stop_live_feeders()
     return {"streaming": True, "seconds": round(time.perf_counter() - started, 2), "drain_seconds": drain.seconds()}
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        front, argv = cli.parse_front(argv)
+    except ConfigError as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    cli.setup_logging(front.log_level)
     for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
         handler.addFilter(RedactingFilter())
-    argv = sys.argv[1:] if argv is None else argv
+    if front.show:
+        print(cli.show(front.show, cli.prog_name()))
+        return exitcodes.OK
     try:
-        summary = run(argv)
+        summary = run(argv, progress=not front.quiet)
     except ConfigError as exc:
         print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
+    except RunError as exc:
+        if exc.summary:
+            print(format_summary(exc.summary, exc.summary.get("seconds", 0.0)))
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exc.status
+    except Exception as exc:  # noqa: BLE001 - the runner failed: its traceback, then one line that says so
+        traceback.print_exc()
+        print(f"newsbeam: error: the run failed: {redact_text(_one_line(exc))}", file=sys.stderr)
+        return exitcodes.FAILED
     if summary.get("streaming"):
         print(
             f"newsbeam: streaming job ended after {summary['seconds']:.1f} s "
@@ -341,10 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if summary.get("new_files") == 0:
         print("newsbeam: no new input files since the last committed run; nothing to do")
-        return 0
+        return exitcodes.OK
     print(format_summary(summary, summary["seconds"]))
     if summary.get("run_id"):
         print(f"  run:        {summary['run_id']} ({summary['new_files']} new files)")
     if summary.get("digest"):
         print(f"  digest:     {summary['digest']}")
-    return 0
+    return exitcodes.OK

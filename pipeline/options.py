@@ -19,20 +19,24 @@ class NewsbeamOptions(PipelineOptions):
             "--input",
             action="append",
             default=None,
-            help="file pattern to read (local path, glob or gs://), or with --streaming "
+            metavar="PATTERN",
+            help="files to read: a path, a glob or gs://...; with --streaming also "
             "pubsub://projects/P/subscriptions/S; repeatable",
         )
-        parser.add_argument("--feed", action="append", default=None, help="RSS/Atom URL to poll; repeatable")
-        parser.add_argument("--output", default=None, help="output folder or gs:// prefix")
-        parser.add_argument("--config", default=None, help="job settings YAML (default configs/local.yaml)")
-        parser.add_argument("--state", default=None, help="folder or gs:// prefix for memory across runs")
+        parser.add_argument("--feed", action="append", default=None, metavar="URL", help="RSS/Atom URL to poll; repeatable")
+        parser.add_argument("--output", default=None, metavar="DIR", help="output folder or gs:// prefix")
+        parser.add_argument(
+            "--config", default=None, metavar="FILE", help="job settings YAML (default: the shipped configs/local.yaml)"
+        )
+        parser.add_argument("--state", default=None, metavar="DIR", help="folder or gs:// prefix for memory across runs")
         parser.add_argument(
             "--window-seconds",
             "--window_seconds",
             dest="window_seconds",
             type=int,
             default=60,
-            help="streaming: how often results are written (seconds)",
+            metavar="N",
+            help="streaming: how often results are written (seconds, default 60)",
         )
         parser.add_argument(
             "--incremental",
@@ -46,6 +50,7 @@ class NewsbeamOptions(PipelineOptions):
             "--output_topic",
             dest="output_topic",
             default=None,
+            metavar="TOPIC",
             help="streaming: also publish each enriched article as JSON to this Pub/Sub topic "
             "(projects/P/topics/T); --input pubsub://projects/P/subscriptions/S reads articles from Pub/Sub",
         )
@@ -80,6 +85,15 @@ class NewsbeamOptions(PipelineOptions):
             default=False,
             help="run on plain Beam and CPython: every speed-up of the config's 'tuning' section off",
         )
+        parser.add_argument(
+            "--max-dead-letter-ratio",
+            "--max_dead_letter_ratio",
+            dest="max_dead_letter_ratio",
+            type=float,
+            default=None,
+            metavar="R",
+            help="fail the run (exit 4) when more than this share of the inputs (0-1) was rejected",
+        )
 
 
 def _all_option_classes() -> list[type]:
@@ -94,10 +108,25 @@ def _all_option_classes() -> list[type]:
     return list(seen.values())
 
 
-def unknown_arguments(argv: Sequence[str]) -> list[str]:
-    """The arguments that neither newsbeam nor any installed Beam component knows."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
+class OptionError(ValueError):
+    """A flag with a bad value (``--window-seconds abc``); the message is one line."""
+
+
+class _Parser(_BeamArgumentParser):
+    def error(self, message: str):
+        raise OptionError(message)
+
+
+def beam_parser() -> argparse.ArgumentParser:
+    """A parser of every option newsbeam and the installed Beam components know."""
+    parser = _Parser(allow_abbrev=False)
     for cls in _all_option_classes():
         cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own extension point
-    _, unknown = parser.parse_known_args(list(argv))
+    return parser
+
+
+def unknown_arguments(argv: Sequence[str]) -> list[str]:
+    """The arguments that neither newsbeam nor any installed Beam component knows;
+    :class:`OptionError` for a known flag with a bad value."""
+    _, unknown = beam_parser().parse_known_args(list(argv))
     return unknown

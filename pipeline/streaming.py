@@ -4,9 +4,11 @@
     ReadPubSubArticles (--input pubsub://projects/P/subscriptions/S: one JSON article per message)
       -> DivertLate (behind the watermark: dead letter) -> FixedWindows(--window-seconds)
       -> NormalizeArticles -> DetectLanguage -> TagTopics          (the batch composites, unchanged)
-      -> MarkDuplicatesAcrossWindows (per-key state + expiry timers) -> BuildStories
+      -> MarkDuplicatesAcrossWindows (per-key state + expiry timers)
+      -> AssignStoriesAcrossWindows (story memory keyed by block key, root, shard) -> BuildStories
       -> WriteWindowed (articles/, stories/, dead_letter/: one file set per window)
       -> RecordSeenFiles (after a window's files: its watched paths, read by the next job)
+      -> SummarizeWindows (summary/: one summary per window, the batch summary's counts)
       -> PublishArticles (--output-topic projects/P/topics/T: one JSON article per message)
 
 Windows are event-time fixed windows of ``window_seconds``; elements are
@@ -42,7 +44,9 @@ from transforms.io.http import FetchOptions
 from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
 from transforms.io.read import ReadFileFn
 from transforms.common.records import RejectedInput, reject
+from transforms.state.memory import ReadMemory
 from transforms.stories.records import BuildStories
+from transforms.stories.streaming import AssignStoriesAcrossWindows
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
 from transforms.io.seen import RecordSeenFiles, seen_folder
 from transforms.io.watch import (
@@ -55,7 +59,7 @@ from transforms.io.watch import (
     poll_until_stopped,
     start_live_feeder,
 )
-from transforms.io.write import ARTICLE_FIELDS, output_path, to_json_line, window_file_naming
+from transforms.io.write import ARTICLE_FIELDS, SummaryFn, output_path, summary_view, to_json_line, window_file_naming
 
 _log = logging.getLogger(__name__)
 
@@ -336,6 +340,46 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def _summary_json(summary: dict) -> str:
+    return json.dumps(summary, ensure_ascii=False, sort_keys=False)
+
+
+class SummarizeWindows(beam.PTransform):
+    """``{"articles", "stories", "dead_letter"}`` -> one summary per window (the batch
+    ``summary.json`` counts: ``SummaryFn``), written as one JSON line under
+    ``<output>/summary/summary-<window start>-<window end>-<job>-00000-of-00001.jsonl``."""
+
+    def __init__(self, output: str, job: str = "") -> None:
+        super().__init__()
+        self._output = output
+        self._job = job or new_job_id()
+
+    def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        tagged = [
+            outputs["articles"] | "TagArticles" >> beam.Map(lambda r: ("article", summary_view(r))),
+            outputs["stories"] | "TagStories" >> beam.Map(lambda r: ("story", {"article_ids": r.get("article_ids")})),
+            outputs["dead_letter"] | "TagDeadLetters" >> beam.Map(lambda r: ("dead_letter", r)),
+        ]
+        summaries = (
+            tagged
+            | "FlattenForSummary" >> beam.Flatten()
+            | "Summarize" >> beam.CombineGlobally(SummaryFn()).without_defaults()
+        )
+        if self._output:
+            (
+                summaries
+                | "SerializeSummary" >> beam.Map(_summary_json)
+                | "WriteSummaries"
+                >> fileio.WriteToFiles(
+                    path=output_path(self._output, "summary"),
+                    file_naming=window_file_naming("summary", ".jsonl", self._job),
+                    shards=1,
+                    temp_directory=StaticValueProvider(str, output_path(self._output, ".tmp", "summary")),
+                )
+            )
+        return summaries
+
+
 def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the streaming job to ``p``; return its final PCollections (for tests)."""
     opts = config.streaming_options
@@ -366,8 +410,11 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
         )
     if subscriptions and not live:
         pubsub = p | "ReadPubSubArticles" >> ReadPubSubArticles(subscriptions)
+    prior = None
+    if config.memory is not None and config.memory.previous:  # --state: continue a batch run's stories
+        prior = p | "ReadMemory" >> ReadMemory(config.memory)
     return build_streaming_stages(
-        watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None
+        watched, config, pubsub=pubsub, output_topic=check_topic(output_topic) if output_topic else None, prior=prior
     )
 
 
@@ -376,11 +423,13 @@ def build_streaming_stages(
     config: JobConfig,
     pubsub: tuple[beam.PCollection, beam.PCollection] | None = None,
     output_topic: str | None = None,
+    prior: tuple[beam.PCollection, beam.PCollection] | None = None,
 ) -> dict[str, beam.PCollection]:
     """Everything after the source: ``watched`` is ``(kind, value)`` pairs (see
     transforms/io/watch.py; tests feed it from a ``TestStream``), ``pubsub`` the
     ``(raw articles, dead letters)`` of ``ReadPubSubArticles``; at least one of them.
-    ``output_topic`` (``projects/P/topics/T``) also receives every article record."""
+    ``output_topic`` (``projects/P/topics/T``) also receives every article record; ``prior``
+    the ``(records, dead letters)`` of ``ReadMemory``: a batch run's stories that this stream continues."""
     opts = config.streaming_options
     dead_letters = []
     sources = []
@@ -447,6 +496,15 @@ def build_streaming_stages(
         retention_seconds=opts.retention_hours * 3600.0,
         allowed_lateness=lateness,
     )
+    articles = articles | "AssignStoriesAcrossWindows" >> AssignStoriesAcrossWindows(
+        windowfn,
+        config.stories,
+        retention_seconds=config.dedup.retention_days * 86400.0,
+        allowed_lateness=lateness,
+        prior=None if prior is None else prior[0],
+    )
+    if prior is not None:
+        dead_letters.append(prior[1])
     stories = articles | "BuildStories" >> BuildStories()
     dead_letter = [
         d | f"DeadLettersIntoWindows{i}" >> beam.WindowInto(windowfn, allowed_lateness=lateness)
@@ -474,9 +532,10 @@ def build_streaming_stages(
         # a window (and its watched files) is committed once its outputs are written
         done = (written | "FlattenWritten" >> beam.Flatten(),) + ((split[MAIN],) if watched is not None else ())
         done | "RecordSeenFiles" >> RecordSeenFiles(seen_folder(config.output), job, config.window_seconds, lateness)
+    outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
+    outputs["summary"] = outputs | "SummarizeWindows" >> SummarizeWindows(config.output, job)
     if output_topic:
         articles | "PublishArticles" >> PublishArticles(output_topic)
-    outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
     if config.bigquery is not None:  # --bigquery_dataset: the analyst tables, Storage Write API
         outputs | "WriteBigQuery" >> WriteBigQuery(config.bigquery)
     return outputs

@@ -140,9 +140,50 @@ def test_unwritable_output_fails_fast(tmp_path):
     assert "not writable" in result.stderr
 
 
-def test_input_matching_nothing_is_a_dead_letter_not_a_crash(tmp_path):
+def test_a_pattern_matching_nothing_beside_one_that_matches_is_a_dead_letter(mixed_inputs, tmp_path):
+    src, _ = mixed_inputs
     out = tmp_path / "out"
-    result = run_cli("--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(out))
+    result = run_cli("--input", str(src / "*.jsonl"), "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(out))
     assert result.returncode == 0, result.stderr
-    dead = read_jsonl(out / "dead_letter")
-    assert len(dead) == 1 and "no file matches" in dead[0]["error"]
+    dead = [d for d in read_jsonl(out / "dead_letter") if "no file matches" in d["error"]]
+    assert len(dead) == 1
+
+
+def test_help_is_short_newsbeam_first_and_beams_options_are_one_flag_away():
+    short = run_cli("--help")
+    assert short.returncode == 0
+    assert short.stdout.startswith("usage: python -m pipeline --input PATTERN")
+    assert len(short.stdout.splitlines()) < 70 and "--help-beam" in short.stdout
+    full = run_cli("--help-beam")
+    assert full.returncode == 0 and "--dataflow_service_options" in full.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("newsbeam ")
+
+
+def test_summary_names_runner_version_inputs_outputs_times_and_readable_reasons(mixed_inputs, tmp_path):
+    src, _ = mixed_inputs
+    out = tmp_path / "out"
+    pattern = str(src / "*.jsonl")
+    result = run_cli("--input", pattern, "--input", str(src / "*.txt"), "--output", str(out), "-v")
+    assert result.returncode == 0, result.stderr
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert run["runner"] == "FnApiRunner" and run["inputs"] == [pattern, str(src / "*.txt")]
+    assert run["output"] == str(out) and run["newsbeam_version"] and run["beam_version"]
+    assert run["started_at"] <= run["finished_at"] and run["finished_at"].endswith("Z")
+    assert " on FnApiRunner" in result.stdout and f"outputs:    {out}" in result.stdout
+    assert "prism" not in result.stderr.lower()  # -v shows Beam's info lines: no Prism attempt among them
+    # one real example per reason, as written, with where it came from
+    assert "invalid JSON" in result.stdout or "JSON" in result.stdout
+    assert f"{src}/a.jsonl#line 2" in result.stdout and "'…'" not in result.stdout
+    assert "Using yield and return" not in result.stderr
+
+
+def test_progress_line_on_stderr_and_none_with_q(mixed_inputs, tmp_path):
+    src, _ = mixed_inputs
+    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
+    args = ["--input", str(src / "*"), "--output", str(tmp_path / "o1")]
+    loud = run_cli(*args, env=env)
+    assert loud.returncode == 0, loud.stderr
+    assert "articles read (" in loud.stderr and "/s)" in loud.stderr
+    quiet = run_cli(*args[:-1], str(tmp_path / "o2"), "-q", env=env)
+    assert quiet.returncode == 0 and quiet.stderr == ""

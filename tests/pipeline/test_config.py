@@ -109,6 +109,48 @@ def test_beam_defaults_apply_to_large_local_batch_runs_only(tmp_path):
         parse_config({"beam_defaults": ["direct_num_workers"]}, source="c.yaml")
 
 
+def test_the_default_config_and_its_files_are_package_data_of_configs():
+    import os
+
+    import configs
+    from pipeline.config import DEFAULT_TOPICS
+
+    folder = os.path.dirname(configs.__file__)
+    assert DEFAULT_CONFIG == os.path.join(folder, "local.yaml") and DEFAULT_TOPICS == os.path.join(folder, "topics.yaml")
+    config = load_config()
+    assert config.topics_path == DEFAULT_TOPICS and config.feeds_config_path == os.path.join(folder, "feeds.yaml")
+
+
+def test_a_user_config_naming_no_taxonomy_gets_the_shipped_one(tmp_path):
+    from pipeline.config import DEFAULT_TOPICS
+
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("version: 1\noutput:\n  compress: true\n")
+    config = load_config(str(cfg))
+    assert config.topics_path == DEFAULT_TOPICS and config.output_options.compress
+
+
+def test_relative_paths_never_resolve_against_the_current_folder(tmp_path, monkeypatch):
+    here, there = tmp_path / "cwd", tmp_path / "conf"
+    here.mkdir()
+    there.mkdir()
+    (here / "t.yaml").write_text("version: 1\n")  # beside the current folder only
+    cfg = there / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "t.yaml"}))
+    monkeypatch.chdir(here)
+    with pytest.raises(ConfigError, match=f"topics taxonomy not found: {there / 't.yaml'}"):
+        load_config(str(cfg))
+    (there / "sub").mkdir()
+    (there / "sub" / "t.yaml").write_text("version: 1\n")
+    cfg.write_text(yaml.safe_dump({"version": 1, "topics": "sub/../sub/t.yaml"}))
+    assert load_config(str(cfg)).topics_path == str(there / "sub" / "t.yaml")
+
+
+def test_a_config_that_is_a_folder_is_not_found(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(str(tmp_path))
+
+
 def test_input_section_picks_a_preset_and_own_field_names():
     config = parse_config({"input": {"preset": "mediacloud", "fields": {"title": ["hed", "title"]}}})
     assert config.input_fields.preset == "mediacloud"

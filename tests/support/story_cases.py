@@ -35,6 +35,14 @@ QUAKE_PE_EN = art(
     "2025-04-26T16:05:00Z",
 )
 
+QUAKE_TR_DE = art(
+    "tr-de", "Erdbeben der Stärke 6,2 in Malatya: 14 Tote",
+    "Ein Erdbeben der Stärke 6,2 hat am Mittwoch die Provinz Malatya im Osten der Türkei erschüttert. Mindestens "
+    "14 Menschen kamen ums Leben, 300 wurden verletzt, teilte die Behörde AFAD mit. In Yesilyurt stürzten Häuser "
+    "ein. Innenminister Ali Yerlikaya sagte, 2.400 Zelte seien unterwegs.",
+    "2025-04-23T11:30:00Z", lang="de",
+)
+
 
 def vectors(*articles):
     feats = [story_features(a) for a in articles]

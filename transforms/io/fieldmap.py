@@ -4,7 +4,7 @@ Exports name their fields differently (news-please ``maintext``/``date_publish``
 Media Cloud ``text_content``/``publish_date``, GDELT ``seendate``/``domain``). A
 :class:`FieldMap` lists, for each article field, the input names tried in order;
 :func:`pick` takes the first usable value. The presets live in
-``configs/input_fields.yaml`` (beside the package, like the story lexicon); the
+``configs/input_fields.yaml`` (package data of ``configs``, like the story lexicon); the
 job config chooses one (``input.preset``, default ``auto``: every known name) and
 may replace single lists (``input.fields``). :func:`article_from_object` makes a
 RawArticle of one decoded JSON object with it (every JSON reader and Pub/Sub use it).
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any, Mapping
 
 import yaml
 
+import configs
 from transforms.common.records import RejectedInput, raw_article
 from transforms.common.unicode import valid_unicode
 
@@ -34,9 +34,7 @@ __all__ = [
     "DEFAULT_PRESET",
 ]
 
-PRESETS_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs", "input_fields.yaml"
-)
+PRESETS_PATH = configs.path("input_fields.yaml")
 DEFAULT_PRESET = "auto"
 # the article fields an input can give, in the order the readers ask for them
 ARTICLE_FIELDS = ("text", "title", "url", "published_at", "source", "language", "id")

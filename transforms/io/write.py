@@ -5,7 +5,7 @@ Layout (all JSON Lines, ``.jsonl`` or ``.jsonl.gz``)::
     <output>/articles/articles-SSSSS-of-NNNNN.jsonl
     <output>/stories/stories-SSSSS-of-NNNNN.jsonl
     <output>/dead_letter/dead_letter-SSSSS-of-NNNNN.jsonl
-    <output>/summary.json          one JSON object: the run's counts
+    <output>/summary.json          one JSON object: the run's counts, and what ran (``run``)
 
 Streaming jobs write one file set per window instead (:func:`window_file_naming`):
 ``<name>-<window start>-<window end>-<job>-SSSSS-of-NNNNN.jsonl`` with times as
@@ -106,10 +106,16 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def reason_class(error: str) -> str:
-    """A dead-letter reason with its particulars (numbers, quoted values) folded,
-    so the summary can count reasons: ``line 7 is 20971520 bytes`` -> ``line N is N bytes``."""
+    """A dead-letter reason with its particulars (numbers, quoted values) folded, the key the
+    summary groups reasons by: ``line 7 is 20971520 bytes`` -> ``line N is N bytes``."""
     folded = _QUOTED.sub("'…'", _DIGITS.sub("N", error.split("\n", 1)[0]))
     return folded[:90]
+
+
+def reason_example(record: dict) -> tuple[str, str]:
+    """``(source, error)`` of a dead letter as the summary shows it: the real reason, first line."""
+    error = (record.get("error") or "").split("\n", 1)[0]
+    return str(record.get("source") or ""), error[:300] + ("…" if len(error) > 300 else "")
 
 
 def summary_view(article: dict) -> dict:
@@ -143,14 +149,24 @@ class SummaryFn(beam.CombineFn):
         else:
             count = record.get("count") or 1  # one record may stand for many (a per-file cap)
             acc["totals"]["dead_letters"] += count
-            acc["dead_letters"][f"{record.get('stage')}: {reason_class(record.get('error') or '')}"] += count
+            key = f"{record.get('stage')}: {reason_class(record.get('error') or '')}"
+            acc["dead_letters"][key] += count
+            example = reason_example(record)
+            examples = acc["examples"]  # one real example per reason: the smallest (source, error), any order
+            if key not in examples or example < examples[key]:
+                examples[key] = example
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict]) -> dict:
         merged = self.create_accumulator()
         for acc in accs:
             for section, counter in acc.items():
-                merged[section].update(counter)
+                if section == "examples":
+                    for key, example in counter.items():
+                        if key not in merged[section] or example < merged[section][key]:
+                            merged[section][key] = example
+                else:
+                    merged[section].update(counter)
         return merged
 
     def extract_output(self, acc: dict) -> dict[str, Any]:
@@ -165,7 +181,20 @@ class SummaryFn(beam.CombineFn):
             "languages": dict(acc.get("languages", collections.Counter()).most_common()),
             "topics": dict(acc.get("topics", collections.Counter()).most_common()),
             "dead_letter_reasons": dict(acc.get("dead_letters", collections.Counter()).most_common()),
+            "dead_letter_examples": {
+                key: {"source": source, "error": error} for key, (source, error) in sorted(acc.get("examples", {}).items())
+            },
         }
+
+
+def summary_json(counts: dict, run_info: dict) -> str:
+    """``summary.json``: the counts, and under ``run`` what ran (``finished_at``: now, when the
+    last counts are in)."""
+    summary = dict(counts)
+    if run_info:
+        finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        summary["run"] = {**run_info, "finished_at": finished}
+    return json.dumps(summary, ensure_ascii=False, indent=1)
 
 
 class WriteOutputs(beam.PTransform):
@@ -174,11 +203,12 @@ class WriteOutputs(beam.PTransform):
     Applied to a dict ``{"articles": ..., "stories": ..., "dead_letter": ...}``.
     """
 
-    def __init__(self, output: str, compress: bool = False, num_shards: int = 0):
+    def __init__(self, output: str, compress: bool = False, num_shards: int = 0, run_info: dict | None = None):
         super().__init__()
         self._output = output
         self._suffix = ".jsonl.gz" if compress else ".jsonl"
         self._num_shards = num_shards
+        self._run_info = dict(run_info or {})  # summary.json's "run": runner, versions, inputs, started_at
 
     def _write(self, pcoll: beam.PCollection, name: str, order: Iterable[str]) -> beam.PCollection:
         order = tuple(order)
@@ -208,7 +238,7 @@ class WriteOutputs(beam.PTransform):
             tagged
             | "FlattenForSummary" >> beam.Flatten()
             | "Summarize" >> beam.CombineGlobally(SummaryFn())
-            | "SerializeSummary" >> beam.Map(lambda s: json.dumps(s, ensure_ascii=False, indent=1))
+            | "SerializeSummary" >> beam.Map(summary_json, self._run_info)
             | "WriteSummary"
             >> beam.io.WriteToText(output_path(self._output, SUMMARY_FILE), num_shards=1, shard_name_template="")
         )

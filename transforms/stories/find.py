@@ -122,9 +122,9 @@ class _VectorizeAndBlock(beam.DoFn):
             return
         df, n = df_n
         keys, member = block_payload(payload, df, n, self._params, self._prior)
-        if not keys:
+        if not keys:  # in no block: nothing will look it up
             self._unblocked.inc()
-            return  # in no block: nothing will look it up
+            return
         ref = member_ref(member.vector.id, self._prior)
         yield beam.pvalue.TaggedOutput(MEMBERS, (ref, member_payload(member)))
         for key in keys:

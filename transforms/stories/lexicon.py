@@ -4,21 +4,20 @@ Transliteration tables, the concept lexicon, month names, scale and percent word
 and stopwords are data, edited without touching code; this module reads them
 once (:func:`lexicon`) and checks every entry, so a bad one stops the import with
 a :class:`LexiconError` naming the file and the key instead of silently changing
-the features. The file sits in ``configs/`` beside the package (``setup.py``
-ships it to workers at the same place).
+the features. The file is package data of ``configs`` (``setup.py`` ships it, so workers that
+install newsbeam find it through ``importlib.resources`` too).
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any, Mapping, NamedTuple
 
 import yaml
 
-LEXICON_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs", "story_lexicon.yaml"
-)
+import configs
+
+LEXICON_PATH = configs.path("story_lexicon.yaml")
 VERSION = 1
 _SECTIONS = ("version", "transliteration", "concepts", "months", "scales", "percent", "stopwords")
 _TRANSLITERATION = ("common", "uk", "ru", "ukrainian_letters")

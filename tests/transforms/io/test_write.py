@@ -48,6 +48,33 @@ def test_summary_counts():
     assert out["topics"] == {"sanctions": 2, "energy": 1}
     assert out["dead_letter_reasons"] == {"read: line N: invalid JSON": 1}
     assert out["multi_article_stories"] == 1
+    assert out["dead_letter_examples"] == {"read: line N: invalid JSON": {"source": "", "error": "line 3: invalid JSON"}}
+
+
+def test_summary_keeps_one_real_example_per_reason_whatever_the_merge_order():
+    fn = SummaryFn()
+    letters = [
+        {"stage": "read", "source": "b.jsonl#line 9", "error": "line 9: invalid JSON\nmore detail"},
+        {"stage": "read", "source": "a.jsonl#line 2", "error": "line 2: invalid JSON"},
+        {"stage": "fetch", "source": "http://x.example/rss", "error": "HTTP 404 from 'http://x.example/rss'"},
+    ]
+    accs = [fn.add_input(fn.create_accumulator(), ("dead_letter", record)) for record in letters]
+    forward = fn.extract_output(fn.merge_accumulators(accs))
+    assert forward == fn.extract_output(fn.merge_accumulators(accs[::-1]))
+    assert forward["dead_letter_reasons"] == {"read: line N: invalid JSON": 2, "fetch: HTTP N from '…'": 1}
+    assert forward["dead_letter_examples"] == {
+        "read: line N: invalid JSON": {"source": "a.jsonl#line 2", "error": "line 2: invalid JSON"},
+        "fetch: HTTP N from '…'": {"source": "http://x.example/rss", "error": "HTTP 404 from 'http://x.example/rss'"},
+    }
+
+
+def test_summary_json_adds_what_ran():
+    from transforms.io.write import summary_json
+
+    assert json.loads(summary_json({"articles": 1}, {})) == {"articles": 1}
+    out = json.loads(summary_json({"articles": 1}, {"runner": "FnApiRunner", "started_at": "2026-12-07T05:00:00Z"}))
+    assert out["articles"] == 1 and out["run"]["runner"] == "FnApiRunner"
+    assert out["run"]["started_at"] <= out["run"]["finished_at"] and out["run"]["finished_at"].endswith("Z")
 
 
 @pytest.mark.slow

@@ -1,0 +1,91 @@
+"""Streaming stories against batch stories: do the two modes agree on membership?
+
+The same articles, in publication order (undated ones in file order, after the
+dated), are given to the batch method (:func:`transforms.stories.find.story_roots`,
+all at once) and to the streaming method (:func:`transforms.stories.windows.stream_story_roots`,
+window by window, with what earlier windows left in memory). Agreement is BCubed
+F1 of the streaming stories against the batch ones; each mode's F1 against the
+gold stories is printed beside it. Sets: ECB+ test topics and the blind
+multilingual set (``eval/data/stories_blind.jsonl``, both splits).
+
+``python -m eval.streamstories [--window N ...]`` (articles per window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any, Sequence
+
+from eval.metrics import bcubed, table
+from eval.stories import ECBPLUS, HERE, load_ecbplus
+from transforms.stories.find import story_roots
+from transforms.stories.params import StoryParams
+from transforms.stories.windows import in_windows, stream_story_roots
+
+BLIND = os.path.join(HERE, "data", "stories_blind.jsonl")
+WINDOWS = (1, 10, 50)  # articles per window
+
+
+def load_blind(path: str = BLIND) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [dict(r, gold=r["story"]) for r in map(json.loads, fh) if r]
+
+
+def publication_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dated articles by ``published_at`` (then id), then the undated in the order given."""
+    dated = sorted((r for r in rows if r.get("published_at")), key=lambda r: (r["published_at"], r["id"]))
+    return dated + [r for r in rows if not r.get("published_at")]
+
+
+def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams) -> dict[str, Any]:
+    ordered = publication_order(rows)
+    batch = story_roots(ordered, params)
+    started = time.process_time()
+    stream = stream_story_roots(in_windows(ordered, window), params)
+    cpu = time.process_time() - started
+    gold = {r["id"]: r["gold"] for r in ordered}
+    agreement = bcubed(batch, stream)
+    return {
+        "window": window,
+        "agreement_p": agreement["precision"],
+        "agreement_r": agreement["recall"],
+        "agreement_f1": agreement["f1"],
+        "batch_f1": bcubed(gold, batch)["f1"],
+        "stream_f1": bcubed(gold, stream)["f1"],
+        "batch_stories": len(set(batch.values())),
+        "stream_stories": len(set(stream.values())),
+        "cpu_ms_per_article": round(1000 * cpu / max(1, len(ordered)), 2),
+    }
+
+
+def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int] = WINDOWS) -> list[dict[str, Any]]:
+    """Every set and window size; print a table; return its rows."""
+    params = params or StoryParams()
+    sets = {"ecb_test": (lambda: load_ecbplus("test"), ECBPLUS), "blind": (load_blind, BLIND)}
+    out = []
+    for name, (load, path) in sets.items():
+        if not os.path.exists(path):
+            out.append({"set": name, "note": f"missing: {path}"})
+            continue
+        rows = load()
+        for window in windows:
+            out.append({"set": name, "items": len(rows), **compare(rows, window, params)})
+    columns = ["set", "items", "window", "agreement_p", "agreement_r", "agreement_f1", "batch_f1", "stream_f1",
+               "batch_stories", "stream_stories", "cpu_ms_per_article"]
+    print("streaming vs batch stories (BCubed of streaming against batch; window = articles per window)")
+    print(table(out, columns))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--window", type=int, action="append", help="articles per window (repeatable)")
+    args = parser.parse_args(argv)
+    evaluate_agreement(windows=tuple(args.window or WINDOWS))
+
+
+if __name__ == "__main__":
+    main()
