@@ -9,7 +9,7 @@ OUTPUT ?= output
 PYTEST_ARGS ?=
 SOAK_MINUTES ?= 30
 
-.PHONY: help install run test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install chromium run test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -18,8 +18,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 
-install: $(PY) ## create .venv and install newsbeam (editable) with the test tools
+install: $(PY) ## create .venv and install newsbeam (editable) with the test tools (and Debian chromium, as root)
 	$(PY) -m pip install --quiet -e '.[test]'
+	@$(MAKE) --no-print-directory chromium
+
+chromium: ## Debian's chromium for the digest page's browser test, when missing (apt-get, as root)
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium (the digest page's browser test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "make install: Debian chromium is missing and cannot be installed here (not root or no apt-get):" \
+	    "the digest browser test will skip; install it with: sudo apt-get install chromium"; fi
 
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml

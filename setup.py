@@ -25,6 +25,7 @@ REQUIRES = [
     "numpy>=1.26,<3",
     "orjson>=3.9,<4",
     "snowballstemmer==3.1.1",  # BSD-3, pure Python, no data files: stems of taxonomy phrases at load time
+    "duckdb==1.5.6",  # MIT: python -m pipeline.query / pipeline.digest read the Parquet tables in process
 ]
 
 EXTRAS = {
@@ -38,6 +39,7 @@ EXTRAS = {
         "psutil>=5.9",
         "py-spy>=0.4",
         "ruff>=0.6",
+        "websockets>=14,<18",  # the digest's browser test drives Debian chromium over the DevTools protocol
         "hypothesis==6.168.3",  # property-based tests of the input edge (tests/transforms/io/test_input_properties.py)
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",

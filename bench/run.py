@@ -87,6 +87,22 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
     }
 
 
+def parquet_cost(articles: list[dict], batch: int = 500) -> float:
+    """Milliseconds per article of the analyst tables (``output.format: both``): its article and
+    topic rows, as Arrow through the shuffle (IPC bytes), and their Parquet files, in batches of
+    ``batch`` articles (what ``transforms/io/parquet.py`` does per article)."""
+    from transforms.io.tables import arrow_table, from_ipc, ipc_bytes, parquet_of, tables_of
+
+    articles = [{**a, "story_id": "s-" + a["id"], "dedup": {"status": "unique", "duplicate_of": None}} for a in articles]
+    start = time.perf_counter()
+    for i in range(0, len(articles), batch):
+        chunk = articles[i : i + batch]
+        for table in tables_of("articles"):
+            shuffled = ipc_bytes(arrow_table(table, [row for a in chunk for row in table.rows(a)]))
+            parquet_of(table, [from_ipc(shuffled)])
+    return round(1000 * (time.perf_counter() - start) / max(1, len(articles)), 3)
+
+
 def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = STORY_SAMPLE) -> dict[str, float]:
     """Milliseconds per article of each stage's pure function, on one core."""
     from pipeline.config import load_config
@@ -141,6 +157,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     timed("near-dup signature", lambda a: sketch(a["text"]), articles, warm=mixed)
     articles = timed("entities", tag_entities, articles, warm=mixed)
     feats = timed("story features", lambda a: story_features(a, config.stories), articles, warm=mixed)
+    costs["parquet tables"] = parquet_cost(articles)
     # the story steps after the shuffle, on a larger sample's own blocks (a larger input
     # has larger blocks, so these grow with the input up to what the window allows)
     params = config.stories

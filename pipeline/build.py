@@ -25,8 +25,9 @@ from transforms.dedup.near import FindNearDuplicates
 from transforms.io.read import ReadArticles
 from transforms.dedup.resolve import ResolveArticles
 from transforms.stories.records import BuildStories
-from transforms.io.parquet import PARQUET_DIR, WriteParquet
-from transforms.io.write import WriteOutputs, output_path
+from transforms.io.bigquery import WriteBigQuery
+from transforms.io.parquet import WriteParquet
+from transforms.io.write import WriteOutputs
 from transforms.common.progress import CountProgress
 
 
@@ -109,6 +110,8 @@ def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PColle
     outputs | "WriteOutputs" >> WriteOutputs(
         config.output, compress=out.compress, num_shards=out.num_shards, run_info=config.run_info
     )
-    if out.format == "both":
-        articles | "WriteParquet" >> WriteParquet(output_path(config.output, PARQUET_DIR), shards=out.parquet_shards)
+    if out.format == "both":  # the analyst tables (articles, stories, topics, dead letters) as Parquet
+        outputs | "WriteParquet" >> WriteParquet(config.output, shards=out.parquet_shards)
+    if config.bigquery is not None:  # the same tables in BigQuery (--bigquery_dataset)
+        outputs | "WriteBigQuery" >> WriteBigQuery(config.bigquery)
     return outputs

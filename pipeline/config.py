@@ -80,7 +80,7 @@ class DedupConfig:
 class OutputConfig:
     compress: bool = False
     num_shards: int = 0  # 0: let the runner decide
-    format: str = "jsonl"  # "both": also articles as Parquet under articles_parquet/ (transforms/io/parquet.py)
+    format: str = "both"  # also the analyst tables as Parquet (transforms/io/tables.py); "jsonl": JSON Lines only
     parquet_shards: int = 1  # Parquet files per publication date
 
 
@@ -122,6 +122,7 @@ class JobConfig:
     dedup: DedupConfig = DedupConfig()
     stories: StoryParams = StoryParams()
     output_options: OutputConfig = OutputConfig()
+    bigquery: Any = None  # transforms.io.bigquery.BigQueryTarget (--bigquery_dataset), resolved at launch
     tuning: TuningConfig = TuningConfig()
     config_path: str = ""
     progress_dir: str | None = None  # a local run the launcher watches: progress counts go here
@@ -296,7 +297,8 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     if config.output_options.format not in OUTPUT_FORMATS:
         raise ConfigError(
             f"{source}: 'output.format' must be one of {', '.join(OUTPUT_FORMATS)}, got {config.output_options.format!r} "
-            "(articles/ is always JSON Lines; 'both' adds Parquet under articles_parquet/)"
+            "(articles/ is always JSON Lines; 'both' adds the Parquet tables articles_parquet/, stories_parquet/, "
+            "topics_parquet/, dead_letter_parquet/)"
         )
     if config.dedup.retention_days <= 0:
         raise ConfigError(f"{source}: 'dedup.retention_days' must be above 0, got {config.dedup.retention_days}")

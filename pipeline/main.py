@@ -43,8 +43,9 @@ from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
-from transforms.io.parquet import PARQUET_DIR, PARTITION_KEY
+from transforms.io import bigquery as bigquery_tables
 from transforms.io import seen
+from transforms.io.tables import PARQUET_FOLDERS
 from transforms.io.watch import stop_live_feeders
 from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
 
@@ -110,7 +111,8 @@ def check_output_writable(output: str) -> None:
 def clear_previous_outputs(output: str) -> None:
     """Delete the files an earlier run wrote under our own output names (overwrite semantics)."""
     patterns = [output_path(output, d, f"{d}-*-of-*") for d in OUTPUT_DIRS] + [output_path(output, SUMMARY_FILE)]
-    patterns.append(output_path(output, PARQUET_DIR, f"{PARTITION_KEY}=*", "part-*.parquet"))
+    for folder in PARQUET_FOLDERS:  # the analyst tables: dated partitions, or none (dead letters)
+        patterns += [output_path(output, folder, "*=*", "part-*.parquet"), output_path(output, folder, "part-*.parquet")]
     for result in FileSystems.match(patterns):
         paths = [m.path for m in result.metadata_list]
         if paths:
@@ -188,6 +190,17 @@ def with_memory(config: JobConfig) -> JobConfig:
     except memory.StateError as exc:
         raise ConfigError(f"--state {config.state}: {exc}") from None
     return dataclasses.replace(config, memory=plan)
+
+
+def with_bigquery(config: JobConfig, dataset: str | None) -> JobConfig:
+    """``--bigquery_dataset PROJECT:DATASET`` resolved into the job's BigQuery target."""
+    if not dataset:
+        return config
+    try:
+        target = bigquery_tables.parse_dataset(dataset, run=uuid.uuid4().hex[:16], streaming=config.streaming)
+    except bigquery_tables.BigQueryError as exc:
+        raise ConfigError(str(exc)) from None
+    return dataclasses.replace(config, bigquery=target)
 
 
 def input_bytes(patterns: Sequence[str]) -> int:
@@ -285,12 +298,15 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
         argv = defaults + argv
         options = PipelineOptions(argv)
     config = dataclasses.replace(config, streaming=bool(options.view_as(StandardOptions).streaming))
+    config = with_bigquery(config, options.view_as(NewsbeamOptions).bigquery_dataset)
     chosen = choose_runner(options)  # an unknown --runner is a usage error, found before anything is touched
     if not config.streaming:
         if any(i.startswith("pubsub://") for i in config.inputs):
             raise ConfigError("--input pubsub://... reads a subscription continuously: add --streaming")
         if options.view_as(NewsbeamOptions).output_topic:
             raise ConfigError("--output-topic publishes as a streaming job runs: add --streaming")
+    elif options.view_as(NewsbeamOptions).digest:
+        raise ConfigError("--digest is written after a batch run; for a streaming job run python -m pipeline.digest")
     runtime.apply_in_launcher(tuning_for(config, options))
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
@@ -310,7 +326,13 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
         if scheduled is None:
             return {**incremental.nothing_new_summary(), "seconds": round(time.perf_counter() - started, 2)}
         config = scheduled.config
+        if config.bigquery is not None:  # a retried run stages into the same tables: its MERGE adds nothing twice
+            config = dataclasses.replace(config, bigquery=dataclasses.replace(config.bigquery, run=scheduled.run_id))
     if config.streaming:
+        if config.bigquery is not None:  # the Storage Write API sink does not partition: tables made first
+            from pipeline.bigquery import prepare_streaming
+
+            prepare_streaming(config.bigquery)
         return run_streaming(config, options, chosen)
     clear_previous_outputs(config.output)
     started = time.perf_counter()
@@ -322,6 +344,10 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
     summary = read_summary(config.output)
+    if config.bigquery is not None:  # the run succeeded: its staged rows join the main tables
+        from pipeline.bigquery import publish
+
+        summary["bigquery"] = publish(config.bigquery)
     if scheduled is not None:  # publish the staged outputs, then the manifest (the commit point)
         incremental.finish(scheduled, summary)
         summary.update(run_id=scheduled.run_id, new_files=len(scheduled.files))
@@ -329,6 +355,11 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
     failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
     if failure is not None:
         raise RunError(failure.status, str(failure), summary)
+    if options.view_as(NewsbeamOptions).digest:  # the digest of every run under the real --output
+        from pipeline.digest import write_digest
+
+        digest_output = scheduled.output if scheduled is not None else config.output
+        summary["digest"] = write_digest(digest_output, config.state)["paths"]["index.html"]
     return summary
 
 
@@ -419,4 +450,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(summary, summary["seconds"]))
     if summary.get("run_id"):
         print(f"  run:        {summary['run_id']} ({summary['new_files']} new files)")
+    if summary.get("digest"):
+        print(f"  digest:     {summary['digest']}")
     return exitcodes.OK

@@ -63,6 +63,21 @@ class NewsbeamOptions(PipelineOptions):
             help="allow feeds on loopback, private and link-local addresses",
         )
         parser.add_argument(
+            "--bigquery_dataset",
+            "--bigquery-dataset",
+            dest="bigquery_dataset",
+            default=None,
+            help="also write the analyst tables (articles, stories, topics, dead_letters) to BigQuery "
+            "PROJECT:DATASET (batch: file loads merged once the run succeeds; streaming: Storage Write API)",
+        )
+        parser.add_argument(
+            "--digest",
+            action="store_true",
+            default=False,
+            help="batch: after the run, write the digest page of the last 7 days to <output>/digest/ "
+            "(as python -m pipeline.digest --output OUT [--state STATE])",
+        )
+        parser.add_argument(
             "--no-tuning",
             "--no_tuning",
             dest="no_tuning",

@@ -38,6 +38,7 @@ from pipeline.config import ConfigError, JobConfig
 from pipeline.options import NewsbeamOptions
 from pipeline.enrich import enrich_articles
 from transforms.common.stage import DEAD_LETTER, MAIN, GuardedMap, guarded
+from transforms.io.bigquery import WriteBigQuery
 from transforms.io.fileformats import DEFAULT_MAX_FILE_BYTES, article_from_object
 from transforms.io.http import FetchOptions
 from transforms.io.poll import CACHE_UPDATES, PollFeedsFn
@@ -535,4 +536,6 @@ def build_streaming_stages(
     outputs["summary"] = outputs | "SummarizeWindows" >> SummarizeWindows(config.output, job)
     if output_topic:
         articles | "PublishArticles" >> PublishArticles(output_topic)
+    if config.bigquery is not None:  # --bigquery_dataset: the analyst tables, Storage Write API
+        outputs | "WriteBigQuery" >> WriteBigQuery(config.bigquery)
     return outputs

@@ -40,7 +40,10 @@ from apache_beam.io.filesystems import FileSystems
 MANIFEST_DIR = "manifest"
 STAGING_DIR = "_staging"
 RUN_PREFIX = "run="
-COMMITTED_KINDS = ("articles", "articles_parquet", "stories", "dead_letter")
+COMMITTED_KINDS = (
+    "articles", "stories", "dead_letter",
+    "articles_parquet", "stories_parquet", "topics_parquet", "dead_letter_parquet",  # transforms/io/tables.py
+)
 
 _log = logging.getLogger(__name__)
 
