@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' --input 'data/sample/*.txt' \
                  --input 'data/sample/*.html' --input 'data/sample/*.rss' --input 'data/sample/*.atom'
 OUTPUT ?= output
+OUT ?= $(OUTPUT)
+INPUT ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-fast bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install run verify test test-fast bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -22,6 +24,9 @@ install: $(PY) ## create .venv and install newsbeam (editable) with the test too
 
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml
+
+verify: ## check an output folder against its inputs: make verify OUT=output INPUT='data/in/*.jsonl' (default: make run's)
+	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS))
 
 test: ## the whole test suite
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -1,10 +1,10 @@
 """Entry point: ``python -m pipeline --input ... --output ...``.
 
 Parses the command line (newsbeam's flags plus any Beam flag), loads and
-validates the YAML config, checks that the output is writable, runs the
-pipeline and prints the run summary. Exit status: 0 when the run finished (even
-with dead letters), 2 for a bad command line, config or unreachable output,
-1 when the run itself failed.
+validates the YAML config, checks that the output is writable and outside the
+inputs, takes the locks on ``--output`` and ``--state``, runs the pipeline into a
+staging folder and publishes it (``pipeline/runguard.py``), and prints the run
+summary. Exit statuses: ``pipeline/exitcodes.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
-from pipeline import incremental
+from pipeline import exitcodes, incremental, runguard
 from pipeline.gcs import configure_emulator
+from pipeline.lock import LockBusy, LockLost
 from pipeline.options import NewsbeamOptions, unknown_arguments
 from pipeline.dask_runner import runner_for
 from transforms.common.redact import RedactingFilter, redact_text
@@ -33,8 +34,9 @@ from transforms import runtime
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
-from transforms.io.parquet import PARQUET_DIR, PARTITION_KEY
-from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
+from transforms.io.read import output_inside_inputs
+from transforms.io.write import SUMMARY_FILE, output_path
+from transforms.state.integrity import StateError
 
 _log = logging.getLogger("newsbeam")
 
@@ -87,19 +89,23 @@ def check_output_writable(output: str) -> None:
     try:
         with FileSystems.create(probe) as fh:
             fh.write(b"ok")
-        FileSystems.delete([probe])
     except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
         raise ConfigError(f"output {output} is not writable: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    finally:
+        try:
+            if FileSystems.exists(probe):
+                FileSystems.delete([probe])
+        except Exception:  # noqa: BLE001 - the probe could not be written either
+            pass
 
 
-def clear_previous_outputs(output: str) -> None:
-    """Delete the files an earlier run wrote under our own output names (overwrite semantics)."""
-    patterns = [output_path(output, d, f"{d}-*-of-*") for d in OUTPUT_DIRS] + [output_path(output, SUMMARY_FILE)]
-    patterns.append(output_path(output, PARQUET_DIR, f"{PARTITION_KEY}=*", "part-*.parquet"))
-    for result in FileSystems.match(patterns):
-        paths = [m.path for m in result.metadata_list]
-        if paths:
-            FileSystems.delete(paths)
+def check_output_outside_inputs(config: JobConfig) -> None:
+    """A ConfigError when an ``--input`` pattern would read the run's own outputs or state."""
+    for what, folder, kind in (("--output", config.output, "output"), ("--state", config.state, "state")):
+        pattern = output_inside_inputs(config.inputs, folder, kind) if folder else None
+        if pattern:
+            raise ConfigError(f"{what} {folder} is inside --input {pattern}: a run would read its own {kind}; "
+                              "move it out or narrow the pattern")
 
 
 def read_summary(output: str) -> dict:
@@ -222,17 +228,30 @@ def run(argv: Sequence[str]) -> dict:
         build_pipeline(p, config)
         return dry_run_summary(p.run(), started)
     check_output_writable(config.output)
+    check_output_outside_inputs(config)
+    with runguard.guarded(config, options.view_as(NewsbeamOptions).wait_for_lock) as guard:
+        return _run_locked(config, options, guard, started)
+
+
+def _run_locked(config: JobConfig, options: PipelineOptions, guard: runguard.RunGuard, started: float) -> dict:
+    """The run itself, holding the locks: plan, stage, run, commit, publish."""
     scheduled = None
     if options.view_as(NewsbeamOptions).incremental:
         scheduled = incremental.plan(config)
         if scheduled is None:
             return {**incremental.nothing_new_summary(), "seconds": round(time.perf_counter() - started, 2)}
         config = scheduled.config
+    elif not config.streaming:
+        config = guard.stage(config)  # the previous outputs stay as they are until publication
     config = with_memory(config)
-    clear_previous_outputs(config.output)
     started = time.perf_counter()
-    with beam.Pipeline(runner=runner_for(options), options=options) as p:
-        build_pipeline(p, config)
+    try:
+        with beam.Pipeline(runner=runner_for(options), options=options) as p:
+            build_pipeline(p, config)
+        guard.check()
+    except BaseException:
+        guard.discard(config)
+        raise
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
     if config.streaming:  # only reached when the streaming job was stopped; it writes no summary
@@ -241,6 +260,8 @@ def run(argv: Sequence[str]) -> dict:
     if scheduled is not None:  # publish the staged outputs, then the manifest (the commit point)
         incremental.finish(scheduled, summary)
         summary.update(run_id=scheduled.run_id, new_files=len(scheduled.files))
+    else:
+        summary["run_id"] = guard.publish(summary)["run_id"]
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -252,9 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         summary = run(argv)
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:
         print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
+    except (LockBusy, LockLost) as exc:
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exitcodes.LOCKED
+    except Exception as exc:
+        if not runguard.disk_full(exc):
+            raise
+        print(f"newsbeam: error: no space left on device (--output or --state); the run wrote nothing and "
+              f"earlier outputs are untouched: {redact_text(str(exc).splitlines()[0][:200])}", file=sys.stderr)
+        return exitcodes.FAILED
     if summary.get("streaming"):
         print(f"newsbeam: streaming job ended after {summary['seconds']:.1f} s")
         return 0
@@ -266,5 +296,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(format_summary(summary, summary["seconds"]))
     if summary.get("run_id"):
-        print(f"  run:        {summary['run_id']} ({summary['new_files']} new files)")
+        files = f" ({summary['new_files']} new files)" if "new_files" in summary else ""
+        print(f"  run:        {summary['run_id']}{files}")
     return 0

@@ -58,6 +58,18 @@ class NewsbeamOptions(PipelineOptions):
             help="allow feeds on loopback, private and link-local addresses",
         )
         parser.add_argument(
+            "--wait-for-lock",
+            "--wait_for_lock",
+            dest="wait_for_lock",
+            nargs="?",
+            type=float,
+            const=3600.0,
+            default=None,
+            metavar="SECONDS",
+            help="when another run holds --output or --state, wait for it (up to SECONDS, default 3600) "
+            "instead of failing at once with exit status 5",
+        )
+        parser.add_argument(
             "--no-tuning",
             "--no_tuning",
             dest="no_tuning",
