@@ -270,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
         handler.addFilter(RedactingFilter())
+    runguard.report_disk_full_once()
     argv = sys.argv[1:] if argv is None else argv
     try:
         summary = run(argv)

@@ -92,6 +92,25 @@ def guarded(config: JobConfig, wait: float | None = None) -> Iterator[RunGuard]:
                 _log.warning("could not release the lock %s: %s", lease.path, exc)
 
 
+class _WorkerDiskFull(logging.Filter):
+    """Drops Beam's own ERROR log (with its traceback) of a worker step that hit a full
+    disk: the entry point reports it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.name.startswith("apache_beam"):
+            return True
+        if record.exc_info and record.exc_info[1] is not None and disk_full(record.exc_info[1]):
+            return False
+        return not any(t in record.getMessage() for t in ("No space left on device", "Disk quota exceeded"))
+
+
+def report_disk_full_once() -> None:
+    """Install :class:`_WorkerDiskFull` on the root logger's handlers (after ``logging.basicConfig``)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _WorkerDiskFull) for f in handler.filters):
+            handler.addFilter(_WorkerDiskFull())
+
+
 def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from, or its message, as Beam
     re-raises worker errors as text) is a full disk."""

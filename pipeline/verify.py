@@ -40,7 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.config import ConfigError, load_config
 from pipeline.gcs import configure_emulator
 from transforms.common.records import Rejected
-from transforms.io.fileformats import read_file
+from transforms.io.fileformats import DEFAULT_MAX_FILE_BYTES, read_file
 from transforms.io.publish import JOURNAL_FILE, STAGING_DIR, SUCCESS_FILE
 from transforms.io.read import expand_pattern
 from transforms.io.write import SUMMARY_FILE
@@ -208,7 +208,8 @@ def _json_or_none(path: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def read_expected(patterns: Sequence[str], max_article_bytes: int, max_file_bytes: int) -> Expected:
+def read_expected(patterns: Sequence[str], max_article_bytes: int,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Expected:
     """Read the inputs with newsbeam's reader: the origin of every article, every rejected part."""
     expected = Expected()
     paths = sorted({p for pattern in patterns for e in expand_pattern(pattern) for p in _match(e)})
@@ -262,7 +263,7 @@ def verify(output: str, patterns: Sequence[str], config_path: str | None = None)
         return [p for f, p in published if f.startswith(name + "/") and re.search(r"\.jsonl(\.gz)?$", f)]
 
     read = load_config(config_path).read
-    expected = read_expected(patterns, read.max_article_bytes, read.max_file_bytes)
+    expected = read_expected(patterns, read.max_article_bytes)
     check_records(expected, read_records(kind("articles")), list(read_records(kind("dead_letter"))), report)
     return report
 

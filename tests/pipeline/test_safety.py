@@ -45,7 +45,7 @@ def popen_cli(*args, env=None):
 
 def test_a_killed_run_leaves_the_previous_outputs_and_the_next_run_cleans_up(tmp_path):
     small = write_articles(tmp_path / "small.jsonl", 3)
-    big = write_articles(tmp_path / "big.jsonl", 1500)
+    big = write_articles(tmp_path / "big.jsonl", 800)
     out = tmp_path / "out"
     first = run_cli("--input", str(small), "--output", str(out))
     assert first.returncode == 0, first.stderr
@@ -71,7 +71,7 @@ def test_a_killed_run_leaves_the_previous_outputs_and_the_next_run_cleans_up(tmp
 
 
 def test_overlapping_runs_one_fails_at_once_one_waits(tmp_path):
-    big = write_articles(tmp_path / "big.jsonl", 1500)
+    big = write_articles(tmp_path / "big.jsonl", 800)
     small = write_articles(tmp_path / "small.jsonl", 3)
     out = tmp_path / "out"
     first = popen_cli("--input", str(big), "--output", str(out))

@@ -219,6 +219,7 @@ def _finish(output: str, staging: str, journal: dict) -> dict:
     _write_json(_join(output, SUCCESS_FILE), marker)
     _write_json(_join(output, SUMMARY_FILE), summary)
     remove_tree(staging)
+    _remove_empty_root(output)
     _log.info("run %s published: %d files", journal["run_id"], len(journal["files"]))
     return marker
 
@@ -251,7 +252,14 @@ def recover(output: str, keep: Iterable[str] = ()) -> list[str]:
             _log.warning("removing the staging folder of run %s (it failed or was stopped)", run_id)
             remove_tree(staging)
         handled.append(run_id)
-    root = _join(output, STAGING_DIR)
-    if _is_local(root) and os.path.isdir(root) and not os.listdir(root):
-        os.rmdir(root)
+    _remove_empty_root(output)
     return handled
+
+
+def _remove_empty_root(output: str) -> None:
+    root = _join(output, STAGING_DIR)
+    try:
+        if _is_local(root) and os.path.isdir(root) and not os.listdir(root):
+            os.rmdir(root)
+    except OSError:  # another file appeared: not empty, leave it
+        pass
