@@ -189,3 +189,22 @@ def test_gcs_lock_of_a_killed_process_on_this_host_is_taken_over_at_once(gcs_emu
     lease = Lease(folder, "--state", "mine")
     lease.acquire()  # its lease (60 s) has not expired, but its process is gone
     lease.release()
+
+
+@pytest.mark.e2e
+def test_a_run_on_a_locked_gcs_output_fails_with_the_locked_status(gcs_emulator, tmp_path):
+    from tests.support.cli import run_cli
+
+    gcs_emulator.bucket("news-locks-cli")
+    (tmp_path / "a.jsonl").write_text('{"title": "t", "text": "some words here"}\n', encoding="utf-8")
+    proc = start_holder("gs://news-locks-cli/out", env=gcs_emulator.env)
+    try:
+        result = run_cli("--input", str(tmp_path / "a.jsonl"), "--output", "gs://news-locks-cli/out",
+                         env=gcs_emulator.env)
+        assert result.returncode == exitcodes.LOCKED, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "run holder" in result.stderr
+        names = [b.name for b in gcs_emulator.client().list_blobs("news-locks-cli")]
+        assert names == ["out/_LOCK"]
+    finally:
+        proc.kill()
+        proc.wait()
