@@ -40,7 +40,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.config import ConfigError, load_config
 from pipeline.gcs import configure_emulator
 from transforms.common.records import Rejected
-from transforms.io.fileformats import DEFAULT_MAX_FILE_BYTES, read_file
+from transforms.common.records import DEFAULT_MAX_DEAD_LETTERS
+from transforms.io.fileformats import DEFAULT_MAX_ARTICLE_BYTES, DEFAULT_MAX_FILE_BYTES, read_file
 from transforms.io.publish import JOURNAL_FILE, STAGING_DIR, SUCCESS_FILE
 from transforms.io.read import expand_pattern
 from transforms.io.write import SUMMARY_FILE
@@ -208,9 +209,11 @@ def _json_or_none(path: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def read_expected(patterns: Sequence[str], max_article_bytes: int,
-                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Expected:
-    """Read the inputs with newsbeam's reader: the origin of every article, every rejected part."""
+def read_expected(patterns: Sequence[str], max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+                  fields=None) -> Expected:
+    """Read the inputs with newsbeam's reader (same limits and field map as the runs):
+    the origin of every article, every rejected part."""
     expected = Expected()
     paths = sorted({p for pattern in patterns for e in expand_pattern(pattern) for p in _match(e)})
     for path in paths:
@@ -221,7 +224,8 @@ def read_expected(patterns: Sequence[str], max_article_bytes: int,
             expected.rejected[path] += 1
             continue
         with stream:
-            for item in read_file(path, stream, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes):
+            for item in read_file(path, stream, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes,
+                                  max_dead_letters=max_dead_letters, fields=fields):
                 if isinstance(item, Rejected):
                     expected.rejected[item.source] += 1
                 else:
@@ -262,8 +266,9 @@ def verify(output: str, patterns: Sequence[str], config_path: str | None = None)
     def kind(name: str) -> list[str]:
         return [p for f, p in published if f.startswith(name + "/") and re.search(r"\.jsonl(\.gz)?$", f)]
 
-    read = load_config(config_path).read
-    expected = read_expected(patterns, read.max_article_bytes)
+    config = load_config(config_path)
+    expected = read_expected(patterns, config.read.max_article_bytes, max_dead_letters=config.read.max_dead_letters_per_file,
+                             fields=config.input_fields)
     check_records(expected, read_records(kind("articles")), list(read_records(kind("dead_letter"))), report)
     return report
 
