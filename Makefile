@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' --input 'data/sample/*.txt' \
                  --input 'data/sample/*.html' --input 'data/sample/*.rss' --input 'data/sample/*.atom'
 OUTPUT ?= output
+OUT ?= $(OUTPUT)
+INPUT ?=
 PYTEST_ARGS ?=
 SOAK_MINUTES ?= 30
 
-.PHONY: help install chromium run test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install chromium run verify test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,6 +34,9 @@ chromium: ## Debian's chromium for the digest page's browser test, when missing 
 
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml
+
+verify: ## check an output folder against its inputs: make verify OUT=output INPUT='data/in/*.jsonl' (default: make run's)
+	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS))
 
 test: ## the whole test suite
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ FAILED = 1  # the run itself failed: the runner's error
 USAGE = 2  # bad command line, config, runner or output location; checked before any output is touched
 NOTHING_READ = 3  # no input pattern matched a file, or every input and feed was rejected
 TOO_MANY_DEAD_LETTERS = 4  # the dead-letter ratio passed --max-dead-letter-ratio
-LOCKED = 5  # reserved: another run holds --output or --state (batch safety, issue 18)
+LOCKED = 5  # another run holds --output or --state (pipeline/lock.py); --wait-for-lock waits instead
 
 
 class RunError(Exception):

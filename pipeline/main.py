@@ -1,10 +1,12 @@
 """Entry point: ``newsbeam`` / ``python -m pipeline --input ... --output ...``.
 
 Parses the command line (newsbeam's flags plus any Beam flag), loads and validates the YAML
-config, chooses the runner, checks that the output is writable and that some input matches,
-all before any output is touched; then runs the pipeline and prints the run summary. Exit
-statuses (``pipeline/exitcodes.py``): 0 done, 2 bad command line / config / runner / output,
-3 nothing could be read, 4 too many dead letters, 1 the run itself failed. A streaming job
+config, chooses the runner, checks that the output is writable and outside the inputs and that
+some input matches, all before any output is touched; then takes the locks on ``--output`` and
+``--state``, runs the pipeline into a staging folder and publishes it (``pipeline/runguard.py``),
+and prints the run summary. Exit statuses (``pipeline/exitcodes.py``): 0 done, 2 bad command line /
+config / runner / output / damaged state, 3 nothing could be read, 4 too many dead letters, 5 another
+run holds the output or state, 1 the run itself failed. A streaming job
 stops on SIGTERM/SIGINT by draining (``pipeline/drain.py``): 0 when drained, 128 + the
 signal when forced.
 """
@@ -30,10 +32,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 import pipeline
 from pipeline.build import build_pipeline
 from pipeline.config import ConfigError, JobConfig, load_config
-from pipeline import cli, exitcodes, incremental
+from pipeline import cli, exitcodes, incremental, runguard
 from pipeline.drain import DrainOnSignal
 from pipeline.exitcodes import RunError
 from pipeline.gcs import configure_emulator
+from pipeline.lock import LockBusy, LockLost
 from pipeline.options import NewsbeamOptions, OptionError, unknown_arguments
 from pipeline.progress import ProgressLine
 from pipeline.runners import Chosen, choose_runner
@@ -45,9 +48,10 @@ from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
 from transforms.io import bigquery as bigquery_tables
 from transforms.io import seen
-from transforms.io.tables import PARQUET_FOLDERS
+from transforms.io.read import output_inside_inputs
 from transforms.io.watch import stop_live_feeders
-from transforms.io.write import OUTPUT_DIRS, SUMMARY_FILE, output_path
+from transforms.io.write import SUMMARY_FILE, output_path
+from transforms.state.integrity import StateError
 
 _log = logging.getLogger("newsbeam")
 
@@ -103,20 +107,23 @@ def check_output_writable(output: str) -> None:
     try:
         with FileSystems.create(probe) as fh:
             fh.write(b"ok")
-        FileSystems.delete([probe])
     except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
         raise ConfigError(f"output {output} is not writable: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    finally:
+        try:
+            if FileSystems.exists(probe):
+                FileSystems.delete([probe])
+        except Exception:  # noqa: BLE001 - the probe could not be written either
+            pass
 
 
-def clear_previous_outputs(output: str) -> None:
-    """Delete the files an earlier run wrote under our own output names (overwrite semantics)."""
-    patterns = [output_path(output, d, f"{d}-*-of-*") for d in OUTPUT_DIRS] + [output_path(output, SUMMARY_FILE)]
-    for folder in PARQUET_FOLDERS:  # the analyst tables: dated partitions, or none (dead letters)
-        patterns += [output_path(output, folder, "*=*", "part-*.parquet"), output_path(output, folder, "part-*.parquet")]
-    for result in FileSystems.match(patterns):
-        paths = [m.path for m in result.metadata_list]
-        if paths:
-            FileSystems.delete(paths)
+def check_output_outside_inputs(config: JobConfig) -> None:
+    """A ConfigError when an ``--input`` pattern would read the run's own outputs or state."""
+    for what, folder, kind in (("--output", config.output, "output"), ("--state", config.state, "state")):
+        pattern = output_inside_inputs(config.inputs, folder, kind) if folder else None
+        if pattern:
+            raise ConfigError(f"{what} {folder} is inside --input {pattern}: a run would read its own {kind}; "
+                              "move it out or narrow the pattern")
 
 
 def read_summary(output: str) -> dict:
@@ -315,11 +322,22 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
         return dry_run_summary(p.run(), started)
     if options.view_as(NewsbeamOptions).incremental:
         incremental.check(config)
-    config = with_memory(config)  # a damaged --state is a usage error too (reads CURRENT, writes nothing)
     check_output_writable(config.output)
+    check_output_outside_inputs(config)
     if not config.streaming and config.inputs and not config.feeds and nothing_matches(config.inputs):
         raise RunError(exitcodes.NOTHING_READ, f"no input matched: {_listing(list(config.inputs))}")
     config = dataclasses.replace(config, run_info=run_info(config, chosen))
+    with runguard.guarded(config, options.view_as(NewsbeamOptions).wait_for_lock) as guard:
+        return _run_locked(config, options, chosen, guard, progress)
+
+
+def _run_locked(
+    config: JobConfig, options: PipelineOptions, chosen: Chosen, guard: runguard.RunGuard, progress: bool
+) -> dict:
+    """The run itself, holding the locks: read the memory, plan, stage, run, judge, commit, publish.
+    A run that fails (the runner, or exit status 3 or 4) publishes nothing and commits no memory."""
+    started = time.perf_counter()
+    config = with_memory(config)  # CURRENT read under the lock; damage is a one-line error (status 2)
     scheduled = None
     if options.view_as(NewsbeamOptions).incremental:
         scheduled = incremental.plan(config)
@@ -334,16 +352,26 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
 
             prepare_streaming(config.bigquery)
         return run_streaming(config, options, chosen)
-    clear_previous_outputs(config.output)
-    started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if progress and chosen.local_batch and not config.streaming:
-            config = dataclasses.replace(config, progress_dir=stack.enter_context(ProgressLine()).folder)
-        with beam.Pipeline(runner=chosen.runner, options=options) as p:
-            build_pipeline(p, config)
+    published_output = config.output
+    if scheduled is None:
+        config = guard.stage(config)  # the previous outputs stay as they are until publication
+    try:
+        with contextlib.ExitStack() as stack:
+            if progress and chosen.local_batch:
+                config = dataclasses.replace(config, progress_dir=stack.enter_context(ProgressLine()).folder)
+            with beam.Pipeline(runner=chosen.runner, options=options) as p:
+                build_pipeline(p, config)
+        guard.check()
+        summary = read_summary(config.output)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
+        if failure is not None:  # nothing published, nothing committed: earlier outputs stay
+            raise RunError(failure.status, f"{failure} (nothing published; earlier outputs kept)", summary)
+    except BaseException:
+        guard.discard(config)
+        raise
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
-    summary = read_summary(config.output)
     if config.bigquery is not None:  # the run succeeded: its staged rows join the main tables
         from pipeline.bigquery import publish
 
@@ -351,14 +379,13 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
     if scheduled is not None:  # publish the staged outputs, then the manifest (the commit point)
         incremental.finish(scheduled, summary)
         summary.update(run_id=scheduled.run_id, new_files=len(scheduled.files))
+    else:
+        summary["run_id"] = guard.publish(summary)["run_id"]
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
-    if failure is not None:
-        raise RunError(failure.status, str(failure), summary)
     if options.view_as(NewsbeamOptions).digest:  # the digest of every run under the real --output
         from pipeline.digest import write_digest
 
-        digest_output = scheduled.output if scheduled is not None else config.output
+        digest_output = scheduled.output if scheduled is not None else published_output
         summary["digest"] = write_digest(digest_output, config.state)["paths"]["index.html"]
     return summary
 
@@ -418,20 +445,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.setup_logging(front.log_level)
     for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
         handler.addFilter(RedactingFilter())
+    runguard.report_disk_full_once()
     if front.show:
         print(cli.show(front.show, cli.prog_name()))
         return exitcodes.OK
     try:
         summary = run(argv, progress=not front.quiet)
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:
         print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return exitcodes.USAGE
+    except (LockBusy, LockLost) as exc:
+        print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exitcodes.LOCKED
     except RunError as exc:
         if exc.summary:
             print(format_summary(exc.summary, exc.summary.get("seconds", 0.0)))
         print(f"newsbeam: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.status
     except Exception as exc:  # noqa: BLE001 - the runner failed: its traceback, then one line that says so
+        if runguard.disk_full(exc):
+            print(f"newsbeam: error: no space left on device (--output or --state); the run published nothing and "
+                  f"earlier outputs are untouched: {redact_text(str(exc).splitlines()[0][:200])}", file=sys.stderr)
+            return exitcodes.FAILED
         traceback.print_exc()
         print(f"newsbeam: error: the run failed: {redact_text(_one_line(exc))}", file=sys.stderr)
         return exitcodes.FAILED
@@ -449,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.OK
     print(format_summary(summary, summary["seconds"]))
     if summary.get("run_id"):
-        print(f"  run:        {summary['run_id']} ({summary['new_files']} new files)")
+        files = f" ({summary['new_files']} new files)" if "new_files" in summary else ""
+        print(f"  run:        {summary['run_id']}{files}")
     if summary.get("digest"):
         print(f"  digest:     {summary['digest']}")
     return exitcodes.OK

@@ -78,6 +78,18 @@ class NewsbeamOptions(PipelineOptions):
             "(as python -m pipeline.digest --output OUT [--state STATE])",
         )
         parser.add_argument(
+            "--wait-for-lock",
+            "--wait_for_lock",
+            dest="wait_for_lock",
+            nargs="?",
+            type=float,
+            const=3600.0,
+            default=None,
+            metavar="SECONDS",
+            help="when another run holds --output or --state, wait for it (up to SECONDS, default 3600) "
+            "instead of failing at once with exit status 5",
+        )
+        parser.add_argument(
             "--no-tuning",
             "--no_tuning",
             dest="no_tuning",

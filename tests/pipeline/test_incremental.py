@@ -150,3 +150,41 @@ def test_airflow_dag_and_cron_examples_are_well_formed():
     names = {p["name"] for p in metadata["parameters"]}
     assert {"input", "output", "state", "incremental"} <= names
     assert pathlib.Path(REPO / "deploy" / "Dockerfile").read_text().count("FLEX_TEMPLATE_PYTHON_PY_FILE") >= 1
+
+
+@pytest.mark.e2e
+def test_a_commit_killed_after_its_journal_is_finished_even_when_new_files_arrived(tmp_path):
+    from pipeline.verify import verify
+
+    src, out, state = tmp_path / "in", tmp_path / "out", tmp_path / "state"
+    src.mkdir()
+    write_jsonl(src / "a.jsonl", {"title": "EU sanctions", "text": TEXT_EN})
+    assert scheduled(src, out, state).returncode == 0
+    # run {a, b} elsewhere, then lay its files out as a run killed in the middle of its commit leaves them
+    write_jsonl(src / "b.jsonl", {"title": "Cessez-le-feu", "text": TEXT_FR})
+    scratch_out, scratch_state = tmp_path / "scratch_out", tmp_path / "scratch_state"
+    shutil.copytree(state, scratch_state)
+    assert scheduled(src, scratch_out, scratch_state).returncode == 0
+    record = json.loads(next(p for p in (scratch_state / "manifest").glob("run-*.json")
+                             if not (state / "manifest" / p.name).exists()).read_text())
+    run_id = record["run_id"]
+    staging = out / "_staging" / run_id
+    staged = []
+    for kind in ("articles", "stories", "dead_letter"):
+        for path in (scratch_out / kind / f"run={run_id}").glob("*"):
+            (staging / kind).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, staging / kind / path.name)
+            staged.append(f"{kind}/{path.name}")
+    journal = {"run_id": run_id, "state": str(state), "files": sorted(staged), "manifest": record}
+    (staging / manifest.COMMIT_JOURNAL).write_text(json.dumps(journal))
+    first = sorted(staged)[0]  # one file was already published when the run died
+    (out / first.split("/")[0] / f"run={run_id}").mkdir(parents=True)
+    shutil.move(staging / first, out / first.split("/")[0] / f"run={run_id}" / first.split("/")[1])
+
+    write_jsonl(src / "c.jsonl", {"title": "Erdbeben", "text": TEXT_DE})  # arrives before the next run
+    result = scheduled(src, out, state)
+    assert result.returncode == 0, result.stderr
+    assert (state / "manifest" / f"run-{run_id}.json").exists()
+    assert sorted(a["title"] for a in read_jsonl(out / "articles")) == ["Cessez-le-feu", "EU sanctions", "Erdbeben"]
+    report = verify(str(out), [str(src / "*.jsonl")])
+    assert report.violations == [], report.violations

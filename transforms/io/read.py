@@ -18,7 +18,7 @@ import re
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileSystem
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -34,7 +34,7 @@ from transforms.io.fileformats import (
     read_file,
 )
 
-__all__ = ["ReadArticles", "ReadFileFn", "expand_pattern", "path_element", "open_path"]
+__all__ = ["ReadArticles", "ReadFileFn", "expand_pattern", "path_element", "open_path", "output_inside_inputs"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,6 +70,37 @@ def open_path(element: str | bytes) -> tuple[str, str]:
     if isinstance(element, bytes):
         return element.decode("utf-8", "surrogateescape"), display_path(element)
     return element, element
+
+
+# Paths a run writes under --output and --state (one of each shape), to test patterns against.
+_WRITTEN = {
+    "output": (
+        "articles/articles-00000-of-00001.jsonl", "articles/articles-00000-of-00001.jsonl.gz",
+        "articles/run=r/articles-00000-of-00001.jsonl", "stories/stories-00000-of-00001.jsonl",
+        "dead_letter/dead_letter-00000-of-00001.jsonl", "_staging/r/articles/articles-00000-of-00001.jsonl",
+        "summary.json", "runs/run=r/summary.json", "articles_parquet/published_date=unknown/part-000.parquet",
+    ),
+    "state": ("memory/gen-r/memory-00000-of-00001.jsonl.gz", "manifest/run-r.json", "feeds/feed_cache.json"),
+}
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def output_inside_inputs(patterns: Iterable[str], folder: str, kind: str = "output") -> str | None:
+    """The first input pattern that would match a file the run writes under ``folder``
+    (its ``--output``, or with ``kind="state"`` its ``--state``), or None."""
+    base = _absolute(folder).rstrip("/")
+    written = [f"{base}/{rel}" for rel in _WRITTEN[kind]]
+    for pattern in patterns:
+        if pattern.startswith("pubsub://"):
+            continue
+        for expanded in expand_pattern(pattern):
+            regex = re.compile(FileSystem.translate_pattern(_absolute(expanded)))
+            if any(regex.match(path) for path in written):
+                return pattern
+    return None
 
 
 class _MatchPattern(beam.DoFn):

@@ -11,15 +11,22 @@ A scheduled run (``--incremental``, with ``--state``) goes through four steps:
    the same staging folder and the same final folder names.
 3. **Stage**: the pipeline writes into ``<output>/_staging/<run_id>/``, outside
    ``articles/``, ``stories/`` and ``dead_letter/``; readers never look there.
-4. **Commit**: the run's previous partitions (from an interrupted commit) are
-   deleted, every staged file is renamed to
+4. **Commit**: a journal ``<staging>/_COMMITTING`` names every staged file and holds
+   the manifest record; files of the run's partitions that the journal does not
+   name (from an earlier attempt) are deleted, every staged file is renamed to
    ``<output>/<kind>/run=<run_id>/<file>`` (a rename publishes a complete file,
    never a half-written one), the manifest ``<state>/manifest/run-<run_id>.json``
-   is written last (the commit marker), then the staging folder is removed.
+   is written (the commit point), then ``<output>/runs/run=<run_id>/_SUCCESS``
+   (the completion marker readers and ``pipeline.verify`` use), and the staging
+   folder is removed.
 
-A crash before the manifest leaves the inputs "new": the next run selects the
+A crash before the journal leaves the inputs "new": the next run selects the
 same files, gets the same run id and replaces whatever the crashed run had
-published, so no record appears twice. A run with nothing new writes nothing.
+staged. A crash after it is finished by the next run (:func:`recover_commits`,
+under the ``--output`` lock) before it selects anything, so no record is lost or
+appears twice even when new files arrived in between. A run with nothing new
+writes nothing. Every manifest carries a checksum; a damaged one stops the run
+with a :class:`~transforms.state.integrity.StateError`.
 
 All file access goes through Beam's ``FileSystems`` (local paths and ``gs://``).
 The selection and naming functions are pure and take plain tuples.
@@ -32,10 +39,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 from typing import Iterable, Sequence
 
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
+
+from transforms.state.integrity import StateError, load_sealed, seal
 
 MANIFEST_DIR = "manifest"
 STAGING_DIR = "_staging"
@@ -44,6 +54,9 @@ COMMITTED_KINDS = (
     "articles", "stories", "dead_letter",
     "articles_parquet", "stories_parquet", "topics_parquet", "dead_letter_parquet",  # transforms/io/tables.py
 )
+RUNS_DIR = "runs"
+COMMIT_JOURNAL = "_COMMITTING"
+SUCCESS_FILE = "_SUCCESS"
 
 _log = logging.getLogger(__name__)
 
@@ -137,13 +150,25 @@ def _match_paths(pattern: str) -> list[str]:
         return []
 
 
+def read_manifest(path: str) -> dict:
+    """A committed manifest, checked; StateError naming the file when it is damaged."""
+    run = path.rstrip("/").rsplit("/", 1)[-1][len("run-"):-len(".json")]
+    recovery = (f"restore it from a backup, or delete it so its input files are read again "
+                f"(then also delete <output>/*/run={run}/, or their records appear twice)")
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        record = load_sealed(fh.read(), path, recovery)
+    try:
+        files = [InputFile.from_json(f) for f in record["files"]]
+    except (KeyError, TypeError, ValueError):
+        raise StateError(f"{path} is damaged (no valid list of files); {recovery}") from None
+    return {**record, "files": files}
+
+
 def committed_files(state: str) -> list[InputFile]:
     """The input files of every committed run under ``<state>/manifest/``."""
     files: list[InputFile] = []
     for path in sorted(_match_paths(_join(state, MANIFEST_DIR, "run-*.json"))):
-        with FileSystems.open(path) as fh:
-            record = json.loads(fh.read().decode("utf-8"))
-        files.extend(InputFile.from_json(f) for f in record.get("files", ()))
+        files.extend(read_manifest(path)["files"])
     return files
 
 
@@ -176,35 +201,90 @@ def clear_staging(output: str, run_id: str) -> None:
     _delete(_match_paths(_join(folder, "**")))
 
 
+def _write_json(path: str, record: dict) -> None:
+    """One JSON object written whole (a temp file and a rename; one object write on GCS)."""
+    data = json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8")
+    if not _is_local(path):
+        with FileSystems.create(path) as fh:
+            fh.write(data)
+        return
+    _ensure_dir(_dirname(path))
+    temp = path + ".tmp"
+    with FileSystems.create(temp) as fh:
+        fh.write(data)
+    FileSystems.rename([temp], [path])
+
+
+def _staged(output: str, run_id: str) -> list[str]:
+    """The staged files of ``run_id`` to publish, relative to its staging folder."""
+    staging = staging_dir(output, run_id)
+    found = []
+    for kind in COMMITTED_KINDS:
+        for path in sorted(_match_paths(_join(staging, kind, "**"))):
+            rel = path[len(staging.rstrip("/")) + 1:]
+            if not any(part.startswith((".", "beam-temp-")) for part in rel.split("/")):  # temp files
+                found.append(rel)
+    return found
+
+
 def commit(output: str, state: str, run_id: str, files: Sequence[InputFile], summary: dict | None) -> dict:
     """Publish the staged outputs of ``run_id`` and write its manifest; return the manifest."""
-    for kind in COMMITTED_KINDS:
-        # an interrupted earlier commit of this same run may have published some files
-        _delete(_match_paths(_join(output, kind, f"{RUN_PREFIX}{run_id}", "**")))
-    sources, targets = [], []
-    for kind in COMMITTED_KINDS:
-        for path in sorted(_match_paths(_join(staging_dir(output, run_id), kind, "**"))):
-            sources.append(path)
-            targets.append(final_name(output, kind, run_id, path))
-    for target in sorted({_dirname(t) for t in targets}):
-        _ensure_dir(target)
-    if sources:
-        FileSystems.rename(sources, targets)
-    summary_staged = _join(staging_dir(output, run_id), "summary.json")
+    committed_at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record = seal(manifest_record(run_id, files, summary, committed_at))
+    journal = {"run_id": run_id, "state": state, "files": _staged(output, run_id), "manifest": record}
+    _write_json(_join(staging_dir(output, run_id), COMMIT_JOURNAL), journal)
+    return finish_commit(output, journal)
+
+
+def finish_commit(output: str, journal: dict) -> dict:
+    """The commit of a journaled run, from its journal; safe to repeat after a crash."""
+    run_id, state, record = journal["run_id"], journal["state"], journal["manifest"]
+    staging = staging_dir(output, run_id)
+    targets = {rel: final_name(output, rel.split("/", 1)[0], run_id, _join(staging, rel)) for rel in journal["files"]}
+    wanted = {_normal(t) for t in targets.values()}
+    for kind in COMMITTED_KINDS:  # files of an earlier attempt of this run that this one does not write
+        _delete([p for p in _match_paths(_join(output, kind, f"{RUN_PREFIX}{run_id}", "**")) if _normal(p) not in wanted])
+    for rel, target in targets.items():
+        source = _join(staging, rel)
+        if FileSystems.exists(source):
+            _ensure_dir(_dirname(target))
+            FileSystems.rename([source], [target])
+    runs_dir = _join(output, RUNS_DIR, f"{RUN_PREFIX}{run_id}")
+    summary_staged = _join(staging, "summary.json")
     if FileSystems.exists(summary_staged):
-        runs_dir = _join(output, "runs", f"{RUN_PREFIX}{run_id}")
         _ensure_dir(runs_dir)
         _delete(_match_paths(_join(runs_dir, "summary.json")))
         FileSystems.rename([summary_staged], [_join(runs_dir, "summary.json")])
-    committed_at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    record = manifest_record(run_id, files, summary, committed_at)
     _ensure_dir(_join(state, MANIFEST_DIR))
-    target = manifest_path(state, run_id)
-    temp = target + ".tmp"
-    with FileSystems.create(temp) as fh:
-        fh.write(json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
-    _delete(_match_paths(target))
-    FileSystems.rename([temp], [target])  # the commit point
+    _write_json(manifest_path(state, run_id), record)  # the commit point
+    summary = record.get("summary") or {}
+    _write_json(_join(runs_dir, SUCCESS_FILE), {
+        "run_id": run_id,
+        "completed_at": record["committed_at"],
+        "counts": {k: summary.get(k) for k in ("inputs", "articles", "stories", "dead_letters")},
+        "files": sorted(t[len(output.rstrip("/")) + 1:] for t in targets.values()),
+    })
     clear_staging(output, run_id)
-    _log.info("run %s committed: %d input files, %d output files", run_id, len(files), len(sources))
+    _log.info("run %s committed: %d input files, %d output files", run_id, len(record["files"]), len(targets))
     return record
+
+
+def _normal(path: str) -> str:
+    return os.path.normpath(path) if _is_local(path) else path
+
+
+def recover_commits(output: str) -> list[str]:
+    """Finish the commits that were interrupted after their journal was written (under
+    the ``--output`` lock, before a run selects its files); return their run ids."""
+    root = _join(output, STAGING_DIR)
+    done = []
+    for path in sorted(_match_paths(_join(root, "*", COMMIT_JOURNAL))):
+        with FileSystems.open(path, compression_type="uncompressed") as fh:
+            try:
+                journal = json.loads(fh.read().decode("utf-8"))
+            except ValueError:
+                continue  # half-written: the commit had not started; the staging folder is removed
+        _log.warning("finishing the interrupted commit of run %s", journal["run_id"])
+        finish_commit(output, journal)
+        done.append(journal["run_id"])
+    return done

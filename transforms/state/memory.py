@@ -4,7 +4,8 @@ and story assignment as *prior* articles, and each run writes the next generatio
 One JSON line per remembered article (id, dates, exact-copy keys, MinHash signature, dedup
 marks, story id and, for originals, story features and language) in ``<state>/memory/gen-*/``;
 ``CURRENT`` names the generation to read, replaced in one write by :func:`commit` when a run succeeds, so
-a failed run leaves the previous memory in force. Retention counts from ``first_seen``.
+a failed run leaves the previous memory in force (generations, the pointer and their checksums:
+``transforms/state/generations.py``). Retention counts from ``first_seen``.
 Prior articles sort before every article of the run (:data:`transforms.dedup.exact.PRIOR_MARK`),
 pair with new ones but never with each other, keep their story ids, and are never emitted.
 The whole design: ``docs/state.md``.
@@ -16,11 +17,9 @@ Counters (namespace ``newsbeam.memory``): ``remembered``, ``expired``, ``rejecte
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import json
 import logging
-import uuid
 from typing import Any, Iterable, Iterator, Mapping
 
 import apache_beam as beam
@@ -28,6 +27,32 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.common.stage import GuardedMap, guarded, namespace
+from transforms.state.generations import (  # noqa: F401 - the memory's plan and commit, used as memory.X
+    DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS,
+    FORMAT_VERSION as FORMAT_VERSION,
+    GENERATION_PREFIX as GENERATION_PREFIX,
+    MEMORY_DIR as MEMORY_DIR,
+    POINTER as POINTER,
+    SHARD_PREFIX as SHARD_PREFIX,
+    SHARD_SUFFIX as SHARD_SUFFIX,
+    MemoryPlan as MemoryPlan,
+    StateError as StateError,
+    _parse_iso,
+    clean_generations as clean_generations,
+    commit as commit,
+    discard as discard,
+    generation_dir as generation_dir,
+    generation_name as generation_name,
+    generation_pattern as generation_pattern,
+    generations as generations,
+    iso_utc as iso_utc,
+    memory_dir as memory_dir,
+    plan_run as plan_run,
+    pointer_path as pointer_path,
+    read_pointer as read_pointer,
+    sketch_id as sketch_id,
+    stale_generations as stale_generations,
+)
 from transforms.dedup.exact import EXACT, NEAR, PRIOR_MARK, UNIQUE, Edge, Node
 from transforms.dedup.minhash import Sketcher, signature_bytes
 from transforms.dedup.near import SIGNATURE_FIELD
@@ -37,13 +62,6 @@ from transforms.stories.features import StoryFeatures, story_features
 from transforms.stories.params import StoryParams
 
 STAGE = "memory"
-MEMORY_DIR = "memory"
-POINTER = "CURRENT"
-GENERATION_PREFIX = "gen-"
-SHARD_PREFIX = "memory"
-SHARD_SUFFIX = ".jsonl.gz"
-FORMAT_VERSION = 1
-DEFAULT_RETENTION_DAYS = 7.0
 
 _NO_DATE = "9999-12-31T23:59:59Z"
 _ORIGINAL_KEY = PRIOR_MARK + "0"
@@ -55,21 +73,6 @@ _ORIGINAL_PLACEHOLDER = _ORIGINAL_KEY + "~"
 _STATUSES = (UNIQUE, EXACT, NEAR)
 
 _log = logging.getLogger(__name__)
-
-
-class StateError(ValueError):
-    """The ``--state`` memory cannot be used; the message is for a person."""
-
-
-# --------------------------------------------------------------------------- time
-
-
-def iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def within_retention(record: Mapping, now: str, retention_days: float) -> bool:
@@ -221,183 +224,6 @@ def prior_story_root(record: Mapping) -> tuple[str, str] | None:
     return record["id"], root
 
 
-# --------------------------------------------------------------------------- plan and commit
-
-
-@dataclasses.dataclass(frozen=True)
-class MemoryPlan:
-    """What a run reads and writes under ``<state>/memory/``, resolved at launch."""
-
-    state: str
-    run_time: str  # ISO 8601 UTC: first_seen of this run's articles and "now" for retention
-    generation: str  # the generation this run writes (a folder name)
-    previous: str | None = None  # the committed generation it reads, None on a first run
-    retention_days: float = DEFAULT_RETENTION_DAYS
-    sketch: str = ""  # MinHash settings the signatures are made with (see sketch_id)
-    reuse_signatures: bool = True  # the previous generation's signatures match ``sketch``
-
-
-def sketch_id(num_perm: int, seed: int, shingle_k: int, min_shingles: int) -> str:
-    """The MinHash settings a signature depends on; signatures made with others are not comparable."""
-    return f"minhash:{num_perm}:{seed}:{shingle_k}:{min_shingles}"
-
-
-def memory_dir(state: str) -> str:
-    return FileSystems.join(state.rstrip("/"), MEMORY_DIR)
-
-
-def generation_dir(state: str, generation: str) -> str:
-    return FileSystems.join(memory_dir(state), generation)
-
-
-def generation_pattern(state: str, generation: str) -> str:
-    return FileSystems.join(generation_dir(state, generation), f"{SHARD_PREFIX}-*")
-
-
-def pointer_path(state: str) -> str:
-    return FileSystems.join(memory_dir(state), POINTER)
-
-
-def generation_name(run_time: str, token: str | None = None) -> str:
-    stamp = _parse_iso(run_time).strftime("%Y%m%dT%H%M%SZ")
-    return f"{GENERATION_PREFIX}{stamp}-{token or uuid.uuid4().hex[:8]}"
-
-
-def read_pointer(state: str) -> dict | None:
-    """The committed pointer (``CURRENT``), or None when no run has committed yet."""
-    path = pointer_path(state)
-    try:
-        if not FileSystems.exists(path):
-            return None
-        with FileSystems.open(path, compression_type="uncompressed") as fh:
-            raw = fh.read()
-    except Exception as exc:  # noqa: BLE001 - any failure means the state is unusable
-        raise StateError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    try:
-        pointer = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        raise StateError(f"{path} is damaged (not JSON); delete it to start with an empty memory") from None
-    name = pointer.get("generation") if isinstance(pointer, dict) else None
-    if not isinstance(name, str) or not name.startswith(GENERATION_PREFIX) or "/" in name:
-        raise StateError(f"{path} names no generation; delete it to start with an empty memory")
-    if pointer.get("format") != FORMAT_VERSION:
-        raise StateError(f"{path}: memory format {pointer.get('format')!r} is not {FORMAT_VERSION}")
-    return pointer
-
-
-def plan_run(
-    state: str,
-    *,
-    retention_days: float = DEFAULT_RETENTION_DAYS,
-    sketch: str = "",
-    now: dt.datetime | None = None,
-    token: str | None = None,
-) -> MemoryPlan:
-    """Resolve ``CURRENT`` at launch: the generation to read (checked to exist) and
-    the name of the one to write. ``StateError`` when the state is damaged."""
-    run_time = iso_utc(now or dt.datetime.now(dt.timezone.utc))
-    pointer = read_pointer(state)
-    previous = None
-    reuse = True
-    if pointer is not None:
-        previous = pointer["generation"]
-        pattern = generation_pattern(state, previous)
-        try:
-            files = FileSystems.match([pattern])[0].metadata_list
-        except Exception:  # noqa: BLE001 - a failed match means nothing is there
-            files = []
-        if not files:
-            raise StateError(
-                f"{pointer_path(state)} points at {previous}, which has no memory files; "
-                "delete CURRENT to start with an empty memory"
-            )
-        reuse = pointer.get("sketch") == sketch
-        if not reuse:
-            _log.warning(
-                "memory %s was sketched with %s, this run uses %s: remembered signatures are ignored",
-                previous, pointer.get("sketch"), sketch,
-            )
-    return MemoryPlan(
-        state=state,
-        run_time=run_time,
-        generation=generation_name(run_time, token),
-        previous=previous,
-        retention_days=retention_days,
-        sketch=sketch,
-        reuse_signatures=reuse,
-    )
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    if "://" in path:  # object stores: one object write is atomic
-        with FileSystems.create(path) as fh:
-            fh.write(data)
-        return
-    temp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with FileSystems.create(temp, compression_type="uncompressed") as fh:
-        fh.write(data)
-    FileSystems.rename([temp], [path])  # os.rename: replaces the old pointer atomically
-
-
-def commit(plan: MemoryPlan) -> dict:
-    """Point ``CURRENT`` at the generation this run wrote (after the pipeline
-    succeeded), then delete older generations but the one it replaced; return the
-    pointer written."""
-    if not FileSystems.match([generation_pattern(plan.state, plan.generation)])[0].metadata_list:
-        raise StateError(f"generation {plan.generation} has no files; CURRENT left on {plan.previous}")
-    pointer = {
-        "format": FORMAT_VERSION,
-        "generation": plan.generation,
-        "previous": plan.previous,
-        "run_time": plan.run_time,
-        "retention_days": plan.retention_days,
-        "sketch": plan.sketch,
-    }
-    _write_atomically(pointer_path(plan.state), (json.dumps(pointer, indent=1) + "\n").encode("utf-8"))
-    clean_generations(plan.state, plan.generation, plan.previous)
-    return pointer
-
-
-def generations(state: str) -> list[str]:
-    """The generation folders under ``<state>/memory/`` that hold files, sorted by name (= by time)."""
-    pattern = FileSystems.join(memory_dir(state), f"{GENERATION_PREFIX}*", "*")
-    try:
-        found = FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # noqa: BLE001 - nothing matched
-        return []
-    names = set()
-    for meta in found:
-        parent = meta.path.rstrip("/").rsplit("/", 2)
-        if len(parent) == 3 and parent[1].startswith(GENERATION_PREFIX):
-            names.add(parent[1])
-    return sorted(names)
-
-
-def stale_generations(names: Iterable[str], current: str, previous: str | None = None) -> list[str]:
-    """The generations to delete once ``current`` is committed: every older one except
-    ``previous`` (the generation it replaced, kept as a fallback). Generations of
-    crashed runs go; newer ones (a later run's, still being written) are never touched."""
-    return sorted(n for n in names if n < current and n != previous)
-
-
-def clean_generations(state: str, current: str, previous: str | None = None) -> list[str]:
-    stale = stale_generations(generations(state), current, previous)
-    for name in stale:
-        path = generation_dir(state, name)
-        try:
-            FileSystems.delete([path + "/" if "://" in path else path])
-        except Exception as exc:  # noqa: BLE001 - a leftover generation is harmless, say so
-            _log.warning("could not delete old memory generation %s: %s", path, exc)
-    # temp files of interrupted pointer writes
-    try:
-        temps = FileSystems.match([pointer_path(state) + ".tmp-*"])[0].metadata_list
-        if temps:
-            FileSystems.delete([m.path for m in temps])
-    except Exception:  # noqa: BLE001 - nothing to clean
-        pass
-    return stale
-
-
 # --------------------------------------------------------------------------- Beam
 
 
@@ -437,7 +263,7 @@ class ReadMemory(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         plan = self._plan
-        patterns = [generation_pattern(plan.state, plan.previous)] if plan.previous else []
+        patterns = list(plan.files) or ([generation_pattern(plan.state, plan.previous)] if plan.previous else [])
         lines = (
             pbegin
             | "MemoryFiles" >> beam.Create(patterns)

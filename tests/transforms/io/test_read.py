@@ -467,3 +467,17 @@ def test_plain_text_headline_is_the_first_short_line(text, title):
         assert not body.startswith(title) and body in text
     else:
         assert body == text
+
+
+def test_output_inside_an_input_pattern_is_found():
+    from transforms.io.read import output_inside_inputs
+
+    assert output_inside_inputs(["/data/**/*.jsonl"], "/data/out") == "/data/**/*.jsonl"
+    assert output_inside_inputs(["/data/*.jsonl"], "/data/out") is None  # * stays in its folder
+    assert output_inside_inputs(["/data/out/articles/*.jsonl"], "/data/out") == "/data/out/articles/*.jsonl"
+    assert output_inside_inputs(["/data/**/*.json"], "/data/out") == "/data/**/*.json"  # summary.json
+    assert output_inside_inputs(["/data/**/*.txt", "/other/**"], "/data/out") is None
+    assert output_inside_inputs(["gs://b/in/**"], "gs://b/in/out") == "gs://b/in/**"
+    assert output_inside_inputs(["gs://b/in/**"], "gs://b/out") is None
+    assert output_inside_inputs(["/data/**/*.jsonl.gz"], "/data/state", "state") == "/data/**/*.jsonl.gz"
+    assert output_inside_inputs(["pubsub://projects/p/subscriptions/s"], "/data/out") is None

@@ -253,11 +253,12 @@ def test_assign_stories_joins_new_articles_to_remembered_stories_without_rescori
     assert sum(c.committed for c in edges) == 2
 
 
-def test_stale_generations_keep_the_current_and_previous_and_never_newer():
+def test_stale_generations_keep_the_current_and_the_previous_only():
     names = ["gen-1", "gen-2", "gen-3", "gen-4", "gen-5"]
-    assert memory.stale_generations(names, "gen-4", "gen-2") == ["gen-1", "gen-3"]  # gen-3: a crashed run
-    assert memory.stale_generations(names, "gen-1", None) == []
-    assert memory.stale_generations(names, "gen-4", None) == ["gen-1", "gen-2", "gen-3"]
+    # gen-3 and gen-5: runs that failed (runs sharing a --state hold its lock, so nobody else writes)
+    assert memory.stale_generations(names, "gen-4", "gen-2") == ["gen-1", "gen-3", "gen-5"]
+    assert memory.stale_generations(names, "gen-1", None) == ["gen-2", "gen-3", "gen-4", "gen-5"]
+    assert memory.stale_generations(names, "gen-4", None) == ["gen-1", "gen-2", "gen-3", "gen-5"]
 
 
 def test_generation_names_sort_by_run_time():
@@ -316,6 +317,49 @@ def test_a_damaged_state_is_a_clear_error(tmp_path):
         json.dump({"format": 1, "generation": "gen-20250101T000000Z-gone"}, fh)
     with pytest.raises(memory.StateError, match="no memory files"):
         memory.plan_run(state)
+
+
+def test_commit_records_checksums_and_damage_is_named(tmp_path):
+    state = str(tmp_path / "state")
+    plan = memory.plan_run(state, now=dt.datetime(2025, 5, 1, tzinfo=dt.timezone.utc), token="a")
+    folder = write_generation(state, plan.generation, [record("a1"), record("a2")])
+    pointer = memory.commit(plan)
+    shard = os.path.join(folder, "memory-00000-of-00001.jsonl.gz")
+    assert pointer["format"] == 2 and pointer["checksum"].startswith("sha256:")
+    assert pointer["files"]["memory-00000-of-00001.jsonl.gz"]["size"] == os.path.getsize(shard)
+    assert memory.plan_run(state).files == (shard,)
+
+    data = open(shard, "rb").read()
+    with open(shard, "wb") as fh:
+        fh.write(data[:-10])  # truncated
+    with pytest.raises(memory.StateError, match=f"memory file {shard} is damaged"):
+        memory.plan_run(state)
+    os.remove(shard)
+    with pytest.raises(memory.StateError, match="is missing"):
+        memory.plan_run(state)
+    with open(shard, "wb") as fh:
+        fh.write(data)
+    assert memory.plan_run(state).previous == plan.generation
+
+    path = memory.pointer_path(state)
+    edited = json.loads(open(path).read())
+    edited["generation"] = "gen-20250101T000000Z-other"
+    with open(path, "w") as fh:
+        json.dump(edited, fh)
+    with pytest.raises(memory.StateError, match="checksum does not match"):
+        memory.plan_run(state)
+
+
+def test_discard_deletes_the_generation_of_a_failed_run_only(tmp_path):
+    state = str(tmp_path / "state")
+    good = memory.plan_run(state, token="good")
+    write_generation(state, good.generation, [record("kept")])
+    memory.commit(good)
+    failed = memory.plan_run(state, token="failed")
+    write_generation(state, failed.generation, [record("x")])
+    memory.discard(failed)
+    memory.discard(good)  # the committed generation is never deleted
+    assert memory.generations(state) == [good.generation]
 
 
 def test_other_minhash_settings_disable_remembered_signatures(tmp_path):
