@@ -8,7 +8,7 @@ SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' 
 OUTPUT ?= output
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-fast bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install run test test-fast mutate bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,6 +28,11 @@ test: ## the whole test suite
 
 test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
 	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)
+
+MODULE ?=
+MUTATE_JOBS ?= 1
+mutate: ## mutation testing (mutmut) of the core modules, or of MODULE=transforms/io/ssrf.py only; kill rate per module (not in make test)
+	$(PY) -m tests.mutation.run $(MODULE) --jobs $(MUTATE_JOBS)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/
 	$(PY) -m bench.run
