@@ -8,7 +8,7 @@ SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' 
 OUTPUT ?= output
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-fast mutate bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install pubsub-emulator run test test-fast mutate bench eval lint clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -19,6 +19,15 @@ $(PY):
 
 install: $(PY) ## create .venv and install newsbeam (editable) with the test tools
 	$(PY) -m pip install --quiet -e '.[test]'
+	@$(MAKE) --no-print-directory pubsub-emulator
+
+SDK_ROOT = $(shell gcloud info --format='value(installation.sdk_root)' 2>/dev/null)
+pubsub-emulator: ## the Cloud SDK Pub/Sub emulator + Java for tests/pipeline/test_pubsub.py (apt-get, best effort: else that test is skipped with the reason)
+	@if [ -d "$(SDK_ROOT)/platform/pubsub-emulator" ] && command -v java >/dev/null; then echo "Pub/Sub emulator: installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q google-cloud-cli google-cloud-cli-pubsub-emulator default-jre-headless \
+	  || echo "Pub/Sub emulator: apt-get could not install it (Google's Cloud SDK apt repository configured?); the live Pub/Sub test will be skipped"; \
+	else echo "Pub/Sub emulator: not installed and apt-get needs root; the live Pub/Sub test will be skipped"; fi
 
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml

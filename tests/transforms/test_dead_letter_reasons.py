@@ -146,3 +146,17 @@ def test_decode_reasons(data, reason):
 )
 def test_html_reasons(html, reason):
     assert refusal(html_to_text, html) == reason
+
+
+def test_more_reasons():
+    from tests.support.samples import SMALL_TAXONOMY
+    from transforms.enrich.taxonomy import Taxonomy
+    from transforms.enrich.topics import make_article_tagger
+
+    tag = make_article_tagger(Taxonomy.from_dict(SMALL_TAXONOMY))
+    assert refusal(tag, {"text": None}) == "article has no text string (text is NoneType)"
+    nav = "<html><body>" + "".join(f'<p><a href="/{i}">Section number {i} of the site</a></p>' for i in range(20))
+    assert refusal(html_to_text, nav + "</body></html>") == "no main text in HTML (only navigation links)"
+    assert refusal(decode_bytes, bytes(range(128, 256)) * 3) == "undecodable: not UTF-8 and no character encoding fits"
+    assert [x.error for x in read_file("a.rss", io.BytesIO(b"<rss>" + b"x" * 100), max_file_bytes=50)] == [
+        "file is over the 50-byte limit; 0 articles were read, the rest from the start on was not"]
