@@ -1,0 +1,46 @@
+"""normalize_article at its edges: where a long text is cut, which raw fields are ignored for their
+type, the title an HTML text gives, the id and hash of empty parts. Written against the mutants
+``make mutate MODULE=transforms/enrich/normalize.py`` left alive."""
+
+from transforms.enrich.normalize import _truncate, article_id, content_hash, normalize_article
+
+TEXT = "Enough words here to be an article body for the test."
+
+
+def test_truncate_cuts_at_the_last_line_or_word_break_past_half():
+    assert _truncate("a" * 10 + "\n" + "b" * 20 + " " + "c" * 10 + "\n" + "d" * 30, 50) == (
+        "a" * 10 + "\n" + "b" * 20 + " " + "c" * 10)
+    assert _truncate("a" * 30 + "   " + "b" * 30, 50) == "a" * 30  # spaces before the cut dropped
+    assert _truncate("a" * 10 + " " + "b" * 50, 50) == "a" * 10 + " " + "b" * 39  # break too early: hard cut
+    assert len(_truncate("a" * 25 + " " + "b" * 50, 51)) == 51  # a break at exactly half is too early
+    assert len(_truncate("a" * 20 + " " + "b" * 50, 51)) == 51
+    assert _truncate("a b", 3) == "a b"  # at the limit: whole
+
+
+def test_default_text_limit_is_200000_characters():
+    text = normalize_article({"text": "ab " * 66666 + "abc"})["text"]  # 200,001 characters
+    assert len(text) <= 200_000 and text.endswith("ab")
+
+
+def test_fields_of_the_wrong_type_are_ignored():
+    article = normalize_article({"text": TEXT, "title": 5, "url": 7, "source": 9, "origin": None})
+    assert (article["title"], article["url"], article["source"], article["origin"], article["external_id"]) == (
+        "", None, None, "", None)
+
+
+def test_html_text_gives_its_title_and_keeps_a_given_one():
+    html = "<html><head><title>Page T</title></head><body><article><p>" + TEXT * 3 + "</p></article></body></html>"
+    assert normalize_article({"text": html, "url": "https://x.example/a"})["title"] == "Page T"
+    assert normalize_article({"text": html, "title": "Given"})["title"] == "Given"
+    assert normalize_article({"html": html})["title"] == "Page T"
+
+
+def test_a_short_text_hashes_with_its_title():
+    one, two = (normalize_article({"text": TEXT, "title": t})["content_hash"] for t in ("One", "Two"))
+    assert one != two
+
+
+def test_empty_parts_have_pinned_ids_and_hashes():
+    assert article_id("", None, "", "x") == "f4f10c6cf7afbca2160c"
+    assert article_id("o", None, None, None) == "4bcd334e09acd3d1b0dd"
+    assert content_hash(None, "x y z") == content_hash("", "x y z") == "8462a11ea90a6ef26b18"
