@@ -22,10 +22,10 @@ NEAR_A = " ".join(WORDS) + "."
 NEAR_B = " ".join(w if i != 40 else "zebra40" for i, w in enumerate(WORDS)) + "."
 
 
-def write_config(tmp_path, taxonomy: dict, **sections) -> str:
+def write_config(tmp_path, taxonomy: dict, name: str = "job.yaml", **sections) -> str:
     (tmp_path / "topics.yaml").write_text(yaml.safe_dump(taxonomy), encoding="utf-8")
     config = {"version": 1, "topics": "topics.yaml", **sections}
-    path = tmp_path / "job.yaml"
+    path = tmp_path / name
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return str(path)
 
@@ -64,18 +64,20 @@ def test_near_duplicate_threshold_just_below_and_above_the_pair(tmp_path, thresh
 
 
 def test_short_retention_forgets_the_first_run(tmp_path):
-    retention_days = 10 / 86400  # ten seconds
-    config = write_config(tmp_path, SMALL_TAXONOMY, dedup={"retention_days": retention_days})
+    short = write_config(tmp_path, SMALL_TAXONOMY, "short.yaml", dedup={"retention_days": 10 / 86400})  # 10 s
+    day = write_config(tmp_path, SMALL_TAXONOMY, "day.yaml", dedup={"retention_days": 1})
     article = {"title": "Budget", "text": NEAR_A, "url": "https://a.example/a"}
     state = str(tmp_path / "state")
-    first = run(tmp_path, "out1", write_articles(tmp_path / "in1", article), config, "--state", state)
+    first = run(tmp_path, "out1", write_articles(tmp_path / "in1", article), short, "--state", state)
     assert first["Budget"]["dedup"]["status"] == "unique"
-    ended = time.time()
-    time.sleep(max(0.0, ended + 11 - time.time()))
-    again = dict(article, url="https://a.example/a?again=1")
-    second = run(tmp_path, "out2", write_articles(tmp_path / "in2", again), config, "--state", state)
-    # within the default 7 days this would be an exact duplicate of the first run's article
-    assert second["Budget"]["dedup"] == {"status": "unique", "duplicate_of": None}
+    # control: with a day of retention the copy is remembered (the state does hold the first run)
+    copy = dict(article, url="https://a.example/a?again=1")
+    second = run(tmp_path, "out2", write_articles(tmp_path / "in2", copy), day, "--state", state)
+    assert second["Budget"]["dedup"] == {"status": "exact_duplicate", "duplicate_of": first["Budget"]["id"]}
+    time.sleep(11)
+    third = run(tmp_path, "out3", write_articles(tmp_path / "in3", dict(copy, url="https://a.example/a?third=1")),
+                short, "--state", state)
+    assert third["Budget"]["dedup"] == {"status": "unique", "duplicate_of": None}
 
 
 def _cyber(window=None) -> dict:
