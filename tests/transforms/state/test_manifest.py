@@ -94,3 +94,35 @@ def test_clear_staging_removes_an_earlier_attempt(tmp_path):
     manifest.clear_staging(str(tmp_path / "out"), "r1")
     assert not (tmp_path / "out" / "_staging" / "r1").exists()
     assert (tmp_path / "out" / "_staging" / "r2" / "articles" / "y.jsonl").exists()
+
+
+def test_manifest_file_is_indented_utf8_json(tmp_path):
+    files = [InputFile("/in/café.jsonl", 1, 1.0)]
+    record = manifest.commit(str(tmp_path / "out"), str(tmp_path / "state"), "r1", files, None)
+    raw = (tmp_path / "state" / "manifest" / "run-r1.json").read_bytes()
+    assert raw == json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8")
+    assert "café".encode("utf-8") in raw
+
+
+def test_commit_leaves_other_runs_alone(tmp_path):
+    put(tmp_path / "out" / "articles" / "run=r0" / "a.jsonl", "earlier run")
+    put(tmp_path / "out" / "_staging" / "r1" / "articles" / "a.jsonl", "this run")
+    manifest.commit(str(tmp_path / "out"), str(tmp_path / "state"), "r1", [], None)
+    assert (tmp_path / "out" / "articles" / "run=r0" / "a.jsonl").read_text() == "earlier run"
+    assert (tmp_path / "out" / "articles" / "run=r1" / "a.jsonl").read_text() == "this run"
+
+
+def test_clear_staging_of_a_run_never_staged_is_quiet(tmp_path):
+    manifest.clear_staging(str(tmp_path / "out"), "never")
+    assert not (tmp_path / "out" / "_staging" / "never").exists()
+
+
+def test_a_manifest_without_files_lists_none(tmp_path):
+    put(tmp_path / "manifest" / "run-x.json", json.dumps({"run_id": "x"}))
+    assert manifest.committed_files(str(tmp_path)) == []
+
+
+def test_final_name_keeps_a_later_staging_like_part_of_the_path(tmp_path):
+    out = str(tmp_path / "out")
+    staged = f"{out}/_staging/r1/articles/a/_staging/r1/articles/b.jsonl"
+    assert manifest.final_name(out, "articles", "r1", staged) == f"{out}/articles/run=r1/a/_staging/r1/articles/b.jsonl"
