@@ -2,7 +2,19 @@
 type, the title an HTML text gives, the id and hash of empty parts. Written against the mutants
 ``make mutate MODULE=transforms/enrich/normalize.py`` left alive."""
 
-from transforms.enrich.normalize import _truncate, article_id, content_hash, normalize_article
+import datetime as dt
+
+import pytest
+
+from transforms.enrich.normalize import (
+    _truncate,
+    article_id,
+    canonical_url,
+    content_hash,
+    date_and_reason,
+    normalize_article,
+    source_domain,
+)
 
 TEXT = "Enough words here to be an article body for the test."
 
@@ -44,3 +56,52 @@ def test_empty_parts_have_pinned_ids_and_hashes():
     assert article_id("", None, "", "x") == "f4f10c6cf7afbca2160c"
     assert article_id("o", None, None, None) == "4bcd334e09acd3d1b0dd"
     assert content_hash(None, "x y z") == content_hash("", "x y z") == "8462a11ea90a6ef26b18"
+
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1990-01-01T00:00:00Z", ("1990-01-01T00:00:00Z", None)),  # the first year accepted
+        ("1989-12-31T23:59:59Z", (None, "'1989-12-31T23:59:59Z' is before 1990")),
+        ("2026-01-03T00:00:00Z", ("2026-01-03T00:00:00Z", None)),  # exactly two days ahead: accepted
+        ("2025-03-15T10:00:00+99:99", (None, "'2025-03-15T10:00:00+99:99' has a UTC offset out of range")),
+        ("banana", (None, "'banana' is not a date")),
+        (12, (None, "'12' is not a date (no year in it)")),
+        (None, (None, None)),
+        ("", (None, None)),
+    ],
+)
+def test_date_and_reason(value, expected):
+    assert date_and_reason(value, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("//example.com/a", "https://example.com/a"),
+        ("http://LOCALHOST/x", "http://localhost/x"),
+        ("http://[::1]/x", "http://[::1]/x"),
+        ("http://example.com/?b=1&a=x y~", "http://example.com/?a=x%20y~&b=1"),
+        (None, None),
+        (5, None),
+    ],
+)
+def test_canonical_url_edges(url, expected):
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url, fallback, expected",
+    [
+        (None, "Example.com", "example.com"),
+        (None, "BBC News", "BBC News"),  # a name, not a host: kept as written
+        (None, "www.bbc.co.uk/news", "bbc.co.uk"),
+        ("http://www.x.example/a", None, "x.example"),
+        (None, "  ", None),
+    ],
+)
+def test_source_domain_edges(url, fallback, expected):
+    assert source_domain(url, fallback) == expected
