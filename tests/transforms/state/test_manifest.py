@@ -126,3 +126,23 @@ def test_final_name_keeps_a_later_staging_like_part_of_the_path(tmp_path):
     out = str(tmp_path / "out")
     staged = f"{out}/_staging/r1/articles/a/_staging/r1/articles/b.jsonl"
     assert manifest.final_name(out, "articles", "r1", staged) == f"{out}/articles/run=r1/a/_staging/r1/articles/b.jsonl"
+
+
+def test_commit_logs_what_it_published_and_stamps_utc(tmp_path, monkeypatch, caplog):
+    import datetime as dt
+    import logging
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # local time 9 h ahead: the stamp must still be UTC
+    time.tzset()
+    try:
+        put(tmp_path / "out" / "_staging" / "r1" / "articles" / "a.jsonl")
+        with caplog.at_level(logging.INFO, logger="transforms.state.manifest"):
+            record = manifest.commit(str(tmp_path / "out"), str(tmp_path / "state"), "r1",
+                                     [InputFile("/a", 1, 1.0), InputFile("/b", 1, 1.0)], None)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert "run r1 committed: 2 input files, 1 output files" in caplog.text
+    stamped = dt.datetime.strptime(record["committed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    assert abs((dt.datetime.now(dt.timezone.utc) - stamped).total_seconds()) < 600
