@@ -105,3 +105,22 @@ def test_canonical_url_edges(url, expected):
 )
 def test_source_domain_edges(url, fallback, expected):
     assert source_domain(url, fallback) == expected
+
+
+def test_epoch_seconds_and_partial_dates_do_not_depend_on_the_machine(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # local time 9 h ahead of UTC
+    time.tzset()
+    try:
+        assert date_and_reason("1700000000", now=NOW) == ("2023-11-14T22:13:20Z", None)
+        assert date_and_reason("March 2025", now=NOW) == ("2025-03-01T00:00:00Z", None)  # not today's day
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_the_future_limit_is_relative_to_the_given_now():
+    article = normalize_article({"text": TEXT, "published": "2026-01-05T00:00:00Z"}, now=NOW)
+    assert article["published_at"] is None
+    assert article["warnings"] == ["published_at: '2026-01-05T00:00:00Z' is more than 2 days in the future, left null"]
