@@ -11,7 +11,7 @@ INPUT ?=
 PYTEST_ARGS ?=
 SOAK_MINUTES ?= 30
 
-.PHONY: help install chromium run verify test test-fast soak bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
+.PHONY: help install chromium pubsub-emulator run verify test test-fast soak mutate bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,7 @@ $(PY):
 install: $(PY) ## create .venv and install newsbeam (editable) with the test tools (and Debian chromium, as root)
 	$(PY) -m pip install --quiet -e '.[test]'
 	@$(MAKE) --no-print-directory chromium
+	@$(MAKE) --no-print-directory pubsub-emulator
 
 chromium: ## Debian's chromium for the digest page's browser test, when missing (apt-get, as root)
 	@if command -v chromium >/dev/null 2>&1; then :; \
@@ -31,6 +32,14 @@ chromium: ## Debian's chromium for the digest page's browser test, when missing 
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "make install: Debian chromium is missing and cannot be installed here (not root or no apt-get):" \
 	    "the digest browser test will skip; install it with: sudo apt-get install chromium"; fi
+
+SDK_ROOT = $(shell gcloud info --format='value(installation.sdk_root)' 2>/dev/null)
+pubsub-emulator: ## the Cloud SDK Pub/Sub emulator + Java for tests/pipeline/test_pubsub.py (apt-get, best effort: else that test is skipped with the reason)
+	@if [ -d "$(SDK_ROOT)/platform/pubsub-emulator" ] && command -v java >/dev/null; then echo "Pub/Sub emulator: installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q google-cloud-cli google-cloud-cli-pubsub-emulator default-jre-headless \
+	  || echo "Pub/Sub emulator: apt-get could not install it (Google's Cloud SDK apt repository configured?); the live Pub/Sub test will be skipped"; \
+	else echo "Pub/Sub emulator: not installed and apt-get needs root; the live Pub/Sub test will be skipped"; fi
 
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml
@@ -46,6 +55,11 @@ test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e 
 
 soak: ## streaming stopped/restarted/forced, batch runs killed, for SOAK_MINUTES (30); checks nothing is lost (not in make test)
 	$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
+
+MODULE ?=
+MUTATE_JOBS ?= 1
+mutate: ## mutation testing (mutmut) of the core modules, or of MODULE=transforms/io/ssrf.py only; kill rate per module (not in make test)
+	$(PY) -m tests.mutation.run $(MODULE) --jobs $(MUTATE_JOBS)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/
 	$(PY) -m bench.run

@@ -43,6 +43,7 @@ EXTRAS = {
         "hypothesis==6.168.3",  # property-based tests of the input edge (tests/transforms/io/test_input_properties.py)
         "dask[distributed]==2026.8.0",
         "distributed==2026.8.0",
+        "mutmut==3.8.1",  # make mutate (tests/mutation/run.py): mutation testing of the core modules
     ],
 }
 

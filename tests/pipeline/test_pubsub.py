@@ -156,11 +156,29 @@ def _answers(host: str) -> bool:
         return False
 
 
+def _emulator_missing() -> str | None:
+    """Why the Pub/Sub emulator cannot start here, or None when gcloud, its component and Java are present."""
+    gcloud = shutil.which("gcloud")
+    if not gcloud:
+        return "gcloud (the Cloud SDK) is not installed"
+    info = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True,
+                          timeout=120)
+    root = info.stdout.strip()
+    if not root or not os.path.isdir(os.path.join(root, "platform", "pubsub-emulator")):
+        return f"the Cloud SDK at {root or '(unknown)'} has no pubsub-emulator component"
+    if not shutil.which("java"):
+        return "Java, which the emulator runs on, is not installed"
+    return None
+
+
 @pytest.fixture(scope="module")
 def emulator():
     """``host:port`` of a running Pub/Sub emulator, stopped after the module."""
+    missing = _emulator_missing()
+    if missing:  # make install (make pubsub-emulator) tried to install it: say why it is not there
+        pytest.skip(f"live Pub/Sub test not run: {missing}; `make pubsub-emulator` installs it with apt-get "
+                    "(root, Google's Cloud SDK apt repository)")
     gcloud = shutil.which("gcloud")
-    assert gcloud, "gcloud (Cloud SDK with the pubsub-emulator component) is needed for the Pub/Sub tests"
     host = f"127.0.0.1:{_free_port()}"
     proc = subprocess.Popen(
         [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={PROJECT}"],
