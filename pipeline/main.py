@@ -364,12 +364,18 @@ def _run_locked(
         guard.check()
         summary = read_summary(config.output)
         summary["seconds"] = round(time.perf_counter() - started, 2)
-        failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
-        if failure is not None:  # nothing published, nothing committed: earlier outputs stay
-            raise RunError(failure.status, f"{failure} (nothing published; earlier outputs kept)", summary)
     except BaseException:
         guard.discard(config)
         raise
+    failure = exitcodes.judge(summary, options.view_as(NewsbeamOptions).max_dead_letter_ratio)
+    if failure is not None:  # nothing published, no memory committed: earlier outputs stay as they were
+        guard.discard(dataclasses.replace(config, output=published_output), keep_staging=True)
+        raise RunError(
+            failure.status,
+            f"{failure}; nothing was published and earlier outputs are kept; this run's files, dead letters "
+            f"included, are in {config.output} until the next run",
+            summary,
+        )
     if config.memory is not None:  # the run succeeded: the new memory generation becomes current
         memory.commit(config.memory)
     if config.bigquery is not None:  # the run succeeded: its staged rows join the main tables

@@ -52,10 +52,11 @@ class RunGuard:
         self.check()
         return publish.publish(self.output, self.run_id, summary)
 
-    def discard(self, config: JobConfig) -> None:
-        """After a failure: delete what the run wrote and nobody can use."""
+    def discard(self, config: JobConfig, keep_staging: bool = False) -> None:
+        """After a failure: delete what the run wrote and nobody can use (``keep_staging``: leave
+        the staged files for the user to read; the next run removes them)."""
         try:
-            if self.staged:
+            if self.staged and not keep_staging:
                 publish.remove_tree(publish.staging_dir(self.output, self.run_id))
             if config.memory is not None:
                 memory.discard(config.memory)

@@ -91,7 +91,9 @@ def test_every_input_rejected_is_status_3_with_the_summary(tmp_path):
     assert result.returncode == exitcodes.NOTHING_READ, result.stderr
     assert "nothing could be read: all 3 inputs were rejected" in result.stderr
     assert "3 dead letters" in result.stdout  # the summary is printed before the error
-    assert len(read_jsonl(tmp_path / "out" / "dead_letter")) == 3
+    assert "nothing was published and earlier outputs are kept" in result.stderr
+    assert not (tmp_path / "out" / "dead_letter").exists()  # a failed run publishes nothing...
+    assert len(read_jsonl(tmp_path / "out" / "_staging")) == 3  # ...and leaves its dead letters to read
 
 
 def test_every_feed_failed_is_status_3(tmp_path):
@@ -101,14 +103,16 @@ def test_every_feed_failed_is_status_3(tmp_path):
         result = run_cli("--feed", server.url("/a.xml"), "--feed", server.url("/b.xml"), "--allow-private-networks",
                          "--output", str(tmp_path / "out"))
     assert result.returncode == exitcodes.NOTHING_READ, result.stderr
-    dead = read_jsonl(tmp_path / "out" / "dead_letter")
+    dead = [d for d in read_jsonl(tmp_path / "out" / "_staging") if "stage" in d]  # not published: see above
     assert {d["stage"] for d in dead} == {"fetch"} and len(dead) == 2
 
 
 def test_dead_letter_ratio_past_the_threshold_is_status_4(earlier_run, tmp_path):
     src, _, _ = earlier_run
     args = ["--input", str(src / "*.jsonl"), "--output", str(tmp_path / "out")]
+    assert run_cli(*args, "--max-dead-letter-ratio", "0.5").returncode == 0
+    published = read_jsonl(tmp_path / "out" / "articles")
     over = run_cli(*args, "--max-dead-letter-ratio", "0.2")
     assert over.returncode == exitcodes.TOO_MANY_DEAD_LETTERS, over.stderr
     assert "1 of 3 inputs were rejected (33.3%), over --max-dead-letter-ratio 0.2" in over.stderr
-    assert run_cli(*args, "--max-dead-letter-ratio", "0.5").returncode == 0
+    assert published and read_jsonl(tmp_path / "out" / "articles") == published  # the failed run published nothing

@@ -39,7 +39,8 @@ SEEN_DIR = ("_streaming", "seen")
 UNCOMMITTED_DIR = ("_streaming", "uncommitted")
 UNCOMMITTED_SUFFIX = ".uncommitted"
 _STAMP = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
-_WINDOW_FILE = re.compile(rf"^(?:{'|'.join(OUTPUT_DIRS)})-({_STAMP}-{_STAMP}-[0-9a-f]{{8}})-\d{{5}}-of-\d{{5}}\.jsonl(?:\.gz)?$")
+WINDOW_DIRS = (*OUTPUT_DIRS, "summary")  # a window's records and its summary (streaming stories)
+_WINDOW_FILE = re.compile(rf"^(?:{'|'.join(WINDOW_DIRS)})-({_STAMP}-{_STAMP}-[0-9a-f]{{8}})-\d{{5}}-of-\d{{5}}\.jsonl(?:\.gz)?$")
 SUFFIX = ".seen"
 _KEY = "seen"  # one key per window: the commit needs every output of the window
 _PATH, _WRITTEN = "path", "written"
@@ -148,7 +149,7 @@ def set_aside_uncommitted(output: str, windows: set[str]) -> list[str]:
     """Move the window files of uncommitted windows to ``<output>/_streaming/uncommitted/<kind>/``;
     return their new paths. Their inputs were not committed, so this job reads them again."""
     moved = []
-    for kind in OUTPUT_DIRS:
+    for kind in WINDOW_DIRS:
         listed = FileSystems.match([output_path(output, kind, f"{kind}-*-of-*")])[0].metadata_list
         by_name = {m.path.rsplit("/", 1)[-1]: m.path for m in listed}
         names = uncommitted_files(by_name, windows)
