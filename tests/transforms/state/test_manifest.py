@@ -5,7 +5,10 @@ these are the fast checks ``make mutate`` runs against transforms/state/manifest
 import json
 import os
 
+import pytest
+
 from transforms.state import manifest
+from transforms.state.integrity import StateError
 from transforms.state.manifest import InputFile
 
 
@@ -117,9 +120,11 @@ def test_clear_staging_of_a_run_never_staged_is_quiet(tmp_path):
     assert not (tmp_path / "out" / "_staging" / "never").exists()
 
 
-def test_a_manifest_without_files_lists_none(tmp_path):
+def test_a_manifest_without_files_is_damage_named_with_its_recovery(tmp_path):
+    # never read as "nothing committed": its input files would be read (and published) a second time
     put(tmp_path / "manifest" / "run-x.json", json.dumps({"run_id": "x"}))
-    assert manifest.committed_files(str(tmp_path)) == []
+    with pytest.raises(StateError, match=r"run-x\.json is damaged \(no valid list of files\); restore it"):
+        manifest.committed_files(str(tmp_path))
 
 
 def test_final_name_keeps_a_later_staging_like_part_of_the_path(tmp_path):
