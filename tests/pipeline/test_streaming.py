@@ -40,7 +40,6 @@ from transforms.dedup.streaming import (
 from transforms.io.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
-from tests.support.samples import SMALL_TAXONOMY
 
 
 STORM = (
@@ -166,13 +165,6 @@ def test_live_poller_emits_each_new_file_once_and_reports_a_bad_pattern_once(tmp
 # ----------------------------------------------------------------------------- TestStream
 
 
-
-
-@pytest.fixture
-def small_taxonomy(tmp_path):
-    path = tmp_path / "topics.yaml"
-    path.write_text(json.dumps(SMALL_TAXONOMY))  # JSON is YAML
-    return str(path)
 
 
 def _config(topics: str, retention_seconds: float = 3600.0, lateness: float = 0.0):

@@ -28,7 +28,6 @@ from transforms.io.watch import ELEMENT_CODER, FILE
 from tests.pipeline.test_streaming import STORM, VOTE, _streaming_pipeline
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
-from tests.support.samples import SMALL_TAXONOMY
 
 QUAKE = (
     "A strong earthquake shook the mountain region before dawn on Tuesday, damaging old stone houses and "
@@ -40,13 +39,6 @@ PORT = (
     "dozens of container ships waiting offshore. The union said the strike would last three days unless the "
     "operator returned to talks, and exporters warned of spoiled fruit and missed delivery dates abroad."
 )
-
-
-@pytest.fixture
-def small_taxonomy(tmp_path):
-    path = tmp_path / "topics.yaml"
-    path.write_text(json.dumps(SMALL_TAXONOMY))  # JSON is YAML
-    return str(path)
 
 
 # ----------------------------------------------------------------------------- in process

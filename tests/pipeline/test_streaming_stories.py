@@ -22,20 +22,12 @@ from pipeline.streaming import build_streaming_stages
 from transforms.io.watch import ELEMENT_CODER, FILE
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
-from tests.support.samples import SMALL_TAXONOMY
 from tests.support.story_cases import QUAKE_PE_EN, QUAKE_TR_DE, QUAKE_TR_EN, QUAKE_TR_FR
 
 
 def _row(article: dict, url: str) -> dict:
     return {"title": article["title"], "text": article["text"], "published_at": article["published_at"],
             "url": url, "language": article["language"]}
-
-
-@pytest.fixture
-def small_taxonomy(tmp_path):
-    path = tmp_path / "topics.yaml"
-    path.write_text(json.dumps(SMALL_TAXONOMY))  # JSON is YAML
-    return str(path)
 
 
 def _config(topics: str, story_retention_seconds: float = 86400.0, lateness: float = 0.0):
