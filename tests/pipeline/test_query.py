@@ -48,7 +48,7 @@ def test_views_read_every_run_whatever_its_layout(tmp_path):
         runs = con.execute("SELECT id, run, published_date FROM articles ORDER BY id").fetchall()
         assert runs == [("a000001", None, "2026-03-15"), ("a000002", None, "2026-03-15"), ("a000003", "r2", "2026-03-14")]
         assert con.execute("SELECT list_sort(list(run)) FROM dead_letters").fetchone()[0] == ["r2", None]
-        # the README's first question: sanctions stories in Russian or Ukrainian media, by outlet
+        # the first question of docs/queries.md: sanctions stories in Russian or Ukrainian media, by outlet
         rows = con.execute(
             "SELECT source, count(DISTINCT story_id) FROM topics WHERE topic = 'sanctions' "
             "AND language IN ('ru', 'uk') GROUP BY 1 ORDER BY 1"
