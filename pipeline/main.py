@@ -43,6 +43,7 @@ from pipeline.runners import Chosen, choose_runner
 from transforms.common.redact import RedactingFilter, redact_text
 from transforms.state import memory
 from transforms import runtime
+from transforms.io.feedcache import FeedCache
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
@@ -338,6 +339,8 @@ def _run_locked(
     A run that fails (the runner, or exit status 3 or 4) publishes nothing and commits no memory."""
     started = time.perf_counter()
     config = with_memory(config)  # CURRENT read under the lock; damage is a one-line error (status 2)
+    if config.state and config.feeds and not config.streaming and FeedCache.migrate(config.state):
+        _log.info("feed cache under --state rewritten without the feed URLs in clear (version 2)")
     scheduled = None
     if options.view_as(NewsbeamOptions).incremental:
         scheduled = incremental.plan(config)

@@ -267,8 +267,8 @@ class PollFeedsFn(beam.DoFn):
             else:
                 yield item
         after = self._cache.get(url)
-        if after and after != before:
-            yield beam.pvalue.TaggedOutput(CACHE_UPDATES, (url, after))
+        if after and after != before:  # keyed by a hash of the URL: no credential leaves the worker
+            yield beam.pvalue.TaggedOutput(CACHE_UPDATES, self._cache.update(url))
 
     def teardown(self) -> None:
         if self._fetcher is not None:
