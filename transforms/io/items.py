@@ -40,6 +40,7 @@ ITEMS = "items"  # tagged output of SkipSeenEntries: the item keys of the entrie
 FEED_PREFIX = "feed:"
 PUBSUB_PREFIX = "pubsub://"
 LEASE_SECONDS = 60  # ack deadline asked for pulled messages, renewed every third of it while the job runs
+DONE_KEPT_SECONDS = 3600.0  # how long this job remembers a committed message against redeliveries
 
 _log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class AckLedger:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str, str, float]] = {}  # key -> (subscription, ack id, renewed at)
-        self._done: set[str] = set()
+        self._done: dict[str, float] = {}  # key -> committed at; forgotten after DONE_KEPT_SECONDS
         self._ack: Callable[[str, list[str]], None] | None = None
         self._clock = clock
 
@@ -135,9 +136,13 @@ class AckLedger:
 
     def due(self, every: float) -> dict[str, list[str]]:
         """Ack ids whose deadline was renewed more than ``every`` s ago, by subscription
-        (marked renewed now)."""
+        (marked renewed now). Also forgets keys committed long ago (a redelivery comes
+        within an ack deadline or two; the seen record covers the next job)."""
         now, found = self._clock(), {}
         with self._lock:
+            old = [k for k, at in self._done.items() if now - at > DONE_KEPT_SECONDS]
+            for key in old:
+                del self._done[key]
             for key, (sub, ack_id, renewed) in self._pending.items():
                 if now - renewed >= every:
                     found.setdefault(sub, []).append(ack_id)
@@ -151,7 +156,7 @@ class AckLedger:
             for key in keys:
                 if not key.startswith(PUBSUB_PREFIX):
                     continue
-                self._done.add(key)
+                self._done[key] = self._clock()
                 entry = self._pending.pop(key, None)
                 if entry is not None and entry[1]:
                     found.setdefault(entry[0], []).append(entry[1])
