@@ -419,6 +419,7 @@ def soak(
     stream_faults: tuple[str, ...] = BAD_KINDS,
     batch_faults: tuple[str, ...] = BAD_KINDS,
     with_feed: bool = True,
+    stream_every: float = 1.0,
 ) -> int:
     rng = random.Random(seed)
     for sub in ("in_stream", "in_batch"):
@@ -426,7 +427,7 @@ def soak(
     config = _write_config(work)
     stream_in, batch_in = os.path.join(work, "in_stream"), os.path.join(work, "in_batch")
     dropper = Dropper(
-        {stream_in: 1.0, batch_in: 3.0},
+        {stream_in: stream_every, batch_in: 3.0},
         random.Random(seed + 1),
         bad_ratio,
         {stream_in: stream_faults, batch_in: batch_faults},
@@ -488,7 +489,8 @@ def soak(
         )
 
     drains = streaming.drains
-    print(f"soak: {minutes:g} min, seed {seed}, work folder {work}, drain limit {DRAIN_SECONDS} s")
+    print(f"soak: {minutes:g} min, seed {seed}, a file every {stream_every:g} s, work folder {work}, "
+          f"drain limit {DRAIN_SECONDS} s")
     print(line("streaming", stream_check, dropper.kinds[stream_in]))
     if feed_check:
         print(f"  feed      {feed_check['units']} entries (one every {feed.every:g} s, the last {feed.keep} listed, "
@@ -527,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between SIGTERMs of the streaming job (uniform)")  # fmt: skip
     parser.add_argument("--window", type=int, default=20, help="--window-seconds of the streaming job")
     parser.add_argument("--no-feed", action="store_true", help="no feed beside the watched folder")
+    parser.add_argument("--stream-every", type=float, default=float(os.environ.get("SOAK_STREAM_EVERY", 1.0)),
+                        help="seconds between two files dropped into the watched folder (default 1; a job that "
+                        "cannot keep up drains its whole backlog at every stop)")  # fmt: skip
     parser.add_argument("--force-ratio", type=float, default=0.25,
                         help="share of streaming stops made without a drain (a second SIGTERM or SIGKILL during it)")  # fmt: skip
     for which in ("stream", "batch"):
@@ -545,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dir {work} is not empty")
     return soak(
         args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, args.force_ratio,
-        faults["stream"], faults["batch"], not args.no_feed,
+        faults["stream"], faults["batch"], not args.no_feed, args.stream_every,
     )
 
 
