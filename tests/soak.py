@@ -420,6 +420,7 @@ def soak(
     batch_faults: tuple[str, ...] = BAD_KINDS,
     with_feed: bool = True,
     stream_every: float = 1.0,
+    feed_every: float = 5.0,
 ) -> int:
     rng = random.Random(seed)
     for sub in ("in_stream", "in_batch"):
@@ -432,7 +433,7 @@ def soak(
         bad_ratio,
         {stream_in: stream_faults, batch_in: batch_faults},
     )
-    feed = Feed(random.Random(seed + 3)) if with_feed else None
+    feed = Feed(random.Random(seed + 3), every=feed_every) if with_feed else None
     streaming = Streaming(work, config, window=window, feed=feed.url if feed else None)
     batches = Batches(work, config, random.Random(seed + 2), kill_ratio=0.5)
     plan = stop_plan(rng, minutes * 60, restart_range, force_ratio)
@@ -532,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-every", type=float, default=float(os.environ.get("SOAK_STREAM_EVERY", 1.0)),
                         help="seconds between two files dropped into the watched folder (default 1; a job that "
                         "cannot keep up drains its whole backlog at every stop)")  # fmt: skip
+    parser.add_argument("--feed-every", type=float, default=float(os.environ.get("SOAK_FEED_EVERY", 5.0)),
+                        help="seconds between two new feed entries (default 5)")
     parser.add_argument("--force-ratio", type=float, default=0.25,
                         help="share of streaming stops made without a drain (a second SIGTERM or SIGKILL during it)")  # fmt: skip
     for which in ("stream", "batch"):
@@ -550,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dir {work} is not empty")
     return soak(
         args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, args.force_ratio,
-        faults["stream"], faults["batch"], not args.no_feed, args.stream_every,
+        faults["stream"], faults["batch"], not args.no_feed, args.stream_every, args.feed_every,
     )
 
 
