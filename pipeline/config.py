@@ -94,6 +94,7 @@ class StreamingConfig:
     allowed_lateness_seconds: float = 0.0  # later elements go to dead_letter/ (stage "streaming")
     retention_hours: float = 48.0  # how long an original is remembered for duplicate marking
     drain_seconds: float = 30.0  # SIGTERM/SIGINT: longest drain before the job is stopped without it
+    pubsub_ack_seconds: float = 60.0  # DirectRunner: ack deadline of a pulled, uncommitted message (renewed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,6 +306,11 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: str = ".") -> Job
     for key, value in dataclasses.asdict(config.streaming_options).items():
         if value < 0 or (value == 0 and key != "allowed_lateness_seconds" and key != "settle_seconds"):
             raise ConfigError(f"{source}: 'streaming.{key}' must be a positive number of seconds/hours, got {value}")
+    if not 10 <= config.streaming_options.pubsub_ack_seconds <= 600:
+        raise ConfigError(
+            f"{source}: 'streaming.pubsub_ack_seconds' must be 10-600 (Pub/Sub's ack deadline range), "
+            f"got {config.streaming_options.pubsub_ack_seconds:g}"
+        )
     return config
 
 

@@ -40,9 +40,11 @@ from pipeline.lock import LockBusy, LockLost
 from pipeline.options import NewsbeamOptions, OptionError, unknown_arguments
 from pipeline.progress import ProgressLine
 from pipeline.runners import Chosen, choose_runner
-from transforms.common.redact import RedactingFilter, redact_text
+from transforms.common.redact import redact_text
+from transforms.common.worker_logs import install_redaction, with_worker_redaction
 from transforms.state import memory
 from transforms import runtime
+from transforms.io.feedcache import FeedCache
 from transforms.io.feedsconfig import FeedsConfigError, load_feeds_config
 from transforms.dedup.minhash import DEFAULT_SEED
 from transforms.enrich.topics import TaxonomyError, read_taxonomy_mapping
@@ -315,6 +317,7 @@ def run(argv: Sequence[str], progress: bool = False) -> dict:
     elif options.view_as(NewsbeamOptions).digest:
         raise ConfigError("--digest is written after a batch run; for a streaming job run python -m pipeline.digest")
     runtime.apply_in_launcher(tuning_for(config, options))
+    with_worker_redaction(options)  # worker processes redact their own logs
     started = time.perf_counter()
     if options.view_as(TestOptions).dry_run:  # translate the job for its runner; touch no storage
         p = beam.Pipeline(runner=chosen.runner, options=options)
@@ -338,6 +341,8 @@ def _run_locked(
     A run that fails (the runner, or exit status 3 or 4) publishes nothing and commits no memory."""
     started = time.perf_counter()
     config = with_memory(config)  # CURRENT read under the lock; damage is a one-line error (status 2)
+    if config.state and config.feeds and not config.streaming and FeedCache.migrate(config.state):
+        _log.info("feed cache under --state rewritten without the feed URLs in clear (version 2)")
     scheduled = None
     if options.view_as(NewsbeamOptions).incremental:
         scheduled = incremental.plan(config)
@@ -449,8 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     cli.setup_logging(front.log_level)
-    for handler in logging.getLogger().handlers:  # credentials in feed URLs never reach the log
-        handler.addFilter(RedactingFilter())
+    install_redaction()  # credentials in feed URLs never reach the log (workers: transforms/common/worker_logs.py)
     runguard.report_disk_full_once()
     if front.show:
         print(cli.show(front.show, cli.prog_name()))
@@ -473,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"newsbeam: error: no space left on device (--output or --state); the run published nothing and "
                   f"earlier outputs are untouched: {redact_text(str(exc).splitlines()[0][:200])}", file=sys.stderr)
             return exitcodes.FAILED
-        traceback.print_exc()
+        print(redact_text(traceback.format_exc()), end="", file=sys.stderr)  # a worker's traceback may quote a URL
         print(f"newsbeam: error: the run failed: {redact_text(_one_line(exc))}", file=sys.stderr)
         return exitcodes.FAILED
     if summary.get("streaming"):

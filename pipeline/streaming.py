@@ -19,14 +19,11 @@ See docs/streaming.md for what differs from batch.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
-import threading
-import time
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -48,15 +45,22 @@ from transforms.state.memory import ReadMemory
 from transforms.stories.records import BuildStories
 from transforms.stories.streaming import AssignStoriesAcrossWindows
 from transforms.dedup.streaming import DivertLate, MarkDuplicatesAcrossWindows
+from transforms.io.items import SkipSeenEntries, settle_committed
 from transforms.io.seen import RecordSeenFiles, seen_folder
+from pipeline.pubsub_live import (  # noqa: F401 - re-exported: the Pub/Sub names of the streaming job
+    PUBSUB,
+    PUBSUB_SCHEME,
+    LivePubSubPoller,
+    decode_message,
+    encode_message,
+    message_origin,
+)
 from transforms.io.watch import (
     ELEMENT_CODER,
-    ERROR,
     FEED,
     FILE,
     LivePoller,
     WatchInputs,
-    poll_until_stopped,
     start_live_feeder,
 )
 from transforms.io.write import ARTICLE_FIELDS, SummaryFn, output_path, summary_view, to_json_line, window_file_naming
@@ -65,8 +69,6 @@ _log = logging.getLogger(__name__)
 
 LATENESS_KEY = "watermark"  # one key: its timers must see every window's deadline (see DivertLate)
 
-PUBSUB_SCHEME = "pubsub://"
-PUBSUB = "pubsub"  # watched kind on the DirectRunner: value is encode_message(origin, data)
 _SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[^/\s]+")
 _TOPIC = re.compile(r"projects/[^/\s]+/topics/[^/\s]+")
 
@@ -107,11 +109,6 @@ def _check_project(path: str, flag: str) -> None:
         raise ConfigError(f"{flag}: invalid project id {project!r} (6-30 lowercase letters, digits, hyphens)")
 
 
-def message_origin(subscription: str, message_id: str | None) -> str:
-    """The ``origin`` of an article read from a Pub/Sub message."""
-    return f"{PUBSUB_SCHEME}{subscription}/messages/{message_id or 'unknown'}"
-
-
 def article_from_message(data: bytes, origin: str) -> dict[str, Any]:
     """One RawArticle from a message body holding one JSON article (the ``.jsonl``
     line format), or ``RejectedInput``."""
@@ -136,101 +133,25 @@ def _message_element(message: Any, subscription: str) -> dict[str, Any]:
     }
 
 
-def encode_message(origin: str, data: bytes) -> str:
-    """A pulled message as the string value of a ``("pubsub", value)`` watched pair."""
-    return origin + "\n" + base64.b64encode(data).decode("ascii")
-
-
-def decode_message(value: str) -> dict[str, Any]:
-    """The inverse of :func:`encode_message`, as the element ``GuardedMap`` sees."""
-    origin, _, b64 = value.partition("\n")
-    data = base64.b64decode(b64)
-    return {"origin": origin, "data": data, "text": data}
-
-
-class LivePubSubPoller:
-    """DirectRunner source: every ``poll_seconds``, the file/feed ``LivePoller``'s
-    poll plus a non-blocking pull of each subscription (acknowledged at once, as
-    Beam's own DirectRunner reader does); yields ``(now, [(kind, value), ...])``
-    for ``transforms.io.watch.start_live_feeder``, which then advances the watermark
-    to ``now``. Elements are stamped at the pull, not the publish time, so a
-    message is never behind the watermark.
-
-    Why not Beam's ``ReadFromPubSub`` here: the DirectRunner's reader advances the
-    watermark only when a pull returns, and a pull on an idle subscription blocks
-    up to 30 s, so the last window before a pause closes up to 30 s late.
-    """
-
-    def __init__(
-        self,
-        subscriptions: Sequence[str],
-        files: LivePoller,
-        poll_seconds: float,
-        pull: Callable[[str], list[Any]] | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self._subscriptions = list(subscriptions)
-        self._files = files
-        self._poll = poll_seconds
-        self._pull_fn = pull
-        self._clock = clock
-        self._sleep = sleep
-        self._reported: set[str] = set()
-
-    def _pull(self, subscription: str) -> list[Any]:
-        """Received messages (``.message.data``, ``.message.message_id``), acknowledged."""
-        if self._pull_fn is None:
-            from google.cloud import pubsub_v1
-
-            client = pubsub_v1.SubscriberClient()
-
-            def pull(sub: str) -> list[Any]:
-                response = client.pull(subscription=sub, max_messages=100, return_immediately=True, timeout=30)
-                received = list(response.received_messages)
-                if received:
-                    client.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in received])
-                return received
-
-            self._pull_fn = pull
-        return self._pull_fn(subscription)
-
-    def poll_once(self) -> tuple[float, list[tuple[str, str]]]:
-        _, items = self._files.poll_once()
-        for sub in self._subscriptions:
-            try:
-                received = self._pull(sub)
-            except Exception as exc:  # noqa: BLE001 - one dead letter per distinct failure; polling goes on
-                error = f"cannot pull '{sub}': {type(exc).__name__}: {exc}".splitlines()[0]
-                if error not in self._reported:
-                    self._reported.add(error)
-                    _log.warning("%s", error)
-                    items.append((ERROR, error))
-                continue
-            for m in received:
-                items.append((PUBSUB, encode_message(message_origin(sub, m.message.message_id), m.message.data)))
-        return self._clock(), items
-
-    def __iter__(self) -> Iterator[tuple[float, list[tuple[str, str]]]]:
-        stop: threading.Event = self._files.stop  # stopping the job stops the pulls with the file polls
-        return poll_until_stopped(self.poll_once, self._poll, self._clock, self._sleep, stop)
-
-
 class WatchInputsAndPubSub(beam.PTransform):
     """DirectRunner: files, feeds and Pub/Sub subscriptions from one live poller,
     served as a ``TestStream`` (see transforms/io/watch.py): ``(kind, value)`` pairs."""
 
-    def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds, seen=None):
+    def __init__(self, patterns, feeds, subscriptions, *, poll_seconds, feed_poll_seconds, settle_seconds, seen=None,
+                 ack_seconds=60.0):  # fmt: skip
         super().__init__()
         self._args = (tuple(patterns), tuple(feeds), tuple(subscriptions), poll_seconds, feed_poll_seconds,
-                      settle_seconds, seen)  # fmt: skip
+                      settle_seconds, seen, ack_seconds)  # fmt: skip
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from apache_beam.testing.test_stream import TestStream
 
-        patterns, feeds, subscriptions, poll, feed_poll, settle, seen = self._args
+        patterns, feeds, subscriptions, poll, feed_poll, settle, seen, ack_seconds = self._args
         files = LivePoller(patterns, feeds, poll, feed_poll, settle, seen=seen)
-        endpoint = start_live_feeder(LivePubSubPoller(subscriptions, files, poll))
+        poller = LivePubSubPoller(
+            subscriptions, files, poll, seen=seen, ack_on_commit=seen is not None, lease_seconds=ack_seconds
+        )
+        endpoint = start_live_feeder(poller)
         return pbegin | "LiveEvents" >> TestStream(coder=ELEMENT_CODER, endpoint=endpoint)
 
 
@@ -397,6 +318,7 @@ def build_streaming_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, b
             feed_poll_seconds=opts.feed_poll_seconds,
             settle_seconds=opts.settle_seconds,
             seen=seen,
+            ack_seconds=opts.pubsub_ack_seconds,
         )
     elif patterns or config.feeds:
         watched = p | "WatchInputs" >> WatchInputs(
@@ -433,6 +355,7 @@ def build_streaming_stages(
     opts = config.streaming_options
     dead_letters = []
     sources = []
+    items: list[beam.PCollection] = []  # item keys of feed entries and pulled messages, for the commit
     if pubsub is not None:
         sources.append(pubsub[0])
         dead_letters.append(pubsub[1])
@@ -449,6 +372,7 @@ def build_streaming_stages(
         )
         sources.append(messages)
         dead_letters.append(dead)
+        items.append(split[PUBSUB] | "MessageKeys" >> beam.Map(lambda v: v.partition("\n")[0]))
     if watched is not None:
         read = split[MAIN] | "ReadWatchedFiles" >> beam.ParDo(
             ReadFileFn(
@@ -470,7 +394,11 @@ def build_streaming_stages(
             PollFeedsFn(fetch_options, config.state, 200)
         ).with_outputs(DEAD_LETTER, CACHE_UPDATES, main=MAIN)
         dead_letters.append(polled[DEAD_LETTER])
-        sources.append(polled[MAIN])
+        entries, keys = polled[MAIN] | "SkipSeenEntries" >> SkipSeenEntries(
+            seen_folder(config.output) if config.output else None
+        )
+        sources.append(entries)
+        items.append(keys)
     raw = sources | "FlattenSources" >> beam.Flatten() if len(sources) > 1 else sources[0]
 
     on_time = (
@@ -531,7 +459,11 @@ def build_streaming_stages(
         ]
         # a window (and its watched files) is committed once its outputs are written
         done = (written | "FlattenWritten" >> beam.Flatten(),) + ((split[MAIN],) if watched is not None else ())
-        done | "RecordSeenFiles" >> RecordSeenFiles(seen_folder(config.output), job, config.window_seconds, lateness)
+        if items and watched is not None:
+            done += (items[0] if len(items) == 1 else items | "FlattenItems" >> beam.Flatten(),)
+        done | "RecordSeenFiles" >> RecordSeenFiles(
+            seen_folder(config.output), job, config.window_seconds, lateness, on_commit=settle_committed
+        )
     outputs = {"articles": articles, "stories": stories, "dead_letter": dead_letter}
     outputs["summary"] = outputs | "SummarizeWindows" >> SummarizeWindows(config.output, job)
     if output_topic:

@@ -4,15 +4,19 @@ For ``--minutes`` (``SOAK_MINUTES``, default 30):
 
 - a streaming job (``--streaming``, 20 s windows) watches ``in_stream/``; one file is dropped there
   every second (atomic rename), good or bad at random (broken JSON, no text, empty, binary, NUL byte,
-  lone surrogate escape, truncated gzip); every few minutes the job gets SIGTERM (it must drain and
-  exit 0 within ``streaming.drain_seconds``) and is started again at once; a quarter of these stops are
-  forced (a second SIGTERM or a SIGKILL during the drain): the next job must read what was not committed
-  and set aside the uncommitted windows' files;
+  lone surrogate escape, truncated gzip); it also polls (every 5 s) a feed served on 127.0.0.1 that
+  gains an entry every 5 s (no ETag: every poll returns the last 60 entries, so each entry is seen by
+  many polls and often by two jobs); every few minutes the job gets SIGTERM (it must drain and exit 0 within
+  ``streaming.drain_seconds``) and is started again at once; some stops are forced (a second SIGTERM or
+  a SIGKILL during the drain): the next job must read what was not committed and set aside the
+  uncommitted windows' files. The stops are planned from the seed (:func:`stop_plan`): at least 3
+  drains and 3 forced stops whatever the run's length;
 - beside it, ``--incremental`` batch runs over ``in_batch/`` (a file every 3 s) are started one after
   the other; half of them are killed with SIGKILL at a random moment;
 - at the end the drops stop, the streaming job commits everything and is stopped, one last batch run
   completes, and :func:`check_conservation` checks both output folders: every input line (or file) is
-  in ``articles/`` exactly once or in ``dead_letter/``, and nothing else is there.
+  in ``articles/`` exactly once or in ``dead_letter/``, every feed entry is in ``articles/`` exactly once,
+  and nothing else is there.
 
 :func:`check_conservation` is this script's own checker; ``python -m pipeline.verify`` (branch
 ``atomic-outputs``) is meant to replace it. Exit status 0 when the check passes and every stop behaved.
@@ -49,8 +53,10 @@ SENTENCES = (
     "Hospitals in the region asked for more blood donors after the attack.",
 )
 # A drain writes whatever the job has not processed yet: on 2 busy cores the job can lag a minute behind
-# the drops (a 5 s window took ~20 s at load 12), so the soak allows more than the default 30 s.
-DRAIN_SECONDS = 120
+# the drops (a 5 s window took ~20 s at load 12; drains of 73-116 s at load 10-14 with the feed, and one
+# over 180 s at load 14 after the job's first 2.4 min), so the soak allows far more than the default 30 s.
+DRAIN_SECONDS = 300
+MIN_UPTIME = 30.0  # a stop behind schedule waits until the restarted job has run this long
 BAD_KINDS = ("broken_json", "no_text", "empty_file", "binary", "nul_byte", "lone_surrogate", "truncated_gzip")
 
 
@@ -126,6 +132,70 @@ class Dropper(threading.Thread):
             self.halt.wait(0.1)
 
 
+class Feed(threading.Thread):
+    """An RSS feed on 127.0.0.1 that gains an entry every ``every`` s and lists the last ``keep``
+    (no validators: every poll gets the whole feed); remembers every entry's link."""
+
+    def __init__(self, rng: random.Random, every: float = 5.0, keep: int = 60) -> None:
+        super().__init__(daemon=True)
+        from tests.support.httpserver import LocalHTTPServer, send
+
+        self.rng, self.every, self.keep = rng, every, keep
+        self.entries: list[tuple[str, str, str]] = []  # (link, title, text)
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
+        self.server = LocalHTTPServer().start()
+        self.url = self.server.route("/feed.xml", lambda req: send(req, 200, self.body(), "application/rss+xml"))
+
+    def body(self) -> bytes:
+        from xml.sax.saxutils import escape
+
+        with self.lock:
+            shown = self.entries[-self.keep :]
+        items = "".join(
+            f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
+            f"<description>{escape(text)}</description></item>"
+            for link, title, text in reversed(shown)
+        )
+        return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Soak feed</title>'
+                f"<link>https://soak.example/</link>{items}</channel></rss>").encode()  # fmt: skip
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            n = len(self.entries) + 1
+            text = " ".join(self.rng.sample(SENTENCES, 4)) + f" Feed entry {n}. " + " ".join(self.rng.sample(SENTENCES, 2))
+            with self.lock:
+                self.entries.append((f"https://soak.example/feed/{n}", f"Feed report {n}", text))
+            self.halt.wait(self.every)
+
+    def links(self) -> list[str]:
+        with self.lock:
+            return [link for link, _, _ in self.entries]
+
+
+def stop_plan(
+    rng: random.Random, seconds: float, every: tuple[float, float], force_ratio: float, at_least: int = 3
+) -> list[tuple[float, str]]:
+    """``[(offset s, "drain" | "force"), ...]``: when the streaming job is stopped and how, drawn from
+    ``rng`` alone (same seed, same plan). Offsets every ``every`` s (uniform), squeezed when needed
+    so that at least ``at_least`` drains and ``at_least`` forced stops fit before the last 60 s."""
+    usable = max(seconds - 60.0, 60.0)
+    offsets, t = [], 0.0
+    while True:
+        t += rng.uniform(*every)
+        if t >= usable:
+            break
+        offsets.append(t)
+    if len(offsets) < 2 * at_least:
+        step = usable / (2 * at_least + 1)
+        offsets = [step * (i + 1) for i in range(2 * at_least)]
+    n = len(offsets)
+    forced = min(max(at_least, round(n * force_ratio)), n - at_least)
+    kinds = ["force"] * forced + ["drain"] * (n - forced)
+    rng.shuffle(kinds)
+    return list(zip(offsets, kinds))
+
+
 # ----------------------------------------------------------------------------- the check
 
 
@@ -140,11 +210,13 @@ def _records(folder: str) -> list[dict]:
     return rows
 
 
-def check_conservation(expected: dict[str, list[int]], output: str) -> dict:
+def check_conservation(expected: dict[str, list[int]], output: str, feed: str | None = None) -> dict:
     """Every input unit (``path#line N``, or the file for ``N == 0``) is in ``<output>/articles/``
     exactly once or in ``<output>/dead_letter/`` (a dead letter naming the line or the whole file);
-    no article comes from anything else. Returns the figures and the offending units."""
-    articles = _records(os.path.join(output, "articles"))
+    no article comes from anything else (but ``feed``, checked by :func:`check_feed`). Returns the
+    figures and the offending units."""
+    articles = [a for a in _records(os.path.join(output, "articles"))
+                if not (feed and str(a.get("origin", "")).startswith(feed + "#"))]  # fmt: skip
     dead = _records(os.path.join(output, "dead_letter"))
     seen = collections.Counter(a.get("origin") for a in articles)
     dead_sources = {d.get("source") for d in dead}
@@ -169,6 +241,18 @@ def check_conservation(expected: dict[str, list[int]], output: str) -> dict:
     }
 
 
+def check_feed(links: list[str], feed: str, output: str) -> dict:
+    """Every entry the feed served is in ``<output>/articles/`` exactly once (by its link)."""
+    seen = collections.Counter(
+        a.get("url") for a in _records(os.path.join(output, "articles")) if str(a.get("origin", "")).startswith(feed + "#")
+    )
+    lost = [link for link in links if not seen[link]]
+    doubled = sorted(link for link, c in seen.items() if c > 1)
+    phantom = sorted(link for link in seen if link not in set(links))
+    return {"units": len(links), "in_articles": sum(1 for link in links if seen[link]), "dead_letters": 0,
+            "lost": lost, "doubled": doubled, "phantom": phantom, "ok": not (lost or doubled or phantom)}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- the jobs
 
 
@@ -186,12 +270,12 @@ def _tail(log: str, n: int = 6) -> str:
 
 
 class Streaming:
-    def __init__(self, work: str, config: str, window: int) -> None:
+    def __init__(self, work: str, config: str, window: int, feed: str | None = None) -> None:
         self.args = [
             "--streaming", "--input", os.path.join(work, "in_stream", "*.jsonl"),
             "--input", os.path.join(work, "in_stream", "*.jsonl.gz"), "--output", os.path.join(work, "out_stream"),
             "--window-seconds", str(window), "--config", config,
-        ]  # fmt: skip
+        ] + (["--feed", feed, "--allow-private-networks"] if feed else [])  # fmt: skip
         self.log = os.path.join(work, "streaming.log")
         self.proc: subprocess.Popen | None = None
         self.drains: list[float] = []
@@ -231,12 +315,13 @@ class Streaming:
             self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
-        time.sleep(rng.uniform(0.0, 3.0))
+        time.sleep(rng.uniform(0.5, 3.0))
         how = rng.choice((signal.SIGTERM, signal.SIGKILL))
-        try:
-            os.killpg(self.proc.pid, how)
-        except ProcessLookupError:
-            pass  # it had drained already
+        if self.proc.poll() is not None:  # it had drained already: not a forced stop
+            self.forced[f"drained before the second signal -> {self.proc.returncode}"] += 1
+            self._check_said(before, self.proc.returncode)
+            return
+        os.killpg(self.proc.pid, how)
         code = self.proc.wait(30)
         self.forced[f"second SIGTERM -> {code}" if how == signal.SIGTERM else "SIGKILL"] += 1
         if how == signal.SIGTERM:
@@ -296,21 +381,26 @@ def _write_config(work: str) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(
             f"version: 1\ntopics: {os.path.join(REPO, 'configs', 'topics.yaml')}\n"
-            f"streaming:\n  poll_seconds: 1\n  settle_seconds: 0.3\n  drain_seconds: {DRAIN_SECONDS}\n"
+            f"streaming:\n  poll_seconds: 1\n  feed_poll_seconds: 5\n  settle_seconds: 0.3\n"
+            f"  drain_seconds: {DRAIN_SECONDS}\n"
         )
     return path
 
 
-def _wait_committed(work: str, paths: Iterable[str], stalled: float) -> bool:
-    """Wait until the streaming job has committed every path, as long as it makes progress
-    (a lagging job catches up on its backlog here); False after ``stalled`` s without progress."""
+def _wait_committed(work: str, paths: Iterable[str], stalled: float, feed: "Feed | None" = None) -> bool:
+    """Wait until the streaming job has committed every path (and written every feed entry), as long
+    as it makes progress (a lagging job catches up on its backlog here); False after ``stalled`` s
+    without progress."""
     from transforms.io.seen import read_seen, seen_folder
 
     wanted = set(paths)
+    links = set(feed.links()) if feed else set()
     done, last_progress = 0, time.time()
     while time.time() - last_progress < stalled:
         committed = len(wanted & read_seen(seen_folder(os.path.join(work, "out_stream"))))
-        if committed == len(wanted):
+        if links:
+            committed += len(links & {a.get("url") for a in _records(os.path.join(work, "out_stream", "articles"))})
+        if committed == len(wanted) + len(links):
             return True
         if committed > done:
             done, last_progress = committed, time.time()
@@ -328,6 +418,9 @@ def soak(
     force_ratio: float = 0.25,
     stream_faults: tuple[str, ...] = BAD_KINDS,
     batch_faults: tuple[str, ...] = BAD_KINDS,
+    with_feed: bool = True,
+    stream_every: float = 1.0,
+    feed_every: float = 5.0,
 ) -> int:
     rng = random.Random(seed)
     for sub in ("in_stream", "in_batch"):
@@ -335,43 +428,55 @@ def soak(
     config = _write_config(work)
     stream_in, batch_in = os.path.join(work, "in_stream"), os.path.join(work, "in_batch")
     dropper = Dropper(
-        {stream_in: 1.0, batch_in: 3.0},
+        {stream_in: stream_every, batch_in: 3.0},
         random.Random(seed + 1),
         bad_ratio,
         {stream_in: stream_faults, batch_in: batch_faults},
     )
-    streaming = Streaming(work, config, window=window)
+    feed = Feed(random.Random(seed + 3), every=feed_every) if with_feed else None
+    streaming = Streaming(work, config, window=window, feed=feed.url if feed else None)
     batches = Batches(work, config, random.Random(seed + 2), kill_ratio=0.5)
+    plan = stop_plan(rng, minutes * 60, restart_range, force_ratio)
+    print(f"soak: stop plan (seed {seed}): " + ", ".join(f"{t / 60:.1f} min {kind}" for t, kind in plan), flush=True)
     started = time.time()
     end = started + minutes * 60
     streaming.start()
     dropper.start()
     batches.start()
-    restarts = 0
-    while True:
-        next_stop = time.time() + rng.uniform(*restart_range)
-        if next_stop >= end:
-            break
-        time.sleep(max(0.0, next_stop - time.time()))
-        restarts += 1
-        if rng.random() < force_ratio:
+    if feed:
+        feed.start()
+    restarted = started
+    for restarts, (offset, kind) in enumerate(plan, 1):
+        # on time, or (behind after long drains) once the restarted job has run a while: every stop happens
+        time.sleep(max(0.0, started + offset - time.time(), restarted + MIN_UPTIME - time.time()))
+        if kind == "force":
             streaming.force(rng)
-            print(f"soak: {(time.time() - started) / 60:4.1f} min: stop #{restarts} forced; restarting", flush=True)
+            print(f"soak: {(time.time() - started) / 60:4.1f} min: stop #{restarts} forced "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(streaming.forced.items()))} so far); restarting",
+                  flush=True)  # fmt: skip
         else:
             streaming.stop(timeout=DRAIN_SECONDS + 30)
             print(f"soak: {(time.time() - started) / 60:4.1f} min: SIGTERM #{restarts}, drained in "
                   f"{streaming.drains[-1] if streaming.drains else float('nan'):.1f} s; restarting", flush=True)  # fmt: skip
         streaming.start()
+        restarted = time.time()
     time.sleep(max(0.0, end - time.time()))
     dropper.halt.set()
     dropper.join()
+    if feed:
+        feed.halt.set()
+        feed.join()
     batches.halt.set()
-    committed = _wait_committed(work, dropper.expected[stream_in], stalled=180)
+    committed = _wait_committed(work, dropper.expected[stream_in], stalled=180, feed=feed)
     streaming.stop(timeout=DRAIN_SECONDS + 30)
     batches.join()
     batches.run_once(None)  # the last run completes: it reads whatever the killed runs left
-    stream_check = check_conservation(dropper.expected[stream_in], os.path.join(work, "out_stream"))
+    if feed:
+        feed.server.stop()
+    out_stream = os.path.join(work, "out_stream")
+    stream_check = check_conservation(dropper.expected[stream_in], out_stream, feed.url if feed else None)
     batch_check = check_conservation(dropper.expected[batch_in], os.path.join(work, "out_batch"))
+    feed_check = check_feed(feed.links(), feed.url, out_stream) if feed else None
     failures = streaming.failures + batches.failures + ([] if committed else ["streaming: not every file committed"])
 
     def line(name: str, check: dict, kinds: collections.Counter) -> str:
@@ -385,8 +490,13 @@ def soak(
         )
 
     drains = streaming.drains
-    print(f"soak: {minutes:g} min, seed {seed}, work folder {work}, drain limit {DRAIN_SECONDS} s")
+    print(f"soak: {minutes:g} min, seed {seed}, a file every {stream_every:g} s, work folder {work}, "
+          f"drain limit {DRAIN_SECONDS} s")
     print(line("streaming", stream_check, dropper.kinds[stream_in]))
+    if feed_check:
+        print(f"  feed      {feed_check['units']} entries (one every {feed.every:g} s, the last {feed.keep} listed, "
+              f"{feed.server.hits('/feed.xml')} polls) -> {feed_check['in_articles']} in articles; lost "
+              f"{len(feed_check['lost'])}, doubled {len(feed_check['doubled'])}, phantom {len(feed_check['phantom'])}")  # fmt: skip
     print(line("batch", batch_check, dropper.kinds[batch_in]))
     set_aside = sum(len(files) for _, _, files in os.walk(os.path.join(work, "out_stream", "_streaming", "uncommitted")))
     print(
@@ -396,13 +506,15 @@ def soak(
         + f"; {set_aside} uncommitted window files set aside), {batches.killed} batch runs killed with SIGKILL, "
         f"{batches.completed} batch runs completed"
     )
-    for name, check in (("streaming", stream_check), ("batch", batch_check)):
+    print("  drains:   " + ", ".join(f"{d:.1f}" for d in drains) + " s")
+    checks = [("streaming", stream_check), ("batch", batch_check)] + ([("feed", feed_check)] if feed_check else [])
+    for name, check in checks:
         for what in ("lost", "doubled", "phantom"):
             if check[what]:
                 print(f"  {name} {what}: {check[what][:5]}{' ...' if len(check[what]) > 5 else ''}")
     for failure in failures:
         print(f"  failure: {failure}")
-    ok = stream_check["ok"] and batch_check["ok"] and not failures
+    ok = all(check["ok"] for _, check in checks) and not failures
     print("soak: OK, nothing lost" if ok else "soak: FAILED")
     return 0 if ok else 1
 
@@ -411,11 +523,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 30)))
     parser.add_argument("--dir", default=None, help="work folder (default: a new temporary one, kept)")
-    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED", 18)),
+                        help="all random choices (files, faults, stop plan, kills) follow from it (default 18)")  # fmt: skip
     parser.add_argument("--bad-ratio", type=float, default=0.3, help="share of files with a fault")
-    parser.add_argument("--restart-every", type=float, nargs=2, default=(60.0, 180.0), metavar=("MIN", "MAX"),
+    parser.add_argument("--restart-every", type=float, nargs=2, default=(120.0, 240.0), metavar=("MIN", "MAX"),
                         help="seconds between SIGTERMs of the streaming job (uniform)")  # fmt: skip
     parser.add_argument("--window", type=int, default=20, help="--window-seconds of the streaming job")
+    parser.add_argument("--no-feed", action="store_true", help="no feed beside the watched folder")
+    parser.add_argument("--stream-every", type=float, default=float(os.environ.get("SOAK_STREAM_EVERY", 1.0)),
+                        help="seconds between two files dropped into the watched folder (default 1; a job that "
+                        "cannot keep up drains its whole backlog at every stop)")  # fmt: skip
+    parser.add_argument("--feed-every", type=float, default=float(os.environ.get("SOAK_FEED_EVERY", 5.0)),
+                        help="seconds between two new feed entries (default 5)")
     parser.add_argument("--force-ratio", type=float, default=0.25,
                         help="share of streaming stops made without a drain (a second SIGTERM or SIGKILL during it)")  # fmt: skip
     for which in ("stream", "batch"):
@@ -434,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dir {work} is not empty")
     return soak(
         args.minutes, work, args.seed, args.bad_ratio, tuple(args.restart_every), args.window, args.force_ratio,
-        faults["stream"], faults["batch"],
+        faults["stream"], faults["batch"], not args.no_feed, args.stream_every, args.feed_every,
     )
 
 

@@ -302,3 +302,40 @@ def test_a_malformed_pubsub_input_is_a_clear_command_line_error(tmp_path):
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "expected pubsub://projects/PROJECT/subscriptions/SUBSCRIPTION" in done.stderr.strip().splitlines()[-1]
+
+
+class _Pulled(_Received):  # with the ack id a real pull returns
+    def __init__(self, message_id: str, data: bytes, ack_id: str):
+        super().__init__(message_id, data)
+        self.ack_id = ack_id
+
+
+def test_live_poller_acknowledges_a_message_only_when_its_window_is_committed(tmp_path):
+    from transforms.io.items import AckLedger
+    from transforms.io.seen import write_part
+
+    seen = str(tmp_path / "seen")
+    write_part(seen, "earlier", [], ["w0"], [message_origin(SUB, "0")])  # committed by an earlier job
+    queued = [[_Pulled("0", b"{}", "a0"), _Pulled("1", b"{}", "a1")], [_Pulled("1", b"{}", "a1b")], [], []]
+    acks, extensions = [], []
+    clock = [1000.0]
+    ledger = AckLedger(clock=lambda: clock[0])
+    files = LivePoller([], [], 1.0, 300.0, settle_seconds=0.0)
+    poller = LivePubSubPoller(
+        [SUB], files, 1.0, pull=lambda sub: queued.pop(0), seen=seen, ledger=ledger, lease_seconds=30,
+        ack=lambda sub, ids: acks.append(ids), extend=lambda sub, ids, s: extensions.append((ids, s)),
+    )  # fmt: skip
+    assert [decode_message(v)["origin"] for _, v in poller.poll_once()[1]] == [message_origin(SUB, "1")]
+    assert acks == [["a0"]]  # committed earlier: acknowledged, not emitted; "1" is not acknowledged ...
+    assert extensions == [(["a1"], 30)]  # ... but its deadline is renewed
+    assert poller.poll_once()[1] == []  # redelivered while its window is open: not emitted twice
+    assert ledger.pending() == 1 and extensions[-1] == (["a1b"], 30)
+    clock[0] += 11  # a third of the lease later: renewed again
+    poller.poll_once()
+    assert extensions[-1] == (["a1b"], 30)
+    assert ledger.acknowledge([message_origin(SUB, "1")]) == 1  # the window committed (RecordSeenFiles)
+    assert acks[-1] == ["a1b"] and ledger.pending() == 0
+
+    plain = LivePubSubPoller([SUB], LivePoller([], [], 1.0, 300.0), 1.0, pull=lambda sub: [_Pulled("5", b"{}", "a5")],
+                             ack=lambda sub, ids: acks.append(ids), ledger=AckLedger(), ack_on_commit=False)  # fmt: skip
+    assert len(plain.poll_once()[1]) == 1 and acks[-1] == ["a5"]  # no --output: nothing commits, acknowledged at once

@@ -46,7 +46,9 @@ def redact_url(url: str) -> str:
 
 class RedactingFilter(logging.Filter):
     """A logging filter (for handlers) that passes every record with
-    :func:`redact_text` applied to its message and traceback."""
+    :func:`redact_text` applied to its message and traceback. A traceback that held a
+    credential is moved, redacted, into the message (``exc_info`` cleared): some
+    handlers (Beam's worker log handler) format ``exc_info`` themselves."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -57,7 +59,13 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            trace = logging.Formatter().formatException(record.exc_info)
+            clean = redact_text(trace)
+            if clean != trace:
+                record.msg, record.args = f"{record.msg}\n{clean}", None
+                record.exc_info = None
+            else:
+                record.exc_text = trace
         elif record.exc_text:
             record.exc_text = redact_text(record.exc_text)
         return True

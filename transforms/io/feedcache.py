@@ -4,39 +4,59 @@
 headers of the next request, so an unchanged feed costs one 304 and no body.
 It is kept under ``--state`` as ``feeds/feed_cache.json`` (Beam FileSystems,
 so local or ``gs://``), written atomically; a corrupt file is ignored.
+
+A feed URL may carry a password or a token, so the file never holds one: each
+feed is keyed by ``sha256:<hex>`` of its URL (:func:`cache_key`) and shown with
+its credentials redacted (``"feed"``). Version 1 files (keyed by the plain URL)
+are read and converted; :meth:`FeedCache.migrate` rewrites one in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import uuid
 
-__all__ = ["FeedCache"]
+from transforms.common.redact import redact_url
+
+__all__ = ["FeedCache", "cache_key"]
 
 _CACHE_FILE = "feed_cache.json"
+_KEY_PREFIX = "sha256:"
+_VALIDATORS = ("etag", "last_modified")
+
+
+def cache_key(url: str) -> str:
+    """The cache's key for ``url``: a hash, so credentials in the URL are not stored."""
+    if url.startswith(_KEY_PREFIX):
+        return url
+    return _KEY_PREFIX + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 _log = logging.getLogger(__name__)
 
 
 class FeedCache:
-    """ETag / Last-Modified per feed URL, persisted as one JSON file
-    (``<state_dir>/feeds/feed_cache.json``) through Beam FileSystems."""
+    """ETag / Last-Modified per feed URL (kept under :func:`cache_key`), persisted as one
+    JSON file (``<state_dir>/feeds/feed_cache.json``) through Beam FileSystems."""
 
     def __init__(self, entries: dict[str, dict[str, str]] | None = None) -> None:
-        self._entries: dict[str, dict[str, str]] = dict(entries or {})
+        self._entries: dict[str, dict[str, str]] = {}
+        self._shown: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.migrated = False  # read from a version 1 file (plain URLs as keys)
+        self.merge(entries or {})
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, url: str) -> dict[str, str] | None:
-        entry = self._entries.get(url)
+        entry = self._entries.get(cache_key(url))
         return dict(entry) if entry else None
 
     def request_headers(self, url: str) -> dict[str, str]:
-        entry = self._entries.get(url) or {}
+        entry = self._entries.get(cache_key(url)) or {}
         headers = {}
         if entry.get("etag"):
             headers["If-None-Match"] = entry["etag"]
@@ -48,37 +68,54 @@ class FeedCache:
         """Store the validators of a 200 response; True when the entry changed."""
         lower = {k.lower(): v for k, v in headers.items()}
         entry = {k: lower[h] for k, h in (("etag", "etag"), ("last_modified", "last-modified")) if lower.get(h)}
+        key = cache_key(url)
         with self._lock:
             if not entry:
-                return self._entries.pop(url, None) is not None
-            if self._entries.get(url) == entry:
+                self._shown.pop(key, None)
+                return self._entries.pop(key, None) is not None
+            self._shown.setdefault(key, redact_url(url))
+            if self._entries.get(key) == entry:
                 return False
-            self._entries[url] = entry
+            self._entries[key] = entry
             return True
 
+    def update(self, url: str) -> tuple[str, dict[str, str]] | None:
+        """``(key, entry)`` of ``url`` as :meth:`merge` takes it (the redacted URL in
+        ``"feed"``): what a worker sends to the step that saves the cache."""
+        key = cache_key(url)
+        entry = self._entries.get(key)
+        return (key, {**entry, "feed": self._shown.get(key) or redact_url(url)}) if entry else None
+
     def merge(self, updates: dict[str, dict[str, str]]) -> None:
+        """Entries by URL or by :func:`cache_key` (with the redacted URL in ``"feed"``);
+        an empty entry removes the feed."""
         with self._lock:
             for url, entry in updates.items():
-                if entry:
-                    self._entries[url] = dict(entry)
+                key = cache_key(url)
+                validators = {k: str(v) for k, v in (entry or {}).items() if k in _VALIDATORS and isinstance(v, str)}
+                if validators:
+                    self._entries[key] = validators
+                    shown = (entry or {}).get("feed")
+                    self._shown[key] = str(shown) if shown else self._shown.get(key, redact_url(url) if key != url else "")
                 else:
-                    self._entries.pop(url, None)
+                    self._entries.pop(key, None)
+                    self._shown.pop(key, None)
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, "feeds": self._entries}, sort_keys=True, indent=1)
+        feeds = {key: {"feed": self._shown.get(key, ""), **entry} for key, entry in self._entries.items()}
+        return json.dumps({"version": 2, "feeds": feeds}, sort_keys=True, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "FeedCache":
+        """Version 2 (keyed by :func:`cache_key`) or version 1 (keyed by the plain URL:
+        converted, ``migrated`` set)."""
         obj = json.loads(text)
         feeds = obj.get("feeds") if isinstance(obj, dict) else None
         if not isinstance(feeds, dict):
             raise ValueError("feed cache: no 'feeds' object")
-        clean = {
-            str(u): {k: str(v) for k, v in e.items() if k in ("etag", "last_modified") and isinstance(v, str)}
-            for u, e in feeds.items()
-            if isinstance(e, dict)
-        }
-        return cls({u: e for u, e in clean.items() if e})
+        cache = cls({str(u): e for u, e in feeds.items() if isinstance(e, dict)})
+        cache.migrated = any(not str(u).startswith(_KEY_PREFIX) for u in feeds)
+        return cache
 
     @staticmethod
     def path(state_dir: str) -> str:
@@ -102,6 +139,16 @@ class FeedCache:
         except (ValueError, UnicodeDecodeError) as exc:
             _log.warning("ignoring unreadable feed cache %s: %s", path, exc)
             return cls()
+
+    @classmethod
+    def migrate(cls, state_dir: str) -> bool:
+        """Rewrite a version 1 cache under ``state_dir`` (credentialed URLs as keys) as
+        version 2; True when it did. Called by a batch run holding the ``--state`` lock."""
+        cache = cls.load(state_dir)
+        if not cache.migrated:
+            return False
+        cache.save(state_dir)
+        return True
 
     def save(self, state_dir: str) -> str:
         """Write atomically: a temporary file beside it, then a rename."""

@@ -36,6 +36,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.common.records import DEFAULT_MAX_DEAD_LETTERS, Rejected, RejectedInput, cap_dead_letters, reject
 from transforms.common.redact import redact_url
+from transforms.common.worker_logs import install_redaction
 from transforms.common.unicode import valid_unicode
 from transforms.common.stage import DEAD_LETTER, MAIN, namespace
 from transforms.io.feedcache import FeedCache
@@ -241,6 +242,7 @@ class PollFeedsFn(beam.DoFn):
         self._cache: FeedCache | None = None
 
     def setup(self) -> None:
+        install_redaction()  # this worker's log handlers (also done by the BeamPlugin at worker start)
         self._fetcher = Fetcher(self._options)
         self._cache = FeedCache.load(self._state_dir) if self._state_dir else FeedCache()
 
@@ -267,8 +269,8 @@ class PollFeedsFn(beam.DoFn):
             else:
                 yield item
         after = self._cache.get(url)
-        if after and after != before:
-            yield beam.pvalue.TaggedOutput(CACHE_UPDATES, (url, after))
+        if after and after != before:  # keyed by a hash of the URL: no credential leaves the worker
+            yield beam.pvalue.TaggedOutput(CACHE_UPDATES, self._cache.update(url))
 
     def teardown(self) -> None:
         if self._fetcher is not None:

@@ -14,7 +14,8 @@ every input's records then stay in the outputs exactly once.
 
 Layout: ``<output>/_streaming/seen/<window start>-<window end>-<job>-<nonce>.seen``,
 one JSON value per line: a string is a watched path, ``{"window": key}`` a
-committed window (``<start>-<end>-<job>``, as in the window file names). Each part
+committed window (``<start>-<end>-<job>``, as in the window file names), ``{"item": key}``
+a committed feed entry or Pub/Sub message (:mod:`transforms.io.items`). Each part
 is written under a temporary name and renamed, so it is whole or absent.
 :func:`compact` (at job start) folds the parts into one. Counter
 ``newsbeam.streaming.seen_files``: paths committed.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -43,7 +44,7 @@ WINDOW_DIRS = (*OUTPUT_DIRS, "summary")  # a window's records and its summary (s
 _WINDOW_FILE = re.compile(rf"^(?:{'|'.join(WINDOW_DIRS)})-({_STAMP}-{_STAMP}-[0-9a-f]{{8}})-\d{{5}}-of-\d{{5}}\.jsonl(?:\.gz)?$")
 SUFFIX = ".seen"
 _KEY = "seen"  # one key per window: the commit needs every output of the window
-_PATH, _WRITTEN = "path", "written"
+_PATH, _WRITTEN, _ITEM = "path", "written", "item"
 
 
 class SeenFilesError(Exception):
@@ -61,8 +62,8 @@ def _parts(folder: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([output_path(folder, "*" + SUFFIX)])[0].metadata_list)
 
 
-def _read_part(path: str) -> tuple[list[str], list[str]]:
-    """``(paths, committed window keys)`` of one part."""
+def _read_part(path: str) -> tuple[list[str], list[str], list[str]]:
+    """``(paths, committed window keys, committed item keys)`` of one part."""
     with FileSystems.open(path) as fh:
         data = fh.read()
     try:
@@ -73,21 +74,36 @@ def _read_part(path: str) -> tuple[list[str], list[str]]:
             "(their records may then appear twice)"
         ) from None
     paths = [v for v in values if isinstance(v, str)]
-    windows = [v.get("window") for v in values if isinstance(v, dict)]
-    if len(paths) + len(windows) != len(values) or not all(isinstance(w, str) for w in windows):
+    tagged = [v for v in values if isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), str)]
+    windows = [v["window"] for v in tagged if "window" in v]
+    items = [v["item"] for v in tagged if "item" in v]
+    if len(paths) + len(windows) + len(items) != len(values):
         raise SeenFilesError(f"{path} is damaged (a line is not a path); delete it to read that window's files again")
-    return paths, windows  # type: ignore[return-value]
+    return paths, windows, items
+
+
+def read_full(folder: str) -> tuple[set[str], set[str], set[str]]:
+    """``(committed paths, committed window keys, committed item keys)`` under ``folder``."""
+    paths: set[str] = set()
+    windows: set[str] = set()
+    items: set[str] = set()
+    for part in _parts(folder):
+        p, w, i = _read_part(part)
+        paths.update(p)
+        windows.update(w)
+        items.update(i)
+    return paths, windows, items
 
 
 def read_record(folder: str) -> tuple[set[str], set[str]]:
     """``(committed paths, committed window keys)`` under ``folder`` (empty when none yet)."""
-    paths: set[str] = set()
-    windows: set[str] = set()
-    for part in _parts(folder):
-        p, w = _read_part(part)
-        paths.update(p)
-        windows.update(w)
+    paths, windows, _ = read_full(folder)
     return paths, windows
+
+
+def read_items(folder: str) -> set[str]:
+    """Every feed entry / Pub/Sub message key committed under ``folder``."""
+    return read_full(folder)[2]
 
 
 def read_seen(folder: str) -> set[str]:
@@ -95,7 +111,7 @@ def read_seen(folder: str) -> set[str]:
     return read_record(folder)[0]
 
 
-def write_part(folder: str, name: str, paths: Iterable[str], windows: Iterable[str] = ()) -> str:
+def write_part(folder: str, name: str, paths: Iterable[str], windows: Iterable[str] = (), items: Iterable[str] = ()) -> str:
     """Write one part atomically (temporary name, then rename); return its path."""
     final = output_path(folder, name + SUFFIX)
     temp = output_path(folder, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -106,6 +122,7 @@ def write_part(folder: str, name: str, paths: Iterable[str], windows: Iterable[s
             pass  # exists already
     body = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in sorted(set(paths)))
     body += "".join(json.dumps({"window": w}) + "\n" for w in sorted(set(windows)))
+    body += "".join(json.dumps({"item": i}, ensure_ascii=False) + "\n" for i in sorted(set(items)))
     with FileSystems.create(temp) as fh:
         fh.write(body.encode("utf-8"))
     FileSystems.rename([temp], [final])
@@ -117,9 +134,9 @@ def compact(folder: str) -> tuple[set[str], set[str]]:
     in between only repeats lines); return ``(paths, window keys)``. Raises
     :class:`SeenFilesError` naming a damaged part."""
     parts = _parts(folder)
-    paths, windows = read_record(folder)
+    paths, windows, items = read_full(folder)
     if len(parts) > 1:
-        write_part(folder, f"compact-{uuid.uuid4().hex[:12]}", paths, windows)
+        write_part(folder, f"compact-{uuid.uuid4().hex[:12]}", paths, windows, items)
         FileSystems.delete(parts)
     return paths, windows
 
@@ -169,49 +186,69 @@ def set_aside_uncommitted(output: str, windows: set[str]) -> list[str]:
 
 
 class CommitSeenFn(beam.DoFn):
-    """One grouped window -> one part listing the window's watched paths."""
+    """One grouped window -> one part listing the window's watched paths and item keys;
+    then ``on_commit(item keys)`` (acknowledges the window's Pub/Sub messages)."""
 
-    def __init__(self, folder: str, job: str) -> None:
-        self._folder, self._job = folder, job
+    def __init__(self, folder: str, job: str, on_commit: Callable[[list[str]], object] | None = None) -> None:
+        self._folder, self._job, self._on_commit = folder, job, on_commit
         self._committed = Metrics.counter(namespace("streaming"), "seen_files")
+        self._items = Metrics.counter(namespace("streaming"), "seen_items")
 
     def process(self, element: tuple[str, Iterable[tuple[str, str]]], w=beam.DoFn.WindowParam) -> Iterator[int]:
-        _, items = element
-        paths = sorted({value for kind, value in items if kind == _PATH})
+        _, values = element
+        values = list(values)
+        paths = sorted({value for kind, value in values if kind == _PATH})
+        items = sorted({value for kind, value in values if kind == _ITEM})
         start, end = float(w.start.micros) / 1e6, float(w.end.micros) / 1e6
         # written even without paths (a window of feed or Pub/Sub records): its files are committed too
-        write_part(self._folder, window_part_name(start, end, self._job), paths, [window_key(start, end, self._job)])
+        write_part(
+            self._folder, window_part_name(start, end, self._job), paths, [window_key(start, end, self._job)], items
+        )
         self._committed.inc(len(paths))
+        self._items.inc(len(items))
+        if items and self._on_commit is not None:
+            self._on_commit(items)
         yield len(paths)
 
 
 class RecordSeenFiles(beam.PTransform):
-    """Apply to ``(written, paths)`` or ``(written,)``: the flattened results of the window
-    writes, and the watched file paths (timestamped at discovery, global window).
-    Commits each window (its key and its paths) once that window's writes are done:
-    both go through one GroupByKey in the same windows, which fires only when the
-    watermark has passed the window end on both inputs, i.e. after the writes."""
+    """Apply to ``(written, paths[, items])`` or ``(written,)``: the flattened results of the
+    window writes, the watched file paths and the item keys of feed entries and Pub/Sub
+    messages (:mod:`transforms.io.items`; both timestamped at discovery, global window).
+    Commits each window (its key, paths and items) once that window's writes are done:
+    all go through one GroupByKey in the same windows, which fires only when the
+    watermark has passed the window end on every input, i.e. after the writes; then
+    calls ``on_commit`` with the window's item keys."""
 
-    def __init__(self, folder: str, job: str, window_seconds: float, allowed_lateness: float = 0.0) -> None:
+    def __init__(
+        self,
+        folder: str,
+        job: str,
+        window_seconds: float,
+        allowed_lateness: float = 0.0,
+        on_commit: Callable[[list[str]], object] | None = None,
+    ) -> None:
         super().__init__()
         self._folder, self._job = folder, job
         self._window_seconds, self._lateness = window_seconds, allowed_lateness
+        self._on_commit = on_commit
 
     def expand(self, pcolls: tuple[beam.PCollection, ...]) -> beam.PCollection:
         written = pcolls[0]
         keyed = [written | "KeyWritten" >> beam.Map(lambda r: (_KEY, (_WRITTEN, str(r.file_name))))]
-        if len(pcolls) > 1:
-            windowfn = window.FixedWindows(self._window_seconds)
-            keyed.append(
-                pcolls[1]
-                | "WindowPaths" >> beam.WindowInto(windowfn, allowed_lateness=self._lateness)
-                | "KeyPaths" >> beam.Map(lambda p: (_KEY, (_PATH, p)))
-            )
+        windowfn = window.FixedWindows(self._window_seconds)
+        for label, kind, pcoll in (("Paths", _PATH, pcolls[1:2]), ("Items", _ITEM, pcolls[2:3])):
+            for p in pcoll:
+                keyed.append(
+                    p
+                    | f"Window{label}" >> beam.WindowInto(windowfn, allowed_lateness=self._lateness)
+                    | f"Key{label}" >> beam.Map(lambda v, kind=kind: (_KEY, (kind, v)))
+                )
         return (
             keyed
             | "FlattenPathsAndWrites" >> beam.Flatten()
             | "GroupByWindow" >> beam.GroupByKey()
-            | "CommitSeen" >> beam.ParDo(CommitSeenFn(self._folder, self._job))
+            | "CommitSeen" >> beam.ParDo(CommitSeenFn(self._folder, self._job, self._on_commit))
         )
 
 

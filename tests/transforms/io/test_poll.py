@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.support.feeds import ENTITY_BOMB, HTML_PAGE, LOCAL, articles_of, rss
 from tests.support.httpserver import LocalHTTPServer, serve_bytes, serve_feed, serve_status
 from transforms.common.records import Rejected
-from transforms.io.feedcache import FeedCache
+from transforms.io.feedcache import FeedCache, cache_key
 from transforms.io.http import USER_AGENT, Fetcher, FetchOptions
 from transforms.io.poll import PollFeeds, fetch_feed, needs_full_text, poll_feed
 
@@ -133,7 +133,8 @@ def test_poll_feeds_pipeline_routes_articles_and_dead_letters_and_saves_the_cach
         assert_that(dead | beam.Map(lambda d: (d["source"], d["stage"], d["error"].split(" (")[0])),
                     equal_to([(missing, "fetch", "HTTP 404")]), label="DeadLetters")
     saved = json.loads((tmp_path / "state" / "feeds" / "feed_cache.json").read_text())["feeds"]
-    assert saved == {a: {"etag": '"a1"'}, b: {"last_modified": "Mon, 03 Feb 2025 10:00:00 GMT"}}
+    assert saved == {cache_key(a): {"feed": a, "etag": '"a1"'},  # keyed by a hash of the URL
+                     cache_key(b): {"feed": b, "last_modified": "Mon, 03 Feb 2025 10:00:00 GMT"}}  # fmt: skip
 
     # a second scheduled run with the same state: both feeds answer 304
     with TestPipeline() as p:
