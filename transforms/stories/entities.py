@@ -86,12 +86,13 @@ def _run_places(run: str, language: str | None) -> tuple[tuple[_RunPlace, ...], 
             key = exact_key(span, language)
             if not key or key in gaz.ambiguous:
                 continue
-            hit = gaz.exact.get(key)
+            hit = gaz.named(key)
             inflected = False
             if hit is None and len(key) >= 5:
                 stem = stem_key(span, language)
-                if stem and stem not in gaz.ambiguous and stem in gaz.stems:
-                    hit = _inflected(key, gaz.stems[stem])
+                named = gaz.inflections(stem) if stem and stem not in gaz.ambiguous else None
+                if named is not None:
+                    hit = _inflected(key, named)
                     inflected = True
             if hit is None:
                 continue

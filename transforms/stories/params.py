@@ -34,3 +34,6 @@ class StoryParams:
     cross_language_factor: float = 1.0  # what a cross-language cosine is multiplied by
     neutral_floor: float = 0.3  # the smallest neutral norm an article is taken to have (caps the boost)
     cross_language_half_life_hours: float = 36.0  # the time decay's half-life across two languages
+    # across two languages, a pair whose plain cosine (whole vectors, places included, before the
+    # neutral norms scale it up) is below this is no edge: a chance overlap of a few neutral features
+    cross_language_min_cosine: float = 0.035

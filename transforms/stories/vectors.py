@@ -12,7 +12,8 @@ they existed. Across two languages the cosine is taken in the language-neutral p
 of the vectors (names, concepts, numbers, dates, places: what a translation keeps):
 the dot product, places included, divided by the product of the two vectors'
 neutral norms (:func:`cross_norm`), with its own half-life
-(``cross_language_half_life_hours``).
+(``cross_language_half_life_hours``); a pair whose plain dot product is below
+``cross_language_min_cosine`` shares too little to be scaled up and scores 0.
 Blocks hold the vectors in a compact form (:class:`CompactVector`: sorted 32-bit
 feature hashes and float16 weights in two ``bytes``) that the shuffle carries
 without pickling and that scores with a binary search and one dot product.
@@ -209,14 +210,17 @@ def cross_norm(neutral: float, full: float, params: StoryParams = StoryParams())
 def similarity(a: Vector | CompactVector, b: Vector | CompactVector, params: StoryParams = StoryParams()) -> float:
     """Cosine of the two vectors times the time decay; symmetric, in [0, 1]. Within
     one language the places take no part; across two, the cosine of the neutral
-    parts, places included (see the module). Computed on the compact form, as
-    blocks are scored."""
+    parts, places included (see the module), 0.0 when the plain cosine (places
+    included) is below ``cross_language_min_cosine``. Computed on the compact form,
+    as blocks are scored."""
     ca = a if isinstance(a, CompactVector) else compact(a)
     cb = b if isinstance(b, CompactVector) else compact(b)
     cosine = _cosine(*_arrays(ca.hashes, ca.weights), *_arrays(cb.hashes, cb.weights))
     across = across_languages(ca.language, cb.language, params)
     if across:
         cosine += _cosine(*_arrays(ca.cross_hashes, ca.cross_weights), *_arrays(cb.cross_hashes, cb.cross_weights))
+        if cosine < params.cross_language_min_cosine:
+            return 0.0  # a chance overlap of a few neutral features: never scaled up
         cosine *= params.cross_language_factor / (cross_norm(ca.neutral, ca.full, params) *
                                                   cross_norm(cb.neutral, cb.full, params))
     return min(1.0, cosine) * time_decay(a.published_at, b.published_at, params, across)

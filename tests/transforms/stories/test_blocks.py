@@ -231,3 +231,35 @@ def test_places_add_cross_keys_whose_blocks_score_only_pairs_in_two_languages():
     edges = {(a.id, b.id) for a, b, _ in score_block(lviv, inside, StoryParams(edge_floor=1e-6))}
     assert edges == {("en-1", "pl-1"), ("pl-1", "en-2")}  # not en-1 with en-2: one language, other keys shared
     assert not list(score_block(lviv, [m for m in inside if m.vector.language == "en"], params))
+
+
+def test_a_chance_overlap_across_languages_is_rejected_before_it_is_scaled_up():
+    """Two long articles in two languages sharing only a concept and a number: their
+    plain cosine is tiny, but divided by their small neutral norms it would pass the
+    merge threshold. Below ``cross_language_min_cosine`` it is no edge (nor a
+    similarity); a translation sharing its names, places and numbers scores as before."""
+    import random
+
+    from tests.support.story_cases import QUAKE_TR_EN, QUAKE_TR_FR
+
+    rng = random.Random(5)
+
+    def salad(n):
+        return " ".join("".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(n))
+
+    en = art("en", "Tariffs", f"{salad(80)} sanctions 1,450 {salad(80)}.", "2025-05-04T05:00:00Z")
+    fr = art("fr", "Tarifs", f"{salad(80)} sanctions 1 450 {salad(80)}.", "2025-05-04T06:00:00Z", lang="fr")
+    off, on = StoryParams(cross_language_min_cosine=0.0), StoryParams()
+    members, keys = block_members([en, fr], on)
+    shared = sorted(keys[0] & keys[1])
+    assert "c:sanctions" in shared
+    plain = similarity(members[0].vector, members[1].vector, StoryParams(cross_language=False))
+    assert plain < on.cross_language_min_cosine
+    scaled = [s for k in shared for _, _, s in score_block(k, members, off)]
+    assert len(scaled) == 1 and scaled[0] > on.threshold  # what the neutral norms made of it
+    assert not [e for k in shared for e in score_block(k, members, on)]
+    assert similarity(members[0].vector, members[1].vector, on) == 0.0
+    members, keys = block_members([QUAKE_TR_EN, QUAKE_TR_FR], on)
+    for k in sorted(keys[0] & keys[1]):
+        assert list(score_block(k, members, on)) == list(score_block(k, members, off))
+    assert similarity(members[0].vector, members[1].vector, on) == similarity(members[0].vector, members[1].vector, off) > 0.5
