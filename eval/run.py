@@ -16,6 +16,7 @@ thresholds were chosen on the dev splits only.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -52,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     test_rows = blindtopics.load_blind(split="test")
     print(blindtopics.report(blindtopics.evaluate(test_rows, blindtopics.predict(test_rows, args.config), topics), "test"))
+    for name in ("topics_blind2.jsonl", "topics_blind3.jsonl"):
+        rows = blindtopics.load_blind(os.path.join(blindtopics.HERE, "data", name), split="test")
+        result = blindtopics.evaluate(rows, blindtopics.predict(rows, args.config), topics)
+        m, t = result["micro"], result["traps"]
+        core = ", ".join(f"{k} {v['f1']:.2f}" for k, v in result["topics"].items() if k in blindtopics.CORE)
+        print(
+            f"== topics on {name} (test: {result['articles']} articles): micro P {m['precision']:.3f} "
+            f"R {m['recall']:.3f} F1 {m['f1']:.3f}; core F1: {core}; homonym/metaphor tagged "
+            f"{t['homonym_or_metaphor_tagged']} of {t['homonym_or_metaphor']}; background traps wrongly tagged "
+            f"{t['background_wrongly_tagged']} of {t['background']}"
+        )
     print()
 
     near = evaluate_neardup(config)
