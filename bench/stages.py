@@ -171,31 +171,34 @@ def breakdown(record: dict, ended: float | None = None) -> list[tuple[str, float
     add("graph build", *span("build_start", "build_end"))
     first = stages[0]
     add("runner: translate and fuse", first["started"] - marks["build_end"])
-    # the stage in which the heavy setups ran: worker start and model loads, then its own work
+    # the stage in which the heavy setups ran; the stages before it start the workers (their imports)
     setups = record.get("setups", [])
     heavy = max(stages, key=lambda st: st["seconds"])
     end = heavy["started"] + heavy["seconds"]
     inside = [s for s in setups if heavy["started"] <= s["started"] <= end]
-    loads_done = max((s["started"] + s["seconds"] for s in inside), default=heavy["started"])
+    first_setup = min((s["started"] for s in inside), default=heavy["started"])
+    loads_done = max((s["started"] + s["seconds"] for s in inside), default=first_setup)
     pids = {str(s["pid"]) for s in inside}
     launcher = str(record.get("launcher_pid"))
-    first_setup = min((s["started"] for s in inside), default=heavy["started"])
+
+    def cpu_of(st: dict) -> float:
+        return st.get("launcher_cpu", 0.0) + sum(st.get("worker_cpu", {}).values())
+
+    before = [st for st in stages if st["started"] < heavy["started"]]
+    after = [st for st in stages if st["started"] > heavy["started"]]
     loads_cpu = sum(s["cpu"] for s in inside)
-    gap, previous_end, others_cpu = 0.0, None, 0.0
-    for st in stages:
-        if previous_end is not None:
-            gap += st["started"] - previous_end
-        previous_end = st["started"] + st["seconds"]
-        stage_cpu = st.get("launcher_cpu", 0.0) + sum(st.get("worker_cpu", {}).values())
-        if st is heavy:
-            where = "in the launcher" if pids <= {launcher} else f"in {len(pids - {launcher})} worker processes"
-            add("  worker start (process, imports)", first_setup - st["started"])
-            add(f"  model loads ({where}; until the last is ready)", loads_done - first_setup, loads_cpu)
-            add(f"  stage work: {st['stage'][:60]}", end - loads_done, stage_cpu - loads_cpu)
-        else:
-            others_cpu += stage_cpu
-    add(f"other runner stages ({len(stages) - 1})", sum(st["seconds"] for st in stages if st is not heavy), others_cpu)
-    add("runner bookkeeping between stages", gap)
+    workers = "" if pids <= {launcher} else f", {len(pids - {launcher})} worker processes start"
+    add(f"first {len(before)} small stages{workers}", first_setup - first["started"],
+        sum(cpu_of(st) for st in before))
+    where = "in the launcher" if pids <= {launcher} else f"in {len(pids - {launcher})} worker processes"
+    add(f"model loads ({where}; until the last is ready)", loads_done - first_setup, loads_cpu)
+    add(f"work of the biggest stage: {heavy['stage'][:50]}", end - loads_done, cpu_of(heavy) - loads_cpu)
+    add(f"other runner stages ({len(after)})", sum(st["seconds"] for st in after), sum(cpu_of(st) for st in after))
+    gaps = [b["started"] - (a["started"] + a["seconds"]) for a, b in zip(after, after[1:])]
+    if after:
+        gaps.insert(0, after[0]["started"] - end)
+    add("runner bookkeeping between those stages", sum(gaps))
+    previous_end = (after or [heavy])[-1]["started"] + (after or [heavy])[-1]["seconds"]
     add("runner teardown (workers stop)", marks.get("runner_end", previous_end) - previous_end)
     publish = marks.get("publish_end", 0.0) - marks.get("publish_start", 0.0)
     add("judge, commit, summary", marks.get("main_end", previous_end) - marks.get("runner_end", previous_end) - publish)
