@@ -110,6 +110,34 @@ def _fast_identifier_class() -> type:
                 seen[level] = True
                 depth += 1
 
+        @classmethod
+        def from_arrays(cls, arrays: dict[str, Any], norm_probs: bool = True) -> "FastIdentifier":
+            """The identifier from :meth:`arrays` (e.g. memory-mapped from the cache): the
+            same model, without decompressing it or converting its weights again."""
+            from array import array
+
+            row = np.asarray(arrays["row"])
+            tk_row = array({2: "H", 4: "I", 8: "L"}[row.dtype.itemsize], row.tobytes())  # as py3langid loads it
+            self = cls.__new__(cls)
+            LanguageIdentifier.__init__(
+                self, arrays["ptc"], arrays["pc"], np.asarray(arrays["classes"]).tolist(), arrays["nextmove"],
+                np.asarray(arrays["output"]).tolist(), norm_probs=norm_probs, tk_row=tk_row,
+            )
+            self._ptc32 = arrays["ptc32"]
+            self._next = arrays["nextmove"]
+            self._row = np.asarray(self._rowbase, dtype=np.intp)
+            self._feature = np.asarray(self.tk_output, dtype=np.intp)
+            self._depth = int(arrays["depth"])
+            return self
+
+        def arrays(self) -> dict[str, Any]:
+            """What :meth:`from_arrays` needs, as numpy arrays."""
+            return {
+                "ptc": np.asarray(self.nb_ptc), "pc": np.asarray(self.nb_pc), "classes": np.asarray(self.nb_classes),
+                "nextmove": self._next, "row": np.asarray(self.tk_row), "output": np.asarray(self.tk_output),
+                "ptc32": self._ptc32, "depth": np.asarray(self._depth),
+            }
+
         def set_languages(self, langs: Any = None) -> None:
             super().set_languages(langs)
             self._ptc32 = np.asarray(self.nb_ptc, dtype=np.float32)
@@ -143,10 +171,34 @@ def load_predetector() -> Any:
     probabilities), one per process: ``.classify(text) -> (code, probability)``."""
     with _lock:
         if not _predetector:
-            from py3langid.langid import MODEL_FILE
-
-            _predetector.append(_fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True))
+            _predetector.append(_load_identifier())
         return _predetector[0]
+
+
+def _load_identifier() -> Any:
+    """py3langid's model as :class:`FastIdentifier` needs it: from the cache of decoded
+    arrays when the regex cache is on (``regexcache.cached_arrays``: keyed by the model
+    file's bytes and this module's code), else decompressed from the package (~0.9 s)."""
+    import hashlib
+
+    import py3langid
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+    from transforms.runtime.regexcache import cached_arrays, code_fingerprint
+
+    fast = _fast_identifier_class()
+    built: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        built.append(fast.from_model_file(MODEL_FILE, norm_probs=True))
+        return built[0].arrays()
+
+    with open(MODEL_DIR / MODEL_FILE, "rb") as fh:
+        model = hashlib.sha256(fh.read()).hexdigest()
+    version = getattr(py3langid, "__version__", "")
+    arrays = cached_arrays(f"py3langid\0{version}\0{model}\0{code_fingerprint(__file__)}", build)
+    if built or arrays is None:
+        return built[0] if built else fast.from_model_file(MODEL_FILE, norm_probs=True)
+    return fast.from_arrays(arrays)
 
 
 def sample_text(text: str, max_chars: int) -> str:
