@@ -72,6 +72,8 @@ def main(argv: list[str]) -> int:
     args, flags = parser.parse_known_args(argv)
     out = args.stages_out
     setup_log = out + ".setups"
+    if os.path.exists(setup_log):  # an earlier run's
+        os.remove(setup_log)
     os.environ["NEWSBEAM_SETUP_LOG"] = setup_log  # inherited by the runner's worker processes
     marks: dict[str, float] = {"process": _process_start()}
     cpu_marks: dict[str, float] = {"process": 0.0}  # the launcher's CPU seconds at each mark
