@@ -38,6 +38,7 @@ import logging
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -178,6 +179,7 @@ def cached_arrays(inputs: str, build: Callable[[], dict[str, Any]]) -> dict[str,
         pass
     except Exception:  # noqa: BLE001 - truncated or unreadable: build it again
         _log.debug("regex cache: arrays %s not usable", folder, exc_info=True)
+        shutil.rmtree(folder, ignore_errors=True)
     arrays = build()
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
