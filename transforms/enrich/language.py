@@ -2,7 +2,8 @@
 
 langdetect is random by design (it samples n-grams), so its factory is seeded;
 its profiles load once per process, under a lock (langdetect's own global
-factory races under Beam's multi-threaded workers), in ``DoFn.setup()``. It
+factory races under Beam's multi-threaded workers), when an article first needs
+them (:class:`LazyFactory`; most runs' articles never do). It
 costs about 3 ms per article, so a fast pre-detector answers first: py3langid
 (a naive-Bayes model shipped inside its PyPI package, ~0.1 ms on 300
 characters). Its answer is kept only when it is near-certain and names a
