@@ -195,6 +195,16 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     return costs
 
 
+def count_lines(files: list[str]) -> int:
+    """Articles in the cached data (one per line): a data folder whose generation was cut short
+    has all its shards but fewer articles (bench/data/20000 once held 9,033)."""
+    total = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return total
+
+
 def print_breakdown(run: dict) -> None:
     """Where the run's wall time went (``bench.stages.breakdown``), and how idle its workers were."""
     rows = run.get("wall_breakdown") or []
@@ -227,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = os.path.join(HERE, "data", f"{args.articles}")
     files = sorted(glob.glob(os.path.join(data, "*.jsonl")))
-    if len(files) != args.shards:
+    if len(files) != args.shards or count_lines(files) != args.articles:  # a generation cut short leaves every shard
         print(f"generating {args.articles} articles into {data} ...", flush=True)
         files = generate(args.articles, data, args.shards)
     costs = {}
