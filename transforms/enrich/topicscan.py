@@ -20,6 +20,7 @@ import functools
 import json
 import os
 import re
+import sys
 from typing import Any, Iterable
 
 from transforms.enrich.topicrules import _FLAGS, ANY_LANGUAGE, Pattern, TaxonomyError, Topic
@@ -354,10 +355,11 @@ def _context_source(sources: list[str]) -> tuple[str, int]:
 def _built(kind: str, inputs: Any, build: Any) -> Any:
     """``build()`` (a regex source and what goes with it, a pure function of ``inputs``),
     kept on disk by the regex cache when it is on (``regexcache.derived``), keyed by
-    ``inputs`` and the code of this module and of ``topicrules``: the same value, without
-    parsing ~2,000 patterns again in every process."""
+    ``inputs``, the code of this module and of ``topicrules`` and the Python version (its
+    regex parser reads the patterns): the same value, without parsing ~2,000 patterns
+    again in every process."""
     fingerprint = code_fingerprint(__file__, topicrules.__file__)
-    return derived(f"{kind}\0{fingerprint}\0{json.dumps(inputs)}", build)
+    return derived(f"{kind}\0{sys.version}\0{fingerprint}\0{json.dumps(inputs)}", build)
 
 
 class _Node:
