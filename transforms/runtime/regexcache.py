@@ -190,12 +190,27 @@ def cached_arrays(inputs: str, build: Callable[[], dict[str, Any]]) -> dict[str,
         try:
             os.replace(tmp, folder)
         except OSError:  # another process stored it first
-            for child in tmp.iterdir():
-                child.unlink()
-            tmp.rmdir()
+            shutil.rmtree(tmp, ignore_errors=True)
+        _prune_folders(folder.parent, MAX_ARRAY_ENTRIES)
     except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
         _log.debug("regex cache: cannot write arrays %s", folder, exc_info=True)
     return arrays
+
+
+MAX_ARRAY_ENTRIES = 3  # model versions kept (~130 MB each); a new one retires the oldest
+
+
+def _prune_folders(directory: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently written array entries (and stale temporaries)."""
+    def written(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    entries = sorted((p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".tmp-")), key=written)
+    for stale in entries[: max(0, len(entries) - keep)]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 _fingerprints: dict[tuple[str, ...], str] = {}

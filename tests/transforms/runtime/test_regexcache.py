@@ -181,3 +181,12 @@ def test_cached_arrays_are_mapped_read_only_and_rebuilt_when_truncated(cache):
     (stored,) = cache.glob("arrays/*/a.npy")
     stored.write_bytes(stored.read_bytes()[:200])
     assert recache.cached_arrays("model\0v1", build)["a"].tolist() == list(range(1000)) and len(calls) == 2
+
+
+def test_only_the_newest_array_entries_are_kept(cache):
+    import numpy as np
+
+    for version in range(recache.MAX_ARRAY_ENTRIES + 2):
+        recache.cached_arrays(f"model\0v{version}", lambda: {"a": np.arange(3)})
+        time.sleep(0.01)
+    assert len([p for p in (cache / "arrays").iterdir() if p.is_dir()]) == recache.MAX_ARRAY_ENTRIES
