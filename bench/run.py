@@ -27,6 +27,7 @@ import time
 import psutil
 
 from bench.generate import write as generate
+from bench.stages import breakdown, idle_worker_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WARM_UP = 300  # articles each stage sees before it is timed
@@ -68,6 +69,7 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
     stdout, stderr = proc.communicate()
+    ended = time.time()
     watcher.join()
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -75,7 +77,9 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
     with open(os.path.join(output, "summary.json"), encoding="utf-8") as fh:
         summary = json.load(fh)
     with open(stages_file, encoding="utf-8") as fh:
-        stages = json.load(fh)["stages"]
+        record = json.load(fh)
+    stages = record["stages"]
+    idle, had = idle_worker_seconds(record)
     return {
         "command": " ".join(shlex.quote(c) for c in cmd),
         "wall_seconds": round(wall, 2),
@@ -84,6 +88,11 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
         "summary": summary,
         "stdout": stdout.strip().splitlines()[:1],
         "runner_stages": [{"stage": st["stage"], "seconds": round(st["seconds"], 2)} for st in stages],
+        "wall_breakdown": [{"what": what, "seconds": round(sec, 2), "cpu_seconds": None if c is None else round(c, 2)}
+                           for what, sec, c in breakdown(record, ended)],
+        "idle_worker_seconds": round(idle, 1),
+        "worker_seconds": round(had, 1),
+        "model_loads": [{k: s[k] for k in ("pid", "stage", "seconds", "cpu")} for s in record.get("setups", [])],
     }
 
 
@@ -186,21 +195,55 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     return costs
 
 
+def count_lines(files: list[str]) -> int:
+    """Articles in the cached data (one per line): a data folder whose generation was cut short
+    has all its shards but fewer articles (bench/data/20000 once held 9,033)."""
+    total = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return total
+
+
+def print_breakdown(run: dict) -> None:
+    """Where the run's wall time went (``bench.stages.breakdown``), and how idle its workers were."""
+    rows = run.get("wall_breakdown") or []
+    if not rows:
+        return
+    print()
+    print(f"{'wall s':>8} {'CPU s':>7}  where the run's {run['wall_seconds']} s went")
+    for row in rows:
+        cpu = "" if row.get("cpu_seconds") is None else f"{row['cpu_seconds']:.2f}"
+        print(f"{row['seconds']:>8.2f} {cpu:>7}  {row['what']}")
+    if run.get("worker_seconds"):
+        print(f"{run['idle_worker_seconds']:>8.1f} {'':>7}  worker-seconds idle during the stages, of "
+              f"{run['worker_seconds']:.1f} (wall less CPU per worker process and stage)")
+    loads: dict[str, float] = {}
+    for load in run.get("model_loads", []):
+        loads[load["stage"]] = loads.get(load["stage"], 0.0) + load["cpu"]
+    if loads:
+        print("model loads, CPU seconds summed over processes: "
+              + ", ".join(f"{stage} {cpu:.2f}" for stage, cpu in sorted(loads.items(), key=lambda kv: -kv[1])))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=20)
     parser.add_argument("--extra-args", default="", help="more pipeline flags, e.g. '--direct_num_workers 1'")
     parser.add_argument("--name", default=None, help="result file name (default: <articles>)")
+    parser.add_argument("--no-stage-costs", action="store_true", help="skip timing each stage's function on a sample")
     args = parser.parse_args(argv)
 
     data = os.path.join(HERE, "data", f"{args.articles}")
     files = sorted(glob.glob(os.path.join(data, "*.jsonl")))
-    if len(files) != args.shards:
+    if len(files) != args.shards or count_lines(files) != args.articles:  # a generation cut short leaves every shard
         print(f"generating {args.articles} articles into {data} ...", flush=True)
         files = generate(args.articles, data, args.shards)
-    print("timing each stage on a sample ...", flush=True)
-    costs = stage_costs(files)
+    costs = {}
+    if not args.no_stage_costs:
+        print("timing each stage on a sample ...", flush=True)
+        costs = stage_costs(files)
     print(f"running the pipeline on {args.articles} articles ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="newsbeam-bench-") as out:
         run = run_pipeline(os.path.join(data, "*.jsonl"), out, shlex.split(args.extra_args))
@@ -223,11 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{n} articles in {run['wall_seconds']} s wall = {result['articles_per_second']} articles/s; "
           f"peak memory {run['peak_rss_mb']} MB; CPU {run['cpu_seconds']} s ({cpu_per_article:.2f} ms/article)")
-    print(f"{'stage':<22} {'ms/article (1 core)':>20} {'share of CPU':>13}")
-    for name, ms in costs.items():
-        print(f"{name:<22} {ms:>20.3f} {100 * ms / cpu_per_article:>12.1f}%")
-    rest = max(0.0, cpu_per_article - staged)
-    print(f"{'Beam, shuffles, rest':<22} {rest:>20.3f} {100 * rest / cpu_per_article:>12.1f}%")
+    if costs:
+        print(f"{'stage':<22} {'ms/article (1 core)':>20} {'share of CPU':>13}")
+        for name, ms in costs.items():
+            print(f"{name:<22} {ms:>20.3f} {100 * ms / cpu_per_article:>12.1f}%")
+        rest = max(0.0, cpu_per_article - staged)
+        print(f"{'Beam, shuffles, rest':<22} {rest:>20.3f} {100 * rest / cpu_per_article:>12.1f}%")
+    print_breakdown(run)
     timed_stages = sorted(run["runner_stages"], key=lambda st: -st["seconds"])
     if timed_stages:
         print()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench.stages import stage_label
+from bench.stages import breakdown, idle_worker_seconds, stage_label
 from tests.support import REPO
 
 
@@ -46,3 +46,36 @@ def test_bench_stages_runs_the_pipeline_and_times_every_runner_stage(tmp_path):
     assert len(stages) > 10 and all(st["seconds"] >= 0 for st in stages)
     assert any("NormalizeArticles" in st["stage"] for st in stages)
     assert (tmp_path / "run" / "summary.json").exists()
+    record = json.loads(out.read_text())
+    assert {s["stage"] for s in record["setups"]} >= {"language", "topics", "entities"}  # NEWSBEAM_SETUP_LOG
+    rows = breakdown(record, record["marks"]["main_end"])
+    assert rows[0][0] == "python start and imports" and any(what.startswith("model loads") for what, _, _ in rows)
+    total = record["marks"]["main_end"] - record["marks"]["process"]
+    assert abs(sum(seconds for _, seconds, _ in rows) - total) < 0.02 * total + 0.05  # the rows add up to the run
+
+
+def test_the_breakdown_splits_the_biggest_stage_into_model_loads_and_work():
+    """A run's wall time in rows that add up: start-up phases, the small stages before the
+    models load, the loads (setups in the worker processes), the biggest stage's own work, the
+    other stages and the gaps between them (issue 22)."""
+    marks = {"process": 0.0, "imported": 1.0, "build_start": 2.0, "build_end": 3.0, "runner_end": 14.0,
+             "publish_start": 14.5, "publish_end": 15.0, "main_end": 15.5}
+    stages = [
+        {"stage": "Read", "started": 3.5, "seconds": 0.5, "launcher_cpu": 0.1, "worker_cpu": {"7": 0.4, "8": 0.3}},
+        {"stage": "Enrich", "started": 4.0, "seconds": 7.0, "launcher_cpu": 0.2, "worker_cpu": {"7": 6.0, "8": 5.0}},
+        {"stage": "Stories", "started": 11.5, "seconds": 2.0, "launcher_cpu": 0.1, "worker_cpu": {"7": 1.0, "8": 0.0}},
+    ]
+    setups = [{"pid": 7, "stage": "language", "started": 4.5, "seconds": 1.0, "cpu": 0.9},
+              {"pid": 8, "stage": "language", "started": 4.6, "seconds": 1.5, "cpu": 1.2}]
+    record = {"marks": marks, "cpu_marks": {"process": 0.0, "imported": 0.9}, "stages": stages, "setups": setups,
+              "launcher_pid": 1}
+    rows = {what.split(" (")[0].split(":")[0]: (seconds, cpu) for what, seconds, cpu in breakdown(record, 16.0)}
+    assert rows["python start and imports"] == (1.0, 0.9)
+    assert rows["first 1 small stages, 2 worker processes start"][0] == 1.0
+    assert rows["model loads"] == (pytest.approx(1.6), pytest.approx(2.1))
+    assert rows["work of the biggest stage"] == (pytest.approx(4.9), pytest.approx(11.2 - 2.1))
+    assert rows["other runner stages"] == (2.0, pytest.approx(1.1))
+    assert rows["runner bookkeeping between those stages"][0] == pytest.approx(0.5)
+    assert rows["publish"][0] == 0.5 and rows["process exit"][0] == 0.5
+    assert sum(seconds for seconds, _ in rows.values()) == pytest.approx(16.0)
+    assert idle_worker_seconds(record) == (pytest.approx(0.3 + 3.0 + 3.0), pytest.approx(19.0))

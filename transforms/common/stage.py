@@ -11,7 +11,10 @@ an element silently. Counters live in the namespace ``newsbeam.<stage>``:
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
@@ -23,6 +26,7 @@ from transforms.common.records import Rejected, RejectedInput, make_excerpt
 
 DEAD_LETTER = "dead_letter"
 MAIN = "main"
+SETUP_LOG_ENV = "NEWSBEAM_SETUP_LOG"  # a file each GuardedMap.setup appends its cost to (bench.stages)
 
 _log = logging.getLogger(__name__)
 
@@ -191,10 +195,12 @@ class GuardedMap(InRuns):
         self._tuning = runtime.active()  # the launcher's switches, carried to the workers
 
     def setup(self) -> None:
+        started, cpu = time.time(), time.process_time()
         runtime.activate(self._tuning)  # before the models load: the regex cache reads it
         if self._setup_fn is not None:
             self._fn = self._setup_fn()
         runtime.settle_worker(self._tuning)
+        _note_setup(self._stage, started, time.time() - started, time.process_time() - cpu)
 
     def _dead(self, element: Any, error: str) -> beam.pvalue.TaggedOutput:
         self._rejected.inc()
@@ -222,6 +228,17 @@ class GuardedMap(InRuns):
             elif item is not None:
                 self._out.inc()
                 yield item
+
+
+def _note_setup(stage: str, started: float, seconds: float, cpu: float) -> None:
+    """With ``NEWSBEAM_SETUP_LOG`` set (``bench.stages``), append what this setup cost, so the
+    benchmark can tell worker start and model loads from the work of the first stage."""
+    path = os.environ.get(SETUP_LOG_ENV)
+    if not path:
+        return
+    line = json.dumps({"pid": os.getpid(), "stage": stage, "started": started, "seconds": seconds, "cpu": cpu})
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 def guarded(label: str, pcoll: beam.PCollection, dofn: GuardedMap) -> tuple[beam.PCollection, beam.PCollection]:

@@ -2,7 +2,8 @@
 
 langdetect is random by design (it samples n-grams), so its factory is seeded;
 its profiles load once per process, under a lock (langdetect's own global
-factory races under Beam's multi-threaded workers), in ``DoFn.setup()``. It
+factory races under Beam's multi-threaded workers), when an article first needs
+them (:class:`LazyFactory`; most runs' articles never do). It
 costs about 3 ms per article, so a fast pre-detector answers first: py3langid
 (a naive-Bayes model shipped inside its PyPI package, ~0.1 ms on 300
 characters). Its answer is kept only when it is near-certain and names a
@@ -52,6 +53,25 @@ def load_factory(seed: int = 0) -> Any:
         return factory
 
 
+class LazyFactory:
+    """langdetect's factory for ``seed``, loaded (:func:`load_factory`, ~0.4 s) the first time an
+    article needs langdetect: py3langid answers ~99.9 % of articles, so a small run often never
+    does. ``langlist`` (what ``detect`` asks before taking py3langid's answer) is read from the
+    profile file names, which are the profiles' language names. Detections are those of the
+    loaded factory: langdetect seeds each detection, so when it loads does not matter."""
+
+    def __init__(self, seed: int = 0) -> None:
+        import os
+
+        from langdetect.detector_factory import PROFILES_DIRECTORY
+
+        self._seed = seed
+        self.langlist = frozenset(os.listdir(PROFILES_DIRECTORY))
+
+    def create(self) -> Any:
+        return load_factory(self._seed).create()
+
+
 def _fast_identifier_class() -> type:
     """py3langid 0.4's ``LanguageIdentifier`` with the same scores, computed
     about five times faster: the model's float16 weights are kept as float32
@@ -91,6 +111,34 @@ def _fast_identifier_class() -> type:
                 seen[level] = True
                 depth += 1
 
+        @classmethod
+        def from_arrays(cls, arrays: dict[str, Any], norm_probs: bool = True) -> "FastIdentifier":
+            """The identifier from :meth:`arrays` (e.g. memory-mapped from the cache): the
+            same model, without decompressing it or converting its weights again."""
+            from array import array
+
+            row = np.asarray(arrays["row"])
+            tk_row = array({2: "H", 4: "I", 8: "L"}[row.dtype.itemsize], row.tobytes())  # as py3langid loads it
+            self = cls.__new__(cls)
+            LanguageIdentifier.__init__(
+                self, arrays["ptc"], arrays["pc"], np.asarray(arrays["classes"]).tolist(), arrays["nextmove"],
+                np.asarray(arrays["output"]).tolist(), norm_probs=norm_probs, tk_row=tk_row,
+            )
+            self._ptc32 = arrays["ptc32"]
+            self._next = arrays["nextmove"]
+            self._row = np.asarray(self._rowbase, dtype=np.intp)
+            self._feature = np.asarray(self.tk_output, dtype=np.intp)
+            self._depth = int(arrays["depth"])
+            return self
+
+        def arrays(self) -> dict[str, Any]:
+            """What :meth:`from_arrays` needs, as numpy arrays."""
+            return {
+                "ptc": np.asarray(self.nb_ptc), "pc": np.asarray(self.nb_pc), "classes": np.asarray(self.nb_classes),
+                "nextmove": self._next, "row": np.asarray(self.tk_row), "output": np.asarray(self.tk_output),
+                "ptc32": self._ptc32, "depth": np.asarray(self._depth),
+            }
+
         def set_languages(self, langs: Any = None) -> None:
             super().set_languages(langs)
             self._ptc32 = np.asarray(self.nb_ptc, dtype=np.float32)
@@ -124,10 +172,34 @@ def load_predetector() -> Any:
     probabilities), one per process: ``.classify(text) -> (code, probability)``."""
     with _lock:
         if not _predetector:
-            from py3langid.langid import MODEL_FILE
-
-            _predetector.append(_fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True))
+            _predetector.append(_load_identifier())
         return _predetector[0]
+
+
+def _load_identifier() -> Any:
+    """py3langid's model as :class:`FastIdentifier` needs it: from the cache of decoded
+    arrays when the regex cache is on (``regexcache.cached_arrays``: keyed by the model
+    file's bytes and this module's code), else decompressed from the package (~0.9 s)."""
+    import hashlib
+
+    import py3langid
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+    from transforms.runtime.regexcache import cached_arrays, code_fingerprint
+
+    fast = _fast_identifier_class()
+    built: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        built.append(fast.from_model_file(MODEL_FILE, norm_probs=True))
+        return built[0].arrays()
+
+    with open(MODEL_DIR / MODEL_FILE, "rb") as fh:
+        model = hashlib.sha256(fh.read()).hexdigest()
+    version = getattr(py3langid, "__version__", "")
+    arrays = cached_arrays(f"py3langid\0{version}\0{model}\0{code_fingerprint(__file__)}", build)
+    if built or arrays is None:
+        return built[0] if built else fast.from_model_file(MODEL_FILE, norm_probs=True)
+    return fast.from_arrays(arrays)
 
 
 def sample_text(text: str, max_chars: int) -> str:
@@ -210,8 +282,9 @@ def make_language_fn(
     predetector_min_prob: float = 0.99,
     predetector_chars: int = 300,
 ) -> Callable[[dict], dict]:
-    """Build the per-article function (loads the detectors: call it in ``setup()``)."""
-    factory = load_factory(seed)
+    """Build the per-article function (loads py3langid, and langdetect when first needed:
+    call it in ``setup()``)."""
+    factory = LazyFactory(seed)
     pre = load_predetector() if predetector else None
     ns = namespace("language")
     counters: dict[str, Any] = {}

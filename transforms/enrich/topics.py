@@ -29,7 +29,6 @@ GuardedMap, plus one counter per topic name counting the articles tagged with it
 from __future__ import annotations
 
 import functools
-import json
 import math
 import threading
 from typing import Any, Callable, Mapping, NamedTuple
@@ -39,7 +38,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.common.records import RejectedInput
 from transforms.common.stage import GuardedMap, guarded, namespace, run_length
-from transforms.enrich.taxonomy import Taxonomy, load_taxonomy, read_taxonomy_mapping
+from transforms.enrich.taxonomy import Taxonomy, document_key, load_taxonomy, read_taxonomy_mapping, validated_taxonomy
 from transforms.enrich.topicrules import REQUIRED_LANGUAGES, SCHEMA_VERSION, Pattern, TaxonomyError
 
 __all__ = [
@@ -271,11 +270,14 @@ _compiled_lock = threading.Lock()
 def compiled_taxonomy(taxonomy: str | Mapping[str, Any]) -> Taxonomy:
     """The taxonomy, validated and compiled once per process (Beam may build many
     DoFn instances in one worker; compiling costs ~0.15 s each time)."""
-    key = taxonomy if isinstance(taxonomy, str) else json.dumps(taxonomy, sort_keys=True, default=str)
+    key = document_key(taxonomy)
     with _compiled_lock:
         found = _compiled.get(key)
+        if found is None and not isinstance(taxonomy, str):
+            found = validated_taxonomy(key)  # parsed by the launcher, when that is this process
         if found is None:
             found = load_taxonomy(taxonomy) if isinstance(taxonomy, str) else Taxonomy.from_dict(taxonomy)
+        if key not in _compiled:
             found.warm()
             _compiled[key] = found
         return found

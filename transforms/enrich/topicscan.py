@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import re
+import sys
 from typing import Any, Iterable
 
 from transforms.enrich.topicrules import _FLAGS, ANY_LANGUAGE, Pattern, TaxonomyError, Topic
-from transforms.runtime.regexcache import compile_cached
+from transforms.enrich import topicrules
+from transforms.runtime.regexcache import code_fingerprint, compile_cached, derived
 
 
 try:  # the regex parser, used only to learn which characters a pattern can start with
@@ -334,14 +337,29 @@ def context_regex(sources: list[str]) -> re.Pattern[str]:
     regex engine skips every other character in C; at a word start of that class,
     a lookbehind holding the prefix trie (:func:`_scan_regex`) checks the
     alternatives from there. When some alternative can start anywhere, it is the
-    plain regex."""
+    plain regex. Its source is built once per machine (:func:`_built`), not in every process."""
+    source, flags = _built("context", sources, lambda: _context_source(sources))
+    return compile_cached(source, flags)
+
+
+def _context_source(sources: list[str]) -> tuple[str, int]:
     root = _Node()
     for source in sources:
         _file(root, source, 0)
     if root.pieces or not root.children:
-        return compile_cached(_bounded(sources), _FLAGS)
+        return _bounded(sources), _FLAGS
     body, _ = _trie_source(root)
-    return compile_cached(_case_class(root.children) + r"(?<!\w.)(?<=(?=" + body + r").)")
+    return _case_class(root.children) + r"(?<!\w.)(?<=(?=" + body + r").)", 0
+
+
+def _built(kind: str, inputs: Any, build: Any) -> Any:
+    """``build()`` (a regex source and what goes with it, a pure function of ``inputs``),
+    kept on disk by the regex cache when it is on (``regexcache.derived``), keyed by
+    ``inputs``, the code of this module and of ``topicrules`` and the Python version (its
+    regex parser reads the patterns): the same value, without parsing ~2,000 patterns
+    again in every process."""
+    fingerprint = code_fingerprint(__file__, topicrules.__file__)
+    return derived(f"{kind}\0{sys.version}\0{fingerprint}\0{json.dumps(inputs)}", build)
 
 
 class _Node:
@@ -385,7 +403,10 @@ def _scan_regex(root: _Node) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ..
     merged into one class."""
     if not root.children and not root.pieces:
         return None
-    body, marks = _trie_source(root)
+    return _compile_scan(*_trie_source(root))
+
+
+def _compile_scan(body: str, marks: tuple[tuple[int, ...], ...]) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ...]]:
     # r"\W(?=...)" on " " + text, not r"(?<!\w)(?=...)" on the text: the same word starts
     # (a match's start in the padded text is the word start in the text), but a
     # pattern that starts with a class lets the regex engine skip the characters
@@ -497,11 +518,19 @@ class Matcher:
         self._matchers: list[_TopicMatcher | None] = [None] * len(self._topics)
 
     def _build_scan(self) -> tuple[re.Pattern[str], tuple[tuple[int, ...], ...]] | None:
-        root = _Node()
-        for index, (_, pats, _, _) in enumerate(self._topics):
-            for p in pats:
-                _file(root, p.source, index)
-        scan = _scan_regex(root)
+        filed = [(index, p.source) for index, (_, pats, _, _) in enumerate(self._topics) for p in pats]
+
+        def source() -> tuple[str, list[list[int]]] | None:
+            root = _Node()
+            for index, pattern in filed:
+                _file(root, pattern, index)
+            if not root.children and not root.pieces:
+                return None
+            body, marks = _trie_source(root)
+            return body, [list(m) for m in marks]
+
+        built = _built("scan", filed, source)  # the source from the disk cache, as _scan_regex builds it
+        scan = None if built is None else _compile_scan(built[0], tuple(tuple(m) for m in built[1]))
         self._scan = scan
         return scan
 

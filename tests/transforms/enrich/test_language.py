@@ -171,3 +171,37 @@ def test_letter_minimum_is_exact_however_far_the_letters_are(factory, letters):
     text = "1 " * 300 + "ab" * (letters // 2) + "a" * (letters % 2)  # letters only after 600 characters of digits
     found = detect(text, factory, min_letters=20)
     assert (found.detector == "") == (letters < 20)
+
+
+def test_langdetect_loads_on_first_need_and_knows_its_languages_before(factory):
+    """make_language_fn leaves langdetect's profiles (~0.4 s) unloaded until an article needs
+    them (issue 22); the languages it checks py3langid's answer against are the profiles'."""
+    from transforms.enrich.language import LazyFactory
+
+    lazy = LazyFactory(0)
+    assert lazy.langlist == frozenset(factory.langlist)
+    text = SENTENCES["de"]
+    detector = lazy.create()
+    detector.append(text)
+    reference = factory.create()
+    reference.append(text)
+    assert detector.get_probabilities()[0].lang == reference.get_probabilities()[0].lang
+
+
+def test_predetector_from_cached_arrays_scores_exactly_like_py3langid(tmp_path, monkeypatch):
+    """py3langid's decoded model kept by the regex cache (memory-mapped .npy files) gives the
+    same scores, bit for bit, as the model decoded from the package (issue 22)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.enrich import language
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    built = language._load_identifier()  # decoded, stored
+    assert list(tmp_path.glob("arrays/*/ptc32.npy"))
+    cached = language._load_identifier()  # mapped from the cache
+    assert isinstance(cached.nb_ptc, __import__("numpy").memmap)
+    texts = [*SENTENCES.values(), " ".join(SENTENCES.values()), "OK", "", "12 34 !!", "ЗАГОЛОВОК НОВИНИ", "日本語のテキスト"]
+    for text in texts:
+        assert built.classify(text) == cached.classify(text) == reference.classify(text)
+        assert cached.rank(text) == reference.rank(text)

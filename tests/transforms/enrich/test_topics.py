@@ -746,6 +746,7 @@ def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternati
         scan, _ = matcher._build_scan()
         return [(m.start(), m.lastindex) for m in scan.finditer(" " + corpus)]
 
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")  # built here, not a cached source of either form
     grouped = {lang: candidates(lang) for lang in ("en", "de", "uk")}
     monkeypatch.setattr(topics_module, "_FAN", 10**6)  # one flat alternation
     for lang, found in grouped.items():
@@ -777,3 +778,67 @@ def test_the_scan_finds_the_word_starts_a_lookbehind_scan_finds(taxonomy):
             expected = [(m.start(), m.lastindex) for m in plain.finditer(text)]
             assert [(m.start(), m.lastindex) for m in scan.finditer(" " + text)] == expected, (lang, text[:40])
         assert len([m for m in plain.finditer(corpus)]) > 50, lang
+
+
+def test_scan_and_context_sources_from_the_regex_cache_are_the_ones_built_here(taxonomy, tmp_path, monkeypatch):
+    """The regex cache keeps the scan and context regex sources a taxonomy builds (issue 22):
+    what a later process reads back is what it would build itself, marks included."""
+    import transforms.enrich.topicscan as topics_module
+
+    def built() -> list:
+        out = []
+        for lang in ("en", "uk", "und"):
+            matcher = topics_module.Matcher(taxonomy.topics.values(), taxonomy.active_languages(lang))
+            scan, marks = matcher._build_scan()
+            out.append((scan.pattern, scan.flags, marks))
+        for topic in list(taxonomy.topics.values())[:10]:
+            for sources in topic.exclude.values():
+                regex = topics_module.context_regex(list(sources))
+                out.append((regex.pattern, regex.flags))
+        return out
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")
+    plain = built()
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    assert built() == plain  # built and stored
+    assert len(list(tmp_path.glob("*.derived"))) >= 4
+    calls = []
+    monkeypatch.setattr(topics_module, "_trie_source", lambda *a: calls.append(a) or ("x", ((),)))
+    assert built() == plain and calls == []  # read back, nothing built
+
+
+def test_a_taxonomy_validated_once_is_parsed_the_same_without_checking_its_regexes(tmp_path, monkeypatch):
+    from transforms.enrich import taxonomy as taxonomy_module
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    data = yaml.safe_load(open(TAXONOMY_PATH, encoding="utf-8"))
+    first = Taxonomy.from_dict(data)  # checked and remembered
+    compiled = []
+    original = taxonomy_module.re.compile
+    monkeypatch.setattr(taxonomy_module.re, "compile", lambda *a: compiled.append(a) or original(*a))
+    again = Taxonomy.from_dict(data)
+    assert compiled == []  # known valid: no regex compiled to check it
+    assert {n: t.patterns for n, t in again.topics.items()} == {n: t.patterns for n, t in first.topics.items()}
+    assert again.background == first.background and again.min_score == first.min_score
+    bad = copy.deepcopy(data)
+    bad["topics"]["sanctions"].setdefault("patterns", {})["en"] = ["(unclosed"]
+    with pytest.raises(TaxonomyError, match="bad regex"):
+        Taxonomy.from_dict(bad)  # another document: checked
+
+
+def test_the_launchers_validated_taxonomy_serves_a_worker_in_the_same_process(monkeypatch):
+    """A local run whose worker is the launching process parses the taxonomy once (issue 22)."""
+    import transforms.enrich.topics as topics_module
+    from transforms.enrich.taxonomy import document_key, read_taxonomy_mapping, validated_taxonomy
+
+    data = read_taxonomy_mapping(TAXONOMY_PATH)
+    validated = validated_taxonomy(document_key(data))
+    assert validated is not None
+    monkeypatch.setattr(topics_module, "_compiled", {})
+
+    def parse(*_):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(topics_module.Taxonomy, "from_dict", parse)
+    assert topics_module.compiled_taxonomy(copy.deepcopy(data)) is validated
+    assert validated_taxonomy(document_key({**data, "min_score": 0.3})) is None  # another document

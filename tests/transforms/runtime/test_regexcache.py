@@ -139,3 +139,54 @@ def test_prune_keeps_the_newest_entries(tmp_path):
     (tmp_path / "other.txt").write_text("not an entry")
     assert prune(tmp_path, keep=4) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["02.sre", "03.sre", "04.sre", "05.sre", "other.txt"]
+
+
+def test_derived_values_are_built_once_and_read_back(cache):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return ["source", [[1, 2], []]]
+
+    assert recache.derived("kind\0inputs", build) == ["source", [[1, 2], []]]
+    assert recache.derived("kind\0inputs", build) == ["source", [[1, 2], []]]
+    assert len(calls) == 1
+    (entry,) = cache.glob("*.derived")
+    entry.write_bytes(entry.read_bytes()[:-3] + b"xx}")  # altered: fails its checksum, built again
+    assert recache.derived("kind\0inputs", build) == ["source", [[1, 2], []]] and len(calls) == 2
+    assert recache.derived("kind\0other inputs", build) and len(calls) == 3
+
+
+def test_derived_values_are_built_every_time_when_the_cache_is_off(monkeypatch):
+    monkeypatch.setenv(recache.ENV, "off")
+    calls = []
+    recache.derived("x", lambda: calls.append(1) or 1)
+    recache.derived("x", lambda: calls.append(1) or 1)
+    assert calls == [1, 1]
+
+
+def test_cached_arrays_are_mapped_read_only_and_rebuilt_when_truncated(cache):
+    import numpy as np
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"a": np.arange(1000, dtype=np.uint32), "b": np.array(["en", "de"])}
+
+    first = recache.cached_arrays("model\0v1", build)
+    again = recache.cached_arrays("model\0v1", build)
+    assert len(calls) == 1 and isinstance(again["a"], np.memmap) and not again["a"].flags.writeable
+    assert again["a"].tolist() == first["a"].tolist() and again["b"].tolist() == ["en", "de"]
+    (stored,) = cache.glob("arrays/*/a.npy")
+    stored.write_bytes(stored.read_bytes()[:200])
+    assert recache.cached_arrays("model\0v1", build)["a"].tolist() == list(range(1000)) and len(calls) == 2
+
+
+def test_only_the_newest_array_entries_are_kept(cache):
+    import numpy as np
+
+    for version in range(recache.MAX_ARRAY_ENTRIES + 2):
+        recache.cached_arrays(f"model\0v{version}", lambda: {"a": np.arange(3)})
+        time.sleep(0.01)
+    assert len([p for p in (cache / "arrays").iterdir() if p.is_dir()]) == recache.MAX_ARRAY_ENTRIES
