@@ -44,10 +44,10 @@ import numpy as np
 import xxhash
 
 from transforms.stories.blocks import Member, block_keys, block_payload, member_of, member_payload, score_block
-from transforms.stories.features import FeaturesPayload, article_features, features_of
+from transforms.stories.features import FeaturesPayload, article_features, feature_key, features_of
 from transforms.stories.grouping import cluster_edges
 from transforms.stories.params import StoryParams
-from transforms.stories.vectors import compact, feature_hash, vectorize
+from transforms.stories.vectors import compact, epoch_hours, feature_hash, vectorize
 
 DEFAULT_SHARDS = 8  # document-frequency state is split into this many keys
 
@@ -61,8 +61,10 @@ def shard_of(feature: str, shards: int) -> int:
 
 
 def feature_names(payload: FeaturesPayload) -> list[str]:
-    """The distinct feature names of a :func:`article_features` payload."""
-    return payload[2].split("\0") if payload[2] else []
+    """The features of a :func:`article_features` payload as comparisons know them
+    (:func:`feature_key`: a name ``W:x`` is the word ``w:x``), counted as batch
+    counts them (:func:`~transforms.stories.vectors.document_frequencies`)."""
+    return [feature_key(name) for name in payload[2].split("\0")] if payload[2] else []
 
 
 def split_names(names: Sequence[str], shards: int) -> list[list[str]]:
@@ -168,13 +170,31 @@ def route(
 
 
 class Stored(NamedTuple):
-    """What a block key remembers of one article."""
+    """What a block key remembers of one article: who and when, a few dozen bytes
+    (its vector is held once, by article id: :class:`Held`)."""
+
+    id: str
+    hours: float | None  # published_at in hours since the epoch (None: undated): its place in time order
+    stored_at: float  # event time (seconds) it was stored: retention counts from here
+
+
+class Held(NamedTuple):
+    """What the vector store holds of one article, once, keyed by its id: its member
+    (``member_payload``: the compact vector)."""
 
     id: str
     published_at: str
-    root: str  # the story root this key grouped it with
-    stored_at: float  # event time (seconds) it was stored: retention counts from here
-    member: tuple  # member_payload (the compact vector)
+    stored_at: float
+    member: tuple
+
+
+class Rooted(NamedTuple):
+    """What the scoring step of a block key remembers of one member: the root of the
+    group this block put it in (its story as this block knows it)."""
+
+    id: str
+    root: str
+    stored_at: float
 
 
 class Proposal(NamedTuple):
@@ -193,56 +213,139 @@ def _in_block(member: Member, key_hash: bytes, prior: bool) -> Member:
     return member._replace(keys=key_hash, prior=prior)
 
 
-def _order(entry: Stored) -> tuple[str, str]:
-    return (entry.published_at or "~", entry.id)
+def _slot(article_id: str, hours: float | None) -> tuple[int, float, int]:
+    """An article's place in a block's time order, as :func:`score_block` orders members."""
+    tie = xxhash.xxh64_intdigest(article_id.encode("utf-8"))
+    return (1, 0.0, tie) if hours is None else (0, hours, tie)
+
+
+def block_candidates(
+    stored: Sequence[Stored], new: Iterable[tuple[str, str]], now: float, params: StoryParams = StoryParams(),
+) -> tuple[list[str], set[str], list[Stored]]:
+    """One window's new members ``(id, published_at)`` of a block against the members
+    it remembers: ``(wanted, again, memory)``: the remembered ids a new member will be
+    compared with (its ``window`` neighbours on either side in time order: exactly the
+    remembered members :func:`score_block` pairs it with over the whole block), the new
+    ids the block already held (delivered again), and the block's new memory (the new
+    members added, the oldest dropped beyond ``max_block_size``)."""
+    known = {s.id for s in stored}
+    fresh: dict[str, float | None] = {}
+    again: set[str] = set()
+    for article_id, published_at in new:
+        if article_id in known:
+            again.add(article_id)
+        else:
+            fresh.setdefault(article_id, epoch_hours(published_at))
+    if not fresh:
+        return [], again, list(stored)
+    everyone = sorted([(_slot(s.id, s.hours), s.id, False) for s in stored]
+                      + [(_slot(i, h), i, True) for i, h in fresh.items()])
+    wanted: set[str] = set()
+    width = params.window
+    for at, (_, _, is_new) in enumerate(everyone):
+        if is_new:
+            wanted.update(i for _, i, n in everyone[max(0, at - width) : at + width + 1] if not n)
+    memory = list(stored) + [Stored(i, h, now) for i, h in fresh.items()]
+    if len(memory) > params.max_block_size:
+        memory = sorted(memory, key=lambda s: (s.stored_at, _slot(s.id, s.hours)))[-params.max_block_size :]
+    return sorted(wanted), again, memory
 
 
 def block_step(
     key: str,
-    stored: Sequence[Stored],
+    rooted: Sequence[Rooted],
+    held: Sequence[Held],
     new: Iterable[tuple],
     now: float,
     params: StoryParams = StoryParams(),
-) -> tuple[list[Proposal], list[Stored]]:
-    """One window's new members (``member_payload`` tuples) of the block ``key``
-    against the members it remembers: the proposals and the block's new memory
-    (the new members added, the oldest dropped beyond ``max_block_size``).
-
-    An article the block already holds (delivered again) keeps its root."""
+) -> tuple[list[Proposal], list[Rooted]]:
+    """A window's new members (``member_payload`` tuples) of the block ``key`` against
+    the remembered members it wanted (:func:`block_candidates`; their vectors from the
+    store): scored (:func:`score_block`) and grouped by average link with the
+    remembered members fixed to the roots this block gave them (``rooted``, all of
+    them, so a story counts its whole size here: :func:`cluster_edges` with ``fixed``,
+    exactly how a batch run with ``--state`` treats remembered articles). Returns each
+    new member's proposal (the root of its group here, and the members of that group it
+    scored with) and the block's roots with the new members added (the oldest dropped
+    beyond ``max_block_size``)."""
     key_hash = np.array([feature_hash(key)], dtype="<u8").tobytes()
-    known = {s.id: s for s in stored}
+    known = {r.id: r for r in rooted}
     fresh: dict[str, Member] = {}
     for payload in new:
         member = member_of(payload)
         if member.vector.id not in known:
             fresh.setdefault(member.vector.id, member)
-    proposals = [Proposal(i, known[i].root, ()) for i in sorted({member_of(p).vector.id for p in new} & set(known))]
     if not fresh:
-        return proposals, list(stored)
-    members = [_in_block(member_of(s.member), key_hash, True) for s in stored]
+        return [], list(rooted)
+    held = [h for h in held if h.id not in fresh]
+    members = [_in_block(member_of(h.member), key_hash, True) for h in held]
     members += [_in_block(m, key_hash, False) for m in fresh.values()]
     edges = list(score_block(key, members, params))
-    roots = cluster_edges(edges, params.threshold, {s.id: s.root for s in stored})
+    roots = cluster_edges(edges, params.threshold, {r.id: r.root for r in rooted}) if edges else {}
     links: dict[str, list[tuple[str, float]]] = {i: [] for i in fresh}
     for a, b, score in edges:
-        ra, rb = roots.get(a.id, a.id), roots.get(b.id, b.id)
-        if ra != rb:
+        if roots.get(a.id, a.id) != roots.get(b.id, b.id):
             continue
         if a.id in links:
             links[a.id].append((b.id, score))
         if b.id in links:
             links[b.id].append((a.id, score))
-    memory = list(stored)
-    for article_id, member in fresh.items():
-        root = roots.get(article_id, article_id)
-        proposals.append(Proposal(article_id, root, tuple(sorted(links[article_id]))))
-        plain = member._replace(prior=False)
-        memory.append(Stored(article_id, member.vector.published_at, root, now, member_payload(plain)))
-    memory.sort(key=_order)
+    proposals = [Proposal(i, roots.get(i, i), tuple(sorted(links[i]))) for i in fresh]
+    memory = list(rooted) + [Rooted(p.article_id, p.root, now) for p in proposals]
     if len(memory) > params.max_block_size:
-        memory = sorted(memory, key=lambda s: (s.stored_at, _order(s)))[-params.max_block_size :]
-        memory.sort(key=_order)
+        memory = memory[-params.max_block_size :]  # in storage order: the oldest go
     return proposals, memory
+
+
+def pack_block(stored: Sequence[Stored]) -> tuple[str, bytes, bytes]:
+    """A block's memory as its state holds it: the ids joined by NUL, the times and the
+    storage times as float64 arrays (NaN: undated). About 17 + 16 bytes a member,
+    against ~60 for a list of tuples (ids never hold a NUL)."""
+    hours = np.array([np.nan if s.hours is None else s.hours for s in stored], dtype="<f8")
+    at = np.array([s.stored_at for s in stored], dtype="<f8")
+    return "\0".join(s.id for s in stored), hours.tobytes(), at.tobytes()
+
+
+def unpack_block(packed: tuple[str, bytes, bytes]) -> list[Stored]:
+    ids, hours, at = packed
+    if not ids and not hours:
+        return []
+    times = np.frombuffer(hours, dtype="<f8").tolist()
+    return [Stored(i, None if h != h else h, t)
+            for i, h, t in zip(ids.split("\0"), times, np.frombuffer(at, dtype="<f8").tolist())]
+
+
+def pack_held(held: Held) -> tuple:
+    """The store's state: the member payload (its id and date are its first fields) and the storage time."""
+    return held.member, held.stored_at
+
+
+def unpack_held(packed: tuple | None) -> Held | None:
+    if packed is None:
+        return None
+    member, stored_at = packed
+    return Held(member[0], member[1], stored_at, member)
+
+
+def pack_roots(rooted: Sequence[Rooted]) -> tuple[str, bytes, str, bytes]:
+    """A block's roots as its state holds them: the ids joined by NUL; each root as the
+    index of that id in them (int32), or -1 and the root in a second NUL-joined list
+    when it is not one of them (an evicted member); storage times as float64."""
+    at_of = {r.id: i for i, r in enumerate(rooted)}
+    index = np.array([at_of.get(r.root, -1) for r in rooted], dtype="<i4")
+    others = "\0".join(r.root for r in rooted if r.root not in at_of)
+    times = np.array([r.stored_at for r in rooted], dtype="<f8")
+    return "\0".join(r.id for r in rooted), index.tobytes(), others, times.tobytes()
+
+
+def unpack_roots(packed: tuple[str, bytes, str, bytes]) -> list[Rooted]:
+    ids_joined, index, others_joined, times = packed
+    if not ids_joined and not index:
+        return []
+    ids = ids_joined.split("\0")
+    others = iter(others_joined.split("\0"))
+    return [Rooted(i, ids[at] if at >= 0 else next(others), t)
+            for i, at, t in zip(ids, np.frombuffer(index, "<i4").tolist(), np.frombuffer(times, "<f8").tolist())]
 
 
 _SLACK = 1e-3  # seconds: event times pass through microsecond timestamps; a timer never re-arms at its own time
@@ -307,8 +410,22 @@ def stream_story_roots(
 
     Duplicates (``dedup.duplicate_of``) take their original's story. No expiry:
     everything stays remembered (the eval streams are shorter than the retention)."""
+    return stream_memory(windows, params, shards)[0]
+
+
+def stream_memory(
+    windows: Iterable[Sequence[Mapping]],
+    params: StoryParams = StoryParams(),
+    shards: int = DEFAULT_SHARDS,
+) -> tuple[dict[str, str], dict[str, list[Stored]], dict[str, list[Rooted]], dict[str, Held],
+           list[FrequencyMemory]]:
+    """:func:`stream_story_roots` and the state it ends with: the roots, the block
+    memories (ids and times; roots), the vector store and the frequency shards (what the keyed states of the
+    Beam composite hold; ``eval/streamstories.py`` measures their bytes)."""
     memories = [FrequencyMemory() for _ in range(shards)]
     blocks: dict[str, list[Stored]] = {}
+    rooted: dict[str, list[Rooted]] = {}
+    store: dict[str, Held] = {}
     chosen: dict[str, str] = {}
     out: dict[str, str] = {}
     for number, articles in enumerate(windows):
@@ -322,27 +439,34 @@ def stream_story_roots(
                 memories[shard].add(payload[0], names, 0)
         n = memories[0].n
         routed: dict[str, list[tuple]] = {}
+        members: dict[str, tuple] = {}
         for payload in payloads:
             df: dict[str, int] = {}
             for shard, names in enumerate(split_names(feature_names(payload), shards)):
                 df.update(memories[shard].frequencies(names))
             keys, member = route(payload, df, n, params)
+            members[payload[0]] = member_payload(member)
             for key in keys:
-                routed.setdefault(key, []).append(member_payload(member))
+                routed.setdefault(key, []).append(members[payload[0]])
         proposals: dict[str, list[Proposal]] = {}
         for key in sorted(routed):
-            found, blocks[key] = block_step(key, blocks.get(key, []), routed[key], now, params)
-            for proposal in found:
+            wanted, again, blocks[key] = block_candidates(blocks.get(key, []), [(p[0], p[1]) for p in routed[key]],
+                                                          now, params)
+            found, rooted[key] = block_step(key, rooted.get(key, []), [store[i] for i in wanted if i in store],
+                                            [p for p in routed[key] if p[0] not in again], now, params)
+            for proposal in found + [Proposal(i, i, ()) for i in sorted(again)]:
                 proposals.setdefault(proposal.article_id, []).append(proposal)
         window_roots = {p[0]: choose_root(p[0], proposals.get(p[0], ())) for p in payloads}
         for article_id, root in window_roots.items():
             chosen.setdefault(article_id, root)
         for article_id, root in window_roots.items():
             out[article_id] = chosen[root] if root != article_id and root in chosen else root
+        for payload in payloads:
+            store.setdefault(payload[0], Held(payload[0], payload[1], now, members[payload[0]]))
         for article in copies:
             original = article["dedup"]["duplicate_of"]
             out[article["id"]] = out.get(original, original)
-    return out
+    return out, blocks, rooted, store, memories
 
 
 def in_windows(articles: Sequence[Mapping], size: int) -> Iterator[list[Mapping]]:
