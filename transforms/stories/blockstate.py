@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
+from apache_beam.coders import BytesCoder, PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
@@ -48,7 +48,7 @@ class RememberStoryBlocks(beam.DoFn):
     compared with. Emits ``(remembered id, (WANT, join key))`` to the vector store and
     ``(join key, (NEW, (members, number wanted, delivered again)))`` to the scoring."""
 
-    MEMORY = userstate.ReadModifyWriteStateSpec("members", PickleCoder())
+    MEMORY = userstate.ReadModifyWriteStateSpec("members", BytesCoder())
     EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
 
     def __init__(self, params: StoryParams, retention_seconds: float) -> None:
@@ -149,7 +149,7 @@ class ScoreStoryBlocks(beam.DoFn):
     members they wanted (from the store) -> ``(article id, (PROPOSAL, Proposal))`` per
     new member (:func:`block_step`); remembers the root this block gave each member."""
 
-    MEMORY = userstate.ReadModifyWriteStateSpec("roots", PickleCoder())
+    MEMORY = userstate.ReadModifyWriteStateSpec("roots", BytesCoder())
     EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
 
     def __init__(self, params: StoryParams, retention_seconds: float) -> None:
