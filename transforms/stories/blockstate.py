@@ -39,14 +39,16 @@ from transforms.stories.windows import (
 
 STAGE = "streamstories"
 NEW, HELD, WANT, VECTOR, PRIOR, PROPOSAL = "new", "held", "want", "vector", "prior", "proposal"
-WANTED, PROPOSALS = "wanted", "proposals"  # tagged outputs of RememberStoryBlocks
+WANTED, PROPOSALS, UNJOINED = "wanted", "proposals", "unjoined"  # tagged outputs of RememberStoryBlocks
 
 
 class RememberStoryBlocks(beam.DoFn):
     """Stateful per block key (global window): which articles the key remembers (ids and
     times only, :func:`block_candidates`), and which of them a window's new members are
     compared with. Emits ``(remembered id, (WANT, join key))`` to the vector store and
-    ``(join key, (NEW, (members, number wanted, delivered again)))`` to the scoring."""
+    ``(join key, (NEW, (members, number wanted)))`` to the scoring, or, when it wants
+    none (most keys of a window: nobody near in time, or a key new to the stream),
+    ``(block key, [(NEW, (members, 0))])`` straight to the scoring (``UNJOINED``)."""
 
     MEMORY = userstate.ReadModifyWriteStateSpec("members", BytesCoder())
     EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
@@ -82,7 +84,9 @@ class RememberStoryBlocks(beam.DoFn):
         fresh = [p for p in new if p[0] not in again]
         for article_id in sorted(again):  # delivered again: decided already, only completes its join
             yield beam.pvalue.TaggedOutput(PROPOSALS, (article_id, (PROPOSAL, Proposal(article_id, article_id, ()))))
-        if fresh:
+        if fresh and not wanted:  # nothing to fetch (a new key, or none near in time): scored at once
+            yield beam.pvalue.TaggedOutput(UNJOINED, (key, [(NEW, (fresh, 0))]))
+        elif fresh:
             join_key = f"{key}\0{float(timestamp)}\0{min(p[0] for p in fresh)}"
             for article_id in wanted:
                 yield beam.pvalue.TaggedOutput(WANTED, (article_id, (WANT, join_key)))

@@ -58,6 +58,7 @@ from transforms.stories.blockstate import (
     PROPOSAL,
     PROPOSALS,
     STAGE,
+    UNJOINED,
     VECTOR,
     WANTED,
     HoldVectors,
@@ -479,7 +480,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             vectors = (vectors, prior_vectors) | "WithPriorVectors" >> beam.Flatten()
         candidates = blocks | "RememberStoryBlocks" >> beam.ParDo(
             RememberStoryBlocks(params, self._retention)
-        ).with_outputs(WANTED, PROPOSALS, main="new")
+        ).with_outputs(WANTED, PROPOSALS, UNJOINED, main="new")
         held = (
             (vectors, candidates[WANTED])
             | "WithWanted" >> beam.Flatten()
@@ -489,8 +490,8 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             self._join("JoinHeld", [candidates.new, held], held_complete)
             | "ByBlockKey" >> beam.Map(lambda kv: (kv[0].split("\0", 1)[0], kv[1]))
         )
-        if prior_roots is not None:
-            scored = (scored, prior_roots) | "WithPriorRoots" >> beam.Flatten()
+        scored = [scored, candidates[UNJOINED]] + ([prior_roots] if prior_roots is not None else [])
+        scored = scored | "WithUnjoined" >> beam.Flatten()
         proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
         chosen = (
             self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete)
