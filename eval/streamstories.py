@@ -5,8 +5,11 @@ dated), are given to the batch method (:func:`transforms.stories.find.story_root
 all at once) and to the streaming method (:func:`transforms.stories.windows.stream_story_roots`,
 window by window, with what earlier windows left in memory). Agreement is BCubed
 F1 of the streaming stories against the batch ones; each mode's F1 against the
-gold stories is printed beside it. Sets: ECB+ test topics and the blind
-multilingual set (``eval/data/stories_blind.jsonl``, both splits).
+gold stories is printed beside it, and the bytes of state the stream ends with
+per remembered article (every keyed state, encoded as Beam encodes it). Sets: the
+ECB+ dev and test topics and the blind multilingual set
+(``eval/data/stories_blind.jsonl``) dev and test splits; changes are judged on
+the dev sets, test is reported as it comes.
 
 ``python -m eval.streamstories [--window N ...]`` (articles per window).
 """
@@ -19,19 +22,33 @@ import os
 import time
 from typing import Any, Sequence
 
+from apache_beam.coders import PickleCoder
+
 from eval.metrics import bcubed, table
 from eval.stories import ECBPLUS, HERE, load_ecbplus
 from transforms.stories.find import story_roots
 from transforms.stories.params import StoryParams
-from transforms.stories.windows import in_windows, stream_story_roots
+from transforms.stories.windows import in_windows, pack_block, pack_held, pack_roots, stream_memory
 
 BLIND = os.path.join(HERE, "data", "stories_blind.jsonl")
 WINDOWS = (1, 10, 50)  # articles per window
 
 
-def load_blind(path: str = BLIND) -> list[dict[str, Any]]:
+def load_blind(path: str = BLIND, split: str | None = None) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
-        return [dict(r, gold=r["story"]) for r in map(json.loads, fh) if r]
+        return [dict(r, gold=r["story"]) for r in map(json.loads, fh) if r and split in (None, r.get("split"))]
+
+
+def state_bytes(blocks: dict, rooted: dict, store: dict, memories: list) -> dict[str, int]:
+    """Bytes of each keyed state of :func:`stream_memory`, as the runner holds them
+    (the coders of the composite's state specs: bytes for the blocks, pickle else)."""
+    coder = PickleCoder()
+    return {
+        "block_ids": sum(len(pack_block(v)) for v in blocks.values()),
+        "block_roots": sum(len(pack_roots(v)) for v in rooted.values()),
+        "vectors": sum(len(coder.encode(pack_held(h))) for h in store.values()),
+        "frequencies": sum(len(coder.encode(m)) for m in memories),
+    }
 
 
 def publication_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -44,8 +61,9 @@ def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams) ->
     ordered = publication_order(rows)
     batch = story_roots(ordered, params)
     started = time.process_time()
-    stream = stream_story_roots(in_windows(ordered, window), params)
+    stream, blocks, rooted, store, memories = stream_memory(in_windows(ordered, window), params)
     cpu = time.process_time() - started
+    size = state_bytes(blocks, rooted, store, memories)
     gold = {r["id"]: r["gold"] for r in ordered}
     agreement = bcubed(batch, stream)
     return {
@@ -58,13 +76,20 @@ def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams) ->
         "batch_stories": len(set(batch.values())),
         "stream_stories": len(set(stream.values())),
         "cpu_ms_per_article": round(1000 * cpu / max(1, len(ordered)), 2),
+        "state_bytes_per_article": round(sum(size.values()) / max(1, len(store))),
+        **{f"{k}_bytes": round(v / max(1, len(store))) for k, v in size.items()},
     }
 
 
 def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int] = WINDOWS) -> list[dict[str, Any]]:
     """Every set and window size; print a table; return its rows."""
     params = params or StoryParams()
-    sets = {"ecb_test": (lambda: load_ecbplus("test"), ECBPLUS), "blind": (load_blind, BLIND)}
+    sets = {
+        "ecb_dev": (lambda: load_ecbplus("dev"), ECBPLUS),
+        "blind_dev": (lambda: load_blind(split="dev"), BLIND),
+        "ecb_test": (lambda: load_ecbplus("test"), ECBPLUS),
+        "blind_test": (lambda: load_blind(split="test"), BLIND),
+    }
     out = []
     for name, (load, path) in sets.items():
         if not os.path.exists(path):
@@ -74,7 +99,8 @@ def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int]
         for window in windows:
             out.append({"set": name, "items": len(rows), **compare(rows, window, params)})
     columns = ["set", "items", "window", "agreement_p", "agreement_r", "agreement_f1", "batch_f1", "stream_f1",
-               "batch_stories", "stream_stories", "cpu_ms_per_article"]
+               "batch_stories", "stream_stories", "cpu_ms_per_article", "state_bytes_per_article",
+               "block_ids_bytes", "block_roots_bytes", "vectors_bytes", "frequencies_bytes"]
     print("streaming vs batch stories (BCubed of streaming against batch; window = articles per window)")
     print(table(out, columns))
     return out

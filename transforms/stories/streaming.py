@@ -4,12 +4,21 @@ The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global:
 
     originals -> StoryFeatures -> SplitByShard -> GroupShards -> CountFrequencies (state per shard)
       -> JoinFrequencies (by article id) -> VectorizeAndRoute (block keys, the batch code)
-      -> GroupBlocks -> RememberStoryBlocks (state per block key: proposals)
+           |-- each member once, by article id ------------------------> HoldVectors (state per article id)
+      -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
+           |-- the remembered members a new one meets: WANT (by member id) -------/          |
+      -> JoinHeld (by block key and window) <-- HELD (their members) --------------------------/
+      -> ScoreStoryBlocks (state per block key: the root it gave each member; proposals)
       -> JoinProposals (by article id) -> ChooseRoots
       -> GroupRoots -> ResolveRoots (state per root id: the root's own choice)
       duplicates -> by their original ---------^
       -> JoinStories (by article id) -> articles with story_id
-    prior (--state memory records) -> RoutePrior -> into CountFrequencies and RememberStoryBlocks
+    prior (--state memory records) -> RoutePrior -> into CountFrequencies, RememberStoryBlocks,
+      HoldVectors and ScoreStoryBlocks
+
+An article's vector is held once, by its id; block keys hold ids, times and roots
+only (tens of bytes a member), so the state per remembered article stays near 2 KB
+however many keys it is blocked by (``docs/streaming.md``).
 
 Each stateful step runs in the global window on what a window's ``GroupByKey``
 delivered (so the window's articles are decided together, in an order that does
@@ -23,6 +32,7 @@ assigned), ``unblocked`` (no feature rare enough to pair by), ``joined`` (joined
 a remembered or concurrent story), ``started`` (started a story),
 ``resolved_through_alias`` (a root that had itself joined a story),
 ``block_members`` (members stored under block keys), ``blocks_expired``,
+``wanted_but_forgotten`` (a block asked the store for a member it no longer holds),
 ``frequency_articles_expired``, ``incomplete_joins`` (parts flushed by timer; 0 when all is well).
 """
 
@@ -38,8 +48,23 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common.stage import namespace
+from transforms.stories.blockstate import (
+    HELD,
+    NEW,
+    PRIOR,
+    PROPOSAL,
+    PROPOSALS,
+    STAGE,
+    UNJOINED,
+    VECTOR,
+    WANTED,
+    HoldVectors,
+    RememberStoryBlocks,
+    ScoreStoryBlocks,
+)
 from transforms.stories.blocks import member_payload
 from transforms.state.memory import prior_story_features, story_root
 from transforms.stories.features import article_features, features_payload
@@ -48,20 +73,20 @@ from transforms.stories.records import story_id_for
 from transforms.stories.windows import (
     DEFAULT_SHARDS,
     FrequencyMemory,
+    Held,
     RootMemory,
     Stored,
-    block_step,
     bucket_of,
     choose_root,
-    expire_block,
     expired_before,
     feature_names,
+    Rooted,
     resolve_root,
     route,
     split_names,
 )
+from transforms.stories.vectors import epoch_hours
 
-STAGE = "streamstories"
 SELF, MEMBER = "self", "member"
 
 
@@ -70,9 +95,26 @@ def _is_copy(article: dict) -> bool:
 
 
 class _SplitByShard(beam.DoFn):
-    def process(self, payload: tuple, shards: int) -> Iterator[tuple[int, tuple[str, list[str]]]]:
-        for shard, names in enumerate(split_names(feature_names(payload), shards)):
-            yield shard, (payload[0], names)
+    """Article features -> ``(shard, [(article id, its names in that shard), ...])``: one
+    element per shard and window a bundle, not one per article and shard (an element
+    through a grouping costs the streaming runner more than counting its names)."""
+
+    def __init__(self, shards: int) -> None:
+        self._shards = shards
+
+    def start_bundle(self) -> None:
+        self._batches: dict[tuple[Any, int], list] = {}
+
+    def process(self, payload: tuple, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam) -> None:
+        for shard, names in enumerate(split_names(feature_names(payload), self._shards)):
+            batch = self._batches.setdefault((window, shard), [timestamp, []])
+            batch[0] = min(batch[0], timestamp)  # the earliest: never behind what the bundle's elements were
+            batch[1].append((payload[0], names))
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for (window, shard), (timestamp, items) in self._batches.items():
+            yield WindowedValue((shard, items), timestamp, [window])
+        self._batches = {}
 
 
 class CountFrequencies(beam.DoFn):
@@ -128,66 +170,99 @@ class CountFrequencies(beam.DoFn):
 
 
 class JoinParts(beam.DoFn):
-    """Stateful per article id (global window): gathers the parts of one article that
-    come through different steps, ``(kind, value)``, and emits ``(id, parts)`` once
-    ``complete(parts)``; what came is emitted anyway when the watermark passes
+    """Stateful per key (global window): gathers the parts of one article (or block)
+    that come through different steps, ``(kind, value)``, and emits ``(key, parts)``
+    once ``complete(tally)``; what came is emitted anyway when the watermark passes
     ``grace_seconds`` after the last part (counter ``incomplete_joins``). A
-    CoGroupByKey would split the parts of a late article over several panes."""
+    CoGroupByKey would split the parts of a late article over several panes.
+
+    The tally (:func:`tally_part`: parts per kind, and the number of parts to expect
+    when a part says it) is kept beside the parts, so a part costs one small read, not
+    a decoding of every part that came before it."""
 
     PARTS = userstate.BagStateSpec("parts", PickleCoder())
+    TALLY = userstate.ReadModifyWriteStateSpec("tally", PickleCoder())
     FLUSH = userstate.TimerSpec("flush", TimeDomain.WATERMARK)
 
-    def __init__(self, complete: Callable[[list], bool], grace_seconds: float) -> None:
+    def __init__(self, complete: Callable[[dict], bool], grace_seconds: float) -> None:
         self._complete = complete
         self._grace = float(grace_seconds)
         self._incomplete = Metrics.counter(namespace(STAGE), "incomplete_joins")
 
     def process(self, keyed: tuple[str, tuple[str, Any]], timestamp=beam.DoFn.TimestampParam,
-                parts=beam.DoFn.StateParam(PARTS), flush=beam.DoFn.TimerParam(FLUSH)) -> Iterator[tuple[str, list]]:
+                parts=beam.DoFn.StateParam(PARTS), tally=beam.DoFn.StateParam(TALLY),
+                flush=beam.DoFn.TimerParam(FLUSH)) -> Iterator[tuple[str, list]]:
         key, part = keyed
-        parts.add(part)
-        got = list(parts.read())
-        if self._complete(got):
+        counts = tally_part(tally.read() or {}, part)
+        if self._complete(counts):
+            got = [*parts.read(), part]
             parts.clear()
+            tally.clear()
             yield key, got
         else:
+            parts.add(part)
+            tally.write(counts)
             flush.set(timestamp + Duration.of(self._grace))
 
     @userstate.on_timer(FLUSH)
-    def on_flush(self, key=beam.DoFn.KeyParam, parts=beam.DoFn.StateParam(PARTS)) -> Iterator[tuple[str, list]]:
+    def on_flush(self, key=beam.DoFn.KeyParam, parts=beam.DoFn.StateParam(PARTS),
+                 tally=beam.DoFn.StateParam(TALLY)) -> Iterator[tuple[str, list]]:
         got = list(parts.read())
+        tally.clear()
         if got:
             parts.clear()
             self._incomplete.inc()
             yield key, got
 
 
+EXPECTING = "expect"  # the tally's entry for the number of parts a part said to expect
+
+
+def tally_part(counts: dict, part: tuple[str, Any]) -> dict:
+    """``counts`` with ``part`` added: parts per kind and, from an article's routing
+    (``ARTICLE`` with its number of block keys) or a block's new members (``NEW`` with
+    the number of members it wanted), the number of proposals or answers to expect."""
+    kind, value = part
+    out = dict(counts)
+    out[kind] = out.get(kind, 0) + 1
+    if kind == ARTICLE and isinstance(value, int):
+        out[EXPECTING] = value
+    elif kind == NEW:
+        out[EXPECTING] = value[1]
+    return out
+
+
 def _count(parts: list, kind: str) -> int:
     return sum(1 for k, _ in parts if k == kind)
 
 
-def frequencies_complete(shards: int, parts: list) -> bool:
+def frequencies_complete(shards: int, tally: dict) -> bool:
     """The article's features and the answer of every frequency shard."""
-    return _count(parts, PAYLOAD) >= 1 and _count(parts, FREQUENCIES) >= shards
+    return tally.get(PAYLOAD, 0) >= 1 and tally.get(FREQUENCIES, 0) >= shards
 
 
-def proposals_complete(parts: list) -> bool:
+def proposals_complete(tally: dict) -> bool:
     """The article and a proposal from each block key it was sent to."""
-    expected = [v for k, v in parts if k == ARTICLE]
-    return bool(expected) and _count(parts, PROPOSAL) >= expected[0]
+    return tally.get(ARTICLE, 0) >= 1 and tally.get(PROPOSAL, 0) >= tally.get(EXPECTING, 0)
 
 
-def story_complete(parts: list) -> bool:
+def held_complete(tally: dict) -> bool:
+    """A block's new members and an answer of the store for each remembered member it wanted."""
+    return tally.get(NEW, 0) >= 1 and tally.get(HELD, 0) >= tally.get(EXPECTING, 0)
+
+
+def story_complete(tally: dict) -> bool:
     """The article and its story id."""
-    return _count(parts, ARTICLE) >= 1 and _count(parts, STORY) >= 1
+    return tally.get(ARTICLE, 0) >= 1 and tally.get(STORY, 0) >= 1
 
 
-PAYLOAD, FREQUENCIES, ARTICLE, PROPOSAL, STORY = "payload", "df", "article", "proposal", "story"
+PAYLOAD, FREQUENCIES, ARTICLE, STORY = "payload", "df", "article", "story"
 
 
 class _VectorizeAndRoute(beam.DoFn):
     """Article features and their frequencies -> ``(block key, member)`` per block key,
-    and ``(article id, None)`` so that every article reaches the choice."""
+    ``(article id, None)`` so that every article reaches the choice, and its member once
+    to the vector store (``(article id, (VECTOR, member))``)."""
 
     def __init__(self, params: StoryParams) -> None:
         self._params = params
@@ -207,70 +282,22 @@ class _VectorizeAndRoute(beam.DoFn):
         yield beam.pvalue.TaggedOutput(ARTICLES, (article_id, (ARTICLE, len(keys))))
         if not keys:
             self._unblocked.inc()
+            return
         payload = member_payload(member)
+        yield beam.pvalue.TaggedOutput(VECTORS, (article_id, (VECTOR, payload)))
         for key in keys:
             yield key, payload
 
 
-ARTICLES = "articles"
-
-
-class RememberStoryBlocks(beam.DoFn):
-    """Stateful per block key (global window): a window's new members against the
-    remembered ones (:func:`block_step`); emits ``(article id, Proposal)``."""
-
-    MEMORY = userstate.ReadModifyWriteStateSpec("members", PickleCoder())
-    EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
-
-    def __init__(self, params: StoryParams, retention_seconds: float) -> None:
-        self._params = params
-        self._retention = float(retention_seconds)
-        ns = namespace(STAGE)
-        self._stored = Metrics.counter(ns, "block_members")
-        self._expired = Metrics.counter(ns, "blocks_expired")
-
-    def process(
-        self,
-        keyed: tuple[str, Iterable[tuple]],
-        timestamp=beam.DoFn.TimestampParam,
-        memory=beam.DoFn.StateParam(MEMORY),
-        expiry=beam.DoFn.TimerParam(EXPIRY),
-    ) -> Iterator[tuple[str, Any]]:
-        key, values = keyed
-        stored = read = memory.read() or []
-        new, remembered = [], []
-        for value in values:
-            (remembered if isinstance(value, Stored) else new).append(value)
-        if remembered:  # batch articles (--state): stored with their story, proposing nothing
-            held = {s.id for s in stored}
-            stored = sorted([*stored, *(r for r in remembered if r.id not in held)], key=lambda r: (r.published_at, r.id))
-        proposals, updated = block_step(key, stored, new, float(timestamp), self._params)
-        if len(updated) != len(read) or updated != read:
-            self._stored.inc(max(0, len(updated) - len(read)))
-            memory.write(updated)
-            expiry.set(Timestamp.of(min(s.stored_at for s in updated)) + Duration.of(self._retention))
-        for proposal in proposals:
-            yield proposal.article_id, (PROPOSAL, proposal)
-
-    @userstate.on_timer(EXPIRY)
-    def on_expiry(self, fired=beam.DoFn.TimestampParam, memory=beam.DoFn.StateParam(MEMORY),
-                  expiry=beam.DoFn.TimerParam(EXPIRY)) -> Iterator[Any]:
-        kept = expire_block(memory.read() or [], float(fired), self._retention)
-        if kept:
-            memory.write(kept)
-            expiry.set(Timestamp.of(min(s.stored_at for s in kept)) + Duration.of(self._retention))
-        else:
-            memory.clear()
-            self._expired.inc()
-        return iter(())
+ARTICLES, VECTORS, ROOTS = "articles", "vectors", "roots"
 
 
 class _RoutePrior(beam.DoFn):
     """A remembered batch original (``--state`` memory record) -> its names for the
-    frequency shards and ``(block key, Stored)`` under its story root. Routed by its
-    own features alone (no frequencies: a combine over the memory would be a
-    grouping of a bounded input, which the streaming DirectRunner cannot run), so
-    its vector weighs features by their counts only."""
+    frequency shards, ``(block key, Stored)`` and ``(block key, Rooted)`` (its story)
+    per block key, and its member for the vector store. Routed by its own features alone (no frequencies: a combine
+    over the memory would be a grouping of a bounded input, which the streaming
+    DirectRunner cannot run), so its vector weighs features by their counts only."""
 
     def __init__(self, params: StoryParams, shards: int) -> None:
         self._params = params
@@ -286,9 +313,13 @@ class _RoutePrior(beam.DoFn):
         for shard, names in enumerate(split_names(feature_names(payload), self._shards)):
             yield beam.pvalue.TaggedOutput(FREQUENCIES, (shard, [(payload[0], names, first_seen)]))
         keys, member = route(payload, {}, 1, self._params)
-        entry = Stored(payload[0], payload[1], root, first_seen, member_payload(member))
+        yield beam.pvalue.TaggedOutput(VECTORS, (payload[0], (PRIOR, Held(payload[0], payload[1], first_seen,
+                                                                          member_payload(member)))))
+        entry = Stored(payload[0], epoch_hours(payload[1]), first_seen)
+        rooted = Rooted(payload[0], root, first_seen)
         for key in keys:
             yield key, [entry]
+            yield beam.pvalue.TaggedOutput(ROOTS, (key, rooted))
 
 
 def epoch_seconds(iso: str) -> float:
@@ -384,7 +415,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
     def _back(self, label: str) -> beam.WindowInto:
         return label >> beam.WindowInto(self._windowfn, allowed_lateness=self._lateness)
 
-    def _join(self, label: str, parts: list, complete: Callable[[list], bool]) -> beam.PCollection:
+    def _join(self, label: str, parts: list, complete: Callable[[dict], bool]) -> beam.PCollection:
         grace = getattr(self._windowfn, "size", 60) + self._lateness
         global_parts = [
             part | f"{label}Part{i}InGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
@@ -402,20 +433,27 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         payloads = originals | "StoryFeatures" >> beam.Map(article_features, params)
         shard_groups = (
             payloads
-            | "SplitByShard" >> beam.ParDo(_SplitByShard(), self._shards)
+            | "SplitByShard" >> beam.ParDo(_SplitByShard(self._shards))
             | "GroupShards" >> beam.GroupByKey()
+            | "ShardBatches" >> beam.Map(lambda kv: (kv[0], [item for batch in kv[1] for item in batch]))
             | "ShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         )
-        prior_blocks = None
+        prior_blocks = prior_vectors = prior_roots = None
         if self._prior is not None:
             routed_prior = self._prior | "RoutePrior" >> beam.ParDo(
                 _RoutePrior(params, self._shards)
-            ).with_outputs(FREQUENCIES, main="blocks")
+            ).with_outputs(FREQUENCIES, VECTORS, ROOTS, main="blocks")
             shard_groups = [
                 shard_groups,
                 routed_prior[FREQUENCIES] | "PriorShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows()),
             ] | "WithPriorShards" >> beam.Flatten()
             prior_blocks = routed_prior.blocks | "PriorBlocksInGlobalWindow" >> beam.WindowInto(
+                beam.window.GlobalWindows()
+            )
+            prior_vectors = routed_prior[VECTORS] | "PriorVectorsInGlobalWindow" >> beam.WindowInto(
+                beam.window.GlobalWindows()
+            )
+            prior_roots = routed_prior[ROOTS] | "PriorRootsInGlobalWindow" >> beam.WindowInto(
                 beam.window.GlobalWindows()
             )
         frequencies = (
@@ -428,21 +466,35 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             self._join("JoinFrequencies", [keyed_payloads, frequencies],
                        functools.partial(frequencies_complete, self._shards))
             | self._back("FeaturesIntoWindows")
-            | "VectorizeAndRoute" >> beam.ParDo(_VectorizeAndRoute(params)).with_outputs(ARTICLES, main="blocks")
+            | "VectorizeAndRoute" >> beam.ParDo(_VectorizeAndRoute(params)).with_outputs(
+                ARTICLES, VECTORS, main="blocks")
         )
         blocks = (
             routed.blocks
             | "GroupBlocks" >> beam.GroupByKey()
             | "BlocksInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         )
+        vectors = routed[VECTORS] | "VectorsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         if prior_blocks is not None:
             blocks = (blocks, prior_blocks) | "WithPriorBlocks" >> beam.Flatten()
-        proposals = (
-            blocks
-            | "RememberStoryBlocks" >> beam.ParDo(RememberStoryBlocks(params, self._retention))
+            vectors = (vectors, prior_vectors) | "WithPriorVectors" >> beam.Flatten()
+        candidates = blocks | "RememberStoryBlocks" >> beam.ParDo(
+            RememberStoryBlocks(params, self._retention)
+        ).with_outputs(WANTED, PROPOSALS, UNJOINED, main="new")
+        held = (
+            (vectors, candidates[WANTED])
+            | "WithWanted" >> beam.Flatten()
+            | "HoldVectors" >> beam.ParDo(HoldVectors(self._retention))
         )
+        scored = (
+            self._join("JoinHeld", [candidates.new, held], held_complete)
+            | "ByBlockKey" >> beam.Map(lambda kv: (kv[0].split("\0", 1)[0], kv[1]))
+        )
+        scored = [scored, candidates[UNJOINED]] + ([prior_roots] if prior_roots is not None else [])
+        scored = scored | "WithUnjoined" >> beam.Flatten()
+        proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
         chosen = (
-            self._join("JoinProposals", [routed[ARTICLES], proposals], proposals_complete)
+            self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete)
             | "ChooseRoots" >> beam.ParDo(_ChooseRoot())
             | self._back("ChoicesIntoWindows")
         )

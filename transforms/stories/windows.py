@@ -44,10 +44,10 @@ import numpy as np
 import xxhash
 
 from transforms.stories.blocks import Member, block_keys, block_payload, member_of, member_payload, score_block
-from transforms.stories.features import FeaturesPayload, article_features, features_of
+from transforms.stories.features import FeaturesPayload, article_features, feature_key, features_of
 from transforms.stories.grouping import cluster_edges
 from transforms.stories.params import StoryParams
-from transforms.stories.vectors import compact, feature_hash, vectorize
+from transforms.stories.vectors import compact, epoch_hours, feature_hash, vectorize
 
 DEFAULT_SHARDS = 8  # document-frequency state is split into this many keys
 
@@ -61,8 +61,10 @@ def shard_of(feature: str, shards: int) -> int:
 
 
 def feature_names(payload: FeaturesPayload) -> list[str]:
-    """The distinct feature names of a :func:`article_features` payload."""
-    return payload[2].split("\0") if payload[2] else []
+    """The features of a :func:`article_features` payload as comparisons know them
+    (:func:`feature_key`: a name ``W:x`` is the word ``w:x``), counted as batch
+    counts them (:func:`~transforms.stories.vectors.document_frequencies`)."""
+    return [feature_key(name) for name in payload[2].split("\0")] if payload[2] else []
 
 
 def split_names(names: Sequence[str], shards: int) -> list[list[str]]:
@@ -119,6 +121,17 @@ class FrequencyMemory:
     def oldest(self) -> int | None:
         return min(self.buckets) if self.buckets else None
 
+    def __getstate__(self) -> tuple:
+        """Encoded without ``total`` (the sum of the buckets, rebuilt when read): the
+        state is about half as large."""
+        return self.buckets, self.docs, self.seen, self.n
+
+    def __setstate__(self, state: tuple) -> None:
+        self.buckets, self.docs, self.seen, self.n = state
+        self.total = Counter()
+        for counts in self.buckets.values():
+            self.total.update(counts)
+
 
 def bucket_of(seconds: float, bucket_seconds: float) -> int:
     return int(math.floor(seconds / bucket_seconds))
@@ -168,13 +181,31 @@ def route(
 
 
 class Stored(NamedTuple):
-    """What a block key remembers of one article."""
+    """What a block key remembers of one article: who and when, a few dozen bytes
+    (its vector is held once, by article id: :class:`Held`)."""
+
+    id: str
+    hours: float | None  # published_at in hours since the epoch (None: undated): its place in time order
+    stored_at: float  # event time (seconds) it was stored: retention counts from here
+
+
+class Held(NamedTuple):
+    """What the vector store holds of one article, once, keyed by its id: its member
+    (``member_payload``: the compact vector)."""
 
     id: str
     published_at: str
-    root: str  # the story root this key grouped it with
-    stored_at: float  # event time (seconds) it was stored: retention counts from here
-    member: tuple  # member_payload (the compact vector)
+    stored_at: float
+    member: tuple
+
+
+class Rooted(NamedTuple):
+    """What the scoring step of a block key remembers of one member: the root of the
+    group this block put it in (its story as this block knows it)."""
+
+    id: str
+    root: str
+    stored_at: float
 
 
 class Proposal(NamedTuple):
@@ -193,56 +224,167 @@ def _in_block(member: Member, key_hash: bytes, prior: bool) -> Member:
     return member._replace(keys=key_hash, prior=prior)
 
 
-def _order(entry: Stored) -> tuple[str, str]:
-    return (entry.published_at or "~", entry.id)
+def _slot(article_id: str, hours: float | None) -> tuple[int, float, int]:
+    """An article's place in a block's time order, as :func:`score_block` orders members."""
+    tie = xxhash.xxh64_intdigest(article_id.encode("utf-8"))
+    return (1, 0.0, tie) if hours is None else (0, hours, tie)
+
+
+def block_candidates(
+    stored: Sequence[Stored], new: Iterable[tuple[str, str]], now: float, params: StoryParams = StoryParams(),
+) -> tuple[list[str], set[str], list[Stored]]:
+    """One window's new members ``(id, published_at)`` of a block against the members
+    it remembers: ``(wanted, again, memory)``: the remembered ids a new member will be
+    compared with (its ``window`` neighbours on either side in time order: exactly the
+    remembered members :func:`score_block` pairs it with over the whole block), the new
+    ids the block already held (delivered again), and the block's new memory (the new
+    members added, the oldest dropped beyond ``max_block_size``)."""
+    known = {s.id for s in stored}
+    fresh: dict[str, float | None] = {}
+    again: set[str] = set()
+    for article_id, published_at in new:
+        if article_id in known:
+            again.add(article_id)
+        else:
+            fresh.setdefault(article_id, epoch_hours(published_at))
+    if not fresh:
+        return [], again, list(stored)
+    everyone = sorted([(_slot(s.id, s.hours), s.id, False) for s in stored]
+                      + [(_slot(i, h), i, True) for i, h in fresh.items()])
+    wanted: set[str] = set()
+    width = params.window
+    for at, (_, _, is_new) in enumerate(everyone):
+        if is_new:
+            wanted.update(i for _, i, n in everyone[max(0, at - width) : at + width + 1] if not n)
+    memory = list(stored) + [Stored(i, h, now) for i, h in fresh.items()]
+    if len(memory) > params.max_block_size:
+        memory = sorted(memory, key=lambda s: (s.stored_at, _slot(s.id, s.hours)))[-params.max_block_size :]
+    return sorted(wanted), again, memory
 
 
 def block_step(
     key: str,
-    stored: Sequence[Stored],
+    rooted: Sequence[Rooted],
+    held: Sequence[Held],
     new: Iterable[tuple],
     now: float,
     params: StoryParams = StoryParams(),
-) -> tuple[list[Proposal], list[Stored]]:
-    """One window's new members (``member_payload`` tuples) of the block ``key``
-    against the members it remembers: the proposals and the block's new memory
-    (the new members added, the oldest dropped beyond ``max_block_size``).
-
-    An article the block already holds (delivered again) keeps its root."""
+) -> tuple[list[Proposal], list[Rooted]]:
+    """A window's new members (``member_payload`` tuples) of the block ``key`` against
+    the remembered members it wanted (:func:`block_candidates`; their vectors from the
+    store): scored (:func:`score_block`) and grouped by average link with the
+    remembered members fixed to the roots this block gave them (``rooted``, all of
+    them, so a story counts its whole size here: :func:`cluster_edges` with ``fixed``,
+    exactly how a batch run with ``--state`` treats remembered articles). Returns each
+    new member's proposal (the root of its group here, and the members of that group it
+    scored with) and the block's roots with the new members added (the oldest dropped
+    beyond ``max_block_size``)."""
     key_hash = np.array([feature_hash(key)], dtype="<u8").tobytes()
-    known = {s.id: s for s in stored}
+    known = {r.id: r for r in rooted}
     fresh: dict[str, Member] = {}
     for payload in new:
         member = member_of(payload)
         if member.vector.id not in known:
             fresh.setdefault(member.vector.id, member)
-    proposals = [Proposal(i, known[i].root, ()) for i in sorted({member_of(p).vector.id for p in new} & set(known))]
     if not fresh:
-        return proposals, list(stored)
-    members = [_in_block(member_of(s.member), key_hash, True) for s in stored]
+        return [], list(rooted)
+    held = [h for h in held if h.id not in fresh]
+    members = [_in_block(member_of(h.member), key_hash, True) for h in held]
     members += [_in_block(m, key_hash, False) for m in fresh.values()]
     edges = list(score_block(key, members, params))
-    roots = cluster_edges(edges, params.threshold, {s.id: s.root for s in stored})
+    roots = cluster_edges(edges, params.threshold, {r.id: r.root for r in rooted}) if edges else {}
     links: dict[str, list[tuple[str, float]]] = {i: [] for i in fresh}
     for a, b, score in edges:
-        ra, rb = roots.get(a.id, a.id), roots.get(b.id, b.id)
-        if ra != rb:
+        if roots.get(a.id, a.id) != roots.get(b.id, b.id):
             continue
         if a.id in links:
             links[a.id].append((b.id, score))
         if b.id in links:
             links[b.id].append((a.id, score))
-    memory = list(stored)
-    for article_id, member in fresh.items():
-        root = roots.get(article_id, article_id)
-        proposals.append(Proposal(article_id, root, tuple(sorted(links[article_id]))))
-        plain = member._replace(prior=False)
-        memory.append(Stored(article_id, member.vector.published_at, root, now, member_payload(plain)))
-    memory.sort(key=_order)
+    proposals = [Proposal(i, roots.get(i, i), tuple(sorted(links[i]))) for i in fresh]
+    memory = list(rooted) + [Rooted(p.article_id, p.root, now) for p in proposals]
     if len(memory) > params.max_block_size:
-        memory = sorted(memory, key=lambda s: (s.stored_at, _order(s)))[-params.max_block_size :]
-        memory.sort(key=_order)
+        memory = memory[-params.max_block_size :]  # in storage order: the oldest go
     return proposals, memory
+
+
+def _blob(ids: Sequence[str], *arrays: np.ndarray) -> bytes:
+    """One ``bytes`` of a block's state (a plain bytes state costs no pickle framing:
+    most block keys hold one or two members, where framing was most of the size):
+    the member count and the UTF-8 ids' length (uint16 each), the ids joined by NUL,
+    then each array as its length (uint16) and its bytes."""
+    joined = "\0".join(ids).encode("utf-8")
+    parts = [np.array([len(ids), len(joined)], dtype="<u2").tobytes(), joined]
+    for array in arrays:
+        raw = array.tobytes()
+        parts += [np.array([len(raw)], dtype="<u2").tobytes(), raw]
+    return b"".join(parts)
+
+
+def _unblob(blob: bytes) -> tuple[list[str], list[bytes]]:
+    count, size = np.frombuffer(blob[:4], "<u2").tolist()
+    ids = blob[4 : 4 + size].decode("utf-8").split("\0") if count else []
+    at, arrays = 4 + size, []
+    while at < len(blob):
+        (length,) = np.frombuffer(blob[at : at + 2], "<u2").tolist()
+        arrays.append(blob[at + 2 : at + 2 + length])
+        at += 2 + length
+    return ids, arrays
+
+
+def _times(times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Storage times as their distinct values (float64) and each one's index (uint16):
+    the members a window stored share one time, so ~2 bytes a member, not 8."""
+    values, index = np.unique(np.array(times, dtype="<f8"), return_inverse=True)
+    return values.astype("<f8"), index.astype("<u2")
+
+
+def _untimes(values: bytes, index: bytes) -> list[float]:
+    return np.frombuffer(values, "<f8")[np.frombuffer(index, "<u2")].tolist()
+
+
+def pack_block(stored: Sequence[Stored]) -> bytes:
+    """A block's memory as its state holds it (:func:`_blob`): the ids, the times as
+    float64 (NaN: undated), the storage times by :func:`_times`. About ``len(id) + 11``
+    bytes a member and 12 a block, against ~60 a member for a pickled list of tuples
+    (ids never hold a NUL; a block holds at most ``max_block_size`` <= 65535 members)."""
+    hours = np.array([np.nan if s.hours is None else s.hours for s in stored], dtype="<f8")
+    return _blob([s.id for s in stored], hours, *_times([s.stored_at for s in stored]))
+
+
+def unpack_block(packed: bytes) -> list[Stored]:
+    ids, (hours, values, index) = _unblob(packed)
+    times = np.frombuffer(hours, dtype="<f8").tolist()
+    return [Stored(i, None if h != h else h, t) for i, h, t in zip(ids, times, _untimes(values, index))]
+
+
+def pack_held(held: Held) -> tuple:
+    """The store's state: the member payload (its id and date are its first fields) and the storage time."""
+    return held.member, held.stored_at
+
+
+def unpack_held(packed: tuple | None) -> Held | None:
+    if packed is None:
+        return None
+    member, stored_at = packed
+    return Held(member[0], member[1], stored_at, member)
+
+
+def pack_roots(rooted: Sequence[Rooted]) -> bytes:
+    """A block's roots as its state holds them (:func:`_blob`): the ids; each root as
+    the index of that id among them (int16), or -1 when it is not one of them (an
+    evicted member; such roots follow the ids, in order); storage times by :func:`_times`."""
+    at_of = {r.id: i for i, r in enumerate(rooted)}
+    index = np.array([at_of.get(r.root, -1) for r in rooted], dtype="<i2")
+    others = [r.root for r in rooted if r.root not in at_of]
+    return _blob([r.id for r in rooted] + others, index, *_times([r.stored_at for r in rooted]))
+
+
+def unpack_roots(packed: bytes) -> list[Rooted]:
+    names, (index, values, times) = _unblob(packed)
+    at = np.frombuffer(index, "<i2").tolist()
+    ids, others = names[: len(at)], iter(names[len(at) :])
+    return [Rooted(i, ids[k] if k >= 0 else next(others), t) for i, k, t in zip(ids, at, _untimes(values, times))]
 
 
 _SLACK = 1e-3  # seconds: event times pass through microsecond timestamps; a timer never re-arms at its own time
@@ -307,8 +449,22 @@ def stream_story_roots(
 
     Duplicates (``dedup.duplicate_of``) take their original's story. No expiry:
     everything stays remembered (the eval streams are shorter than the retention)."""
+    return stream_memory(windows, params, shards)[0]
+
+
+def stream_memory(
+    windows: Iterable[Sequence[Mapping]],
+    params: StoryParams = StoryParams(),
+    shards: int = DEFAULT_SHARDS,
+) -> tuple[dict[str, str], dict[str, list[Stored]], dict[str, list[Rooted]], dict[str, Held],
+           list[FrequencyMemory]]:
+    """:func:`stream_story_roots` and the state it ends with: the roots, the block
+    memories (ids and times; roots), the vector store and the frequency shards (what the keyed states of the
+    Beam composite hold; ``eval/streamstories.py`` measures their bytes)."""
     memories = [FrequencyMemory() for _ in range(shards)]
     blocks: dict[str, list[Stored]] = {}
+    rooted: dict[str, list[Rooted]] = {}
+    store: dict[str, Held] = {}
     chosen: dict[str, str] = {}
     out: dict[str, str] = {}
     for number, articles in enumerate(windows):
@@ -322,27 +478,34 @@ def stream_story_roots(
                 memories[shard].add(payload[0], names, 0)
         n = memories[0].n
         routed: dict[str, list[tuple]] = {}
+        members: dict[str, tuple] = {}
         for payload in payloads:
             df: dict[str, int] = {}
             for shard, names in enumerate(split_names(feature_names(payload), shards)):
                 df.update(memories[shard].frequencies(names))
             keys, member = route(payload, df, n, params)
+            members[payload[0]] = member_payload(member)
             for key in keys:
-                routed.setdefault(key, []).append(member_payload(member))
+                routed.setdefault(key, []).append(members[payload[0]])
         proposals: dict[str, list[Proposal]] = {}
         for key in sorted(routed):
-            found, blocks[key] = block_step(key, blocks.get(key, []), routed[key], now, params)
-            for proposal in found:
+            wanted, again, blocks[key] = block_candidates(blocks.get(key, []), [(p[0], p[1]) for p in routed[key]],
+                                                          now, params)
+            found, rooted[key] = block_step(key, rooted.get(key, []), [store[i] for i in wanted if i in store],
+                                            [p for p in routed[key] if p[0] not in again], now, params)
+            for proposal in found + [Proposal(i, i, ()) for i in sorted(again)]:
                 proposals.setdefault(proposal.article_id, []).append(proposal)
         window_roots = {p[0]: choose_root(p[0], proposals.get(p[0], ())) for p in payloads}
         for article_id, root in window_roots.items():
             chosen.setdefault(article_id, root)
         for article_id, root in window_roots.items():
             out[article_id] = chosen[root] if root != article_id and root in chosen else root
+        for payload in payloads:
+            store.setdefault(payload[0], Held(payload[0], payload[1], now, members[payload[0]]))
         for article in copies:
             original = article["dedup"]["duplicate_of"]
             out[article["id"]] = out.get(original, original)
-    return out
+    return out, blocks, rooted, store, memories
 
 
 def in_windows(articles: Sequence[Mapping], size: int) -> Iterator[list[Mapping]]:

@@ -1,0 +1,46 @@
+"""The join tallies of the streaming story composite (transforms/stories/streaming.py), without a pipeline."""
+
+from functools import reduce
+
+from transforms.stories.blockstate import HELD, NEW, PROPOSAL
+from transforms.stories.streaming import (
+    ARTICLE,
+    FREQUENCIES,
+    PAYLOAD,
+    STORY,
+    frequencies_complete,
+    held_complete,
+    proposals_complete,
+    story_complete,
+    tally_part,
+)
+
+
+def _tally(*parts):
+    return reduce(tally_part, parts, {})
+
+
+def test_an_article_is_complete_with_a_proposal_from_each_of_its_keys_in_any_order():
+    assert not proposals_complete(_tally((PROPOSAL, "p1"), (PROPOSAL, "p2")))  # the article not there yet
+    assert not proposals_complete(_tally((PROPOSAL, "p1"), (ARTICLE, 3), (PROPOSAL, "p2")))
+    assert proposals_complete(_tally((PROPOSAL, "p1"), (ARTICLE, 3), (PROPOSAL, "p2"), (PROPOSAL, "p3")))
+    assert proposals_complete(_tally((ARTICLE, 0)))  # unblocked: nothing to wait for
+
+
+def test_a_block_is_complete_with_an_answer_for_each_member_it_wanted():
+    assert not held_complete(_tally((HELD, None)))
+    assert not held_complete(_tally((HELD, None), (NEW, ([], 2))))
+    assert held_complete(_tally((HELD, None), (NEW, ([], 2)), (HELD, "v")))
+
+
+def test_frequencies_and_stories_wait_for_every_part():
+    assert not frequencies_complete(2, _tally((PAYLOAD, "p"), (FREQUENCIES, {})))
+    assert frequencies_complete(2, _tally((FREQUENCIES, {}), (PAYLOAD, "p"), (FREQUENCIES, {})))
+    assert not story_complete(_tally((ARTICLE, {"id": "a"})))  # an article record does not say what to expect
+    assert story_complete(_tally((ARTICLE, {"id": "a"}), (STORY, "s-a")))
+
+
+def test_a_tally_is_a_new_dict_each_time():
+    first = _tally((ARTICLE, 1))
+    second = tally_part(first, (PROPOSAL, "p"))
+    assert first == {ARTICLE: 1, "expect": 1} and second[PROPOSAL] == 1
