@@ -80,3 +80,10 @@ def test_markup_counts_only_when_a_tag_is_complete_in_the_first_5000_characters(
 def test_a_text_of_exactly_the_limit_is_not_cut():
     assert normalize._truncate("abcd ef", 7) == "abcd ef"
     assert normalize._truncate("abcd efg", 7) == "abcd"
+
+
+def test_a_feed_date_with_am_pm_keeps_its_afternoon():
+    # RFC 822 has no AM/PM; email.utils read "2:30:00 PM" as 02:30 (a bug make mutate led to)
+    assert parse_date("Sat, 15 Mar 2025 2:30:00 PM GMT", now=NOW) == "2025-03-15T14:30:00Z"
+    assert parse_date("Sat, 15 Mar 2025 2:30 pm EST", now=NOW) == "2025-03-15T19:30:00Z"
+    assert parse_date("Sat, 15 Mar 2025 11:30:00 AM +0100", now=NOW) == "2025-03-15T10:30:00Z"
