@@ -133,6 +133,24 @@ def test_fast_predetector_scores_exactly_like_py3langid():
         assert fast.rank(text) == reference.rank(text)
 
 
+def test_fast_predetector_scores_a_text_without_py3langid_s_own_walk(monkeypatch):
+    """The array walk is what scores a text with features: py3langid's per-byte walk (five times
+    slower) is only the fill for a featureless one, so a walk that never ran would still give the
+    same answers through it, slowly."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    fast = _fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True)
+    expected = fast.classify(SENTENCES["en"])
+
+    def slow_walk(self, text):
+        raise AssertionError("py3langid's own walk ran on a text with features")
+
+    monkeypatch.setattr(LanguageIdentifier, "_raw_score", slow_walk)
+    assert fast.classify(SENTENCES["en"]) == expected
+
+
 def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length():
     """The array walk (each position from its last few bytes) gives py3langid's scores,
     bit for bit, on the labelled texts of 9+ languages, read as the detector reads them,
