@@ -9,6 +9,9 @@ OUTPUT ?= output
 OUT ?= $(OUTPUT)
 INPUT ?=
 PYTEST_ARGS ?=
+# make test: pytest-xdist workers (auto: one per core); each takes whole test files (--dist loadfile), so a
+# module's fixtures (a pipeline run several tests read, an emulator) are built once. TEST_JOBS=0: one process
+TEST_JOBS ?= auto
 SOAK_MINUTES ?= 30
 
 .PHONY: help install chromium pubsub-emulator run verify test test-fast soak mutate bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
@@ -47,8 +50,8 @@ run: ## run the pipeline on the bundled sample into ./output and print a summary
 verify: ## check an output folder against its inputs: make verify OUT=output INPUT='data/in/*.jsonl' (default: make run's)
 	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS))
 
-test: ## the whole test suite
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: ## the whole test suite, in TEST_JOBS (auto: one per core) worker processes
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
 	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)

@@ -35,6 +35,7 @@ EXTRAS = {
     "dask": ["dask[distributed]==2026.8.0", "distributed==2026.8.0"],
     "test": [
         "pytest>=8,<10",
+        "pytest-xdist==3.8.0",  # make test runs the suite in TEST_JOBS worker processes (-n), one test file per worker at a time
         "gcp-storage-emulator==2026.7.19",
         "psutil>=5.9",
         "py-spy>=0.4",

@@ -15,8 +15,10 @@ from typing import Any, Callable
 from tests.support import REPO
 
 
-def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 300):
-    """``python -m pipeline ARGS`` in a child process (from the repo root by default); output captured."""
+def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 900):
+    """``python -m pipeline ARGS`` in a child process (from the repo root by default); output captured.
+    The timeout only stops a hung run: a run of a few seconds took over 300 s under load 15 with the
+    suite in two workers."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -160,3 +160,29 @@ def test_more_reasons():
     assert refusal(decode_bytes, bytes(range(128, 256)) * 3) == "undecodable: not UTF-8 and no character encoding fits"
     assert [x.error for x in read_file("a.rss", io.BytesIO(b"<rss>" + b"x" * 100), max_file_bytes=50)] == [
         "file is over the 50-byte limit; 0 articles were read, the rest from the start on was not"]
+
+
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        # bytes.lstrip() takes a form feed for whitespace, JSON does not: the array reader refuses it
+        ("a.json", b"\x0c[" + ARTICLE.encode() + b"]", ["not a JSON array"]),
+        # a byte that is not UTF-8 in a later 64 KB chunk: the items decoded before it are read
+        ("a.json", ("[" + ",".join([ARTICLE.replace('"t"', f'"t{i}", "pad": "{"p" * 2000}"') for i in range(60)])).encode()
+         + b', {"title": "\xff"}]', ["ok"] * 31 + ["undecodable text at item 31: invalid start byte"]),
+        ("a.txt", ("Headline\n\nSome words " + "\u0085" * 40).encode(),
+         ["binary or garbled data (decoded as utf-8: mostly control characters)"]),
+        ("a.rss", b'<rss version="2.0"><channel><item><title>&#1114112;</title></item></channel></rss>',
+         ["feed parser failed: ValueError: chr() arg not in range(0x110000)"]),
+    ],
+)
+def test_reader_reasons_against_library_internals(name, data, expected):
+    assert outcome(name, data) == expected
+
+
+def test_reasons_behind_a_first_check():
+    """The second line of defence: an HTML document lxml cannot build, an OPML DOCTYPE hidden from
+    the byte scan by UTF-7 (tests/test_cli_rare_failures.py runs both through the CLI)."""
+    assert refusal(html_to_text, "<!-- only a comment -->") == "no main text in HTML (unparseable)"
+    utf7 = b'<?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE opml><opml version="2.0"><body/></opml>'
+    assert refusal(read_opml, utf7) == "OPML document has a DOCTYPE; refused"

@@ -196,6 +196,8 @@ def _to_utc(value: dt.datetime) -> dt.datetime:
 
 
 _RFC822 = re.compile(r"^(?:[A-Za-z]{3},?\s+)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s")
+# "2:30:00 PM": not RFC 822, and email.utils drops the PM (12 hours off); dateutil reads it
+_AM_PM = re.compile(r"\d\s*[AP]\.?M\b", re.I)
 
 
 def _parse_rfc822(value: str) -> dt.datetime | None:
@@ -240,7 +242,7 @@ def _parse_any(value: str) -> dt.datetime:
         return dt.datetime.fromisoformat(value)
     except ValueError:
         pass
-    if _RFC822.match(value):
+    if _RFC822.match(value) and not _AM_PM.search(value):
         parsed = _parse_rfc822(value)
         if parsed is not None:
             return parsed

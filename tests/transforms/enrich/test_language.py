@@ -116,14 +116,39 @@ def test_count_letters_counts_unicode_letters(text):
 def test_fast_predetector_scores_exactly_like_py3langid():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from transforms.enrich.language import load_predetector
+    from transforms.enrich.language import _fast_identifier_class, load_predetector
 
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    fast = load_predetector()
+    # a fresh instance, not the one load_predetector() keeps per process (make mutate forks its
+    # mutants from a process that has loaded it: a change to the class would not be seen)
+    fast = _fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True)
+    assert load_predetector() is load_predetector() and type(load_predetector()).__name__ == "FastIdentifier"
     texts = [*SENTENCES.values(), " ".join(SENTENCES.values()), "OK", "", "12 34 !!", "ЗАГОЛОВОК НОВИНИ", "日本語のテキスト"]
     for text in texts:
         assert fast.classify(text) == reference.classify(text)  # same code, bit-identical probability
         assert fast.rank(text) == reference.rank(text)
+    fast.set_languages(["en", "fr", "de"])
+    reference.set_languages(["en", "fr", "de"])
+    for text in texts:
+        assert fast.rank(text) == reference.rank(text)
+
+
+def test_fast_predetector_scores_a_text_without_py3langid_s_own_walk(monkeypatch):
+    """The array walk is what scores a text with features: py3langid's per-byte walk (five times
+    slower) is only the fill for a featureless one, so a walk that never ran would still give the
+    same answers through it, slowly."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    fast = _fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True)
+    expected = fast.classify(SENTENCES["en"])
+
+    def slow_walk(self, text):
+        raise AssertionError("py3langid's own walk ran on a text with features")
+
+    monkeypatch.setattr(LanguageIdentifier, "_raw_score", slow_walk)
+    assert fast.classify(SENTENCES["en"]) == expected
 
 
 def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length():
@@ -134,10 +159,10 @@ def test_fast_predetector_walk_reaches_py3langid_states_on_every_text_and_length
 
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from transforms.enrich.language import load_predetector, sample_text
+    from transforms.enrich.language import _fast_identifier_class, sample_text
 
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    fast = load_predetector()
+    fast = _fast_identifier_class().from_model_file(MODEL_FILE, norm_probs=True)  # fresh: see above
     assert fast._depth == 6  # the model's longest n-gram: the walk reads 6 bytes back
     labelled = REPO / "eval" / "data" / "labelled.jsonl"
     rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines()]
