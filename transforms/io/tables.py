@@ -297,9 +297,11 @@ def arrow_table(table: Table, rows: Iterable[dict]) -> pa.Table:
 
 
 def ipc_bytes(arrow: pa.Table) -> bytes:
-    """An Arrow table as IPC stream bytes: how rows cross a shuffle (no per-row encoding)."""
+    """An Arrow table as LZ4-compressed IPC stream bytes: how rows cross a shuffle (no per-row
+    encoding). LZ4 halves what a local runner holds in memory for the shuffle (article texts
+    included) for ~20 us of CPU an article; readers decompress transparently."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, arrow.schema) as writer:
+    with pa.ipc.new_stream(sink, arrow.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(arrow)
     return sink.getvalue().to_pybytes()
 
