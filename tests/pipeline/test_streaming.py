@@ -16,8 +16,6 @@ import sys
 import time
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import TimestampedValue
@@ -40,6 +38,7 @@ from transforms.dedup.streaming import (
 from transforms.io.watch import ELEMENT_CODER, FILE, Listing, LivePoller, ready_files
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
+from tests.support.streaming import streaming_pipeline
 
 
 STORM = (
@@ -186,12 +185,6 @@ def _write(tmp_path, name: str, rows: list[dict]) -> str:
     return str(path)
 
 
-def _streaming_pipeline() -> TestPipeline:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return TestPipeline(options=options)
-
-
 def _by_file(records: list[dict]) -> dict[str, dict]:
     return {os.path.basename(r["origin"].split("#")[0]): r for r in records}
 
@@ -227,7 +220,7 @@ def test_copies_arriving_two_windows_later_are_marked_with_the_earlier_id(tmp_pa
         assert {got[f]["story_id"] for f in ("first.jsonl", "exact.jsonl", "near.jsonl")} == {story}
         assert got["other.jsonl"]["story_id"] != story
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy))
         assert_that(out["articles"], check, label="CheckArticles")
         assert_that(out["dead_letter"], lambda dl: dl == [] or pytest.fail(f"dead letters: {dl}"), label="NoDead")
@@ -256,7 +249,7 @@ def test_after_the_retention_a_copy_is_unique_again(tmp_path, small_taxonomy):
         # the story memory (dedup.retention_days, 7 days) outlives the copy memory: same story
         assert got["after.jsonl"]["story_id"] == got["first.jsonl"]["story_id"]
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy, retention_seconds=20))
         assert_that(out["articles"], check)
 
@@ -284,7 +277,7 @@ def test_an_element_behind_the_watermark_is_a_dead_letter_not_lost(tmp_path, sma
         assert dead[0]["stage"] == "streaming" and "late" in dead[0]["error"]
         assert dead[0]["source"].startswith(late)
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy, lateness=3))
         assert_that(out["articles"], check_articles, label="CheckArticles")
         assert_that(out["dead_letter"], check_dead, label="CheckDeadLetters")

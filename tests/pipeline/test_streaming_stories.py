@@ -11,8 +11,6 @@ import sys
 import time
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import TimestampedValue
@@ -23,6 +21,7 @@ from transforms.io.watch import ELEMENT_CODER, FILE
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
 from tests.support.story_cases import QUAKE_PE_EN, QUAKE_TR_DE, QUAKE_TR_EN, QUAKE_TR_FR
+from tests.support.streaming import streaming_pipeline
 
 
 def _row(article: dict, url: str) -> dict:
@@ -46,12 +45,6 @@ def _file(tmp_path, name: str, article: dict) -> str:
     path = tmp_path / f"{name}.jsonl"
     path.write_text(json.dumps(_row(article, f"https://{name}.example/a")) + "\n")
     return str(path)
-
-
-def _streaming_pipeline() -> TestPipeline:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return TestPipeline(options=options)
 
 
 def _stories_by_file(articles: list[dict]) -> dict[str, str]:
@@ -84,7 +77,7 @@ def test_a_story_grows_over_three_windows_and_each_window_has_a_summary(tmp_path
         assert sorted(s["articles"] for s in summaries) == [1, 1, 2], summaries
         assert sorted(s["stories"] for s in summaries) == [1, 1, 2], summaries
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy))
         assert_that(out["articles"], check_articles, label="CheckArticles")
         assert_that(out["summary"], check_summaries, label="CheckSummaries")
@@ -107,7 +100,7 @@ def test_a_late_article_within_the_allowed_lateness_joins_its_story(tmp_path, sm
         assert sorted(got) == ["en", "fr"], got
         assert got["fr"] == got["en"], got
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy, lateness=3))
         assert_that(out["articles"], check)
 
@@ -132,7 +125,7 @@ def test_after_the_story_retention_a_write_up_starts_a_new_story(tmp_path, small
         de_article = [a for a in articles if a["origin"].startswith(de)][0]
         assert got["de"] == "s-" + de_article["id"], got
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         out = build_streaming_stages(p | stream, _config(small_taxonomy, story_retention_seconds=20))
         assert_that(out["articles"], check)
 
@@ -204,7 +197,7 @@ def test_a_stream_continues_the_stories_of_a_batch_run_state(tmp_path, small_tax
     def check(articles):
         assert [a["story_id"] for a in articles] == [batch_story], (articles, batch_story)
 
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         from pipeline.streaming import ReadMemory
 
         prior = p | "ReadMemory" >> ReadMemory(plan)
