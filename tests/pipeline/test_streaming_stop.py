@@ -25,7 +25,8 @@ from pipeline.config import StreamingConfig, parse_config
 from pipeline.streaming import build_streaming_stages
 from transforms.io.seen import read_record, read_seen, seen_folder
 from transforms.io.watch import ELEMENT_CODER, FILE
-from tests.pipeline.test_streaming import STORM, VOTE, _streaming_pipeline
+from tests.pipeline.test_streaming import STORM, VOTE
+from tests.support.streaming import streaming_pipeline
 from tests.support import REPO
 from tests.support.cli import read_records, stop_process_group, wait_for
 
@@ -65,7 +66,7 @@ def test_each_window_commits_its_files_after_writing_them_under_names_without_co
         .add_elements([TimestampedValue((FILE, str(b)), 14.5)])
         .advance_watermark_to_infinity()
     )
-    with _streaming_pipeline() as p:
+    with streaming_pipeline() as p:
         build_streaming_stages(p | stream, config)
     paths, windows = read_record(seen_folder(str(out)))
     assert paths == {str(a), str(b)} and len(windows) == 2
