@@ -53,7 +53,9 @@ def test_a_pattern_that_matches_nothing_counts_as_rejected(tmp_path: Path):
     with counting() as counters:
         _, dead = _split(read._MatchPattern().process(str(tmp_path / "*.jsonl")))
         _, dead2 = _split(read._MatchPattern().process("nosuchscheme://b/*.jsonl"))
-    assert len(dead) == len(dead2) == 1
+    assert [(d["source"], d["stage"]) for d in dead + dead2] == [
+        (str(tmp_path / "*.jsonl"), "read"), ("nosuchscheme://b/*.jsonl", "read"),
+    ]
     assert counters() == {(NS, "rejected"): 2}
 
 
@@ -89,7 +91,8 @@ def test_read_file_counts_files_articles_rejects_and_bytes(tmp_path: Path):
         _, gone = _split(fn.process(str(tmp_path / "gone.jsonl")))
     assert [a["text"] for a in articles] == ["one", "two", "three", "four"]
     assert [d["source"] for d in dead] == [f"{good}#line 3"]
-    assert [d["error"].split(":")[0] for d in gone] == ["cannot open file"]
+    assert [(d["source"], d["stage"]) for d in gone] == [(str(tmp_path / "gone.jsonl"), "read")]
+    assert gone[0]["error"].startswith("cannot open file: FileNotFoundError: ")
     # bytes as read from the file system: the compressed size for a .gz
     assert counters() == {
         (NS, "files"): 3, (NS, "articles"): 4, (NS, "rejected"): 2,
@@ -146,6 +149,7 @@ def test_expand_pattern_edges(tmp_path: Path):
     assert expand_pattern("a/**/b/**/*.x") == ["a/**/b/**/*.x", "a/b/**/*.x"]
     # a folder named with a trailing slash, or a glob that happens to be a folder's name
     assert expand_pattern(f"{tmp_path}/") == [f"{tmp_path}/**"]
+    assert expand_pattern("gs://bucket/INBOX/") == ["gs://bucket/INBOX/**"]  # only the slash is cut
     (tmp_path / "[x]").mkdir()
     assert expand_pattern(f"{tmp_path}/[x]") == [f"{tmp_path}/[x]"]
     assert expand_pattern(f"{tmp_path}/nosuch") == [f"{tmp_path}/nosuch"]
@@ -159,3 +163,33 @@ def test_output_inside_inputs_with_relative_paths(tmp_path: Path, monkeypatch):
     assert output_inside_inputs(["**/manifest/*.json"], "st", "state") == "**/manifest/*.json"
     assert output_inside_inputs(["**/manifest/*.json"], "out") is None  # not a file the output holds
     assert output_inside_inputs(["out/"], "out/") == "out/"
+    assert output_inside_inputs(["out/articles/*.jsonl"], "out/") == "out/articles/*.jsonl"
+    assert output_inside_inputs(["OUTX/articles/*.jsonl"], "OUTX") == "OUTX/articles/*.jsonl"
+
+
+def test_a_subscription_among_the_inputs_does_not_end_the_search():
+    assert output_inside_inputs(["pubsub://projects/p/subscriptions/s", "/data/**"], "/data/out") == "/data/**"
+
+
+def test_a_read_failing_half_way_logs_its_traceback_at_debug_level(tmp_path: Path, monkeypatch, caplog):
+    import logging
+
+    from apache_beam.io.filesystems import FileSystems
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(_lines("one"))
+
+    class Failing:
+        def read(self, size=-1):
+            raise OSError("disk gone")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(FileSystems, "open", lambda p, **kw: Failing())
+    with caplog.at_level(logging.DEBUG, logger="transforms.io.read"):
+        _, dead = _split(ReadFileFn(1 << 20, 1 << 30).process(str(path)))
+    assert [d["error"] for d in dead] == ["read failed after 0 articles: OSError: disk gone"]
+    [record] = [r for r in caplog.records if r.name == "transforms.io.read"]
+    assert record.levelno == logging.DEBUG and record.getMessage() == f"reading {path} failed"
+    assert record.exc_info is not None and record.exc_info[0] is OSError
