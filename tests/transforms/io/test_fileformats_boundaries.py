@@ -126,3 +126,9 @@ def test_a_json_file_whose_first_line_is_a_whole_object_is_json_lines():
     assert [(a["origin"], a["text"]) for a in articles] == [("b.json", "pretty")]
     articles, _ = read("c.json", b'{"text": "one line, no newline"}')
     assert [a["origin"] for a in articles] == ["c.json#line 1"]
+
+
+def test_a_json_array_after_a_utf8_byte_order_mark():
+    articles, dead = read("a.json", codecs.BOM_UTF8 + b' [{"text": "one"}, {"text": "two"}]')
+    assert [(a["origin"], a["text"]) for a in articles] == [("a.json#item 0", "one"), ("a.json#item 1", "two")]
+    assert dead == []
