@@ -132,3 +132,22 @@ def test_a_json_array_after_a_utf8_byte_order_mark():
     articles, dead = read("a.json", codecs.BOM_UTF8 + b' [{"text": "one"}, {"text": "two"}]')
     assert [(a["origin"], a["text"]) for a in articles] == [("a.json#item 0", "one"), ("a.json#item 1", "two")]
     assert dead == []
+
+
+_NO_SEPARATOR = "after item 0: expected ',' or ']' but found {}; the rest was not read"
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "error"),
+    [
+        # cut after a comma: the file ends where an item should be
+        (b'[{"text": "one"},', "item 1", "item 1: invalid JSON: Expecting value; the rest of the array was not read"),
+        (b'[{"text": "one"}', "item 0", _NO_SEPARATOR.format("''")),  # no closing bracket
+        (b'[{"text": "one"}  ', "item 0", _NO_SEPARATOR.format("''")),
+        (b'[{"text": "one"} X]', "item 0", _NO_SEPARATOR.format("'X'")),  # no separator
+    ],
+)
+def test_a_json_array_that_ends_early_or_lacks_a_separator(data, where, error):
+    articles, dead = read("a.json", data)
+    assert [a["text"] for a in articles] == ["one"]
+    assert [(d.source, d.error) for d in dead] == [(f"a.json#{where}", error)]
