@@ -68,6 +68,13 @@ def test_lazy_factory_creates_detectors_of_its_seed(fresh):
     assert round(detector.get_probabilities()[0].prob, 4) == 0.8571
 
 
+def test_the_default_seed_is_the_configured_one(fresh):
+    assert load_factory() is load_factory(CONFIGURED["seed"])
+    detector = LazyFactory().create()
+    detector.append(ALPHABET)
+    assert round(detector.get_probabilities()[0].prob, 4) == 1.0  # seed 0 (seed 1: 0.8571)
+
+
 def test_predetector_is_loaded_once_per_process(fresh):
     first = language.load_predetector()
     assert language.load_predetector() is first
@@ -172,6 +179,7 @@ def test_counters_per_language_and_per_detector():
     ("text", "max_chars", "sample"),
     [
         ("ab cd", 5, "ab cd"),  # not longer than the limit: whole
+        ("abcd e", 6, "abcd e"),  # as long as the limit, a space past half of it: whole
         ("ab cdefgh", 6, "ab cde"),  # the only space is before half the limit: cut at the limit
         ("a" * 20, 10, "a" * 10),  # no space: cut at the limit
         ("aaaaa bbbbbbbbbb", 10, "aaaaa bbbb"),  # the space at exactly half: cut at the limit
