@@ -39,7 +39,7 @@ _WORD = re.compile(r"^[^\W_](?:[\w'’.-]*\w)?\.?$")
 _GAP = re.compile(r"^\.\.\.(\d{0,2})$")
 # a word a gap may skip: a comma may end it, a full stop only an abbreviation (U.S.), so that
 # a gap stays within its sentence ("... stationed there. Troops ..." is no frame)
-_GAP_WORD = r"(?:(?:\w\.)+ |[\w'’,-]+(?:\.[\w'’,-]+)* )"
+_GAP_WORD = r"(?:[\w'’.,-]+(?<![^.\s]{2}\.) )"
 # Snowball's German stemmer writes umlauts and ß plainly; the text has them
 _SNOWBALL_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u"})
 
