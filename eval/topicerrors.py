@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default=None, help="only articles of this design kind")
     parser.add_argument("--language", default=None, help="only articles in this gold language")
     parser.add_argument(
-        "--set", default="topics_blind.jsonl", help="which set in eval/data (its dev split): topics_blind.jsonl, "
-        "topics_blind2.jsonl, topics_blind3.jsonl, labelled.jsonl"
+        "--set",
+        default="topics_blind.jsonl",
+        help="which set in eval/data (its dev split): topics_blind.jsonl, "
+        "topics_blind2.jsonl, topics_blind3.jsonl, labelled.jsonl",
     )
     args = parser.parse_args(argv)
     config = load_config(args.config)
@@ -38,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     taxonomy = load_taxonomy(config.topics_path)
     tally: Counter = Counter()
+    read = 0
     for row in load_blind(os.path.join(HERE, "data", os.path.basename(args.set)), split="dev"):
         if (args.kind and row.get("kind") != args.kind) or (args.language and row.get("language") != args.language):
             continue
+        read += 1
         title = row.get("title") or ""
         language = detect({"id": row["id"], "title": title, "text": row["text"]})["language"]
         scored = {t.name: t for t in analyse(row["text"], language, taxonomy, title)}
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"      {hit.place:5s}{bg} {hit.text!r} {hit.value:.2f} <- {hit.pattern.written!r}")
         if any(name in gold and name not in scored for name in wrong):
             print("   text: " + row["text"].replace("\n", "\n         "))
+    print(f"dev articles read from {os.path.basename(args.set)}: {read}")
     print("errors by kind:", ", ".join(f"{w} {k}: {n}" for (w, k), n in sorted(tally.items())))
     return 0
 
