@@ -1,5 +1,5 @@
 """The tagger's errors on the DEV split of the blind set, article by article, for tuning:
-``python -m eval.topicerrors [--topic NAME] [--kind KIND]``.
+``python -m eval.topicerrors [--set FILE] [--topic NAME] [--kind KIND] [--language xx]``.
 
 For each dev article with a missed or a false tag it prints the article's design kind
 (``paraphrase``, ``title_led``, ``background_trap``, ``homonym_trap``...), the gold and
@@ -11,9 +11,10 @@ words, value), or the title and lead when the topic had no hit at all. It reads 
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 
-from eval.blindtopics import load_blind
+from eval.blindtopics import HERE, load_blind
 from pipeline.config import load_config
 from transforms.enrich.language import make_language_fn
 from transforms.enrich.topics import analyse, load_taxonomy
@@ -24,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--topic", default=None, help="only errors on this topic")
     parser.add_argument("--kind", default=None, help="only articles of this design kind")
+    parser.add_argument("--language", default=None, help="only articles in this gold language")
+    parser.add_argument(
+        "--set",
+        default="topics_blind.jsonl",
+        help="which set in eval/data (its dev split): topics_blind.jsonl, "
+        "topics_blind2.jsonl, topics_blind3.jsonl, labelled.jsonl",
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config)
     lang = config.language
@@ -32,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     taxonomy = load_taxonomy(config.topics_path)
     tally: Counter = Counter()
-    for row in load_blind(split="dev"):
-        if args.kind and row["kind"] != args.kind:
+    read = 0
+    for row in load_blind(os.path.join(HERE, "data", os.path.basename(args.set)), split="dev"):
+        if (args.kind and row.get("kind") != args.kind) or (args.language and row.get("language") != args.language):
             continue
+        read += 1
         title = row.get("title") or ""
         language = detect({"id": row["id"], "title": title, "text": row["text"]})["language"]
         scored = {t.name: t for t in analyse(row["text"], language, taxonomy, title)}
@@ -45,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             wrong = [t for t in wrong if t == args.topic]
         if not wrong:
             continue
-        print(f"== {row['id']} ({row['kind']}, {language}) gold {sorted(gold)} tagged {sorted(predicted)}")
+        print(f"== {row['id']} ({row.get('kind')}, {language}) gold {sorted(gold)} tagged {sorted(predicted)}")
         print(f"   title: {title}")
         for name in wrong:
             what = "MISSED" if name in gold else "FALSE"
-            tally[(what, row["kind"])] += 1
+            tally[(what, row.get("kind", "?"))] += 1
             topic = scored.get(name)
             if topic is None:
                 print(f"   {what} {name}: no hit")
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"      {hit.place:5s}{bg} {hit.text!r} {hit.value:.2f} <- {hit.pattern.written!r}")
         if any(name in gold and name not in scored for name in wrong):
             print("   text: " + row["text"].replace("\n", "\n         "))
+    print(f"dev articles read from {os.path.basename(args.set)}: {read}")
     print("errors by kind:", ", ".join(f"{w} {k}: {n}" for (w, k), n in sorted(tally.items())))
     return 0
 

@@ -170,9 +170,9 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
             for start, end, pattern in matches:
                 place = "title" if field == "title" else "lead" if start < lead else "body"
                 factor = title_f if place == "title" else lead_f if place == "lead" else body_f
-                # the body is discounted already, and counts once per sentence; the
-                # title states the subject: a background clause matters in the lead
-                background = place == "lead" and cues is not None and _in_background(
+                # the title states the subject; in the lead and the body a background
+                # clause ("since the troops left in 2017") gives context, not news
+                background = place != "title" and cues is not None and _in_background(
                     source, start, cues, scoring.background_window
                 )
                 if background:
