@@ -2,8 +2,8 @@
 
 The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global::
 
-    originals -> StoryFeatures -> SplitByShard -> GroupShards -> CountFrequencies (state per shard)
-      -> JoinFrequencies (by article id) -> VectorizeAndRoute (block keys, the batch code)
+    originals -> StoryFeatures -> SplitByShard (a batch a bundle) -> GroupShards -> CountFrequencies (state per shard)
+      -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code)
            |-- each member once, by article id ------------------------> HoldVectors (state per article id)
       -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
            |-- the remembered members a new one meets: WANT (by member id) -------/          |
