@@ -11,7 +11,15 @@ ECB+ dev and test topics and the blind multilingual set
 (``eval/data/stories_blind.jsonl``) dev and test splits; changes are judged on
 the dev sets, test is reported as it comes.
 
-``python -m eval.streamstories [--window N ...]`` (articles per window).
+Arrival order: ``file`` (default) gives undated articles in file order, which for
+ECB+ interleaves the two look-alike events of a topic (``1_10ecb``, ``1_10ecbplus``,
+``1_11ecb``, ...: events years apart in reality); ``event`` gives the undated
+articles event by event (each gold event's articles together, in the order the
+events first appear, file order within): how write-ups of events at different
+times arrive. Dated articles come by date in both. Batch does not depend on the
+order.
+
+``python -m eval.streamstories [--window N ...] [--order file|event]`` (articles per window).
 """
 
 from __future__ import annotations
@@ -57,8 +65,23 @@ def publication_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return dated + [r for r in rows if not r.get("published_at")]
 
 
-def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams) -> dict[str, Any]:
+def event_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`publication_order`, the undated articles event by event (``gold``, in the
+    order the events first appear; the order given within an event)."""
     ordered = publication_order(rows)
+    dated = [r for r in ordered if r.get("published_at")]
+    undated = [r for r in ordered if not r.get("published_at")]
+    first: dict[Any, int] = {}
+    for at, row in enumerate(undated):
+        first.setdefault(row["gold"], at)
+    return dated + sorted(undated, key=lambda r: first[r["gold"]])
+
+
+ORDERS = {"file": publication_order, "event": event_order}
+
+
+def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams, order: str = "file") -> dict[str, Any]:
+    ordered = ORDERS[order](rows)
     batch = story_roots(ordered, params)
     started = time.process_time()
     stream, blocks, rooted, store, memories = stream_memory(in_windows(ordered, window), params)
@@ -81,24 +104,27 @@ def compare(rows: Sequence[dict[str, Any]], window: int, params: StoryParams) ->
     }
 
 
-def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int] = WINDOWS) -> list[dict[str, Any]]:
+def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int] = WINDOWS,
+                       order: str = "file", sets: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Every set and window size; print a table; return its rows."""
     params = params or StoryParams()
-    sets = {
+    available = {
         "ecb_dev": (lambda: load_ecbplus("dev"), ECBPLUS),
         "blind_dev": (lambda: load_blind(split="dev"), BLIND),
         "ecb_test": (lambda: load_ecbplus("test"), ECBPLUS),
         "blind_test": (lambda: load_blind(split="test"), BLIND),
     }
     out = []
-    for name, (load, path) in sets.items():
+    for name, (load, path) in available.items():
+        if sets and name not in sets:
+            continue
         if not os.path.exists(path):
             out.append({"set": name, "note": f"missing: {path}"})
             continue
         rows = load()
         for window in windows:
-            out.append({"set": name, "items": len(rows), **compare(rows, window, params)})
-    columns = ["set", "items", "window", "agreement_p", "agreement_r", "agreement_f1", "batch_f1", "stream_f1",
+            out.append({"set": name, "items": len(rows), "order": order, **compare(rows, window, params, order)})
+    columns = ["set", "items", "order", "window", "agreement_p", "agreement_r", "agreement_f1", "batch_f1", "stream_f1",
                "batch_stories", "stream_stories", "cpu_ms_per_article", "state_bytes_per_article",
                "block_ids_bytes", "block_roots_bytes", "vectors_bytes", "frequencies_bytes"]
     print("streaming vs batch stories (BCubed of streaming against batch; window = articles per window)")
@@ -109,8 +135,10 @@ def evaluate_agreement(params: StoryParams | None = None, windows: Sequence[int]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--window", type=int, action="append", help="articles per window (repeatable)")
+    parser.add_argument("--order", choices=sorted(ORDERS), default="file", help="arrival order of undated articles")
+    parser.add_argument("--set", action="append", help="ecb_dev, blind_dev, ecb_test, blind_test (repeatable; default all)")
     args = parser.parse_args(argv)
-    evaluate_agreement(windows=tuple(args.window or WINDOWS))
+    evaluate_agreement(windows=tuple(args.window or WINDOWS), order=args.order, sets=args.set)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global::
 
-    originals -> StoryFeatures -> SplitByShard -> GroupShards -> CountFrequencies (state per shard)
-      -> JoinFrequencies (by article id) -> VectorizeAndRoute (block keys, the batch code)
+    originals -> StoryFeatures -> SplitByShard (a batch a bundle) -> GroupShards -> CountFrequencies (state per shard)
+      -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code)
            |-- each member once, by article id ------------------------> HoldVectors (state per article id)
       -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
            |-- the remembered members a new one meets: WANT (by member id) -------/          |
@@ -39,6 +39,7 @@ a remembered or concurrent story), ``started`` (started a story),
 from __future__ import annotations
 
 import functools
+import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
@@ -94,26 +95,49 @@ def _is_copy(article: dict) -> bool:
     return bool((article.get("dedup") or {}).get("duplicate_of"))
 
 
+def _original_features(article: dict, params: StoryParams) -> Iterator[tuple]:
+    """An original's story features (:func:`article_features`); nothing for a copy."""
+    if not _is_copy(article):
+        yield article_features(article, params)
+
+
+def _by_original(article: dict) -> Iterator[tuple[str, tuple[str, str]]]:
+    """A copy -> ``(its original's id, (MEMBER, its id))``: it takes the original's story."""
+    if _is_copy(article):
+        yield article["dedup"]["duplicate_of"], (MEMBER, article["id"])
+
+
+def block_key_of(join_key: str) -> str:
+    """The block key of a ``JoinHeld`` key (``block key NUL window NUL first member``)."""
+    return join_key.split("\0", 1)[0]
+
+
 class _SplitByShard(beam.DoFn):
-    """Article features -> ``(shard, [(article id, its names in that shard), ...])``: one
-    element per shard and window a bundle, not one per article and shard (an element
-    through a grouping costs the streaming runner more than counting its names)."""
+    """Article features -> one *batch* per window a bundle: ``(shard, (batch id, [(article
+    id, its names in that shard), ...]))`` to each shard and ``(batch id, (PAYLOAD,
+    [payloads]))`` to the join (``PAYLOADS``), not one element per article and shard (an
+    element through a grouping or a join costs the streaming runner more than counting
+    its names). Every batch goes to every shard, so its join waits for ``shards`` answers."""
 
     def __init__(self, shards: int) -> None:
         self._shards = shards
 
     def start_bundle(self) -> None:
-        self._batches: dict[tuple[Any, int], list] = {}
+        self._batches: dict[Any, list] = {}
 
     def process(self, payload: tuple, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam) -> None:
+        batch = self._batches.setdefault(window, [timestamp, [], [[] for _ in range(self._shards)]])
+        batch[0] = min(batch[0], timestamp)  # the earliest: never behind what the bundle's elements were
+        batch[1].append(payload)
         for shard, names in enumerate(split_names(feature_names(payload), self._shards)):
-            batch = self._batches.setdefault((window, shard), [timestamp, []])
-            batch[0] = min(batch[0], timestamp)  # the earliest: never behind what the bundle's elements were
-            batch[1].append((payload[0], names))
+            batch[2][shard].append((payload[0], names))
 
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        for (window, shard), (timestamp, items) in self._batches.items():
-            yield WindowedValue((shard, items), timestamp, [window])
+    def finish_bundle(self) -> Iterator[Any]:
+        for window, (timestamp, payloads, shards) in self._batches.items():
+            batch_id = uuid.uuid4().hex  # a retried bundle's outputs replace the failed attempt's
+            yield beam.pvalue.TaggedOutput(PAYLOADS, WindowedValue((batch_id, (PAYLOAD, payloads)), timestamp, [window]))
+            for shard, items in enumerate(shards):
+                yield WindowedValue((shard, (batch_id, items)), timestamp, [window])
         self._batches = {}
 
 
@@ -132,22 +156,24 @@ class CountFrequencies(beam.DoFn):
 
     def process(
         self,
-        keyed: tuple[int, Iterable[tuple[str, list[str]]]],
+        keyed: tuple[int, Iterable[tuple[str | None, list[tuple]]]],
         timestamp=beam.DoFn.TimestampParam,
         memory=beam.DoFn.StateParam(MEMORY),
         expiry=beam.DoFn.TimerParam(EXPIRY),
-    ) -> Iterator[tuple[str, tuple[dict, int]]]:
-        _, items = keyed
-        items = list(items)
+    ) -> Iterator[tuple[str, tuple[str, tuple[dict, int]]]]:
+        _, batches = keyed
+        batches = list(batches)
         state: FrequencyMemory = memory.read() or FrequencyMemory()
         bucket = bucket_of(float(timestamp), self._bucket)
-        for item in items:  # (id, names), or (id, names, first seen) for a remembered batch article
-            state.add(item[0], item[1], bucket if len(item) == 2 else bucket_of(item[2], self._bucket))
+        for _, items in batches:  # (id, names), or (id, names, first seen) for a remembered batch article
+            for item in items:
+                state.add(item[0], item[1], bucket if len(item) == 2 else bucket_of(item[2], self._bucket))
         memory.write(state)
         self._arm(expiry, state)
-        for item in items:
-            if len(item) == 2:
-                yield item[0], (state.frequencies(item[1]), state.n)
+        for batch_id, items in batches:  # every article of the window counted first, as batch counts its run
+            if batch_id is not None:  # else: remembered articles, which ask for nothing
+                answer = {item[0]: state.frequencies(item[1]) for item in items}
+                yield batch_id, (FREQUENCIES, (answer, state.n))
 
     def _arm(self, expiry, state: FrequencyMemory) -> None:
         oldest = state.oldest()
@@ -184,9 +210,11 @@ class JoinParts(beam.DoFn):
     TALLY = userstate.ReadModifyWriteStateSpec("tally", PickleCoder())
     FLUSH = userstate.TimerSpec("flush", TimeDomain.WATERMARK)
 
-    def __init__(self, complete: Callable[[dict], bool], grace_seconds: float) -> None:
+    def __init__(self, complete: Callable[[dict], bool], grace_seconds: float,
+                 output_key: Callable[[str], str] | None = None) -> None:
         self._complete = complete
         self._grace = float(grace_seconds)
+        self._output_key = output_key  # what the joined element is keyed by downstream (default: the join key)
         self._incomplete = Metrics.counter(namespace(STAGE), "incomplete_joins")
 
     def process(self, keyed: tuple[str, tuple[str, Any]], timestamp=beam.DoFn.TimestampParam,
@@ -195,10 +223,11 @@ class JoinParts(beam.DoFn):
         key, part = keyed
         counts = tally_part(tally.read() or {}, part)
         if self._complete(counts):
-            got = [*parts.read(), part]
+            got = [*parts.read(), part] if counts != {part[0]: 1} else [part]  # the first part: nothing to read
             parts.clear()
             tally.clear()
-            yield key, got
+            flush.clear()  # else it fires for nothing later: a timer costs the runner a state copy
+            yield (self._output_key(key) if self._output_key else key), got
         else:
             parts.add(part)
             tally.write(counts)
@@ -212,7 +241,7 @@ class JoinParts(beam.DoFn):
         if got:
             parts.clear()
             self._incomplete.inc()
-            yield key, got
+            yield (self._output_key(key) if self._output_key else key), got
 
 
 EXPECTING = "expect"  # the tally's entry for the number of parts a part said to expect
@@ -237,7 +266,7 @@ def _count(parts: list, kind: str) -> int:
 
 
 def frequencies_complete(shards: int, tally: dict) -> bool:
-    """The article's features and the answer of every frequency shard."""
+    """A batch's features and the answer of every frequency shard."""
     return tally.get(PAYLOAD, 0) >= 1 and tally.get(FREQUENCIES, 0) >= shards
 
 
@@ -269,27 +298,30 @@ class _VectorizeAndRoute(beam.DoFn):
         self._unblocked = Metrics.counter(namespace(STAGE), "unblocked")
 
     def process(self, joined: tuple[str, list]) -> Iterator[Any]:
-        article_id, parts = joined
-        payloads = [v for k, v in parts if k == PAYLOAD]
-        if not payloads:
-            return
-        df: dict[str, int] = {}
-        n = 0
-        for part, count in (v for k, v in parts if k == FREQUENCIES):
-            df.update(part)
-            n = max(n, count)
-        keys, member = route(payloads[0], df, max(n, 1), self._params)
+        _, parts = joined
+        answers = [v for k, v in parts if k == FREQUENCIES]
+        n = max([count for _, count in answers], default=0)
+        for payloads in (v for k, v in parts if k == PAYLOAD):
+            for payload in payloads:
+                df: dict[str, int] = {}
+                for answer, _ in answers:
+                    df.update(answer.get(payload[0], {}))
+                yield from self._route(payload, df, max(n, 1))
+
+    def _route(self, payload: tuple, df: dict, n: int) -> Iterator[Any]:
+        article_id = payload[0]
+        keys, member = route(payload, df, n, self._params)
         yield beam.pvalue.TaggedOutput(ARTICLES, (article_id, (ARTICLE, len(keys))))
         if not keys:
             self._unblocked.inc()
             return
-        payload = member_payload(member)
-        yield beam.pvalue.TaggedOutput(VECTORS, (article_id, (VECTOR, payload)))
+        member_tuple = member_payload(member)
+        yield beam.pvalue.TaggedOutput(VECTORS, (article_id, (VECTOR, member_tuple)))
         for key in keys:
-            yield key, payload
+            yield key, member_tuple
 
 
-ARTICLES, VECTORS, ROOTS = "articles", "vectors", "roots"
+ARTICLES, VECTORS, ROOTS, PAYLOADS = "articles", "vectors", "roots", "payloads"
 
 
 class _RoutePrior(beam.DoFn):
@@ -311,7 +343,7 @@ class _RoutePrior(beam.DoFn):
         payload = features_payload(features)
         first_seen = epoch_seconds(record["first_seen"])
         for shard, names in enumerate(split_names(feature_names(payload), self._shards)):
-            yield beam.pvalue.TaggedOutput(FREQUENCIES, (shard, [(payload[0], names, first_seen)]))
+            yield beam.pvalue.TaggedOutput(FREQUENCIES, (shard, [(None, [(payload[0], names, first_seen)])]))
         keys, member = route(payload, {}, 1, self._params)
         yield beam.pvalue.TaggedOutput(VECTORS, (payload[0], (PRIOR, Held(payload[0], payload[1], first_seen,
                                                                           member_payload(member)))))
@@ -415,7 +447,8 @@ class AssignStoriesAcrossWindows(beam.PTransform):
     def _back(self, label: str) -> beam.WindowInto:
         return label >> beam.WindowInto(self._windowfn, allowed_lateness=self._lateness)
 
-    def _join(self, label: str, parts: list, complete: Callable[[dict], bool]) -> beam.PCollection:
+    def _join(self, label: str, parts: list, complete: Callable[[dict], bool],
+              output_key: Callable[[str], str] | None = None) -> beam.PCollection:
         grace = getattr(self._windowfn, "size", 60) + self._lateness
         global_parts = [
             part | f"{label}Part{i}InGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
@@ -424,18 +457,19 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         return (
             global_parts
             | f"{label}Parts" >> beam.Flatten()
-            | label >> beam.ParDo(JoinParts(complete, float(grace)))
+            | label >> beam.ParDo(JoinParts(complete, float(grace), output_key))
         )
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         params = self._params
-        originals = articles | "KeepOriginals" >> beam.Filter(lambda a: not _is_copy(a))
-        payloads = originals | "StoryFeatures" >> beam.Map(article_features, params)
+        split = (
+            articles
+            | "StoryFeatures" >> beam.FlatMap(_original_features, params)
+            | "SplitByShard" >> beam.ParDo(_SplitByShard(self._shards)).with_outputs(PAYLOADS, main="shards")
+        )
         shard_groups = (
-            payloads
-            | "SplitByShard" >> beam.ParDo(_SplitByShard(self._shards))
+            split.shards
             | "GroupShards" >> beam.GroupByKey()
-            | "ShardBatches" >> beam.Map(lambda kv: (kv[0], [item for batch in kv[1] for item in batch]))
             | "ShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         )
         prior_blocks = prior_vectors = prior_roots = None
@@ -456,14 +490,9 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             prior_roots = routed_prior[ROOTS] | "PriorRootsInGlobalWindow" >> beam.WindowInto(
                 beam.window.GlobalWindows()
             )
-        frequencies = (
-            shard_groups
-            | "CountFrequencies" >> beam.ParDo(CountFrequencies(self._retention))
-            | "TagFrequencies" >> beam.Map(lambda kv: (kv[0], (FREQUENCIES, kv[1])))
-        )
-        keyed_payloads = payloads | "KeyPayloads" >> beam.Map(lambda p: (p[0], (PAYLOAD, p)))
+        frequencies = shard_groups | "CountFrequencies" >> beam.ParDo(CountFrequencies(self._retention))
         routed = (
-            self._join("JoinFrequencies", [keyed_payloads, frequencies],
+            self._join("JoinFrequencies", [split[PAYLOADS], frequencies],
                        functools.partial(frequencies_complete, self._shards))
             | self._back("FeaturesIntoWindows")
             | "VectorizeAndRoute" >> beam.ParDo(_VectorizeAndRoute(params)).with_outputs(
@@ -486,10 +515,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             | "WithWanted" >> beam.Flatten()
             | "HoldVectors" >> beam.ParDo(HoldVectors(self._retention))
         )
-        scored = (
-            self._join("JoinHeld", [candidates.new, held], held_complete)
-            | "ByBlockKey" >> beam.Map(lambda kv: (kv[0].split("\0", 1)[0], kv[1]))
-        )
+        scored = self._join("JoinHeld", [candidates.new, held], held_complete, output_key=block_key_of)
         scored = [scored, candidates[UNJOINED]] + ([prior_roots] if prior_roots is not None else [])
         scored = scored | "WithUnjoined" >> beam.Flatten()
         proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
@@ -498,11 +524,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             | "ChooseRoots" >> beam.ParDo(_ChooseRoot())
             | self._back("ChoicesIntoWindows")
         )
-        copies = (
-            articles
-            | "KeepCopies" >> beam.Filter(_is_copy)
-            | "ByOriginal" >> beam.Map(lambda a: (a["dedup"]["duplicate_of"], (MEMBER, a["id"])))
-        )
+        copies = articles | "ByOriginal" >> beam.FlatMap(_by_original)
         stories = (
             (chosen, copies)
             | "WithCopies" >> beam.Flatten()

@@ -404,10 +404,22 @@ def expired_before(now: float, retention_seconds: float, bucket_seconds: float) 
 # --------------------------------------------------------------------------- per article
 
 
+OWN_GROUP_WEIGHT = 0.5  # what an article's support for a group it roots counts beside another story
+
+
 def choose_root(article_id: str, proposals: Iterable[Proposal]) -> str:
     """The story root of an article from its block keys' proposals: the root whose
     distinct linked members sum to the most (ties: the smaller root id); the article
-    itself when no block linked it to anyone."""
+    itself when no block linked it to anyone.
+
+    Where the article roots a group of its own (the earliest of new members grouped
+    in a block) and another block put it in another story's group, its own group's
+    support counts ``OWN_GROUP_WEIGHT`` (half): batch, grouping the whole run at once,
+    has both groups in one story when the article links them, and the members of its
+    own group, whose choice names it, follow it (:func:`resolve_root`). Measured on the
+    dev sets (``docs/streaming.md``): at 10 and 50 articles per window ECB+ 0.887 /
+    0.944 -> 0.902 / 0.952, the blind set 0.962 / 0.947 -> 0.981 / 0.970; dropping its
+    own group's support altogether did as well on dev and worse on generated text."""
     support: dict[str, dict[str, float]] = {}
     for proposal in proposals:
         if not proposal.links:
@@ -415,6 +427,8 @@ def choose_root(article_id: str, proposals: Iterable[Proposal]) -> str:
         got = support.setdefault(proposal.root, {})
         for member, score in proposal.links:
             got[member] = max(got.get(member, 0.0), score)
+    if len(support) > 1 and article_id in support:
+        support[article_id] = {m: score * OWN_GROUP_WEIGHT for m, score in support[article_id].items()}
     if not support:
         return article_id
     return min(support, key=lambda root: (-round(sum(support[root].values()), 9), root))

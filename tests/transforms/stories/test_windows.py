@@ -149,6 +149,16 @@ def test_the_root_with_the_most_distinct_support_wins():
     assert choose_root("x", []) == "x"
 
 
+def test_an_article_rooting_its_own_group_in_one_block_weighs_it_half_beside_another_story():
+    """Its own group (new members of its window, it the earliest) follows it through its
+    choice; on its own, or far stronger than the other story, it still starts a story."""
+    joined = Proposal("x", "s", (("m", 0.3),))  # in another block, in the group of story s
+    assert choose_root("x", [Proposal("x", "x", (("y", 0.5),)), joined]) == "s"  # 0.25 against 0.3
+    assert choose_root("x", [Proposal("x", "x", (("y", 0.9), ("z", 0.8))), joined]) == "x"  # 0.85 against 0.3
+    assert choose_root("x", [Proposal("x", "x", (("y", 0.5),))]) == "x"
+    assert choose_root("y", [Proposal("y", "x", (("x", 0.5),))]) == "x"  # y follows x, so to s (one hop)
+
+
 def test_a_root_that_joined_a_story_sends_its_followers_there():
     assert resolve_root("a", RootMemory("s", 1.0)) == "s"
     assert resolve_root("a", None) == "a"
