@@ -1,18 +1,19 @@
-"""The analyst tables as Parquet: a thin Beam wrapper over ``tables.py`` (``output.format: both``).
+"""The analyst tables as Parquet: a thin Beam wrapper over ``tables.py`` and ``parquetparts.py``
+(``output.format: both``).
 
 Beside the JSON Lines (the contract), every run writes the four tables of
 :data:`transforms.io.tables.TABLES` (articles, stories, topics, dead letters) with
 explicit schemas, partitioned by publication date, under ``--output`` (local or
 ``gs://``): the layout is in ``tables.py``. Per pipeline output (articles, stories, dead
-letters): each bundle's rows of every table made from a record (an article's topic rows share
-its date and shard) gathered by (date, shard) -> group -> one file per table and group. Rows
-cross the shuffle as Arrow IPC bytes, one element per group and bundle: no per-row encoding
-(pickled rows cost ~49 us an article, a JSON round trip ~25 us) and the shuffle's cost per
-element is paid per group. A
-file is written under a temporary name in its folder and renamed when complete, so readers
-never see half a file.
+letters): each bundle writes its rows straight to Parquet pieces, one per table, date and shard
+(an article's topic rows share its date and shard), under temporary names; only the pieces'
+names, row counts and sizes cross a shuffle, keyed by (table, date, shard), and a last step
+names them (small pieces merged: ``parquetparts.plan_files``). Article texts never cross a
+shuffle: that shuffle of Arrow IPC bytes cost ~10 % of a 100,000-article run's CPU
+(docs/performance.md). A file appears under its final name only when complete, so readers
+never see half a file; a retried bundle's pieces are never named.
 
-Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``.
+Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``, ``pieces``.
 """
 
 from __future__ import annotations
@@ -27,21 +28,13 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.io.tables import (
-    PARTITION_KEY,
-    SOURCES,
-    arrow_table,
-    from_ipc,
-    ipc_bytes,
-    parquet_of,
-    relative_path,
-    source_key,
-    tables_of,
-)
+from transforms.io.parquetparts import Piece, PieceWriter, publish_pieces, temp_path
+from transforms.io.tables import PARTITION_KEY, SOURCES, TABLE_BY_NAME, source_key, tables_of
 
 PARQUET_DIR = "articles_parquet"  # the articles' folder, the first of tables.PARQUET_FOLDERS
 __all__ = ["PARQUET_DIR", "PARTITION_KEY", "WriteParquet", "write_atomically"]
 _LABELS = {"articles": "Articles", "stories": "Stories", "dead_letter": "DeadLetters"}
+COMPACT_BYTES = 512 * 2**10  # pieces under this are merged into files of up to this size: no tiny files, texts rarely read twice
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -61,90 +54,106 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([temp], [path])
 
 
-class _WriteTables(beam.DoFn):
-    """One group of records of one output -> one file per table made from them."""
+PieceKey = tuple[str, str, int]  # (table name, partition or "" when not partitioned, shard)
 
-    def __init__(self, output_dir: str, source: str) -> None:
+
+class _WritePieces(beam.DoFn):
+    """A bundle's records of one output -> one Parquet piece per table, partition and shard.
+
+    A piece's rows are written as a row group when ``batch_rows`` are held; when the bundle
+    holds ``limit`` rows in all, its fullest pieces are written until half that is left. Emits
+    ``(PieceKey, Piece)`` when the bundle finishes (batch, global window)."""
+
+    def __init__(self, output_dir: str, source: str, shards: int, batch_rows: int = 1024, limit: int = 4096) -> None:
         self._output_dir = output_dir.rstrip("/")
         self._source = source
-        self._files = Metrics.counter("newsbeam.parquet", "files")
-        self._rows = Metrics.counter("newsbeam.parquet", "rows")
-
-    def process(self, element: tuple[tuple[str, int], Iterable[tuple[bytes | None, ...]]]) -> Iterable[str]:
-        (partition, shard), gathered = element
-        gathered = list(gathered)
-        for i, table in enumerate(tables_of(self._source)):
-            parts = [from_ipc(g[i]) for g in gathered if g[i] is not None]
-            if not parts:  # e.g. no article of the group has a topic
-                continue
-            path = FileSystems.join(self._output_dir, relative_path(table, partition or None, shard))
-            write_atomically(path, parquet_of(table, parts))
-            self._files.inc()
-            self._rows.inc(sum(p.num_rows for p in parts))
-            yield path
-
-
-class _GatherByDateShard(beam.DoFn):
-    """A bundle's records gathered per (date, shard) as JSON bytes: the shuffle then moves one
-    element per group and bundle, not one per record (batch, global window). At most
-    ``limit`` records wait in memory; a full gathering is emitted at once."""
-
-    def __init__(self, source: str, shards: int, limit: int = 2048) -> None:
-        self._source = source
         self._shards = shards
+        self._batch_rows = batch_rows
         self._limit = limit
 
     def start_bundle(self) -> None:
         self._tables = tables_of(self._source)
-        self._groups: dict[tuple[str, int], list[list[dict]]] = {}
+        self._pieces: dict[tuple[int, str, int], PieceWriter] = {}
         self._held = 0
 
-    def _drain(self) -> list[tuple[tuple[str, int], tuple[bytes | None, ...]]]:
-        groups, self._groups, self._held = self._groups, {}, 0
-        return [
-            (key, tuple(ipc_bytes(arrow_table(t, rows)) if rows else None for t, rows in zip(self._tables, per_table)))
-            for key, per_table in groups.items()
-        ]
-
-    def process(self, record: dict) -> Iterable[tuple[tuple[str, int], tuple[bytes | None, ...]]]:
-        key = source_key(self._source, record, self._shards)
-        per_table = self._groups.get(key)
-        if per_table is None:
-            per_table = self._groups[key] = [[] for _ in self._tables]
-        for rows, table in zip(per_table, self._tables):
-            rows.extend(table.rows(record))
-        self._held += 1
+    def process(self, record: dict) -> Iterable[None]:
+        partition, shard = source_key(self._source, record, self._shards)
+        for i, table in enumerate(self._tables):
+            rows = table.rows(record)
+            if not rows:
+                continue
+            writer = self._pieces.get((i, partition, shard))
+            if writer is None:
+                writer = self._pieces[(i, partition, shard)] = PieceWriter(
+                    table, temp_path(self._output_dir, table, partition or None)
+                )
+            self._held += writer.add(rows)
+            if len(writer.held) >= self._batch_rows:
+                self._held -= writer.spill()
         if self._held >= self._limit:
-            yield from self._drain()
+            for writer in sorted(self._pieces.values(), key=lambda w: -len(w.held)):
+                self._held -= writer.spill()
+                if self._held <= self._limit // 2:
+                    break
+        return ()
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
-        for item in self._drain():
-            yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
+        pieces, self._pieces, self._held = self._pieces, {}, 0
+        for (i, partition, shard), writer in sorted(pieces.items()):
+            piece = writer.close()
+            if piece is not None:
+                key: PieceKey = (self._tables[i].name, partition, shard)
+                yield WindowedValue((key, piece), MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _PublishPieces(beam.DoFn):
+    """The committed pieces of one (table, partition, shard) -> its files."""
+
+    def __init__(self, output_dir: str, compact_bytes: int) -> None:
+        self._output_dir = output_dir.rstrip("/")
+        self._compact_bytes = compact_bytes
+        self._files = Metrics.counter("newsbeam.parquet", "files")
+        self._rows = Metrics.counter("newsbeam.parquet", "rows")
+        self._pieces = Metrics.counter("newsbeam.parquet", "pieces")
+
+    def process(self, element: tuple[PieceKey, Iterable[Piece]]) -> Iterable[str]:
+        (name, partition, shard), pieces = element
+        pieces = list(pieces)
+        self._pieces.inc(len(pieces))
+        written = publish_pieces(self._output_dir, TABLE_BY_NAME[name], partition or None, shard, pieces,
+                                 self._compact_bytes)
+        for path, rows in written:
+            self._files.inc()
+            self._rows.inc(rows)
+            yield path
 
 
 class WriteParquet(beam.PTransform):
     """Write the analyst tables as Parquet under ``output``.
 
     Applied to the pipeline's outputs ``{"articles", "stories", "dead_letter"}``; returns
-    the PCollection of written file paths. ``shards``: files per date and table;
-    ``gather_limit``: records a worker holds before it hands them to the shuffle."""
+    the PCollection of written file paths. ``shards``: pieces per bundle, date and table (by a
+    hash of the id); ``batch_rows``: rows of a piece held before they are written as a row group;
+    ``compact_bytes``: pieces under this size are merged (see ``parquetparts.plan_files``)."""
 
-    def __init__(self, output: str, shards: int = 1, gather_limit: int = 2048) -> None:
+    def __init__(self, output: str, shards: int = 1, batch_rows: int = 1024, compact_bytes: int = COMPACT_BYTES) -> None:
         super().__init__()
         self._output = output
         self._shards = max(1, shards)
-        self._gather_limit = max(1, gather_limit)
+        self._batch_rows = max(1, batch_rows)
+        self._compact_bytes = max(0, compact_bytes)
 
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
-        written = []
-        for source in SOURCES:
-            label = _LABELS[source]
-            written.append(
-                outputs[source]
-                | f"Gather{label}ByDateShard" >> beam.ParDo(
-                    _GatherByDateShard(source, self._shards, self._gather_limit)
-                )
-                | f"Group{label}ByDateShard" >> beam.GroupByKey()
-                | f"Write{label}Tables" >> beam.ParDo(_WriteTables(self._output, source))
+        pieces = [
+            outputs[source]
+            | f"Write{_LABELS[source]}Pieces" >> beam.ParDo(
+                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows)
             )
-        return written | "FlattenWritten" >> beam.Flatten()
+            for source in SOURCES
+        ]
+        return (
+            pieces
+            | "FlattenPieces" >> beam.Flatten()
+            | "GroupPiecesByFile" >> beam.GroupByKey()
+            | "PublishPieces" >> beam.ParDo(_PublishPieces(self._output, self._compact_bytes))
+        )
