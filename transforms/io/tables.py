@@ -10,8 +10,10 @@ reads them in DuckDB, BigQuery takes the same columns)::
     <output>/dead_letter_parquet/part-SSS.parquet                            one row per rejected input (no date)
 
 Hive-style folders (``published_date=unknown`` when there is no date), so DuckDB, pyarrow,
-Spark and BigQuery external tables read ``published_date`` as a column. Rows are sorted by
-their key and split into shards by a stable hash of it: the same input gives the same files.
+Spark and BigQuery external tables read ``published_date`` as a column. Rows are split into
+shards by a stable hash of their key; a partition written by several bundles may have several
+files (``part-SSS-KKK.parquet``, ``parquetparts.py``): the same input gives the same rows, a
+file's rows sorted by their key within each row group.
 """
 
 from __future__ import annotations
@@ -294,20 +296,6 @@ def relative_path(table: Table, partition: str | None, shard: int) -> str:
 def arrow_table(table: Table, rows: Iterable[dict]) -> pa.Table:
     """Rows as an Arrow table with the table's schema (a row that does not fit raises)."""
     return pa.Table.from_pylist(list(rows), schema=table.schema)
-
-
-def ipc_bytes(arrow: pa.Table) -> bytes:
-    """An Arrow table as LZ4-compressed IPC stream bytes: how rows cross a shuffle (no per-row
-    encoding). LZ4 halves what a local runner holds in memory for the shuffle (article texts
-    included) for ~20 us of CPU an article; readers decompress transparently."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, arrow.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
-        writer.write_table(arrow)
-    return sink.getvalue().to_pybytes()
-
-
-def from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(data).read_all()
 
 
 def parquet_of(table: Table, parts: Iterable[pa.Table]) -> bytes:
