@@ -18,8 +18,9 @@ Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``, ``pieces``.
 
 from __future__ import annotations
 
+import collections
 import uuid
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -58,52 +59,70 @@ PieceKey = tuple[str, str, int]  # (table name, partition or "" when not partiti
 
 
 class _WritePieces(beam.DoFn):
-    """A bundle's records of one output -> one Parquet piece per table, partition and shard.
+    """A bundle's records of one output -> Parquet pieces per table, partition and shard.
 
     A piece's rows are written as a row group when ``batch_rows`` are held; when the bundle
-    holds ``limit`` rows in all, its fullest pieces are written until half that is left. Emits
-    ``(PieceKey, Piece)`` when the bundle finishes (batch, global window)."""
+    holds ``limit`` rows in all, its fullest pieces are written until half that is left. At most
+    ``max_open`` pieces are open files: past that, the least recently written one is finished
+    (a backfill over years of dates must not run out of file handles) and a later row of its
+    partition starts a new piece. Emits ``(PieceKey, Piece)`` per finished piece."""
 
-    def __init__(self, output_dir: str, source: str, shards: int, batch_rows: int = 1024, limit: int = 4096) -> None:
+    def __init__(self, output_dir: str, source: str, shards: int, batch_rows: int = 1024, limit: int = 4096,
+                 max_open: int = 96) -> None:
         self._output_dir = output_dir.rstrip("/")
         self._source = source
         self._shards = shards
         self._batch_rows = batch_rows
         self._limit = limit
+        self._max_open = max(1, max_open)
 
     def start_bundle(self) -> None:
         self._tables = tables_of(self._source)
         self._pieces: dict[tuple[int, str, int], PieceWriter] = {}
+        self._open: collections.OrderedDict[tuple[int, str, int], None] = collections.OrderedDict()
         self._held = 0
 
-    def process(self, record: dict) -> Iterable[None]:
+    def _finished(self, key: tuple[int, str, int], writer: PieceWriter) -> list[tuple[PieceKey, Piece]]:
+        self._held -= len(writer.held)
+        piece = writer.close()
+        return [] if piece is None else [((self._tables[key[0]].name, key[1], key[2]), piece)]
+
+    def _spill(self, key: tuple[int, str, int]) -> Iterator[tuple[PieceKey, Piece]]:
+        self._held -= self._pieces[key].spill()
+        if not self._pieces[key].is_open:
+            return
+        self._open[key] = None
+        self._open.move_to_end(key)
+        while len(self._open) > self._max_open:
+            oldest, _ = self._open.popitem(last=False)
+            yield from self._finished(oldest, self._pieces.pop(oldest))
+
+    def process(self, record: dict) -> Iterator[tuple[PieceKey, Piece]]:
         partition, shard = source_key(self._source, record, self._shards)
         for i, table in enumerate(self._tables):
             rows = table.rows(record)
             if not rows:
                 continue
-            writer = self._pieces.get((i, partition, shard))
+            key = (i, partition, shard)
+            writer = self._pieces.get(key)
             if writer is None:
-                writer = self._pieces[(i, partition, shard)] = PieceWriter(
-                    table, temp_path(self._output_dir, table, partition or None)
-                )
+                writer = self._pieces[key] = PieceWriter(table, temp_path(self._output_dir, table, partition or None))
             self._held += writer.add(rows)
             if len(writer.held) >= self._batch_rows:
-                self._held -= writer.spill()
+                yield from self._spill(key)
         if self._held >= self._limit:
-            for writer in sorted(self._pieces.values(), key=lambda w: -len(w.held)):
-                self._held -= writer.spill()
+            for key in sorted(self._pieces, key=lambda k: -len(self._pieces[k].held)):
+                if key in self._pieces:  # not finished by an earlier spill of this loop
+                    yield from self._spill(key)
                 if self._held <= self._limit // 2:
                     break
-        return ()
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
         pieces, self._pieces, self._held = self._pieces, {}, 0
-        for (i, partition, shard), writer in sorted(pieces.items()):
-            piece = writer.close()
-            if piece is not None:
-                key: PieceKey = (self._tables[i].name, partition, shard)
-                yield WindowedValue((key, piece), MIN_TIMESTAMP, [GlobalWindow()])
+        self._open.clear()
+        for key, writer in sorted(pieces.items()):
+            for item in self._finished(key, writer):
+                yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class _PublishPieces(beam.DoFn):
@@ -134,20 +153,23 @@ class WriteParquet(beam.PTransform):
     Applied to the pipeline's outputs ``{"articles", "stories", "dead_letter"}``; returns
     the PCollection of written file paths. ``shards``: pieces per bundle, date and table (by a
     hash of the id); ``batch_rows``: rows of a piece held before they are written as a row group;
-    ``compact_bytes``: pieces under this size are merged (see ``parquetparts.plan_files``)."""
+    ``compact_bytes``: pieces under this size are merged (see ``parquetparts.plan_files``);
+    ``max_open``: pieces a bundle keeps open as files."""
 
-    def __init__(self, output: str, shards: int = 1, batch_rows: int = 1024, compact_bytes: int = COMPACT_BYTES) -> None:
+    def __init__(self, output: str, shards: int = 1, batch_rows: int = 1024, compact_bytes: int = COMPACT_BYTES,
+                 max_open: int = 96) -> None:
         super().__init__()
         self._output = output
         self._shards = max(1, shards)
         self._batch_rows = max(1, batch_rows)
         self._compact_bytes = max(0, compact_bytes)
+        self._max_open = max(1, max_open)
 
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
         pieces = [
             outputs[source]
             | f"Write{_LABELS[source]}Pieces" >> beam.ParDo(
-                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows)
+                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows, self._max_open)
             )
             for source in SOURCES
         ]

@@ -120,6 +120,11 @@ class PieceWriter:
             count += 1
         return count
 
+    @property
+    def is_open(self) -> bool:
+        """Whether its file is open (it has spilled and is not closed)."""
+        return self._writer is not None and not self._file.closed
+
     def _sorted(self) -> pa.Table:
         return arrow_table(self.table, sorted(self.held, key=lambda r: order_key(self.table, r)))
 

@@ -78,3 +78,23 @@ def test_pieces_of_many_bundles_are_merged_into_one_sorted_file(tmp_path):
     pure_files = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*.parquet")
                   if "stories_parquet" not in str(p)}
     assert beam_files == pure_files
+
+
+@pytest.mark.slow
+def test_a_bundle_over_many_dates_keeps_few_files_open_and_loses_no_row(tmp_path):
+    """max_open=2 over 5 interleaved dates: pieces are finished early and started again; the
+    merged files are still the pure builders' files."""
+    articles = [article(i, story=i % 5, day=DAY - dt.timedelta(days=i % 5), topics=("sanctions", "energy"))
+                for i in range(30)]
+    with TestPipeline() as p:
+        outputs = {
+            "articles": p | "Articles" >> beam.Create(articles),
+            "stories": p | "Stories" >> beam.Create([]),
+            "dead_letter": p | "Dead" >> beam.Create([]),
+        }
+        outputs | WriteParquet(str(tmp_path / "beam"), batch_rows=1, max_open=2)
+    write_tables(tmp_path / "pure", articles, stories=[])
+    beam_files = {p.relative_to(tmp_path / "beam"): p.read_bytes() for p in (tmp_path / "beam").rglob("*.parquet")}
+    pure_files = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*.parquet")
+                  if "stories_parquet" not in str(p)}
+    assert beam_files == pure_files
