@@ -94,3 +94,20 @@ def test_publish_is_loud_when_a_piece_and_its_file_are_missing(tmp_path):
     (tmp_path / piece.path).unlink()
     with pytest.raises(IOError):
         publish_pieces(str(tmp_path), ARTICLES, DAY.isoformat(), 0, [piece], 10**7)
+
+
+@pytest.mark.e2e  # starts the Cloud Storage emulator
+def test_pieces_on_gcs_are_streamed_merged_and_renamed(gcs_emulator):
+    from pipeline.gcs import configure_emulator
+
+    configure_emulator()
+    bucket = gcs_emulator.bucket("news-pieces")
+    out = "gs://news-pieces/out"
+    rows = _rows(9)
+    pieces = [_write(out, rows[:4], 2), _write(out, rows[4:], 10)]  # a spilled piece (row groups) and a whole one
+    assert all(p.path.startswith(out + "/articles_parquet/published_date=2026-03-15/.tmp-") for p in pieces)
+    written = publish_pieces(out, ARTICLES, DAY.isoformat(), 0, pieces, compact_bytes=10**7)
+    name = "out/articles_parquet/published_date=2026-03-15/part-000.parquet"
+    assert written == [(f"gs://news-pieces/{name}", 9)]
+    assert [b.name for b in gcs_emulator.client().list_blobs("news-pieces")] == [name]
+    assert bucket.blob(name).download_as_bytes() == parquet_bytes(ARTICLES, rows)
