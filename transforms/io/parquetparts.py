@@ -25,10 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.io.tables import Table, arrow_table, parquet_of, relative_path
+from transforms.io.tables import Table, arrow_table, parquet_of, relative_path, write_options
 
 TEMP_PREFIX = ".tmp-"
-COMPRESSION = "zstd"
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -135,7 +134,7 @@ class PieceWriter:
         arrow = self._sorted()
         if self._writer is None:
             self._file = _Counting(_create(self.path))
-            self._writer = pq.ParquetWriter(self._file, self.table.schema, compression=COMPRESSION)
+            self._writer = pq.ParquetWriter(self._file, self.table.schema, **write_options(self.table))
         self._writer.write_table(arrow)
         written = len(self.held)
         self._rows += written
