@@ -35,7 +35,9 @@ from transforms.io.tables import PARTITION_KEY, SOURCES, TABLE_BY_NAME, source_k
 PARQUET_DIR = "articles_parquet"  # the articles' folder, the first of tables.PARQUET_FOLDERS
 __all__ = ["PARQUET_DIR", "PARTITION_KEY", "WriteParquet", "write_atomically"]
 _LABELS = {"articles": "Articles", "stories": "Stories", "dead_letter": "DeadLetters"}
-COMPACT_BYTES = 512 * 2**10  # pieces under this are merged into files of up to this size: no tiny files, texts rarely read twice
+# a bundle's rows of a partition under this (as Arrow) cross the shuffle and are merged into
+# files of up to this size: no tiny files; larger ones are written where they are
+COMPACT_BYTES = 2**20
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -61,35 +63,50 @@ PieceKey = tuple[str, str, int]  # (table name, partition or "" when not partiti
 class _WritePieces(beam.DoFn):
     """A bundle's records of one output -> Parquet pieces per table, partition and shard.
 
-    A piece's rows are written as a row group when ``batch_rows`` are held; when the bundle
-    holds ``limit`` rows in all, its fullest pieces are written until half that is left. At most
-    ``max_open`` pieces are open files: past that, the least recently written one is finished
-    (a backfill over years of dates must not run out of file handles) and a later row of its
-    partition starts a new piece. Emits ``(PieceKey, Piece)`` per finished piece."""
+    A piece's rows are turned into an Arrow chunk at ``batch_rows`` (and the fullest pieces'
+    when the bundle holds ``limit`` rows as dicts); its chunks are written as one row group at
+    ``row_group_bytes`` (and the largest pieces' when the bundle holds ``max_bytes`` of chunks),
+    else when the bundle finishes. At most ``max_open`` pieces are open files: past that, the
+    least recently written one is finished (a backfill over years of dates must not run out of
+    file handles) and a later row of its partition starts a new piece. Emits
+    ``(PieceKey, Piece)`` per finished piece."""
 
     def __init__(self, output_dir: str, source: str, shards: int, batch_rows: int = 1024, limit: int = 4096,
-                 max_open: int = 96) -> None:
+                 row_group_bytes: int = 16 * 2**20, max_bytes: int = 64 * 2**20, max_open: int = 96,
+                 small_bytes: int = 0) -> None:
         self._output_dir = output_dir.rstrip("/")
         self._source = source
         self._shards = shards
         self._batch_rows = batch_rows
         self._limit = limit
+        self._row_group_bytes = row_group_bytes
+        self._max_bytes = max_bytes
         self._max_open = max(1, max_open)
+        self._small_bytes = small_bytes
 
     def start_bundle(self) -> None:
         self._tables = tables_of(self._source)
         self._pieces: dict[tuple[int, str, int], PieceWriter] = {}
         self._open: collections.OrderedDict[tuple[int, str, int], None] = collections.OrderedDict()
-        self._held = 0
+        self._held = 0  # rows held as dicts
+        self._bytes = 0  # bytes held as Arrow chunks
 
     def _finished(self, key: tuple[int, str, int], writer: PieceWriter) -> list[tuple[PieceKey, Piece]]:
         self._held -= len(writer.held)
+        self._bytes -= writer.chunk_bytes
         piece = writer.close()
         return [] if piece is None else [((self._tables[key[0]].name, key[1], key[2]), piece)]
 
+    def _convert(self, writer: PieceWriter) -> None:
+        self._held -= len(writer.held)
+        self._bytes += writer.convert()
+
     def _spill(self, key: tuple[int, str, int]) -> Iterator[tuple[PieceKey, Piece]]:
-        self._held -= self._pieces[key].spill()
-        if not self._pieces[key].is_open:
+        writer = self._pieces[key]
+        self._held -= len(writer.held)
+        self._bytes -= writer.chunk_bytes
+        writer.spill()
+        if not writer.is_open:
             return
         self._open[key] = None
         self._open.move_to_end(key)
@@ -109,19 +126,28 @@ class _WritePieces(beam.DoFn):
                 writer = self._pieces[key] = PieceWriter(table, temp_path(self._output_dir, table, partition or None))
             self._held += writer.add(rows)
             if len(writer.held) >= self._batch_rows:
-                yield from self._spill(key)
+                self._convert(writer)
+                if writer.chunk_bytes >= self._row_group_bytes:
+                    yield from self._spill(key)
         if self._held >= self._limit:
-            for key in sorted(self._pieces, key=lambda k: -len(self._pieces[k].held)):
+            for writer in sorted(self._pieces.values(), key=lambda w: -len(w.held)):
+                self._convert(writer)
+                if self._held <= self._limit // 2:
+                    break
+        if self._bytes >= self._max_bytes:
+            for key in sorted(self._pieces, key=lambda k: -self._pieces[k].chunk_bytes):
                 if key in self._pieces:  # not finished by an earlier spill of this loop
                     yield from self._spill(key)
-                if self._held <= self._limit // 2:
+                if self._bytes <= self._max_bytes // 2:
                     break
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
-        pieces, self._pieces, self._held = self._pieces, {}, 0
+        pieces, self._pieces, self._held, self._bytes = self._pieces, {}, 0, 0
         self._open.clear()
         for key, writer in sorted(pieces.items()):
-            for item in self._finished(key, writer):
+            piece = writer.close(self._small_bytes)
+            if piece is not None:
+                item = ((self._tables[key[0]].name, key[1], key[2]), piece)
                 yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
 
 
@@ -152,24 +178,27 @@ class WriteParquet(beam.PTransform):
 
     Applied to the pipeline's outputs ``{"articles", "stories", "dead_letter"}``; returns
     the PCollection of written file paths. ``shards``: pieces per bundle, date and table (by a
-    hash of the id); ``batch_rows``: rows of a piece held before they are written as a row group;
+    hash of the id); ``batch_rows``: rows of a piece held as dicts before they become an Arrow
+    chunk; ``row_group_bytes``: Arrow bytes of a piece held before they are written as a row group;
     ``compact_bytes``: pieces under this size are merged (see ``parquetparts.plan_files``);
     ``max_open``: pieces a bundle keeps open as files."""
 
     def __init__(self, output: str, shards: int = 1, batch_rows: int = 1024, compact_bytes: int = COMPACT_BYTES,
-                 max_open: int = 96) -> None:
+                 max_open: int = 96, row_group_bytes: int = 16 * 2**20) -> None:
         super().__init__()
         self._output = output
         self._shards = max(1, shards)
         self._batch_rows = max(1, batch_rows)
         self._compact_bytes = max(0, compact_bytes)
         self._max_open = max(1, max_open)
+        self._row_group_bytes = max(1, row_group_bytes)
 
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
         pieces = [
             outputs[source]
             | f"Write{_LABELS[source]}Pieces" >> beam.ParDo(
-                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows, self._max_open)
+                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows,
+                             self._row_group_bytes, 4 * self._row_group_bytes, self._max_open, self._compact_bytes)
             )
             for source in SOURCES
         ]

@@ -22,26 +22,37 @@ import uuid
 from typing import Iterable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.io.tables import Table, arrow_table, parquet_of, relative_path, write_options
+from transforms.io.tables import Table, arrow_table, parquet_of, relative_path, sorted_arrow, write_options
 
 TEMP_PREFIX = ".tmp-"
 
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Piece:
-    """A temporary Parquet file of one bundle: what its publication needs to know."""
+    """One bundle's rows of a (table, partition, shard): a temporary Parquet file (``path``), or,
+    when small, the rows themselves (``data``, Arrow IPC bytes) to be merged with others."""
 
-    first_key: tuple[str, ...]  # the smallest order key of its rows ("" for None): pieces sort by it
+    first_key: tuple[str, ...]  # the smallest value of its rows' first order column ("" for None): pieces sort by it
     rows: int
-    size: int  # bytes
-    path: str  # its temporary path
+    size: int  # bytes of its rows as Arrow (the same measure for files and data)
+    path: str = ""  # its temporary path
+    data: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
-def order_key(table: Table, row: dict) -> tuple[str, ...]:
-    return tuple("" if row.get(c) is None else str(row.get(c)) for c in table.order)
+def ipc_bytes(arrow: pa.Table) -> bytes:
+    """An Arrow table as LZ4-compressed IPC stream bytes (how a small piece crosses the shuffle)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(arrow)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
 
 
 def temp_path(output_dir: str, table: Table, partition: str | None) -> str:
@@ -96,66 +107,86 @@ class _Counting:
 class PieceWriter:
     """The rows of one table, partition and shard in one bundle, written to one piece.
 
-    ``add`` holds rows; ``spill`` writes the held rows as a row group (sorted among
-    themselves), opening the file on the first spill; ``close`` writes the rest and returns
-    the :class:`Piece` (None when it got no rows)."""
+    ``add`` holds rows as dicts; ``convert`` turns them into an Arrow chunk (compact: an
+    article's text without the dict around it); ``spill`` writes the chunks as one row group
+    (sorted), opening the file on the first spill; ``close`` writes the rest and returns the
+    :class:`Piece` (None when it got no rows). Row groups of a few rows cost far more per row
+    (a few ms of fixed cost per group and column chunk), hence chunks before row groups."""
 
     def __init__(self, table: Table, path: str) -> None:
         self.table = table
         self.path = path
         self.held: list[dict] = []
+        self.chunks: list[pa.Table] = []
+        self.chunk_bytes = 0
         self._rows = 0
-        self._first: tuple[str, ...] | None = None
+        self._bytes = 0  # Arrow bytes of every row written or held
+        self._first: str | None = None
         self._writer: pq.ParquetWriter | None = None
         self._file: _Counting | None = None
 
     def add(self, rows: Iterable[dict]) -> int:
-        count = 0
-        for row in rows:
-            key = order_key(self.table, row)
-            if self._first is None or key < self._first:
-                self._first = key
-            self.held.append(row)
-            count += 1
-        return count
+        before = len(self.held)
+        self.held.extend(rows)
+        return len(self.held) - before
 
     @property
     def is_open(self) -> bool:
         """Whether its file is open (it has spilled and is not closed)."""
         return self._writer is not None and not self._file.closed
 
-    def _sorted(self) -> pa.Table:
-        return arrow_table(self.table, sorted(self.held, key=lambda r: order_key(self.table, r)))
-
-    def spill(self) -> int:
-        """Write the held rows as one row group; return how many were written."""
+    def convert(self) -> int:
+        """The held rows as an Arrow chunk; return the chunk's bytes."""
         if not self.held:
             return 0
-        arrow = self._sorted()
+        chunk = arrow_table(self.table, self.held)
+        self.held = []
+        first = pc.min(chunk.column(self.table.order[0])).as_py()
+        if first is not None and (self._first is None or first < self._first):
+            self._first = first
+        self.chunks.append(chunk)
+        self.chunk_bytes += chunk.nbytes
+        self._bytes += chunk.nbytes
+        return chunk.nbytes
+
+    def spill(self) -> int:
+        """Write the held rows and chunks as one row group; return the chunk bytes written."""
+        self.convert()
+        if not self.chunks:
+            return 0
         if self._writer is None:
             self._file = _Counting(_create(self.path))
             self._writer = pq.ParquetWriter(self._file, self.table.schema, **write_options(self.table))
-        self._writer.write_table(arrow)
-        written = len(self.held)
-        self._rows += written
-        self.held = []
+        arrow = sorted_arrow(self.table, self.chunks)
+        self._writer.write_table(arrow, row_group_size=max(1, arrow.num_rows))
+        written = self.chunk_bytes
+        self._rows += arrow.num_rows
+        self.chunks, self.chunk_bytes = [], 0
         return written
 
-    def close(self) -> Piece | None:
-        if self._writer is None:  # never spilled: one sorted file, as tables.parquet_bytes writes it
-            if not self.held:
+    def close(self, small_bytes: int = 0) -> Piece | None:
+        """Finish the piece. Never spilled and under ``small_bytes``: its rows as data, no file;
+        never spilled: one sorted file, as ``tables.parquet_bytes`` writes it."""
+        self.convert()
+        first = ("" if self._first is None else str(self._first),)
+        if self._writer is None:
+            if not self.chunks:
                 return None
-            data = parquet_of(self.table, [arrow_table(self.table, self.held)])
+            rows = sum(c.num_rows for c in self.chunks)
+            if self._bytes < small_bytes:
+                data = ipc_bytes(pa.concat_tables(self.chunks))
+                self.chunks, self.chunk_bytes = [], 0
+                return Piece(first, rows, self._bytes, data=data)
+            data = parquet_of(self.table, self.chunks)
             with _create(self.path) as fh:
                 fh.write(data)
-            rows, size = len(self.held), len(data)
-            self.held = []
+            self.chunks, self.chunk_bytes = [], 0
         else:
             self.spill()
             self._writer.close()
             self._file.close()
-            rows, size = self._rows, self._file.size
-        return Piece(self._first or (), rows, size, self.path)
+            rows = self._rows
+        return Piece(first, rows, self._bytes, self.path)
 
 
 def plan_files(pieces: Iterable[Piece], compact_bytes: int) -> list[list[Piece]]:
@@ -191,9 +222,12 @@ def file_names(table: Table, partition: str | None, shard: int, count: int) -> l
     return [f"{stem}-{k:03d}.parquet" for k in range(count)]
 
 
-def _read(table: Table, path: str) -> pa.Table:
-    """A piece read back with its table's schema (Parquet keeps second timestamps as ms)."""
-    with FileSystems.open(path, compression_type="uncompressed") as fh:
+def _read(table: Table, piece: Piece) -> pa.Table:
+    """A piece's rows: its data, or its file read back with its table's schema (Parquet keeps
+    second timestamps as ms)."""
+    if piece.data is not None:
+        return from_ipc(piece.data)
+    with FileSystems.open(piece.path, compression_type="uncompressed") as fh:
         return pq.read_table(pa.BufferReader(fh.read())).cast(table.schema)
 
 
@@ -213,18 +247,18 @@ def publish_pieces(output_dir: str, table: Table, partition: str | None, shard: 
     written = []
     for group, name in zip(plan, names):
         target = FileSystems.join(output_dir.rstrip("/"), name)
-        sources = [p.path for p in group]
+        sources = [p.path for p in group if p.data is None]
         present = [FileSystems.exists(p) for p in sources]
         if not all(present):  # an earlier attempt got this far
             if not FileSystems.exists(target):
                 raise IOError(f"{target}: pieces missing ({', '.join(s for s, ok in zip(sources, present) if not ok)})")
             _delete(sources)
-        elif len(group) == 1:
+        elif len(group) == 1 and group[0].data is None:
             if FileSystems.exists(target):
                 FileSystems.delete([target])
             FileSystems.rename(sources, [target])
         else:
-            data = parquet_of(table, [_read(table, p) for p in sources])
+            data = parquet_of(table, [_read(table, p) for p in group])
             temp = temp_path(output_dir, table, partition)
             with _create(temp) as fh:
                 fh.write(data)

@@ -311,20 +311,24 @@ def write_options(table: Table) -> dict[str, Any]:
     return {"compression": "zstd", "use_dictionary": list(table.dictionary)}
 
 
+def sorted_arrow(table: Table, parts: Iterable[pa.Table]) -> pa.Table:
+    """The rows of ``parts`` in one chunk, sorted by the table's order (nulls first)."""
+    arrow = pa.concat_tables(list(parts) or [table.schema.empty_table()])
+    try:  # pyarrow >= 25: null placement per key
+        arrow = arrow.sort_by([(c, "ascending", "at_start") for c in table.order])
+    except (TypeError, ValueError, pa.ArrowInvalid):  # older pyarrow: one placement for all keys
+        arrow = arrow.sort_by([(c, "ascending") for c in table.order], null_placement="at_start")
+    return arrow.combine_chunks()
+
+
 def parquet_of(table: Table, parts: Iterable[pa.Table]) -> bytes:
     """One Parquet file (zstd) of the rows of ``parts``, sorted by the table's order (nulls as
     the smallest values), in one row group run: the same rows give the same bytes however
     they were split."""
     import pyarrow.parquet as pq
 
-    arrow = pa.concat_tables(list(parts) or [table.schema.empty_table()])
-    try:  # pyarrow >= 25: null placement per key
-        arrow = arrow.sort_by([(c, "ascending", "at_start") for c in table.order])
-    except (TypeError, ValueError, pa.ArrowInvalid):  # older pyarrow: one placement for all keys
-        arrow = arrow.sort_by([(c, "ascending") for c in table.order], null_placement="at_start")
-    arrow = arrow.combine_chunks()
     buffer = io.BytesIO()
-    pq.write_table(arrow, buffer, **write_options(table))
+    pq.write_table(sorted_arrow(table, parts), buffer, **write_options(table))
     return buffer.getvalue()
 
 

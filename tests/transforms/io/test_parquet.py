@@ -28,8 +28,8 @@ def _rows(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_rows", [1024, 2])  # a bundle's rows written at once, or in row groups
-def test_write_parquet_gives_the_pure_builders_files(tmp_path, batch_rows):
+@pytest.mark.parametrize("batch_rows,row_group_bytes", [(1024, 2**24), (2, 1)])  # rows as data, or files of row groups
+def test_write_parquet_gives_the_pure_builders_files(tmp_path, batch_rows, row_group_bytes):
     articles = [article(i, story=i % 3, day=DAY - dt.timedelta(days=i % 2), topics=("sanctions",) * (i % 2))
                 for i in range(8)]
     articles[0] = {**articles[0], "published_at": None}
@@ -42,13 +42,14 @@ def test_write_parquet_gives_the_pure_builders_files(tmp_path, batch_rows):
             "stories": p | "Stories" >> beam.Create(stories),
             "dead_letter": p | "Dead" >> beam.Create(dead),
         }
-        outputs | WriteParquet(str(tmp_path / "beam"), batch_rows=batch_rows)
+        outputs | WriteParquet(str(tmp_path / "beam"), batch_rows=batch_rows, row_group_bytes=row_group_bytes,
+                               compact_bytes=0 if batch_rows < len(articles) else 2**20)
     write_tables(tmp_path / "pure", articles, dead, stories=stories)
     beam_files = {p.relative_to(tmp_path / "beam"): p.read_bytes() for p in (tmp_path / "beam").rglob("*.parquet")}
     pure_files = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*.parquet")}
     assert sorted(map(str, beam_files)) == sorted(map(str, pure_files))
     assert _rows(tmp_path / "beam") == _rows(tmp_path / "pure")
-    if batch_rows > len(articles):  # one batch per piece: written whole and sorted, byte for byte the same
+    if batch_rows > len(articles):  # small pieces merged: written whole and sorted, byte for byte the same
         assert beam_files == pure_files
     assert not [p for p in (tmp_path / "beam").rglob(".tmp-*")]
 
@@ -92,7 +93,7 @@ def test_a_bundle_over_many_dates_keeps_few_files_open_and_loses_no_row(tmp_path
             "stories": p | "Stories" >> beam.Create([]),
             "dead_letter": p | "Dead" >> beam.Create([]),
         }
-        outputs | WriteParquet(str(tmp_path / "beam"), batch_rows=1, max_open=2)
+        outputs | WriteParquet(str(tmp_path / "beam"), batch_rows=1, max_open=2, row_group_bytes=1)
     write_tables(tmp_path / "pure", articles, stories=[])
     beam_files = {p.relative_to(tmp_path / "beam"): p.read_bytes() for p in (tmp_path / "beam").rglob("*.parquet")}
     pure_files = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*.parquet")

@@ -54,7 +54,7 @@ def test_a_piece_in_one_batch_is_the_pure_file(tmp_path):
     assert piece.path.rsplit("/", 1)[-1].startswith(".tmp-")
     with open(piece.path, "rb") as fh:
         data = fh.read()
-    assert data == parquet_bytes(ARTICLES, rows) and piece.size == len(data)
+    assert data == parquet_bytes(ARTICLES, rows) and piece.size > 0 and piece.data is None
 
 
 def test_a_spilled_piece_holds_every_row_in_row_groups(tmp_path):
@@ -62,9 +62,23 @@ def test_a_spilled_piece_holds_every_row_in_row_groups(tmp_path):
     piece = _write(tmp_path, rows, batch=3)
     meta = pq.ParquetFile(piece.path).metadata
     assert (meta.num_rows, meta.num_row_groups) == (7, 3)
-    assert piece.size == len(open(piece.path, "rb").read())
+    assert piece.size > 0 and piece.data is None
     assert sorted(r["id"] for r in pq.read_table(piece.path).to_pylist()) == [r["id"] for r in rows]
     assert PieceWriter(ARTICLES, temp_path(str(tmp_path), ARTICLES, "x")).close() is None  # no rows, no piece
+
+
+def test_a_small_piece_crosses_as_data_and_merges_with_files(tmp_path):
+    rows = _rows(6)
+    writer = PieceWriter(ARTICLES, temp_path(str(tmp_path), ARTICLES, DAY.isoformat()))
+    writer.add(rows[3:])
+    small = writer.close(small_bytes=10**9)
+    assert small.data is not None and small.path == "" and small.rows == 3
+    assert not list(tmp_path.rglob("*.parquet"))  # no file for it
+    written = _write(tmp_path, rows[:3], 1)  # a spilled piece (a file)
+    out = publish_pieces(str(tmp_path), ARTICLES, DAY.isoformat(), 0, [small, written], compact_bytes=10**9)
+    target = tmp_path / "articles_parquet" / "published_date=2026-03-15" / "part-000.parquet"
+    assert out == [(str(target), 6)] and target.read_bytes() == parquet_bytes(ARTICLES, rows)
+    assert not list(tmp_path.rglob(".tmp-*"))
 
 
 def test_publish_merges_small_pieces_into_the_pure_file_and_can_be_repeated(tmp_path):
