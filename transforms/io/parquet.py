@@ -6,12 +6,12 @@ Beside the JSON Lines (the contract), every run writes the four tables of
 explicit schemas, partitioned by publication date, under ``--output`` (local or
 ``gs://``): the layout is in ``tables.py``. Per pipeline output (articles, stories, dead
 letters): each bundle writes its rows straight to Parquet pieces, one per table, date and shard
-(an article's topic rows share its date and shard), under temporary names; only the pieces'
-names, row counts and sizes cross a shuffle, keyed by (table, date, shard), and a last step
-names them (small pieces merged: ``parquetparts.plan_files``). Article texts never cross a
-shuffle: that shuffle of Arrow IPC bytes cost ~10 % of a 100,000-article run's CPU
-(docs/performance.md). A file appears under its final name only when complete, so readers
-never see half a file; a retried bundle's pieces are never named.
+(an article's topic rows share its date and shard), under temporary names; a bundle's share of
+a date under 1 MiB travels as Arrow IPC instead. Only those pieces cross a shuffle, keyed by
+(table, date, shard), and a last step names them (small ones merged: ``parquetparts.plan_files``).
+Article texts of a large run never cross a shuffle: that shuffle of every row as Arrow IPC cost
+~10 % of a 100,000-article run's CPU (docs/performance.md). A file appears under its final name
+only when complete, so readers never see half a file; a retried bundle's pieces are never named.
 
 Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``, ``pieces``.
 """

@@ -1,17 +1,19 @@
 """Parquet files written where the rows are, then named: pieces, and how they become the tables' files.
 
-A bundle writes each (table, partition, shard) it has rows for straight to one *piece*, a Parquet
-file under a temporary name (``.tmp-<uuid>.parquet``, beside the final file, which readers and the
-publication skip): rows are held in small batches and written as row groups, so article texts
-never cross a shuffle and a bundle holds at most a few thousand rows. A piece whose rows all fit in
-one batch is written whole and sorted by the table's order (the bytes ``tables.parquet_bytes``
-gives). What crosses the shuffle is a :class:`Piece`: its temporary path, rows, bytes and first key.
+A bundle gathers its rows of each (table, partition, shard) in a :class:`PieceWriter`: rows as
+dicts, turned into Arrow chunks every ``batch_rows``, written as a row group of a Parquet file
+under a temporary name (``.tmp-<uuid>.parquet`` beside the final file, which readers and the
+publication skip) when the chunks pass ``row_group_bytes``. When the bundle finishes, a share
+of 1 MiB or more (as Arrow) is written to that file, so article texts never cross a shuffle; a
+smaller share becomes a :class:`Piece` carrying its rows (LZ4 Arrow IPC), so a small run still
+gets one file per date without writing and reading back pieces (reading a piece back costs
+more than the shuffle of its rows). Only pieces cross the shuffle.
 
 Once every bundle is committed, :func:`plan_files` names the files of a (table, partition, shard):
 pieces under ``compact_bytes`` are merged, in key order, into files of up to ``compact_bytes``
 (rows sorted), larger ones are renamed as they are. One file is ``part-SSS.parquet`` (the
 name of a single-file partition, as before); several are ``part-SSS-KKK.parquet``. Only the pieces
-of committed bundles are named: a retried bundle's pieces stay temporary and go with the staging
+of committed bundles are named: a retried bundle's files stay temporary and go with the staging
 folder.
 """
 
