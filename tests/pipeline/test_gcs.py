@@ -1,9 +1,11 @@
 """gs:// end to end against a real Cloud Storage API (gcp-storage-emulator on 127.0.0.1),
 and the Parquet output read back with pyarrow."""
 
+import io
 import json
 import os
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.support import REPO
@@ -73,6 +75,15 @@ def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):
     assert shape(articles) == shape(read_jsonl(tmp_path / "out" / "articles"))
     summary = json.loads(bucket.blob("out/summary.json").download_as_text())
     assert summary["articles"] == 4 and summary["dead_letters"] == 1
+    # the Parquet pieces were written on gs:// and published under their final names only
+    names = [b.name for b in client.list_blobs("news-gcs-e2e", prefix="out/")]
+    assert not [n for n in names if "/.tmp-" in n or "_staging" in n]
+    parquet = {n: pq.read_table(io.BytesIO(bucket.blob(n).download_as_bytes())).num_rows
+               for n in names if n.endswith(".parquet")}
+    assert sum(v for n, v in parquet.items() if n.startswith("out/articles_parquet/")) == 4
+    assert sum(v for n, v in parquet.items() if n.startswith("out/dead_letter_parquet/")) == 1
+    marker = json.loads(bucket.blob("out/_SUCCESS").download_as_text())
+    assert {f"out/{f}" for f in marker["files"] if f.endswith(".parquet")} == set(parquet)
 
 
 def test_gs_incremental_run_commits_manifest_in_gs_state(gcs_emulator):

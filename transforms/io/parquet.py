@@ -1,24 +1,26 @@
-"""The analyst tables as Parquet: a thin Beam wrapper over ``tables.py`` (``output.format: both``).
+"""The analyst tables as Parquet: a thin Beam wrapper over ``tables.py`` and ``parquetparts.py``
+(``output.format: both``).
 
 Beside the JSON Lines (the contract), every run writes the four tables of
 :data:`transforms.io.tables.TABLES` (articles, stories, topics, dead letters) with
 explicit schemas, partitioned by publication date, under ``--output`` (local or
 ``gs://``): the layout is in ``tables.py``. Per pipeline output (articles, stories, dead
-letters): each bundle's rows of every table made from a record (an article's topic rows share
-its date and shard) gathered by (date, shard) -> group -> one file per table and group. Rows
-cross the shuffle as Arrow IPC bytes, one element per group and bundle: no per-row encoding
-(pickled rows cost ~49 us an article, a JSON round trip ~25 us) and the shuffle's cost per
-element is paid per group. A
-file is written under a temporary name in its folder and renamed when complete, so readers
-never see half a file.
+letters): each bundle writes its rows straight to Parquet pieces, one per table, date and shard
+(an article's topic rows share its date and shard), under temporary names; a bundle's share of
+a date under 1 MiB travels as Arrow IPC instead. Only those pieces cross a shuffle, keyed by
+(table, date, shard), and a last step names them (small ones merged: ``parquetparts.plan_files``).
+Article texts of a large run never cross a shuffle: that shuffle of every row as Arrow IPC cost
+~10 % of a 100,000-article run's CPU (docs/performance.md). A file appears under its final name
+only when complete, so readers never see half a file; a retried bundle's pieces are never named.
 
-Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``.
+Counters (namespace ``newsbeam.parquet``): ``files``, ``rows``, ``pieces``.
 """
 
 from __future__ import annotations
 
+import collections
 import uuid
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -27,21 +29,15 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.io.tables import (
-    PARTITION_KEY,
-    SOURCES,
-    arrow_table,
-    from_ipc,
-    ipc_bytes,
-    parquet_of,
-    relative_path,
-    source_key,
-    tables_of,
-)
+from transforms.io.parquetparts import Piece, PieceWriter, publish_pieces, temp_path
+from transforms.io.tables import PARTITION_KEY, SOURCES, TABLE_BY_NAME, source_key, tables_of
 
 PARQUET_DIR = "articles_parquet"  # the articles' folder, the first of tables.PARQUET_FOLDERS
 __all__ = ["PARQUET_DIR", "PARTITION_KEY", "WriteParquet", "write_atomically"]
 _LABELS = {"articles": "Articles", "stories": "Stories", "dead_letter": "DeadLetters"}
+# a bundle's rows of a partition under this (as Arrow) cross the shuffle and are merged into
+# files of up to this size: no tiny files; larger ones are written where they are
+COMPACT_BYTES = 2**20
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -61,90 +57,154 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([temp], [path])
 
 
-class _WriteTables(beam.DoFn):
-    """One group of records of one output -> one file per table made from them."""
+PieceKey = tuple[str, str, int]  # (table name, partition or "" when not partitioned, shard)
 
-    def __init__(self, output_dir: str, source: str) -> None:
+
+class _WritePieces(beam.DoFn):
+    """A bundle's records of one output -> Parquet pieces per table, partition and shard.
+
+    A piece's rows are turned into an Arrow chunk at ``batch_rows`` (and the fullest pieces'
+    when the bundle holds ``limit`` rows as dicts); its chunks are written as one row group at
+    ``row_group_bytes`` (and the largest pieces' when the bundle holds ``max_bytes`` of chunks),
+    else when the bundle finishes. At most ``max_open`` pieces are open files: past that, the
+    least recently written one is finished (a backfill over years of dates must not run out of
+    file handles) and a later row of its partition starts a new piece. Emits
+    ``(PieceKey, Piece)`` per finished piece."""
+
+    def __init__(self, output_dir: str, source: str, shards: int, batch_rows: int = 1024, limit: int = 4096,
+                 row_group_bytes: int = 16 * 2**20, max_bytes: int = 64 * 2**20, max_open: int = 96,
+                 small_bytes: int = 0) -> None:
         self._output_dir = output_dir.rstrip("/")
         self._source = source
-        self._files = Metrics.counter("newsbeam.parquet", "files")
-        self._rows = Metrics.counter("newsbeam.parquet", "rows")
-
-    def process(self, element: tuple[tuple[str, int], Iterable[tuple[bytes | None, ...]]]) -> Iterable[str]:
-        (partition, shard), gathered = element
-        gathered = list(gathered)
-        for i, table in enumerate(tables_of(self._source)):
-            parts = [from_ipc(g[i]) for g in gathered if g[i] is not None]
-            if not parts:  # e.g. no article of the group has a topic
-                continue
-            path = FileSystems.join(self._output_dir, relative_path(table, partition or None, shard))
-            write_atomically(path, parquet_of(table, parts))
-            self._files.inc()
-            self._rows.inc(sum(p.num_rows for p in parts))
-            yield path
-
-
-class _GatherByDateShard(beam.DoFn):
-    """A bundle's records gathered per (date, shard) as JSON bytes: the shuffle then moves one
-    element per group and bundle, not one per record (batch, global window). At most
-    ``limit`` records wait in memory; a full gathering is emitted at once."""
-
-    def __init__(self, source: str, shards: int, limit: int = 2048) -> None:
-        self._source = source
         self._shards = shards
+        self._batch_rows = batch_rows
         self._limit = limit
+        self._row_group_bytes = row_group_bytes
+        self._max_bytes = max_bytes
+        self._max_open = max(1, max_open)
+        self._small_bytes = small_bytes
 
     def start_bundle(self) -> None:
         self._tables = tables_of(self._source)
-        self._groups: dict[tuple[str, int], list[list[dict]]] = {}
-        self._held = 0
+        self._pieces: dict[tuple[int, str, int], PieceWriter] = {}
+        self._open: collections.OrderedDict[tuple[int, str, int], None] = collections.OrderedDict()
+        self._held = 0  # rows held as dicts
+        self._bytes = 0  # bytes held as Arrow chunks
 
-    def _drain(self) -> list[tuple[tuple[str, int], tuple[bytes | None, ...]]]:
-        groups, self._groups, self._held = self._groups, {}, 0
-        return [
-            (key, tuple(ipc_bytes(arrow_table(t, rows)) if rows else None for t, rows in zip(self._tables, per_table)))
-            for key, per_table in groups.items()
-        ]
+    def _finished(self, key: tuple[int, str, int], writer: PieceWriter) -> list[tuple[PieceKey, Piece]]:
+        self._held -= len(writer.held)
+        self._bytes -= writer.chunk_bytes
+        piece = writer.close()
+        return [] if piece is None else [((self._tables[key[0]].name, key[1], key[2]), piece)]
 
-    def process(self, record: dict) -> Iterable[tuple[tuple[str, int], tuple[bytes | None, ...]]]:
-        key = source_key(self._source, record, self._shards)
-        per_table = self._groups.get(key)
-        if per_table is None:
-            per_table = self._groups[key] = [[] for _ in self._tables]
-        for rows, table in zip(per_table, self._tables):
-            rows.extend(table.rows(record))
-        self._held += 1
+    def _convert(self, writer: PieceWriter) -> None:
+        self._held -= len(writer.held)
+        self._bytes += writer.convert()
+
+    def _spill(self, key: tuple[int, str, int]) -> Iterator[tuple[PieceKey, Piece]]:
+        writer = self._pieces[key]
+        self._held -= len(writer.held)
+        self._bytes -= writer.chunk_bytes
+        writer.spill()
+        if not writer.is_open:
+            return
+        self._open[key] = None
+        self._open.move_to_end(key)
+        while len(self._open) > self._max_open:
+            oldest, _ = self._open.popitem(last=False)
+            yield from self._finished(oldest, self._pieces.pop(oldest))
+
+    def process(self, record: dict) -> Iterator[tuple[PieceKey, Piece]]:
+        partition, shard = source_key(self._source, record, self._shards)
+        for i, table in enumerate(self._tables):
+            rows = table.rows(record)
+            if not rows:
+                continue
+            key = (i, partition, shard)
+            writer = self._pieces.get(key)
+            if writer is None:
+                writer = self._pieces[key] = PieceWriter(table, temp_path(self._output_dir, table, partition or None))
+            self._held += writer.add(rows)
+            if len(writer.held) >= self._batch_rows:
+                self._convert(writer)
+                if writer.chunk_bytes >= self._row_group_bytes:
+                    yield from self._spill(key)
         if self._held >= self._limit:
-            yield from self._drain()
+            for writer in sorted(self._pieces.values(), key=lambda w: -len(w.held)):
+                self._convert(writer)
+                if self._held <= self._limit // 2:
+                    break
+        if self._bytes >= self._max_bytes:
+            for key in sorted(self._pieces, key=lambda k: -self._pieces[k].chunk_bytes):
+                if key in self._pieces:  # not finished by an earlier spill of this loop
+                    yield from self._spill(key)
+                if self._bytes <= self._max_bytes // 2:
+                    break
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
-        for item in self._drain():
-            yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
+        pieces, self._pieces, self._held, self._bytes = self._pieces, {}, 0, 0
+        self._open.clear()
+        for key, writer in sorted(pieces.items()):
+            piece = writer.close(self._small_bytes)
+            if piece is not None:
+                item = ((self._tables[key[0]].name, key[1], key[2]), piece)
+                yield WindowedValue(item, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _PublishPieces(beam.DoFn):
+    """The committed pieces of one (table, partition, shard) -> its files."""
+
+    def __init__(self, output_dir: str, compact_bytes: int) -> None:
+        self._output_dir = output_dir.rstrip("/")
+        self._compact_bytes = compact_bytes
+        self._files = Metrics.counter("newsbeam.parquet", "files")
+        self._rows = Metrics.counter("newsbeam.parquet", "rows")
+        self._pieces = Metrics.counter("newsbeam.parquet", "pieces")
+
+    def process(self, element: tuple[PieceKey, Iterable[Piece]]) -> Iterable[str]:
+        (name, partition, shard), pieces = element
+        pieces = list(pieces)
+        self._pieces.inc(len(pieces))
+        written = publish_pieces(self._output_dir, TABLE_BY_NAME[name], partition or None, shard, pieces,
+                                 self._compact_bytes)
+        for path, rows in written:
+            self._files.inc()
+            self._rows.inc(rows)
+            yield path
 
 
 class WriteParquet(beam.PTransform):
     """Write the analyst tables as Parquet under ``output``.
 
     Applied to the pipeline's outputs ``{"articles", "stories", "dead_letter"}``; returns
-    the PCollection of written file paths. ``shards``: files per date and table;
-    ``gather_limit``: records a worker holds before it hands them to the shuffle."""
+    the PCollection of written file paths. ``shards``: pieces per bundle, date and table (by a
+    hash of the id); ``batch_rows``: rows of a piece held as dicts before they become an Arrow
+    chunk; ``row_group_bytes``: Arrow bytes of a piece held before they are written as a row group;
+    ``compact_bytes``: pieces under this size are merged (see ``parquetparts.plan_files``);
+    ``max_open``: pieces a bundle keeps open as files."""
 
-    def __init__(self, output: str, shards: int = 1, gather_limit: int = 2048) -> None:
+    def __init__(self, output: str, shards: int = 1, batch_rows: int = 1024, compact_bytes: int = COMPACT_BYTES,
+                 max_open: int = 96, row_group_bytes: int = 16 * 2**20) -> None:
         super().__init__()
         self._output = output
         self._shards = max(1, shards)
-        self._gather_limit = max(1, gather_limit)
+        self._batch_rows = max(1, batch_rows)
+        self._compact_bytes = max(0, compact_bytes)
+        self._max_open = max(1, max_open)
+        self._row_group_bytes = max(1, row_group_bytes)
 
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
-        written = []
-        for source in SOURCES:
-            label = _LABELS[source]
-            written.append(
-                outputs[source]
-                | f"Gather{label}ByDateShard" >> beam.ParDo(
-                    _GatherByDateShard(source, self._shards, self._gather_limit)
-                )
-                | f"Group{label}ByDateShard" >> beam.GroupByKey()
-                | f"Write{label}Tables" >> beam.ParDo(_WriteTables(self._output, source))
+        pieces = [
+            outputs[source]
+            | f"Write{_LABELS[source]}Pieces" >> beam.ParDo(
+                _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows,
+                             self._row_group_bytes, 4 * self._row_group_bytes, self._max_open, self._compact_bytes)
             )
-        return written | "FlattenWritten" >> beam.Flatten()
+            for source in SOURCES
+        ]
+        return (
+            pieces
+            | "FlattenPieces" >> beam.Flatten()
+            | "GroupPiecesByFile" >> beam.GroupByKey()
+            | "PublishPieces" >> beam.ParDo(_PublishPieces(self._output, self._compact_bytes))
+        )

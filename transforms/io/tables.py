@@ -10,8 +10,10 @@ reads them in DuckDB, BigQuery takes the same columns)::
     <output>/dead_letter_parquet/part-SSS.parquet                            one row per rejected input (no date)
 
 Hive-style folders (``published_date=unknown`` when there is no date), so DuckDB, pyarrow,
-Spark and BigQuery external tables read ``published_date`` as a column. Rows are sorted by
-their key and split into shards by a stable hash of it: the same input gives the same files.
+Spark and BigQuery external tables read ``published_date`` as a column. Rows are split into
+shards by a stable hash of their key; a partition written by several bundles may have several
+files (``part-SSS-KKK.parquet``, ``parquetparts.py``): the same input gives the same rows, a
+file's rows sorted by their key within each row group.
 """
 
 from __future__ import annotations
@@ -227,17 +229,25 @@ class Table:
     rows: Callable[[dict], list[dict]]
     order: tuple[str, ...]  # the columns rows are sorted by (unique together); sharded by the first
     date_column: str | None  # its date is the partition; None: not partitioned
+    # the columns worth a Parquet dictionary (few distinct values); the others are written plain:
+    # a dictionary tried on every column (pyarrow's default) costs ~40 % more CPU for the same bytes
+    dictionary: tuple[str, ...] = ()
 
 
+_TAGS = tuple(f"{c}.list.element.{f}" for c in ("topics", "mentions") for f in ("name", "evidence.list.element.field"))
+_PLACES = tuple(f"places.list.element.{f}" for f in ("name", "country", "kind"))
 TABLES = (
     Table("articles", "Articles", "articles_parquet", "articles", ARTICLE_SCHEMA,
-          article_rows, ("id",), "published_at"),
+          article_rows, ("id",), "published_at",
+          ("source", "language", "dedup_status", *_TAGS, *_PLACES, "organisations.list.element.id",
+           "organisations.list.element.name")),
     Table("stories", "Stories", "stories_parquet", "stories", STORY_SCHEMA,
-          story_rows, ("story_id",), "first_published_at"),
+          story_rows, ("story_id",), "first_published_at",
+          ("languages.list.element", "sources.list.element", "topics.list.element.name", *_PLACES)),
     Table("topics", "Topics", "topics_parquet", "articles", TOPIC_SCHEMA, topic_rows, ("article_id", "topic"),
-          "published_at"),
+          "published_at", ("topic", "language", "source", "dedup_status")),
     Table("dead_letters", "DeadLetters", "dead_letter_parquet", "dead_letter", DEAD_LETTER_SCHEMA,
-          dead_letter_rows, ("source", "stage", "error", "excerpt"), None),
+          dead_letter_rows, ("source", "stage", "error", "excerpt"), None, ("stage", "reason")),
 )
 TABLE_BY_NAME = {t.name: t for t in TABLES}
 PARQUET_FOLDERS = tuple(t.folder for t in TABLES)
@@ -296,18 +306,19 @@ def arrow_table(table: Table, rows: Iterable[dict]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=table.schema)
 
 
-def ipc_bytes(arrow: pa.Table) -> bytes:
-    """An Arrow table as LZ4-compressed IPC stream bytes: how rows cross a shuffle (no per-row
-    encoding). LZ4 halves what a local runner holds in memory for the shuffle (article texts
-    included) for ~20 us of CPU an article; readers decompress transparently."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, arrow.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
-        writer.write_table(arrow)
-    return sink.getvalue().to_pybytes()
+def write_options(table: Table) -> dict[str, Any]:
+    """How every Parquet file of ``table`` is written (``pyarrow.parquet`` writer options)."""
+    return {"compression": "zstd", "use_dictionary": list(table.dictionary)}
 
 
-def from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(data).read_all()
+def sorted_arrow(table: Table, parts: Iterable[pa.Table]) -> pa.Table:
+    """The rows of ``parts`` in one chunk, sorted by the table's order (nulls first)."""
+    arrow = pa.concat_tables(list(parts) or [table.schema.empty_table()])
+    try:  # pyarrow >= 25: null placement per key
+        arrow = arrow.sort_by([(c, "ascending", "at_start") for c in table.order])
+    except (TypeError, ValueError, pa.ArrowInvalid):  # older pyarrow: one placement for all keys
+        arrow = arrow.sort_by([(c, "ascending") for c in table.order], null_placement="at_start")
+    return arrow.combine_chunks()
 
 
 def parquet_of(table: Table, parts: Iterable[pa.Table]) -> bytes:
@@ -316,14 +327,8 @@ def parquet_of(table: Table, parts: Iterable[pa.Table]) -> bytes:
     they were split."""
     import pyarrow.parquet as pq
 
-    arrow = pa.concat_tables(list(parts) or [table.schema.empty_table()])
-    try:  # pyarrow >= 25: null placement per key
-        arrow = arrow.sort_by([(c, "ascending", "at_start") for c in table.order])
-    except (TypeError, ValueError, pa.ArrowInvalid):  # older pyarrow: one placement for all keys
-        arrow = arrow.sort_by([(c, "ascending") for c in table.order], null_placement="at_start")
-    arrow = arrow.combine_chunks()
     buffer = io.BytesIO()
-    pq.write_table(arrow, buffer, compression="zstd")
+    pq.write_table(sorted_arrow(table, parts), buffer, **write_options(table))
     return buffer.getvalue()
 
 

@@ -109,3 +109,26 @@ def test_a_record_and_its_rows_share_partition_and_shard():
         partition_of(TABLE_BY_NAME["stories"], story), 0)
     assert source_key("dead_letter", {"source": "x"}, 1) == ("", 0)
     assert [t.name for t in tables_of("articles")] == ["articles", "topics"]
+
+
+def test_only_the_named_columns_get_a_dictionary():
+    """Every dictionary column exists (a misspelt one would be silently plain), and only they have one."""
+    for table in TABLES:
+        rows = [r for i in range(3) for r in table.rows(_record(table, i))]
+        meta = pq.ParquetFile(io.BytesIO(parquet_bytes(table, rows))).metadata.row_group(0)
+        encoded = {meta.column(i).path_in_schema for i in range(meta.num_columns)
+                   if "RLE_DICTIONARY" in meta.column(i).encodings}
+        assert encoded == set(table.dictionary), table.name
+
+
+def _record(table, i):
+    a = article(i, story=i, day=DAY, topics=("sanctions", "energy"))
+    a["places"] = [{"geonameid": 1, "name": "Kyiv", "country": "UA", "kind": "city", "mentions": 1, "evidence": []}]
+    a["organisations"] = [{"id": "Q1", "name": "EU", "mentions": 1, "evidence": []}]
+    a["mentions"] = a["topics"]
+    if table.output == "stories":
+        return {**build_story(a["story_id"], [story_member(a)]), "places": [
+            {"geonameid": 1, "name": "Kyiv", "country": "UA", "kind": "city", "articles": 1}]}
+    if table.output == "dead_letter":
+        return {"source": f"in#line {i}", "stage": "read", "error": "not JSON", "excerpt": "{"}
+    return a
