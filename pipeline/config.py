@@ -81,7 +81,7 @@ class OutputConfig:
     compress: bool = False
     num_shards: int = 0  # 0: let the runner decide
     format: str = "both"  # also the analyst tables as Parquet (transforms/io/tables.py); "jsonl": JSON Lines only
-    parquet_shards: int = 1  # Parquet files per publication date
+    parquet_shards: int = 1  # Parquet files per table, publication date and bundle
 
 
 @dataclasses.dataclass(frozen=True)
