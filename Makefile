@@ -61,8 +61,9 @@ soak: ## streaming stopped/restarted/forced, batch runs killed, for SOAK_MINUTES
 
 MODULE ?=
 MUTATE_JOBS ?= 1
-mutate: ## mutation testing (mutmut) of the core modules, or of MODULE=transforms/io/ssrf.py only; kill rate per module (not in make test)
-	$(PY) -m tests.mutation.run $(MODULE) --jobs $(MUTATE_JOBS)
+MUTATE_ARGS ?=
+mutate: ## mutation testing (mutmut) of the core modules, or of MODULE=transforms/io/ssrf.py only (MUTATE_ARGS=--survivors: the last run's survivors again); kill rate per module (not in make test)
+	$(PY) -m tests.mutation.run $(MODULE) --jobs $(MUTATE_JOBS) $(MUTATE_ARGS)
 
 bench: ## benchmarks on generated data (not part of make test); writes bench/results/
 	$(PY) -m bench.run

@@ -7,8 +7,11 @@ ones: ``-m "not e2e and not slow"``) run against its mutants. That keeps one mod
 the checkout untouched. Prints the kill rate per module (killed + timeout over all mutants;
 "no tests" counts as survived) and the names of the survivors (``mutmut show NAME`` in the
 scratch directory shows the diff). Exit status 1 when a module is under ``--target`` percent.
+``--survivors`` tests only the last run's survivors again, against the tests as they are now (the
+module's code must be unchanged since that run; new tests are copied in, mutmut's per-test
+statistics collected again): minutes instead of a whole run after adding tests.
 
-    python -m tests.mutation.run [MODULE ...] [--jobs N] [--target 85]
+    python -m tests.mutation.run [MODULE ...] [--jobs N] [--target 85] [--survivors]
 """
 
 from __future__ import annotations
@@ -30,17 +33,30 @@ MODULES_FILE = pathlib.Path(__file__).with_name("modules.yaml")
 # the code (REPO in tests/support is the copy's mutants/ directory)
 NOT_COPIED = {".git", ".venv", "build", "output", "mutants", "dist"}
 SOURCES = ("pipeline", "transforms")
-PYTEST_ARGS = ("-m", "not e2e and not slow", "-p", "no:cacheprovider", "-W", "ignore")
+PYTEST_ARGS = ("-p", "no:cacheprovider", "-W", "ignore")
+SLOW = "+slow"  # in a module's test list: its slow tests run too (load_modules)
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
 def load_modules() -> dict[str, list[str]]:
+    """Module -> its test files; ``{tests: [...], slow: true}`` in the file also runs the
+    ``slow`` tests (Beam pipelines in this process) of those files, for a module whose
+    composite only they reach."""
     with open(MODULES_FILE, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        table = yaml.safe_load(fh)
+    return {module: entry if isinstance(entry, list) else [*entry["tests"], *([SLOW] if entry.get("slow") else [])]
+            for module, entry in table.items()}
 
 
 def scratch_dir(module: str) -> pathlib.Path:
     return REPO / "build" / "mutate" / module.replace("/", "_").removesuffix(".py")
+
+
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "results", "*.egg-info")
+
+
+def copied_names() -> list[str]:
+    return sorted(p.name for p in REPO.iterdir() if p.name not in NOT_COPIED and not p.name.endswith(".egg-info"))
 
 
 def prepare(module: str, tests: list[str]) -> pathlib.Path:
@@ -49,21 +65,25 @@ def prepare(module: str, tests: list[str]) -> pathlib.Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results", "*.egg-info")
-    copied = sorted(p.name for p in REPO.iterdir() if p.name not in NOT_COPIED and not p.name.endswith(".egg-info"))
-    for name in copied:
+    for name in copied_names():
         if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, work / name, ignore=ignore)
+            shutil.copytree(REPO / name, work / name, ignore=IGNORED)
         else:
             shutil.copy2(REPO / name, work / name)
+    write_config(work, module, tests)
+    return work
+
+
+def write_config(work: pathlib.Path, module: str, tests: list[str]) -> None:
+    copied = copied_names()
     lines = ["[mutmut]", "source_paths ="] + [f"    {s}" for s in SOURCES]
     lines += [f"only_mutate = {module}", "also_copy ="]
     lines += [f"    {name}" for name in copied if name not in SOURCES]
-    lines += ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in tests]
-    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in PYTEST_ARGS]
+    markers = "not e2e" if SLOW in tests else "not e2e and not slow"
+    lines += ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in tests if t != SLOW]
+    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in ("-m", markers, *PYTEST_ARGS)]
     lines += ["use_git_change_detection = false", "timeout_multiplier = 10.0", "timeout_constant = 10.0"]
     (work / "setup.cfg").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return work
 
 
 def mutmut(work: pathlib.Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
@@ -80,12 +100,36 @@ def statuses(work: pathlib.Path) -> dict[str, str]:
 
 def mutate(module: str, tests: list[str], jobs: int) -> dict[str, str]:
     work = prepare(module, tests)
-    print(f"== {module}: mutants run against {len(tests)} test file(s) in {work}", flush=True)
+    print(f"== {module}: mutants run against {len([t for t in tests if t != SLOW])} test file(s) in {work}", flush=True)
     done = mutmut(work, "run", "--max-children", str(jobs), capture=True)
     if done.returncode != 0:
         print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
         raise SystemExit(f"mutmut failed on {module} (exit {done.returncode})")
     return statuses(work)
+
+
+def rerun_survivors(module: str, tests: list[str], jobs: int) -> dict[str, str]:
+    """The last run's survivors of ``module`` tested again against the current tests; the
+    other mutants keep their status. A full run when there was no last run."""
+    work = scratch_dir(module)
+    if not (work / "mutants").is_dir():
+        return mutate(module, tests, jobs)
+    source = work / module
+    if source.read_bytes() != (REPO / module).read_bytes():
+        raise SystemExit(f"{module} changed since its last run: run it whole (without --survivors)")
+    before = statuses(work)
+    survivors = sorted(name for name, status in before.items() if status not in KILLED)
+    shutil.copytree(REPO / "tests", work / "tests", ignore=IGNORED, dirs_exist_ok=True)
+    write_config(work, module, tests)
+    (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # tests changed: who calls what
+    print(f"== {module}: {len(survivors)} survivors run again against {len([t for t in tests if t != SLOW])} test file(s)", flush=True)
+    if survivors:
+        done = mutmut(work, "run", "--max-children", str(jobs), *survivors, capture=True)
+        if done.returncode != 0:
+            print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
+            raise SystemExit(f"mutmut failed on {module} (exit {done.returncode})")
+    after = statuses(work)
+    return {name: after.get(name, status) if name in survivors else status for name, status in before.items()}
 
 
 def summary(module: str, result: dict[str, str]) -> float:
@@ -104,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="paths as in modules.yaml; default: all of them")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel (default 1)")
     parser.add_argument("--target", type=float, default=85.0, help="kill rate a module must reach")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test only the last run's survivors again, against the current tests")
     args = parser.parse_args(argv)
     table = load_modules()
     unknown = [m for m in args.modules if m not in table]
     if unknown:
         parser.error(f"not in {MODULES_FILE.name}: {', '.join(unknown)} (known: {', '.join(table)})")
-    rates = {m: summary(m, mutate(m, table[m], args.jobs)) for m in (args.modules or list(table))}
+    run = rerun_survivors if args.survivors else mutate
+    rates = {m: summary(m, run(m, table[m], args.jobs)) for m in (args.modules or list(table))}
     print("\nkill rate per module:")
     for module, rate in rates.items():
         print(f"  {rate:5.1f} %  {module}")
