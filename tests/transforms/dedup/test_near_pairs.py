@@ -123,11 +123,13 @@ def test_find_near_pairs_sketches_with_the_settings_it_is_given():
 
 
 def test_band_batches_carry_full_64_bit_hashes():
-    # band and node hashes are xxhash values over the whole unsigned 64-bit range
-    big, other = 2**64 - 5, 2**63 + 7
+    # band and node hashes are xxhash values over the whole unsigned 64-bit range, a batch mixes
+    # values above and below 2**63
+    big, small = 2**64 - 5, 2**40 + 7
     nodes = [node_hash(packed_node(n)) for n in (ORIGINAL, LATER, ("2024-05-03T00:00:00Z", "third"))]
-    batch = pack_band_batch([big, other, big], nodes)
+    batch = pack_band_batch([big, small, big], nodes)
     assert list(shared_buckets([batch])) == [(big, [nodes[0], nodes[2]])]
+    assert list(shared_buckets([pack_band_batch([small, big, small], [1, 2**63 + 1, 2])])) == [(small, [1, 2])]
 
 
 def test_two_entries_of_one_hash_are_a_bucket():
