@@ -141,3 +141,22 @@ def test_component_roots_are_each_components_smallest_node():
     assert (root[:200] == 0).all()
     assert root[[250, 300, 301, 302]].tolist() == [250] * 4
     assert root[[200, 400, 500, 599]].tolist() == [200, 400, 500, 599]
+
+
+def test_scored_edges_decoded_from_their_packed_form_keep_accumulating():
+    """The story combine ships its accumulators packed and goes on adding to them."""
+    edges = random_edges(300, 40, seed=8)
+    first, second, third = edges[:100], edges[100:200], edges[200:]
+    held = ScoredEdges()
+    for a, b, score in first:
+        held.add(a, b, score)
+    held.fixed["x-remembered"] = "root"
+    back = ScoredEdges.of(held.packed())
+    for a, b, score in second:  # new and known nodes alike
+        back.add(a, b, score)
+    other = ScoredEdges()
+    for a, b, score in third:
+        other.add(a, b, score)
+    back.extend(ScoredEdges.of(other.packed()))
+    assert len(back.keys) == len(set(back.keys))  # each node once
+    assert back.cluster(0.3) == cluster_edges(edges, 0.3, {"x-remembered": "root"})
