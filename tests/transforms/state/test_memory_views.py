@@ -106,3 +106,16 @@ def test_prior_views_hand_each_stage_its_part_of_the_memory(reuse):
                     equal_to([StoryFeatures("o", original["published_at"], (("n:saltholm", 1.0), ("w:ferry", 2.0)), "en")]),
                     label="Features")
         assert_that(views["story_roots"], equal_to([("o", "o"), ("b", "b")]), label="Roots")
+
+
+def test_a_memory_line_as_stored():
+    """The memory's JSON lines are kept across runs: keys sorted, compact, UTF-8 as is."""
+    record = entry("a1", url="https://a.example/é", features={"w:é": 1.0}, language="fr")
+    line = (
+        '{"content_hash":"h-a1","duplicate_of":null,"features":{"w:é":1.0},"first_seen":"2025-05-08T00:00:00Z",'
+        '"id":"a1","language":"fr","minhash":null,"published_at":"2025-05-06T06:00:00Z","status":"unique",'
+        '"story_id":"s-a1","url":"https://a.example/é"}'
+    )
+    assert memory.encode_record(record) == line
+    assert memory.keyed_line(record) == ("a1", ("2025-05-08T00:00:00Z", line))
+    assert memory.decode_record(line) == record
