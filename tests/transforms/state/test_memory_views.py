@@ -119,3 +119,38 @@ def test_a_memory_line_as_stored():
     assert memory.encode_record(record) == line
     assert memory.keyed_line(record) == ("a1", ("2025-05-08T00:00:00Z", line))
     assert memory.decode_record(line) == record
+
+
+@pytest.mark.slow
+def test_memory_counters_of_a_read_and_a_write(tmp_path):
+    """``newsbeam.memory``: lines in and parsed (out), rejected (unreadable), remembered, expired, written."""
+    import gzip
+    import os
+
+    from apache_beam.metrics.metric import MetricsFilter
+
+    state = str(tmp_path / "state")
+    folder = os.path.join(state, memory.MEMORY_DIR, "gen-20250501T000000Z-x")
+    os.makedirs(folder)
+    with gzip.open(os.path.join(folder, "memory-00000-of-00001.jsonl.gz"), "wt", encoding="utf-8") as fh:
+        for line in (memory.encode_record(entry("fresh", first_seen="2025-05-09T00:00:00Z")),
+                     memory.encode_record(entry("fresh2", first_seen="2025-05-10T00:00:00Z")),
+                     memory.encode_record(entry("old", first_seen="2025-05-01T00:00:00Z")), "{broken"):
+            fh.write(line + "\n")
+    now = "2025-05-10T12:00:00Z"
+    read_plan = memory.MemoryPlan(state=state, run_time=now, generation="gen-next",
+                                  previous="gen-20250501T000000Z-x", retention_days=7)
+    write_plan = memory.MemoryPlan(state=state, run_time=now, generation="gen-next")
+    article = {"id": "new", "title": "Ferry", "text": TEXT, "content_hash": "n", "story_id": "s-new",
+               "dedup": {"status": UNIQUE, "duplicate_of": None}}
+    p = TestPipeline()
+    records, _ = p | memory.ReadMemory(read_plan)
+    _ = (records, p | beam.Create([article])) | memory.WriteMemory(write_plan, (128, 1, 5, 20))
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace("newsbeam.memory"))["counters"]
+    totals: dict[str, int] = {}
+    for counter in counters:
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + counter.committed
+    assert {name: n for name, n in totals.items() if n} == {
+        "in": 4, "out": 3, "rejected": 1, "remembered": 2, "expired": 1, "written": 3}
