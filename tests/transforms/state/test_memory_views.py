@@ -154,3 +154,23 @@ def test_memory_counters_of_a_read_and_a_write(tmp_path):
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + counter.committed
     assert {name: n for name, n in totals.items() if n} == {
         "in": 4, "out": 3, "rejected": 1, "remembered": 2, "expired": 1, "written": 3}
+
+
+def test_the_memory_steps_keep_their_labels():
+    """Stable step labels (house rule): monitoring, counters and a Dataflow job update name
+    steps by them. Builds the graph only; nothing runs."""
+    plan = memory.MemoryPlan(state="state", run_time="2025-05-10T12:00:00Z", generation="gen-next",
+                             previous="gen-prev", retention_days=7)
+    p = beam.Pipeline()
+    records, _ = p | "ReadMemory" >> memory.ReadMemory(plan)
+    _ = records | "PriorViews" >> memory.PriorViews(True)
+    _ = (records, p | "New" >> beam.Create([])) | "WriteMemory" >> memory.WriteMemory(plan, (128, 1, 5, 20))
+    steps = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    assert {s for s in steps if s.count("/") == 1 and s.split("/")[0] in ("ReadMemory", "PriorViews", "WriteMemory")} == {
+        "ReadMemory/MemoryFiles", "ReadMemory/ReadMemoryLines", "ReadMemory/AsInput", "ReadMemory/ParseMemory",
+        "ReadMemory/KeepRecent",
+        "PriorViews/DedupViews", "PriorViews/WithSignature", "PriorViews/DuplicateEdges", "PriorViews/StoryFeatures",
+        "PriorViews/StoryRoots",
+        "WriteMemory/ToMemoryRecords", "WriteMemory/AllRecords", "WriteMemory/KeyById", "WriteMemory/GroupById",
+        "WriteMemory/FirstSeen", "WriteMemory/WriteGeneration",
+    }
