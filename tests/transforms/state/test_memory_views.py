@@ -174,3 +174,10 @@ def test_the_memory_steps_keep_their_labels():
         "WriteMemory/ToMemoryRecords", "WriteMemory/AllRecords", "WriteMemory/KeyById", "WriteMemory/GroupById",
         "WriteMemory/FirstSeen", "WriteMemory/WriteGeneration",
     }
+
+
+def test_an_original_is_remembered_without_a_duplicate_of():
+    article = {"id": "o", "content_hash": "h", "dedup": {"status": UNIQUE, "duplicate_of": "stale"}}
+    record = memory.memory_record(article, "2025-05-08T00:00:00Z")
+    assert record["status"] == UNIQUE and record["duplicate_of"] is None
+    assert memory.memory_record({"id": "n"}, "2025-05-08T00:00:00Z")["status"] == UNIQUE  # no dedup field: an original
