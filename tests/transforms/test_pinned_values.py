@@ -14,6 +14,7 @@ import os
 import pytest
 
 from tests.support import REPO
+from tests.support.fresh import forget_minhash_tables
 from transforms.dedup import minhash
 from transforms.enrich.normalize import CONTENT_HASH_VERSION, ID_VERSION, article_id, content_hash, normalize_article
 from transforms.io.fileformats import read_file
@@ -23,6 +24,12 @@ TEXT = (
     "The European Union imposed a new package of sanctions on Russian banks on Monday, officials in "
     "Brussels said, as ministers met to discuss frozen assets and military aid to Ukraine."
 )
+
+
+@pytest.fixture(autouse=True)
+def _computed_not_remembered():
+    # the MinHash tables (hash functions, token hashes) start empty: each value is computed here
+    forget_minhash_tables()
 
 
 def test_the_version_strings_behind_ids_and_hashes():
@@ -75,6 +82,16 @@ def test_signature_and_band_keys():
     assert signature[:4].tolist() == [3101385, 38802360, 152695369, 49369075]
     assert minhash.choose_bands(0.8, 128) == (16, 6)
     assert minhash.band_keys(signature, 16, 6)[:3] == ["0:e06f268fc659a743", "1:9c004c448fbb042c", "2:5ce2c68ccca814fd"]
+
+
+def test_hash_functions_and_a_signature_under_other_settings():
+    # the a and b of the first two hash functions of the default seed (1), which every signature uses
+    perms = minhash.permutations(128, 1)
+    assert perms.a[:2].tolist() == [15352523889085388433, 16330158103022323865]
+    assert perms.b[:2].tolist() == [13574541715813924029, 7998797355223120107]
+    # another seed and dedup.near.shingle_k 3: hash functions of another seed, shingles of another width
+    assert minhash.Sketcher(num_perm=128, seed=7, k=3, min_shingles=5)(TEXT)[:4].tolist() == [
+        75821915, 38979382, 253481001, 79731783]
 
 
 def test_story_id_is_the_root_article_id_with_its_prefix():

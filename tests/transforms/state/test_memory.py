@@ -404,6 +404,9 @@ def test_write_memory_keeps_the_first_sighting_of_an_id(tmp_path):
          "dedup": {"status": UNIQUE, "duplicate_of": None}},
         {"id": "fresh", "title": "Ferry", "text": FERRY_EN, "content_hash": "f", "story_id": "s-fresh",
          "dedup": {"status": UNIQUE, "duplicate_of": None}},
+        # a near copy: remembered with its link and signature, without story features of its own
+        {"id": "copy", "title": "Ferry", "text": FERRY_EN + " More soon.", "content_hash": "g", "story_id": "s-fresh",
+         "dedup": {"status": NEAR, "duplicate_of": "fresh"}},
     ]
     with TestPipeline() as p:
         _ = (p | "Prior" >> beam.Create(prior), p | "New" >> beam.Create(articles)) | memory.WriteMemory(
@@ -414,7 +417,10 @@ def test_write_memory_keeps_the_first_sighting_of_an_id(tmp_path):
         with gzip.open(os.path.join(state, "memory", "gen-new", name), "rt", encoding="utf-8") as fh:
             lines.extend(memory.decode_record(line) for line in fh)
     by_id = {r["id"]: r for r in lines}
-    assert set(by_id) == {"seen", "fresh"}
+    assert set(by_id) == {"seen", "fresh", "copy"}
+    copy = by_id["copy"]
+    assert (copy["status"], copy["duplicate_of"], copy["features"], copy["language"]) == (NEAR, "fresh", None, None)
+    assert copy["minhash"] and copy["first_seen"] == NOW
     assert by_id["seen"]["first_seen"] == "2025-05-08T00:00:00Z" and by_id["seen"]["story_id"] == "s-old"
     assert by_id["fresh"]["first_seen"] == NOW and by_id["fresh"]["minhash"] and by_id["fresh"]["features"]
 

@@ -141,3 +141,36 @@ def test_component_roots_are_each_components_smallest_node():
     assert (root[:200] == 0).all()
     assert root[[250, 300, 301, 302]].tolist() == [250] * 4
     assert root[[200, 400, 500, 599]].tolist() == [200, 400, 500, 599]
+
+
+def test_scored_edges_decoded_from_their_packed_form_keep_accumulating():
+    """The story combine ships its accumulators packed and goes on adding to them."""
+    edges = random_edges(300, 40, seed=8)
+    first, second, third = edges[:100], edges[100:200], edges[200:]
+    held = ScoredEdges()
+    for a, b, score in first:
+        held.add(a, b, score)
+    held.fixed["x-remembered"] = "root"
+    back = ScoredEdges.of(held.packed())
+    for a, b, score in second:  # new and known nodes alike
+        back.add(a, b, score)
+    other = ScoredEdges()
+    for a, b, score in third:
+        other.add(a, b, score)
+    back.extend(ScoredEdges.of(other.packed()))
+    assert len(back.keys) == len(set(back.keys))  # each node once
+    assert back.cluster(0.3) == cluster_edges(edges, 0.3, {"x-remembered": "root"})
+
+
+def test_a_weak_edge_to_a_remembered_story_counts_when_another_member_is_strongly_linked():
+    """Members of one remembered story are one group from the start, so the weak edge from a
+    new article to one member counts in its mean with the story, though that member's own
+    strong link runs elsewhere."""
+    n, m = Node("2025-01-02T00:00:00Z", "n"), Node("2025-01-02T01:00:00Z", "m")
+    p1, p2 = Node("2025-01-01T00:00:00Z", "p1"), Node("2025-01-01T01:00:00Z", "p2")
+    fixed = {"p1": "R", "p2": "R"}
+    edges = [(n, p1, 0.6), (n, p2, 0.45), (m, p2, 0.9)]
+    roots = cluster_edges(edges, 0.5, fixed)
+    assert roots["n"] == "R"  # (0.6 + 0.45) / 2 >= 0.5
+    assert "m" not in roots  # 0.9 / 3 once n has joined
+    assert "n" not in cluster_edges([(n, p1, 0.6), (m, p2, 0.9)], 0.5, fixed)  # 0.6 / 2 alone is not enough
