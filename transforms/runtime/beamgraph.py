@@ -27,7 +27,6 @@ from typing import Any, Callable
 
 _log = logging.getLogger(__name__)
 _PATCHED_MARK = "_newsbeam_cached"
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 _signatures: dict[tuple[bool, types.FunctionType], tuple[tuple, tuple[list, list]]] = {}
 _views: dict[tuple[type, tuple[str, ...]], argparse.Namespace] = {}
 
@@ -71,7 +70,9 @@ def cache_signatures() -> bool:
 
 
 def _fresh(value: Any) -> Any:
-    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+    """A container copied (a view may append to a list, as ``add_experiment`` does); any other
+    value as parsed (sentinels and value providers keep their identity)."""
+    return copy.deepcopy(value) if isinstance(value, (list, dict, set)) else value
 
 
 def _plain_view_class(cls: type, base: type) -> bool:
