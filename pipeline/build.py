@@ -17,7 +17,6 @@ import apache_beam as beam
 
 from pipeline.config import JobConfig
 from pipeline.enrich import enrich_articles
-from pipeline.streaming import build_streaming_pipeline
 from transforms.io.poll import PollFeeds
 from transforms.state.memory import PriorViews, ReadMemory, WriteMemory
 from transforms.dedup.minhash import DEFAULT_SEED
@@ -40,7 +39,9 @@ def _progress(pcoll: beam.PCollection, config: JobConfig, checkpoint: str) -> be
 
 def build_pipeline(p: beam.Pipeline, config: JobConfig) -> dict[str, beam.PCollection]:
     """Add the whole job to ``p``; return its final PCollections (for tests)."""
-    if config.streaming:
+    if config.streaming:  # imported here: a batch run does without the streaming modules (~0.1 s)
+        from pipeline.streaming import build_streaming_pipeline
+
         return build_streaming_pipeline(p, config)
     dead_letters = []
 

@@ -108,12 +108,14 @@ class NewsbeamOptions(PipelineOptions):
         )
 
 
-def _all_option_classes() -> list[type]:
-    # Make runner-specific options known when their runner is installed.
-    try:
-        import apache_beam.runners.dask.dask_runner  # noqa: F401
-    except ImportError:
-        pass
+def _all_option_classes(runners: bool = True) -> list[type]:
+    """Every ``PipelineOptions`` subclass loaded; with ``runners``, the Dask runner's too
+    (importing it costs ~0.5 s of CPU, so a command line that needs none of its flags skips it)."""
+    if runners:  # make runner-specific options known when their runner is installed
+        try:
+            import apache_beam.runners.dask.dask_runner  # noqa: F401
+        except ImportError:
+            pass
     seen: dict[str, type] = {}
     for cls in PipelineOptions.__subclasses__():
         seen.setdefault(str(cls), cls)
@@ -129,10 +131,11 @@ class _Parser(_BeamArgumentParser):
         raise OptionError(message)
 
 
-def beam_parser() -> argparse.ArgumentParser:
-    """A parser of every option newsbeam and the installed Beam components know."""
+def beam_parser(runners: bool = True) -> argparse.ArgumentParser:
+    """A parser of every option newsbeam and the installed Beam components know
+    (``runners=False``: without the options of runners not imported yet)."""
     parser = _Parser(allow_abbrev=False)
-    for cls in _all_option_classes():
+    for cls in _all_option_classes(runners):
         cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own extension point
     return parser
 
@@ -140,5 +143,7 @@ def beam_parser() -> argparse.ArgumentParser:
 def unknown_arguments(argv: Sequence[str]) -> list[str]:
     """The arguments that neither newsbeam nor any installed Beam component knows;
     :class:`OptionError` for a known flag with a bad value."""
-    _, unknown = beam_parser().parse_known_args(list(argv))
+    _, unknown = beam_parser(runners=False).parse_known_args(list(argv))
+    if unknown:  # perhaps a runner's flag (--dask_client_address): ask again with every runner's options
+        _, unknown = beam_parser().parse_known_args(list(argv))
     return unknown

@@ -6,8 +6,9 @@ slower. What each one buys, measured, and when it can go: ``docs/performance.md#
 
 - ``run_length``: per-article steps handle elements in runs of this many
   (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
-- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`);
-  only on the local batch runner of the Beam versions in :data:`TESTED_BEAM`.
+- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`) and
+  two caches of its graph building (:mod:`.beamgraph`); only on the local batch runner of
+  the Beam versions in :data:`TESTED_BEAM`.
 - ``heap``: malloc arena cap and periodic ``malloc_trim`` in the launcher and the
   workers, GC freeze after a worker has loaded its models (:mod:`.heap`); glibc only.
 - ``regex_cache``: compiled topic regexes kept on disk between processes
@@ -103,11 +104,16 @@ def apply_in_launcher(tuning: Tuning) -> None:
         heap.limit_malloc_arenas()
         heap.start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
     if tuning.local_runner_patches:
-        from transforms.runtime import localrunner
+        from transforms.runtime import beamgraph, localrunner
 
         streamed = localrunner.stream_bundle_inputs()
         lean = localrunner.lean_state_responses()
-        _log.debug("local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s", TESTED_BEAM, streamed, lean)
+        signatures = beamgraph.cache_signatures()
+        views = beamgraph.cache_option_views()
+        _log.debug(
+            "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
+            "signatures cached %s, option views cached %s", TESTED_BEAM, streamed, lean, signatures, views
+        )  # fmt: skip
 
 
 def settle_worker(tuning: Tuning) -> None:

@@ -197,7 +197,7 @@ def cached_arrays(inputs: str, build: Callable[[], dict[str, Any]]) -> dict[str,
     return arrays
 
 
-MAX_ARRAY_ENTRIES = 3  # model versions kept (~130 MB each); a new one retires the oldest
+MAX_ARRAY_ENTRIES = 6  # entries kept (py3langid ~130 MB and langdetect ~40 MB per code version); a new one retires the oldest
 
 
 def _prune_folders(directory: Path, keep: int) -> None:

@@ -230,3 +230,34 @@ def test_predetector_from_cached_arrays_scores_exactly_like_py3langid(tmp_path, 
     for text in texts:
         assert built.classify(text) == cached.classify(text) == reference.classify(text)
         assert cached.rank(text) == reference.rank(text)
+
+
+def test_langdetect_profiles_from_cached_arrays_detect_exactly_like_langdetect(tmp_path, monkeypatch):
+    """langdetect's profiles kept by the regex cache (a word index and a float64 matrix) give the
+    same probability lists, bit for bit, and the same seeded detections as the JSON profiles."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    from transforms.enrich import language
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    reference = DetectorFactory()
+    reference.load_profile(PROFILES_DIRECTORY)
+    built = language._loaded_factory()  # read from the JSON profiles, stored
+    assert list(tmp_path.glob("arrays/*/probs.npy"))
+    cached = language._loaded_factory()  # mapped from the cache
+    assert isinstance(cached.word_lang_prob_map, language._ProbabilityRows)
+    assert cached.langlist == built.langlist == reference.langlist
+    words = list(reference.word_lang_prob_map)
+    for word in words[::97] + ["a", "th", "the", "ни", "日本"]:
+        assert (word in cached.word_lang_prob_map) == (word in reference.word_lang_prob_map)
+        if word in reference.word_lang_prob_map:
+            assert cached.word_lang_prob_map[word] == reference.word_lang_prob_map[word]
+    assert "no such n-gram" not in cached.word_lang_prob_map
+    for factory in (reference, cached):
+        factory.set_seed(0)
+    texts = [*SENTENCES.values(), " ".join(SENTENCES.values()), "OK ok", "ЗАГОЛОВОК НОВИНИ", "日本語のテキスト"]
+    for text in texts:
+        got, expected = cached.create(), reference.create()
+        got.append(text)
+        expected.append(text)
+        assert [(p.lang, p.prob) for p in got.get_probabilities()] == [(p.lang, p.prob) for p in expected.get_probabilities()]

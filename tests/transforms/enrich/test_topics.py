@@ -826,6 +826,29 @@ def test_a_taxonomy_validated_once_is_parsed_the_same_without_checking_its_regex
         Taxonomy.from_dict(bad)  # another document: checked
 
 
+def test_a_taxonomy_parsed_with_the_cached_stems_is_the_one_stemmed_here(tmp_path, monkeypatch):
+    """The regex cache keeps the Snowball stems of the first parse; a later process takes them
+    instead of stemming ~3,400 words again, and parses the same patterns."""
+    from transforms.enrich import topicforms
+
+    data = yaml.safe_load(open(TAXONOMY_PATH, encoding="utf-8"))
+    monkeypatch.setattr(topicforms, "_stems", {})
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")
+    plain = Taxonomy.from_dict(data)
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    Taxonomy.from_dict(data)  # checked, stems stored with the mark
+    monkeypatch.setattr(topicforms, "_stems", {})  # a new process: nothing stemmed yet
+
+    def no_stemmer(lang):
+        return (lambda word: (_ for _ in ()).throw(AssertionError(f"stemmed {word!r} again"))) if lang else None
+
+    monkeypatch.setattr(topicforms, "_snowball", no_stemmer)
+    again = Taxonomy.from_dict(data)
+    assert {n: t.patterns for n, t in again.topics.items()} == {n: t.patterns for n, t in plain.topics.items()}
+    assert {n: t.context for n, t in again.topics.items()} == {n: t.context for n, t in plain.topics.items()}
+    assert again.background == plain.background
+
+
 def test_the_launchers_validated_taxonomy_serves_a_worker_in_the_same_process(monkeypatch):
     """A local run whose worker is the launching process parses the taxonomy once (issue 22)."""
     import transforms.enrich.topics as topics_module
