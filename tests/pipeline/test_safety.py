@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -70,26 +71,74 @@ def test_a_killed_run_leaves_the_previous_outputs_and_the_next_run_cleans_up(tmp
     assert report.violations == [], report.violations
 
 
+class HeldFeed:
+    """A feed on 127.0.0.1 whose answer waits until :meth:`release`: a run polling it holds its
+    lock for as long as the test needs, however loaded the machine (no race with its end)."""
+
+    def __init__(self, server):
+        self.requested, self.released = threading.Event(), threading.Event()
+        self.url = server.url("/held.xml")
+        server.route("/held.xml", self._handle)
+
+    def _handle(self, req):
+        from tests.support.feeds import rss
+        from tests.support.httpserver import send
+
+        self.requested.set()
+        self.released.wait(600)
+        send(req, 200, rss(1, summary=TEXT_EN), "application/rss+xml; charset=utf-8")
+
+    def config(self, folder):
+        """A job config whose fetch waits long enough for the held answer (the default cuts at 30 s)."""
+        (folder / "feeds.yaml").write_text("version: 1\nfeeds: []\ntimeouts: {connect_seconds: 600, total_seconds: 900}\n")
+        (folder / "job.yaml").write_text("version: 1\nfeeds: feeds.yaml\n")
+        return str(folder / "job.yaml")
+
+    def release(self):
+        self.released.set()
+
+
+def lines_of(stream):
+    """Collect a child's output lines in a thread as they come (the list fills while it runs)."""
+    lines = []
+    thread = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
+    thread.start()
+    return lines, thread
+
+
 def test_overlapping_runs_one_fails_at_once_one_waits(tmp_path):
-    big = write_articles(tmp_path / "big.jsonl", 800)
+    from tests.support.httpserver import LocalHTTPServer
+
     small = write_articles(tmp_path / "small.jsonl", 3)
     out = tmp_path / "out"
-    first = popen_cli("--input", str(big), "--output", str(out))
-    try:
-        assert wait_for(lambda: (out / "_LOCK").exists(), time.time() + 120)
-        started = time.monotonic()
-        refused = run_cli("--input", str(small), "--output", str(out))
-        assert refused.returncode == exitcodes.LOCKED, refused.stderr
-        assert len(refused.stderr.strip().splitlines()) == 1 and "in use by another newsbeam run" in refused.stderr
-        assert time.monotonic() - started < 30
-        waiting = popen_cli("--input", str(small), "--output", str(out), "--wait-for-lock", "300")
-        assert first.wait(timeout=300) == 0, first.stderr.read()
-        stdout, stderr = waiting.communicate(timeout=300)
-        assert waiting.returncode == 0, stderr
-    finally:
-        for proc in (first,):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+    with LocalHTTPServer() as server:
+        feed = HeldFeed(server)
+        first = popen_cli("--feed", feed.url, "--allow-private-networks", "--config", feed.config(tmp_path),
+                          "--output", str(out))
+        waiting = None
+        try:
+            # the first run polls its feed inside the pipeline, after it took the lock: from the request
+            # on it holds the lock until the test releases the feed
+            assert wait_for(feed.requested.is_set, time.time() + 600), "the first run never polled its feed"
+            assert json.loads((out / "_LOCK").read_text())["pid"] == first.pid
+            started = time.monotonic()
+            refused = run_cli("--input", str(small), "--output", str(out))
+            assert refused.returncode == exitcodes.LOCKED, refused.stderr
+            assert len(refused.stderr.strip().splitlines()) == 1 and "in use by another newsbeam run" in refused.stderr
+            assert time.monotonic() - started < 300
+            waiting = popen_cli("--input", str(small), "--output", str(out), "--wait-for-lock", "600", "-v")
+            lines, reader = lines_of(waiting.stderr)
+            assert wait_for(lambda: any("waiting up to 600 s" in line for line in lines), time.time() + 600), lines
+            assert waiting.poll() is None
+            feed.release()
+            assert first.wait(timeout=600) == 0, first.stderr.read()
+            assert waiting.wait(timeout=600) == 0, "".join(lines)[-3000:]
+            reader.join(10)
+        finally:
+            feed.release()
+            for proc in (first, waiting):
+                if proc is not None and proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
     assert len(read_jsonl(out / "articles")) == 3  # the waiting run ran after the first and replaced it
     assert verify(str(out), [str(small)]).violations == []
 
