@@ -17,10 +17,10 @@ import pytest
 from pipeline import exitcodes
 from pipeline.verify import verify
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli, wait_for
+from tests.support.cli import read_jsonl, run_cli, run_main, wait_for
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
-pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline
+pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline in a child (some runs around it in this process)
 
 
 def write_articles(path, count, start=0, pad=0):
@@ -48,7 +48,7 @@ def test_a_killed_run_leaves_the_previous_outputs_and_the_next_run_cleans_up(tmp
     small = write_articles(tmp_path / "small.jsonl", 3)
     big = write_articles(tmp_path / "big.jsonl", 800)
     out = tmp_path / "out"
-    first = run_cli("--input", str(small), "--output", str(out))
+    first = run_main("--input", str(small), "--output", str(out))  # the runs around the killed one: in this process
     assert first.returncode == 0, first.stderr
     before = published(out)
     marker = json.loads((out / "_SUCCESS").read_text())
@@ -63,7 +63,7 @@ def test_a_killed_run_leaves_the_previous_outputs_and_the_next_run_cleans_up(tmp
     assert published(out) == before  # the killed run changed nothing that readers see
     assert any((out / "_staging").iterdir())
 
-    third = run_cli("--input", str(small), "--output", str(out))
+    third = run_main("--input", str(small), "--output", str(out))
     assert third.returncode == 0, third.stderr
     assert not (out / "_staging").exists()
     assert len(read_jsonl(out / "articles")) == 3
@@ -163,7 +163,7 @@ def test_damaged_state_stops_the_run_with_one_line(tmp_path):
     write_articles(src / "a.jsonl", 30)
     state, out = tmp_path / "state", tmp_path / "out"
     args = ("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state))
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0  # the good run, in this process; the damaged ones in a child
     before = published(out)
     shard = next((state / "memory").glob("gen-*/memory-*"))
     data = shard.read_bytes()
@@ -187,7 +187,7 @@ def test_damaged_manifest_stops_an_incremental_run_with_one_line(tmp_path):
     write_articles(src / "a.jsonl", 3)
     state, out = tmp_path / "state", tmp_path / "out"
     args = ("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state), "--incremental")
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0  # the good run, in this process; the damaged ones in a child
     manifest = next((state / "manifest").glob("run-*.json"))
     record = json.loads(manifest.read_text())
     record["files"][0]["size"] += 1  # edited by hand: the checksum no longer matches
@@ -207,13 +207,13 @@ def test_orphan_generations_go_and_the_last_good_one_stays(tmp_path):
     write_articles(src / "a.jsonl", 3)
     state, out = tmp_path / "state", tmp_path / "out"
     args = ("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state))
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0  # both runs in this process: the memory generations are tested
     orphan = state / "memory" / "gen-29990101T000000Z-crashed"  # newer than any: a crashed run's
     orphan.mkdir()
     with gzip.open(orphan / "memory-00000-of-00001.jsonl.gz", "wt") as fh:
         fh.write('{"half')
     first = json.loads((state / "memory" / "CURRENT").read_text())["generation"]
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0
     current = json.loads((state / "memory" / "CURRENT").read_text())
     assert current["previous"] == first
     assert sorted(p.name for p in (state / "memory").glob("gen-*")) == sorted([first, current["generation"]])
@@ -228,7 +228,7 @@ def test_output_inside_an_input_pattern_is_refused(tmp_path):
     assert "inside --input" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     result = run_cli("--input", str(data), "--output", str(tmp_path / "o"), "--state", str(data / "state"))
     assert result.returncode == exitcodes.USAGE and "--state" in result.stderr
-    assert run_cli("--input", str(data / "*.jsonl"), "--output", str(data / "out")).returncode == 0
+    assert run_main("--input", str(data / "*.jsonl"), "--output", str(data / "out")).returncode == 0
 
 
 @pytest.fixture
@@ -250,7 +250,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temp_files(tmp_path, small_disk):
     small = write_articles(tmp_path / "small.jsonl", 3)
     big = write_articles(tmp_path / "big.jsonl", 400, pad=4000)  # ~1.7 MB of articles: more than the disk
     out = small_disk / "out"
-    assert run_cli("--input", str(small), "--output", str(out)).returncode == 0
+    assert run_main("--input", str(small), "--output", str(out)).returncode == 0
     before = published(out)
     result = run_cli("--input", str(big), "--output", str(out))
     assert result.returncode == exitcodes.FAILED, result.stderr
