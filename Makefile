@@ -10,7 +10,8 @@ OUT ?= $(OUTPUT)
 INPUT ?=
 PYTEST_ARGS ?=
 # make test: pytest-xdist workers (auto: one per core); each takes whole test files (--dist loadfile), so a
-# module's fixtures (a pipeline run several tests read, an emulator) are built once. TEST_JOBS=0: one process
+# module's fixtures (a pipeline run several tests read, an emulator) are built once; the costliest files first
+# (tests/conftest.py orders them, --no-loadscope-reorder keeps that order). TEST_JOBS=0: one process
 TEST_JOBS ?= auto
 SOAK_MINUTES ?= 30
 
@@ -51,7 +52,7 @@ verify: ## check an output folder against its inputs: make verify OUT=output INP
 	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS))
 
 test: ## the whole test suite, in TEST_JOBS (auto: one per core) worker processes
-	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
 	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)

@@ -343,6 +343,7 @@ class Lease:
     def acquire(self, wait: float | None = None) -> None:
         """Take the lock now, or within ``wait`` seconds; :class:`LockBusy` otherwise."""
         deadline = None if wait is None else time.monotonic() + wait
+        announced = False
         while True:
             holder = self._backend.try_acquire(self._holder.renewed(self._lease))
             if holder is None:
@@ -351,6 +352,10 @@ class Lease:
                 hint = "wait for it to end, or add --wait-for-lock [SECONDS]" if wait is None else \
                     f"waited {wait:g} s"
                 raise LockBusy(f"{self.what} {self.folder} is in use by another newsbeam {holder.describe()}; {hint}")
+            if not announced:  # -v says why the run is idle (and tests know it is waiting)
+                _log.info("%s %s is in use by another newsbeam %s; waiting up to %g s for it",
+                          self.what, self.folder, holder.describe(), wait)
+                announced = True
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         self._thread = threading.Thread(target=self._renew_loop, name=f"newsbeam-lease{self.what}", daemon=True)
         self._thread.start()

@@ -1,3 +1,4 @@
+import json
 import pathlib
 
 import pytest
@@ -5,6 +6,8 @@ import pytest
 from tests.support import SHARED
 
 pytest_plugins = ["tests.support.gcs_emulator"]  # the gcs_emulator fixture: a real GCS API on 127.0.0.1
+
+FILE_COSTS = pathlib.Path(__file__).parent / "data" / "file_costs.json"
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +26,16 @@ def _default_tuning():
     runtime.activate(runtime.Tuning())
     yield
     runtime.activate(runtime.Tuning())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The costliest test files first, whole (their tests keep their order): ``make test`` hands
+    files to its xdist workers in collection order (``--no-loadscope-reorder``), so the long ones
+    start at once and the many short ones fill in at the end; both workers then finish together.
+    Costs (CPU seconds per file, measured with ``tests/support/cpu_times.py``) are in
+    ``tests/data/file_costs.json``; a file not listed costs 0 and keeps its place."""
+    costs = json.loads(FILE_COSTS.read_text(encoding="utf-8"))["seconds"]
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.nodeid.split("::")[0], index)
+    items.sort(key=lambda item: (-costs.get(item.nodeid.split("::")[0], 0.0), first_seen[item.nodeid.split("::")[0]]))

@@ -1,4 +1,6 @@
-"""End-to-end runs of ``python -m pipeline`` on files, as a user runs it."""
+"""End-to-end runs of ``python -m pipeline`` on files, as a user runs it: in a child process (``e2e``)
+where the process is what is tested (exit status, stderr, help), in this process (``slow``) where
+only the outputs are; one module run (``mixed_run``) is read by several tests."""
 
 import gzip
 import json
@@ -6,15 +8,12 @@ import os
 
 import pytest
 
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_cli, run_main
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
-pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline
 
-
-@pytest.fixture
-def mixed_inputs(tmp_path):
-    src = tmp_path / "in"
+def write_mixed_inputs(src):
+    """One folder of every kind of input, good and bad: 6 articles and 4 dead letters."""
     src.mkdir()
     lines = [
         json.dumps({"title": "EU sanctions", "text": TEXT_EN, "url": "https://news.example/eu?utm_source=x",
@@ -41,12 +40,28 @@ def mixed_inputs(tmp_path):
     return src, {"articles": 6, "dead_letters": 4}
 
 
-def test_run_on_mixed_files_conserves_every_input(mixed_inputs, tmp_path):
-    src, expected = mixed_inputs
-    out = tmp_path / "out"
-    result = run_cli("--input", str(src / "*.jsonl*"), "--input", str(src / "*.txt"), "--input", str(src / "*.html"),
-                     "--output", str(out))
-    assert result.returncode == 0, result.stderr
+@pytest.fixture
+def mixed_inputs(tmp_path):
+    return write_mixed_inputs(tmp_path / "in")
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """One ``python -m pipeline -v`` run over every mixed input (progress every 0.5 s), that several
+    tests read: conservation, the summary, the progress line, the ids a second run must repeat."""
+    base = tmp_path_factory.mktemp("mixed")
+    src, expected = write_mixed_inputs(base / "in")
+    out = base / "out"
+    patterns = [str(src / "*.jsonl*"), str(src / "*.txt"), str(src / "*.html")]
+    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
+    result = run_cli(*(a for p in patterns for a in ("--input", p)), "--output", str(out), "-v", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return src, expected, out, patterns, result
+
+
+@pytest.mark.e2e
+def test_run_on_mixed_files_conserves_every_input(mixed_run):
+    src, expected, out, _, result = mixed_run
     assert "inputs" in result.stdout and "dead letters" in result.stdout
 
     articles = read_jsonl(out / "articles")
@@ -79,27 +94,29 @@ def test_run_on_mixed_files_conserves_every_input(mixed_inputs, tmp_path):
     assert summary["articles"] == expected["articles"] and summary["dead_letters"] == expected["dead_letters"]
 
 
-def test_ids_are_stable_across_runs_and_runner_settings(mixed_inputs, tmp_path):
-    src, _ = mixed_inputs
-    first, second = tmp_path / "o1", tmp_path / "o2"
-    assert run_cli("--input", str(src / "*"), "--output", str(first)).returncode == 0
+@pytest.mark.e2e
+def test_ids_are_stable_across_runs_and_runner_settings(mixed_run, tmp_path):
+    src, _, first, _, _ = mixed_run  # one process, the default runner settings, over the same files as src/*
+    second = tmp_path / "o2"
     assert run_cli("--input", str(src / "*"), "--output", str(second), "--direct_num_workers", "2",
                    "--direct_running_mode", "multi_processing").returncode == 0
     key = lambda a: (a["id"], a["dedup"]["status"], a["dedup"]["duplicate_of"], a["story_id"])  # noqa: E731
     assert sorted(map(key, read_jsonl(first / "articles"))) == sorted(map(key, read_jsonl(second / "articles")))
 
 
+@pytest.mark.slow
 def test_rerun_into_same_output_replaces_previous_results(mixed_inputs, tmp_path):
     src, expected = mixed_inputs
     out = tmp_path / "out"
-    for _ in range(2):
-        assert run_cli("--input", str(src / "*.jsonl"), "--output", str(out)).returncode == 0
+    for _ in range(2):  # in this process: what is tested is the output folder, not the process
+        assert run_main("--input", str(src / "*.jsonl"), "--output", str(out)).returncode == 0
     assert len(read_jsonl(out / "articles")) == 3
 
 
+@pytest.mark.slow
 def test_seed_articles_end_to_end(shared_data, tmp_path):
     out = tmp_path / "out"
-    result = run_cli("--input", str(shared_data / "seeds" / "*.txt"), "--output", str(out))
+    result = run_main("--input", str(shared_data / "seeds" / "*.txt"), "--output", str(out))
     assert result.returncode == 0, result.stderr
     articles = read_jsonl(out / "articles")
     assert len(articles) == 2
@@ -113,6 +130,7 @@ def test_seed_articles_end_to_end(shared_data, tmp_path):
         assert all(t["evidence"] for t in article["topics"])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -132,6 +150,7 @@ def test_bad_command_lines_fail_with_one_clear_line(args, message, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.e2e
 def test_unwritable_output_fails_fast(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -140,15 +159,17 @@ def test_unwritable_output_fails_fast(tmp_path):
     assert "not writable" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_pattern_matching_nothing_beside_one_that_matches_is_a_dead_letter(mixed_inputs, tmp_path):
     src, _ = mixed_inputs
     out = tmp_path / "out"
-    result = run_cli("--input", str(src / "*.jsonl"), "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(out))
+    result = run_main("--input", str(src / "*.jsonl"), "--input", str(tmp_path / "nothing-*.jsonl"), "--output", str(out))
     assert result.returncode == 0, result.stderr
     dead = [d for d in read_jsonl(out / "dead_letter") if "no file matches" in d["error"]]
     assert len(dead) == 1
 
 
+@pytest.mark.e2e
 def test_help_is_short_newsbeam_first_and_beams_options_are_one_flag_away():
     short = run_cli("--help")
     assert short.returncode == 0
@@ -160,14 +181,11 @@ def test_help_is_short_newsbeam_first_and_beams_options_are_one_flag_away():
     assert version.returncode == 0 and version.stdout.startswith("newsbeam ")
 
 
-def test_summary_names_runner_version_inputs_outputs_times_and_readable_reasons(mixed_inputs, tmp_path):
-    src, _ = mixed_inputs
-    out = tmp_path / "out"
-    pattern = str(src / "*.jsonl")
-    result = run_cli("--input", pattern, "--input", str(src / "*.txt"), "--output", str(out), "-v")
-    assert result.returncode == 0, result.stderr
+@pytest.mark.e2e
+def test_summary_names_runner_version_inputs_outputs_times_and_readable_reasons(mixed_run):
+    src, _, out, patterns, result = mixed_run  # run with -v
     run = json.loads((out / "summary.json").read_text())["run"]
-    assert run["runner"] == "FnApiRunner" and run["inputs"] == [pattern, str(src / "*.txt")]
+    assert run["runner"] == "FnApiRunner" and run["inputs"] == patterns
     assert run["output"] == str(out) and run["newsbeam_version"] and run["beam_version"]
     assert run["started_at"] <= run["finished_at"] and run["finished_at"].endswith("Z")
     assert " on FnApiRunner" in result.stdout and f"outputs:    {out}" in result.stdout
@@ -178,12 +196,10 @@ def test_summary_names_runner_version_inputs_outputs_times_and_readable_reasons(
     assert "Using yield and return" not in result.stderr
 
 
-def test_progress_line_on_stderr_and_none_with_q(mixed_inputs, tmp_path):
-    src, _ = mixed_inputs
-    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
-    args = ["--input", str(src / "*"), "--output", str(tmp_path / "o1")]
-    loud = run_cli(*args, env=env)
-    assert loud.returncode == 0, loud.stderr
+@pytest.mark.e2e
+def test_progress_line_on_stderr_and_none_with_q(mixed_run, tmp_path):
+    src, _, _, _, loud = mixed_run  # run with NEWSBEAM_PROGRESS_EVERY=0.5
     assert "articles read (" in loud.stderr and "/s)" in loud.stderr
-    quiet = run_cli(*args[:-1], str(tmp_path / "o2"), "-q", env=env)
+    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
+    quiet = run_cli("--input", str(src / "*"), "--output", str(tmp_path / "o2"), "-q", env=env)
     assert quiet.returncode == 0 and quiet.stderr == ""

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_cli, run_main
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 from transforms.state import manifest
 from transforms.state.manifest import InputFile, run_id_for, select_new
@@ -21,7 +21,10 @@ def write_jsonl(path, *records):
 
 
 def scheduled(src, out, state, *extra):
-    return run_cli("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state), "--incremental", *extra)
+    """An --incremental run in this process (``run_main``): these tests are about the manifest and the
+    files a run publishes, not the process; ``test_incremental_needs_state`` and the runs of
+    ``test_exit_status.py`` / ``test_safety.py`` check the exit statuses of a real child."""
+    return run_main("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state), "--incremental", *extra)
 
 
 def visible_files(out):
@@ -58,7 +61,7 @@ def test_final_name_keeps_the_contract_folders():
 # -- end to end --------------------------------------------------------------------------
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_second_run_takes_only_new_files_and_reruns_are_idempotent(tmp_path):
     src, out, state = tmp_path / "in", tmp_path / "out", tmp_path / "state"
     src.mkdir()
@@ -104,7 +107,7 @@ def test_second_run_takes_only_new_files_and_reruns_are_idempotent(tmp_path):
     assert articles_after == sorted(json.dumps(a, sort_keys=True) for a in articles)
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_crash_before_commit_leaves_nothing_visible_and_next_run_recovers(tmp_path):
     src, out, state = tmp_path / "in", tmp_path / "out", tmp_path / "state"
     src.mkdir()
@@ -152,7 +155,7 @@ def test_airflow_dag_and_cron_examples_are_well_formed():
     assert pathlib.Path(REPO / "deploy" / "Dockerfile").read_text().count("FLEX_TEMPLATE_PYTHON_PY_FILE") >= 1
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_commit_killed_after_its_journal_is_finished_even_when_new_files_arrived(tmp_path):
     from pipeline.verify import verify
 

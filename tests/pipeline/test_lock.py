@@ -90,7 +90,10 @@ def test_the_lease_is_renewed_while_held(tmp_path):
 # ------------------------------------------------------------------ local disk, real processes
 
 
-def start_holder(folder, seconds=60, lease=60, env=None):
+def start_holder(folder, seconds=3600, lease=60, env=None):
+    """A process holding newsbeam's lock on ``folder`` until ``seconds`` pass or the test kills it. The
+    default outlasts any run a test makes under load (it was 60 s: a loaded run reached its lock check
+    after the holder had let go, and was not refused); the lease is renewed while it holds."""
     proc = subprocess.Popen([sys.executable, "-m", "tests.support.lock_holder", str(folder), str(seconds), str(lease)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "locked", proc.stderr.read()

@@ -1,10 +1,14 @@
-"""``python -m pipeline`` in a child process, and reading what a run (or a running job) wrote."""
+"""``python -m pipeline`` in a child process (:func:`run_cli`) or in this process (:func:`run_main`),
+and reading what a run (or a running job) wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +26,44 @@ def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None =
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_main(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``pipeline.main.main(ARGS)`` in this process, as :func:`run_cli` runs it in a child: same
+    arguments, same result (exit status, stdout, stderr), ~3 s less CPU a run (no interpreter start,
+    no imports; Beam, models and compiled regexes stay loaded) and visible to ``make mutate``.
+
+    For what does not depend on the process boundary: the articles, dead letters, summary and
+    exit status of a run. A test about signals, locks held by another process, the stderr of
+    worker processes or ``sys.exit`` keeps :func:`run_cli`. The root logger, the working
+    directory and ``env`` (the whole environment, as for a child) are restored afterwards.
+    """
+    from pipeline.main import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        os.chdir(cwd or REPO)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(args))
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+    return subprocess.CompletedProcess(["pipeline", *args], status, out.getvalue(), err.getvalue())
 
 
 def read_jsonl(folder: str | os.PathLike) -> list[dict]:
