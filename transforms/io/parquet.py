@@ -196,7 +196,7 @@ class WriteParquet(beam.PTransform):
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.PCollection:
         pieces = [
             outputs[source]
-            | f"Write{_LABELS[source]}Pieces" >> beam.ParDo(
+            | f"Write{_LABELS[source]}Tables" >> beam.ParDo(
                 _WritePieces(self._output, source, self._shards, self._batch_rows, 4 * self._batch_rows,
                              self._row_group_bytes, 4 * self._row_group_bytes, self._max_open, self._compact_bytes)
             )
