@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -129,8 +130,7 @@ def stage_costs(files: list[str], sample_size: int = 2000, story_sample: int = S
     config = load_config()
     lang = config.language
     near = config.dedup.near
-    detect = make_language_fn(lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector,
-                              lang.predetector_min_prob, lang.predetector_chars)
+    detect = make_language_fn(**dataclasses.asdict(lang))
     tag = make_article_tagger(compiled_taxonomy(read_taxonomy_mapping(config.topics_path)))
     sketch = minhash.Sketcher(num_perm=near.num_perm, k=near.shingle_k, min_shingles=near.min_shingles)
     costs: dict[str, float] = {}

@@ -11,6 +11,7 @@ The articles are tagged with the language the pipeline detects, as in a run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -52,9 +53,7 @@ def load_blind(path: str = BLIND, split: str = "all") -> list[dict[str, Any]]:
 def predict(rows: list[dict[str, Any]], config_path: str | None = None) -> list[set[str]]:
     config = load_config(config_path)
     lang = config.language
-    detect = make_language_fn(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
-    )
+    detect = make_language_fn(**dataclasses.asdict(lang))
     taxonomy = load_taxonomy(config.topics_path)
     out = []
     for row in rows:

@@ -7,6 +7,7 @@ per split. ``python -m eval.langtopics [--split dev|test|all]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from collections import Counter
@@ -30,9 +31,7 @@ def load_labelled(path: str = LABELLED, split: str = "all") -> list[dict[str, An
 def evaluate(rows: list[dict[str, Any]], config_path: str | None = None) -> dict[str, Any]:
     config = load_config(config_path)
     lang = config.language
-    detect = make_language_fn(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
-    )
+    detect = make_language_fn(**dataclasses.asdict(lang))
     detect_of_record = make_language_fn(lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, False)
     of_record_right = 0
     taxonomy = load_taxonomy(config.topics_path)

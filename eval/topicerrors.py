@@ -11,6 +11,7 @@ words, value), or the title and lead when the topic had no hit at all. It reads 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections import Counter
 
@@ -35,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config)
     lang = config.language
-    detect = make_language_fn(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
-    )
+    detect = make_language_fn(**dataclasses.asdict(lang))
     taxonomy = load_taxonomy(config.topics_path)
     tally: Counter = Counter()
     read = 0

@@ -12,6 +12,7 @@ the taxonomy); ``--language`` overrides the detected language.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any, Iterable
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown topic {args.topic!r} (known: {', '.join(sorted(taxonomy.topics))})", file=sys.stderr)
         return 2
     lang = config.language
-    detect = make_language_fn(
-        lang.seed, lang.max_chars, lang.min_letters, lang.min_confidence, lang.predetector, lang.predetector_min_prob
-    )
+    detect = make_language_fn(**dataclasses.asdict(lang))
     for i, article in enumerate(articles):
         language = args.language or article.get("language") or detect(
             {"title": article.get("title") or "", "text": article.get("text") or ""}
