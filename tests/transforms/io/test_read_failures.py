@@ -9,26 +9,14 @@ import json
 from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.pvalue import TaggedOutput
 
-from transforms.common.stage import DEAD_LETTER
+from tests.support.outputs import split_dead_letters
 from transforms.io import read
 from transforms.io.read import ReadFileFn
 
 
-def _split(outputs) -> tuple[list[dict], list[dict]]:
-    articles, dead = [], []
-    for item in outputs:
-        if isinstance(item, TaggedOutput):
-            assert item.tag == DEAD_LETTER
-            dead.append(item.value)
-        else:
-            articles.append(item)
-    return articles, dead
-
-
 def test_a_pattern_no_filesystem_can_match_is_a_dead_letter_not_an_error():
-    articles, dead = _split(read._MatchPattern().process("nosuchscheme://bucket/*.jsonl"))
+    articles, dead = split_dead_letters(read._MatchPattern().process("nosuchscheme://bucket/*.jsonl"))
     assert articles == []
     assert [(d["source"], d["stage"]) for d in dead] == [("nosuchscheme://bucket/*.jsonl", "read")]
     assert dead[0]["error"].startswith("cannot match 'nosuchscheme://bucket/*.jsonl': ValueError")
@@ -36,7 +24,7 @@ def test_a_pattern_no_filesystem_can_match_is_a_dead_letter_not_an_error():
 
 def test_a_pattern_that_matches_nothing_is_a_dead_letter(tmp_path: Path):
     pattern = str(tmp_path / "*.jsonl")
-    articles, dead = _split(read._MatchPattern().process(pattern))
+    articles, dead = split_dead_letters(read._MatchPattern().process(pattern))
     assert articles == [] and [d["error"] for d in dead] == [f"no file matches '{pattern}'"]
 
 
@@ -73,7 +61,7 @@ def test_a_read_failing_half_way_keeps_the_articles_before_and_dead_letters_the_
     real_open = FileSystems.open
     monkeypatch.setattr(FileSystems, "open", lambda p, **kw: _FailingAfter(real_open(p, **kw), path.stat().st_size // 2))
 
-    articles, dead = _split(ReadFileFn(max_article_bytes=1 << 20, max_file_bytes=1 << 30).process(str(path)))
+    articles, dead = split_dead_letters(ReadFileFn(max_article_bytes=1 << 20, max_file_bytes=1 << 30).process(str(path)))
 
     assert 0 < len(articles) < len(lines)
     assert [a["external_id"] for a in articles] == [str(i) for i in range(len(articles))]  # in order, none lost
@@ -83,6 +71,6 @@ def test_a_read_failing_half_way_keeps_the_articles_before_and_dead_letters_the_
 
 def test_a_file_that_cannot_be_opened_is_a_dead_letter(tmp_path: Path):
     missing = str(tmp_path / "gone.jsonl")  # matched, then removed before it was read
-    articles, dead = _split(ReadFileFn(max_article_bytes=1 << 20, max_file_bytes=1 << 30).process(missing))
+    articles, dead = split_dead_letters(ReadFileFn(max_article_bytes=1 << 20, max_file_bytes=1 << 30).process(missing))
     assert articles == [] and len(dead) == 1
     assert dead[0]["source"] == missing and dead[0]["error"].startswith("cannot open file: ")

@@ -9,25 +9,12 @@ import json
 import os
 from pathlib import Path
 
-from apache_beam.pvalue import TaggedOutput
-
 from tests.support.counters import counting
-from transforms.common.stage import DEAD_LETTER
+from tests.support.outputs import split_dead_letters
 from transforms.io import read
 from transforms.io.read import ReadFileFn, expand_pattern, open_path, output_inside_inputs, path_element
 
 NS = "newsbeam.read"
-
-
-def _split(outputs) -> tuple[list, list[dict]]:
-    kept, dead = [], []
-    for item in outputs:
-        if isinstance(item, TaggedOutput):
-            assert item.tag == DEAD_LETTER
-            dead.append(item.value)
-        else:
-            kept.append(item)
-    return kept, dead
 
 
 def _lines(*texts: str) -> bytes:
@@ -39,20 +26,20 @@ def test_patterns_match_each_file_once_in_order(tmp_path: Path):
     for name in ("b.jsonl", "a.jsonl", "sub/c.jsonl", "sub/d.txt"):
         (tmp_path / name).write_bytes(_lines("x"))
     with counting() as counters:
-        paths, dead = _split(read._MatchPattern().process(f"{tmp_path}/**/*.jsonl"))
+        paths, dead = split_dead_letters(read._MatchPattern().process(f"{tmp_path}/**/*.jsonl"))
     # "dir/**/*.x" takes the files directly in dir too, once each, sorted
     assert paths == [str(tmp_path / n) for n in ("a.jsonl", "b.jsonl", "sub/c.jsonl")] and dead == []
     assert counters() == {}
-    paths, _ = _split(read._MatchPattern().process(str(tmp_path)))  # a folder: every file under it
+    paths, _ = split_dead_letters(read._MatchPattern().process(str(tmp_path)))  # a folder: every file under it
     assert paths == [str(tmp_path / n) for n in ("a.jsonl", "b.jsonl", "sub/c.jsonl", "sub/d.txt")]
-    paths, _ = _split(read._MatchPattern().process(f"{tmp_path}/"))
+    paths, _ = split_dead_letters(read._MatchPattern().process(f"{tmp_path}/"))
     assert len(paths) == 4
 
 
 def test_a_pattern_that_matches_nothing_counts_as_rejected(tmp_path: Path):
     with counting() as counters:
-        _, dead = _split(read._MatchPattern().process(str(tmp_path / "*.jsonl")))
-        _, dead2 = _split(read._MatchPattern().process("nosuchscheme://b/*.jsonl"))
+        _, dead = split_dead_letters(read._MatchPattern().process(str(tmp_path / "*.jsonl")))
+        _, dead2 = split_dead_letters(read._MatchPattern().process("nosuchscheme://b/*.jsonl"))
     assert [(d["source"], d["stage"]) for d in dead + dead2] == [
         (str(tmp_path / "*.jsonl"), "read"), ("nosuchscheme://b/*.jsonl", "read"),
     ]
@@ -63,10 +50,10 @@ def test_a_non_utf8_file_name_travels_as_bytes_and_shows_escaped(tmp_path: Path)
     name = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jsonl")
     with open(name, "wb") as fh:
         fh.write(_lines("from a Latin-1 name"))
-    [element], _ = _split(read._MatchPattern().process(f"{tmp_path}/*.jsonl"))
+    [element], _ = split_dead_letters(read._MatchPattern().process(f"{tmp_path}/*.jsonl"))
     assert element == name  # bytes: a str with surrogates cannot cross a Beam coder
     assert open_path(element) == (os.fsdecode(name), f"{tmp_path}/caf\\xe9.jsonl")
-    [article], dead = _split(ReadFileFn(1 << 20, 1 << 30).process(element))
+    [article], dead = split_dead_letters(ReadFileFn(1 << 20, 1 << 30).process(element))
     assert dead == [] and article["origin"] == f"{tmp_path}/caf\\xe9.jsonl#line 1"
     assert article["text"] == "from a Latin-1 name"
 
@@ -87,8 +74,8 @@ def test_read_file_counts_files_articles_rejects_and_bytes(tmp_path: Path):
     packed.write_bytes(gzip.compress(_lines("four")))
     fn = ReadFileFn(1 << 20, 1 << 30)
     with counting() as counters:
-        articles, dead = _split([*fn.process(str(good)), *fn.process(str(packed))])
-        _, gone = _split(fn.process(str(tmp_path / "gone.jsonl")))
+        articles, dead = split_dead_letters([*fn.process(str(good)), *fn.process(str(packed))])
+        _, gone = split_dead_letters(fn.process(str(tmp_path / "gone.jsonl")))
     assert [a["text"] for a in articles] == ["one", "two", "three", "four"]
     assert [d["source"] for d in dead] == [f"{good}#line 3"]
     assert [(d["source"], d["stage"]) for d in gone] == [(str(tmp_path / "gone.jsonl"), "read")]
@@ -104,7 +91,7 @@ def test_a_capped_flood_of_bad_lines_counts_every_one_as_rejected(tmp_path: Path
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"{bad\n" * 30 + _lines("fine"))
     with counting() as counters:
-        articles, dead = _split(ReadFileFn(1 << 20, 1 << 30, max_dead_letters=5).process(str(path)))
+        articles, dead = split_dead_letters(ReadFileFn(1 << 20, 1 << 30, max_dead_letters=5).process(str(path)))
     assert len(articles) == 1 and len(dead) == 6  # 5 listed, then one that counts the other 25
     assert counters()[(NS, "rejected")] == 30
 
@@ -115,10 +102,10 @@ def test_settings_reach_the_file_reader(tmp_path: Path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"story_body": "mapped", "text": "plain"}\n' + _lines("x" * 200))
     fields = field_map("auto", {"text": ["story_body", "text"]})
-    articles, dead = _split(ReadFileFn(100, 1 << 30, fields=fields).process(str(path)))
+    articles, dead = split_dead_letters(ReadFileFn(100, 1 << 30, fields=fields).process(str(path)))
     assert [a["text"] for a in articles] == ["mapped"]
     assert [d["error"] for d in dead] == ["line 2 is 212 bytes, over the 100 limit"]
-    articles, dead = _split(ReadFileFn(1 << 20, 100).process(str(path)))
+    articles, dead = split_dead_letters(ReadFileFn(1 << 20, 100).process(str(path)))
     assert [a["text"] for a in articles] == ["plain"]
     assert len(dead) == 1 and dead[0]["error"].startswith("file is over the 100-byte limit")
 
@@ -140,7 +127,7 @@ def test_a_stream_that_fails_to_close_loses_nothing(tmp_path: Path, monkeypatch)
             raise OSError("close failed")
 
     monkeypatch.setattr(FileSystems, "open", lambda p, **kw: Unclosable(real_open(p, **kw)))
-    articles, dead = _split(ReadFileFn(1 << 20, 1 << 30).process(str(path)))
+    articles, dead = split_dead_letters(ReadFileFn(1 << 20, 1 << 30).process(str(path)))
     assert [a["text"] for a in articles] == ["one", "two"] and dead == []
 
 
@@ -188,7 +175,7 @@ def test_a_read_failing_half_way_logs_its_traceback_at_debug_level(tmp_path: Pat
 
     monkeypatch.setattr(FileSystems, "open", lambda p, **kw: Failing())
     with caplog.at_level(logging.DEBUG, logger="transforms.io.read"):
-        _, dead = _split(ReadFileFn(1 << 20, 1 << 30).process(str(path)))
+        _, dead = split_dead_letters(ReadFileFn(1 << 20, 1 << 30).process(str(path)))
     assert [d["error"] for d in dead] == ["read failed after 0 articles: OSError: disk gone"]
     [record] = [r for r in caplog.records if r.name == "transforms.io.read"]
     assert record.levelno == logging.DEBUG and record.getMessage() == f"reading {path} failed"
