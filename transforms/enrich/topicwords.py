@@ -15,7 +15,7 @@ if its prefix begins the word there (the prefixes are those of every match); the
 patterns left out could not have matched, so the first pattern that matches is the one
 the full alternation would have taken, with the same end. A match has to start inside a
 chunk for this (``Matcher`` uses its scan regex where a prefix is unknown or starts with
-whitespace). Measured: ``docs/performance.md#topic-step-within-its-budget-issue-17-round-5``.
+whitespace). Measured: ``docs/performance.md#topic-step-word-index-issue-17-round-5``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 _WORD_START = re.compile(r"(?<!\w).", re.S)  # in a chunk (its first character follows a space): a word start
 _MAX_CHUNKS = 50_000  # chunks remembered per language set (~8 MB); beyond that the table starts over
+_MAX_REMEMBERED = 64  # a longer chunk (a URL, a text without spaces) is worked out each time, not kept
 
 Tries = tuple[tuple[int, re.Pattern[str]], ...]  # (topic index, regex of its patterns that can start here)
 
@@ -101,7 +102,9 @@ class WordIndex:
                 pairs.extend(self._prefixes.get(folded[at : at + length], ()))
             if pairs:
                 entries.append((at, self._tries(pairs)))
-        found = chunks[chunk] = tuple(entries)
+        found = tuple(entries)
+        if len(chunk) <= _MAX_REMEMBERED:
+            chunks[chunk] = found
         return found
 
     def _tries(self, pairs: list[tuple[int, int]]) -> Tries:

@@ -137,3 +137,11 @@ def test_tagging_with_the_index_gives_what_the_scan_gives(taxonomy):
         assert topics_and_mentions(text, "en", taxonomy) == tagged
     finally:
         indexed._index = keep
+
+
+def test_long_chunks_are_matched_but_not_kept(taxonomy):
+    indexed, scanned = _both(taxonomy, "en")
+    text = "x" * 100 + "-sanctions-ceasefire " + "y/" * 200 + "troops " + "Sanctions" * 3 + " sanctions"
+    assert _plain(indexed.candidates(text)) == _plain(scanned.candidates(text))
+    assert "sanctions" in _plain(indexed.candidates(text))
+    assert max(map(len, indexed._index._chunks)) <= topicwords._MAX_REMEMBERED
