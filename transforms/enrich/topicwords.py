@@ -1,0 +1,121 @@
+"""Where in a text a taxonomy's patterns can match, found word by word from a table.
+
+The matcher (:mod:`transforms.enrich.topicscan`) files each pattern under the literal
+prefixes (up to 8 case-folded characters) that its matches begin with. A text is split
+on whitespace (in C); each distinct chunk (``sanctions,``, ``(Reuters)``, ``anti-war``)
+is looked up in a table this process fills as it goes: for each word start inside the
+chunk, the topics that can match there and, per topic, only the patterns whose prefix
+begins the word there. A chunk met for the first time is worked out once; after that a
+chunk costs one set lookup, and most chunks of an article name no topic at all. Only the
+chunks that do are then found in the text (``str.find``), and only their patterns are
+tried there, each topic's in its taxonomy order.
+
+Why it finds what the topic's full regex finds: a pattern can match at a word start only
+if its prefix begins the word there (the prefixes are those of every match); the
+patterns left out could not have matched, so the first pattern that matches is the one
+the full alternation would have taken, with the same end. A match has to start inside a
+chunk for this (``Matcher`` uses its scan regex where a prefix is unknown or starts with
+whitespace). Measured: ``docs/performance.md#topic-step-word-index-issue-17-round-5``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import re
+from typing import Callable, Iterable, Sequence
+
+_WORD_START = re.compile(r"(?<!\w).", re.S)  # in a chunk (its first character follows a space): a word start
+_MAX_CHUNKS = 50_000  # chunks remembered per language set (~8 MB); beyond that the table starts over
+_MAX_REMEMBERED = 64  # a longer chunk (a URL, a text without spaces) is worked out each time, not kept
+
+Tries = tuple[tuple[int, re.Pattern[str]], ...]  # (topic index, regex of its patterns that can start here)
+
+
+def fileable(prefix: str) -> bool:
+    """A prefix the table can file: a match then starts inside a chunk (not empty, not
+    beginning with whitespace)."""
+    return bool(prefix) and not prefix[0].isspace()
+
+
+class WordIndex:
+    """For one set of active languages: which topics, and which of their patterns, can
+    match at each word start of a text (:meth:`starts`).
+
+    ``filings`` are ``(prefix, topic index, pattern index)``, each prefix case-folded
+    with ``fold`` (one character to its case-folded representative, as the regex engine
+    compares them under ``re.IGNORECASE``), :func:`fileable`;
+    ``compile_patterns(topic, pattern indexes)`` is the bounded regex of those patterns
+    of the topic, in order, each in a group ``p<index>``."""
+
+    def __init__(
+        self,
+        filings: Iterable[Sequence],
+        fold: Callable[[str], str],
+        compile_patterns: Callable[[int, tuple[int, ...]], re.Pattern[str]],
+    ) -> None:
+        # filed under what comes before its first whitespace character: that much of a
+        # match lies inside the chunk where it starts
+        self._prefixes: dict[str, list[tuple[int, int]]] = {}
+        for prefix, topic, pattern in filings:
+            if not fileable(prefix):
+                raise ValueError(f"prefix {prefix!r} is empty or begins with whitespace")
+            self._prefixes.setdefault(prefix.split(maxsplit=1)[0], []).append((topic, pattern))
+        self._lengths = sorted({len(prefix) for prefix in self._prefixes})
+        self._fold = fold
+        self._compile = compile_patterns
+        self._regexes: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
+        # chunk -> ((offset of a word start in it, tries), ...); replaced, never cleared, so
+        # that a thread still reading the old table sees it whole
+        self._chunks: dict[str, tuple[tuple[int, Tries], ...]] = {}
+
+    def starts(self, text: str) -> list[tuple[int, Tries]]:
+        """``(position, tries)`` for each word start of ``text`` where some pattern can
+        match, in order: at each, the topics to try (ascending) with the regex of their
+        patterns that can."""
+        chunks = self._chunks
+        if len(chunks) > _MAX_CHUNKS:
+            chunks = self._chunks = {}
+        parts = text.split(" ")  # chunks between single spaces: the cheapest split
+        entries = list(map(chunks.get, parts))
+        if None in entries:  # chunks met for the first time
+            for i, part in enumerate(parts):
+                if entries[i] is None:
+                    entries[i] = self._learn(part, chunks)
+        # where each chunk starts: the lengths before it, plus one space per chunk before it
+        offsets = map(operator.add, itertools.accumulate(map(len, parts), initial=0), itertools.count())
+        return [
+            (at + offset, tries)
+            for at, named in itertools.compress(zip(offsets, entries), entries)
+            for offset, tries in named
+        ]
+
+    def _learn(self, chunk: str, chunks: dict) -> tuple[tuple[int, Tries], ...]:
+        folded = chunk.lower() if chunk.isascii() else "".join(map(self._fold, chunk))  # ASCII: lower() is the fold
+        entries = []
+        for start in _WORD_START.finditer(chunk):
+            at = start.start()
+            pairs: list[tuple[int, int]] = []
+            for length in self._lengths:
+                if at + length > len(folded):
+                    break
+                pairs.extend(self._prefixes.get(folded[at : at + length], ()))
+            if pairs:
+                entries.append((at, self._tries(pairs)))
+        found = tuple(entries)
+        if len(chunk) <= _MAX_REMEMBERED:
+            chunks[chunk] = found
+        return found
+
+    def _tries(self, pairs: list[tuple[int, int]]) -> Tries:
+        by_topic: dict[int, set[int]] = {}
+        for topic, pattern in pairs:
+            by_topic.setdefault(topic, set()).add(pattern)
+        tries = []
+        for topic, patterns in sorted(by_topic.items()):
+            key = (topic, tuple(sorted(patterns)))
+            regex = self._regexes.get(key)
+            if regex is None:
+                regex = self._regexes[key] = self._compile(*key)
+            tries.append((topic, regex))
+        return tuple(tries)
