@@ -282,13 +282,13 @@ class Streaming:
         self.log = os.path.join(work, "streaming.log")
         self.proc: subprocess.Popen | None = None
         self.drains: list[float] = []
-        self.stops: list[str] = []  # "<minute> min <what happened>", in order
+        self.stops: list[str] = []  # "<minute> min <what happened> (1-minute load average)", in order
         self.t0 = time.time()  # the soak's start (the stops' minutes count from it)
         self.forced: collections.Counter = collections.Counter()
         self.failures: list[str] = []
 
     def _event(self, at: float, what: str) -> None:
-        self.stops.append(f"{(at - self.t0) / 60:.1f} min {what}")
+        self.stops.append(f"{(at - self.t0) / 60:.1f} min {what} (load {os.getloadavg()[0]:.0f})")
 
     def start(self) -> None:
         self.proc = _start(self.args, self.log)
@@ -526,7 +526,8 @@ def soak(
 
     drains = streaming.drains
     print(f"soak: {minutes:g} min of drops ({wall:.1f} min in all), seed {seed}, a file every {stream_every:g} s "
-          f"(streaming) and every 3 s (batch), work folder {work}, drain limit {DRAIN_SECONDS} s")  # fmt: skip
+          f"(streaming) and every 3 s (batch), work folder {work}, drain limit {DRAIN_SECONDS} s, load average "
+          f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")  # fmt: skip
     print(line("streaming", stream_check, dropper.kinds[stream_in]))
     if feed_check:
         print(f"  feed      {feed_check['units']} entries (one every {feed.every:g} s, the last {feed.keep} listed, "
