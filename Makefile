@@ -8,6 +8,8 @@ SAMPLE_INPUTS := --input 'data/sample/*.jsonl' --input 'data/sample/*.jsonl.gz' 
 OUTPUT ?= output
 OUT ?= $(OUTPUT)
 INPUT ?=
+VERIFY_CONFIG ?=
+FEED_ENTRIES ?=
 PYTEST_ARGS ?=
 # make test: pytest-xdist workers (auto: one per core); each takes whole test files (--dist loadfile), so a
 # module's fixtures (a pipeline run several tests read, an emulator) are built once; the costliest files first
@@ -48,8 +50,9 @@ pubsub-emulator: ## the Cloud SDK Pub/Sub emulator + Java for tests/pipeline/tes
 run: ## run the pipeline on the bundled sample into ./output and print a summary
 	$(PY) -m pipeline $(SAMPLE_INPUTS) --output $(OUTPUT) --config configs/local.yaml
 
-verify: ## check an output folder against its inputs: make verify OUT=output INPUT='data/in/*.jsonl' (default: make run's)
-	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS))
+verify: ## check an output folder against its inputs: make verify OUT=output INPUT='data/in/*.jsonl' [VERIFY_CONFIG=c.yaml FEED_ENTRIES=f.jsonl] (default: make run's)
+	$(PY) -m pipeline.verify --output $(OUT) $(if $(strip $(INPUT)),$(foreach i,$(INPUT),--input '$(i)'),$(SAMPLE_INPUTS)) \
+	  $(if $(strip $(VERIFY_CONFIG)),--config '$(VERIFY_CONFIG)') $(foreach f,$(FEED_ENTRIES),--feed-entries '$(f)')
 
 test: ## the whole test suite, in TEST_JOBS (auto: one per core) worker processes
 	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

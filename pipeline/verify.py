@@ -7,18 +7,25 @@ What it checks:
   ``articles_parquet/`` was published by a run that completed: a plain run's files are
   listed in ``OUT/_SUCCESS`` (which names the same run as ``summary.json``), a
   scheduled run's files (``<kind>/run=<id>/``) in ``runs/run=<id>/_SUCCESS``;
-  streaming window files are whole by construction and need none. Every file a
-  marker lists exists.
+  a streaming job's window files (``<kind>-<start>-<end>-<job>-...``) are whole by
+  construction and their marker is the window's commit in ``OUT/_streaming/seen/``
+  (a window a forced-stopped job did not commit is set aside by the next job, which
+  reads its inputs again). Every file a marker lists exists.
 - **no leftovers**: nothing under ``OUT/_staging/`` (a run in progress, or one that
-  failed and no run has cleaned up after yet).
+  failed and no run has cleaned up after yet) nor ``OUT/.tmp/`` (a window file a
+  stopped streaming job was writing).
 - **no duplicate ids** among the articles.
 - **conservation**: the inputs are read again with newsbeam's own reader; every
   input article (``path#line N``, ``path#entry N``, ``path``) is exactly once in
   ``articles/`` (by ``origin``) or in ``dead_letter/`` (by ``source``), and every
   part the reader rejects is in ``dead_letter/`` as often as it is rejected.
+- **feed entries** (``--feed-entries FILE``, JSON Lines ``{"feed": URL, "link": URL}``,
+  every entry a feed served): each is exactly once in ``articles/`` (by ``url``, among
+  the articles whose ``origin`` is ``<feed>#entry N``), and no article of that feed
+  comes from an entry not listed.
 
 The checks are pure functions over lists of paths and records (:func:`check_markers`,
-:func:`check_records`); :func:`main` reads the files. Exit status 0 when all hold,
+:func:`check_records`, :func:`check_feed_entries`); :func:`main` reads the files. Exit status 0 when all hold,
 1 on a violation, 2 for a bad command line.
 """
 
@@ -32,7 +39,7 @@ import io
 import json
 import re
 import sys
-from typing import Iterable, Iterator, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -44,10 +51,12 @@ from transforms.common.records import DEFAULT_MAX_DEAD_LETTERS
 from transforms.io.fileformats import DEFAULT_MAX_ARTICLE_BYTES, DEFAULT_MAX_FILE_BYTES, read_file
 from transforms.io.publish import JOURNAL_FILE, STAGING_DIR, SUCCESS_FILE
 from transforms.io.read import expand_pattern
+from transforms.io.seen import SEEN_DIR, UNCOMMITTED_DIR, WINDOW_DIRS, SeenFilesError, read_record, uncommitted_files
 from transforms.io.write import SUMMARY_FILE
 from transforms.state.manifest import RUN_PREFIX, RUNS_DIR
 
 KINDS = ("articles", "stories", "dead_letter", "articles_parquet")
+TEMP_DIR = ".tmp"  # a streaming job's half-written window files (the next job deletes them)
 _WINDOW = re.compile(r"\d{4}-\d\d-\d\dT\d\d[:-]\d\d")  # streaming window files carry their window's times
 _SHOWN = 5
 
@@ -73,9 +82,11 @@ def _examples(items: Iterable[str]) -> str:
 # --------------------------------------------------------------------------- markers
 
 
-def check_markers(files: Sequence[str], markers: dict[str, dict | None], summary: dict | None, report: Report) -> None:
+def check_markers(files: Sequence[str], markers: dict[str, dict | None], summary: dict | None, report: Report,
+                  windows: Collection[str] = frozenset()) -> None:
     """``files``: every path under OUT (relative); ``markers``: ``_SUCCESS`` records by
-    their relative path (None for one that is not JSON); ``summary``: ``summary.json``."""
+    their relative path (None for one that is not JSON); ``summary``: ``summary.json``;
+    ``windows``: the window keys committed in ``_streaming/seen/`` (a streaming job's marker)."""
     for path, marker in markers.items():
         if marker is None:
             report.fail(f"{path} is damaged (not a JSON object)")
@@ -91,6 +102,11 @@ def check_markers(files: Sequence[str], markers: dict[str, dict | None], summary
     if staging:
         report.fail(f"leftover staging folders under {STAGING_DIR}/ (a run in progress, or one that failed: the next "
                     f"run removes them): {_examples(staging)}")
+    temp = [p for p in files if p.startswith(TEMP_DIR + "/")]
+    if temp:
+        report.fail(f"{len(temp)} half-written window files under {TEMP_DIR}/ (a streaming job running, or stopped "
+                    f"without draining: the next job deletes them): {_examples(temp)}")
+    check_windows(files, windows, report)
     unmarked, windows, scheduled = [], 0, collections.Counter()
     for path in files:
         parts = path.split("/")
@@ -126,7 +142,25 @@ def check_markers(files: Sequence[str], markers: dict[str, dict | None], summary
     if runs or scheduled:
         report.note(f"{len(runs)} scheduled runs with a marker, {sum(scheduled.values())} files under run=<id>/")
     if windows:
-        report.note(f"{windows} streaming window files (whole files, no marker needed)")
+        report.note(f"{windows} streaming window files (whole files; their marker: the window commits in _streaming/seen/)")
+
+
+def check_windows(files: Sequence[str], windows: Collection[str], report: Report) -> None:
+    """Every streaming window file (under ``articles/``, ``stories/``, ``dead_letter/``,
+    ``summary/``) belongs to a window its job committed (``{"window": key}`` in
+    ``_streaming/seen/``): one that is not was left by a job stopped without draining,
+    and its inputs will be read again (so its records would be there twice)."""
+    names = [p.split("/")[-1] for p in files if p.count("/") == 1 and p.split("/")[0] in WINDOW_DIRS]
+    uncommitted = uncommitted_files(names, set(windows))
+    if uncommitted:
+        report.fail(f"{len(uncommitted)} streaming window files of windows that were never committed (a job stopped "
+                    f"without draining; the next job sets them aside and reads their inputs again): "
+                    f"{_examples(uncommitted)}")
+    aside = [p for p in files if p.startswith("/".join(UNCOMMITTED_DIR) + "/")]
+    if aside:
+        report.note(f"{len(aside)} uncommitted window files set aside under {'/'.join(UNCOMMITTED_DIR)}/ (not read)")
+    if windows:
+        report.note(f"{len(set(windows))} streaming windows committed")
 
 
 # --------------------------------------------------------------------------- records
@@ -175,6 +209,36 @@ def check_records(expected: Expected, articles: Iterable[dict], dead_letters: It
     report.note(f"inputs: {expected.files} files, {len(expected.articles)} articles, "
                 f"{sum(expected.rejected.values())} rejected parts")
     report.note(f"outputs: {sum(ids.values())} articles ({len(ids)} ids), {sum(sources.values())} dead letters")
+
+
+def check_feed_entries(entries: Iterable[dict], articles: Iterable[dict], report: Report) -> None:
+    """``entries``: ``{"feed": URL, "link": URL}``, every entry the feeds served. Each is in
+    ``articles`` exactly once, by ``url`` among that feed's articles (``origin``
+    ``<feed>#entry N``: an entry's number changes from poll to poll, its link does not);
+    no article of a listed feed comes from an entry not listed."""
+    wanted: dict[str, list[str]] = collections.defaultdict(list)
+    for entry in entries:
+        wanted[str(entry["feed"])].append(str(entry["link"]))
+    seen: dict[str, collections.Counter] = {feed: collections.Counter() for feed in wanted}
+    for article in articles:
+        feed = str(article.get("origin", "")).split("#entry ", 1)[0]
+        if feed in seen and str(article.get("origin", "")) != feed:
+            seen[feed][article.get("url")] += 1
+    lost, doubled, stray = [], [], []
+    for feed, links in wanted.items():
+        listed = set(links)
+        lost += [link for link in listed if not seen[feed][link]]
+        doubled += [link for link in listed if seen[feed][link] > 1]
+        stray += [str(url) for url in seen[feed] if url not in listed]
+    if lost:
+        report.fail(f"{len(lost)} feed entries are not in articles/: {_examples(lost)}")
+    if doubled:
+        report.fail(f"{len(doubled)} feed entries are in articles/ more than once: {_examples(doubled)}")
+    if stray:
+        report.fail(f"{len(stray)} feed articles come from no listed entry: {_examples(stray)}")
+    total = sum(len(set(links)) for links in wanted.values())
+    report.note(f"feed entries: {total} from {len(wanted)} feeds, {sum(sum(c.values()) for c in seen.values())} "
+                f"feed articles")
 
 
 # --------------------------------------------------------------------------- reading
@@ -246,8 +310,34 @@ def read_records(paths: Iterable[str]) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def verify(output: str, patterns: Sequence[str], config_path: str | None = None) -> Report:
-    """Every check on ``output`` against the inputs ``patterns``."""
+def read_entries(paths: Sequence[str]) -> list[dict]:
+    """The ``--feed-entries`` files: JSON Lines, ``{"feed": URL, "link": URL}`` a line."""
+    entries = []
+    for path in paths:
+        for n, line in enumerate(_read_bytes(path).decode("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not (isinstance(entry, dict) and isinstance(entry.get("feed"), str) and isinstance(entry.get("link"), str)):
+                raise ConfigError(f"{path} line {n}: not a JSON object with \"feed\" and \"link\" strings")
+            entries.append(entry)
+    return entries
+
+
+def _committed_windows(output: str) -> set[str]:
+    try:
+        return read_record(output.rstrip("/") + "/" + "/".join(SEEN_DIR))[1]
+    except (SeenFilesError, BeamIOError):
+        return set()  # damaged: every window file is then reported as not committed
+
+
+def verify(output: str, patterns: Sequence[str], config_path: str | None = None,
+           feed_entries: Sequence[str] = ()) -> Report:
+    """Every check on ``output`` against the inputs ``patterns`` (and the feed entries
+    listed in the files ``feed_entries``)."""
     configure_emulator()
     report = Report()
     paths = _match(output.rstrip("/") + "/**")
@@ -260,7 +350,7 @@ def verify(output: str, patterns: Sequence[str], config_path: str | None = None)
     summary = _json_or_none(summary_path) if SUMMARY_FILE in files else None
     if JOURNAL_FILE in {f.rsplit("/", 1)[-1] for f in files}:
         report.note("a publication was interrupted: the next run finishes it")
-    check_markers(files, markers, summary, report)
+    check_markers(files, markers, summary, report, _committed_windows(output))
     published = [(f, p) for f, p in zip(files, paths) if not f.startswith(STAGING_DIR + "/")]
 
     def kind(name: str) -> list[str]:
@@ -269,7 +359,10 @@ def verify(output: str, patterns: Sequence[str], config_path: str | None = None)
     config = load_config(config_path)
     expected = read_expected(patterns, config.read.max_article_bytes, max_dead_letters=config.read.max_dead_letters_per_file,
                              fields=config.input_fields)
-    check_records(expected, read_records(kind("articles")), list(read_records(kind("dead_letter"))), report)
+    articles = list(read_records(kind("articles")))
+    check_records(expected, articles, list(read_records(kind("dead_letter"))), report)
+    if feed_entries:
+        check_feed_entries(read_entries(feed_entries), articles, report)
     return report
 
 
@@ -278,9 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="the output folder or gs:// prefix to check")
     parser.add_argument("--input", action="append", required=True, help="the input patterns of its runs; repeatable")
     parser.add_argument("--config", default=None, help="the config its runs used (read limits)")
+    parser.add_argument("--feed-entries", action="append", default=[], metavar="FILE",
+                        help='JSON Lines, {"feed": URL, "link": URL} for every entry a feed served: each must be in '
+                        "articles/ exactly once; repeatable")
     args = parser.parse_args(argv)
     try:
-        report = verify(args.output, args.input, args.config)
+        report = verify(args.output, args.input, args.config, args.feed_entries)
     except ConfigError as exc:
         print(f"newsbeam verify: error: {exc}", file=sys.stderr)
         return 2
@@ -289,7 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {line}")
     for violation in report.violations:
         print(f"  VIOLATION: {violation}")
-    print("OK: markers, no leftovers, unique ids, conservation" if not report.violations
+    print(("OK: markers, no leftovers, unique ids, conservation" + (", feed entries" if args.feed_entries else ""))
+          if not report.violations
           else f"FAILED: {len(report.violations)} violations")
     return 1 if report.violations else 0
 

@@ -16,10 +16,13 @@ For ``--minutes`` (``SOAK_MINUTES``, default 30):
 - at the end the drops stop, the streaming job commits everything and is stopped, one last batch run
   completes, and :func:`check_conservation` checks both output folders: every input line (or file) is
   in ``articles/`` exactly once or in ``dead_letter/``, every feed entry is in ``articles/`` exactly once,
-  and nothing else is there.
+  and nothing else is there;
+- then ``python -m pipeline.verify`` (what ``make verify`` runs) checks each folder against its inputs:
+  the batch output against ``in_batch/*``, the streaming output against ``in_stream/*`` and the feed's
+  entries (``--feed-entries``, written to ``feed_entries.jsonl``): markers (the batch runs' ``_SUCCESS``,
+  the streaming windows' commits), no leftovers, unique ids, conservation.
 
-:func:`check_conservation` is this script's own checker; ``python -m pipeline.verify`` (branch
-``atomic-outputs``) is meant to replace it. Exit status 0 when the check passes and every stop behaved.
+Exit status 0 when this script's own check and verify pass on both folders and every stop behaved.
 """
 
 from __future__ import annotations
@@ -279,8 +282,13 @@ class Streaming:
         self.log = os.path.join(work, "streaming.log")
         self.proc: subprocess.Popen | None = None
         self.drains: list[float] = []
+        self.stops: list[str] = []  # "<minute> min <what happened> (1-minute load average)", in order
+        self.t0 = time.time()  # the soak's start (the stops' minutes count from it)
         self.forced: collections.Counter = collections.Counter()
         self.failures: list[str] = []
+
+    def _event(self, at: float, what: str) -> None:
+        self.stops.append(f"{(at - self.t0) / 60:.1f} min {what} (load {os.getloadavg()[0]:.0f})")
 
     def start(self) -> None:
         self.proc = _start(self.args, self.log)
@@ -293,7 +301,7 @@ class Streaming:
         started = time.time()
         if self.proc.poll() is not None:
             self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
-            return
+            return self._event(started, "drain: FAILED, the job had ended")
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             code = self.proc.wait(timeout)
@@ -301,8 +309,9 @@ class Streaming:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             self.failures.append(f"no exit within {timeout} s of SIGTERM")
-            return
+            return self._event(started, f"drain: FAILED, no exit within {timeout} s")
         self.drains.append(time.time() - started)
+        self._event(started, f"drain {self.drains[-1]:.1f} s -> {code}")
         self._check_said(before, code)
 
     def force(self, rng: random.Random) -> None:
@@ -311,19 +320,22 @@ class Streaming:
         with open(self.log, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             before = fh.tell()
+        started = time.time()
         if self.proc.poll() is not None:
             self.failures.append(f"the job had ended by itself with status {self.proc.returncode}: {_tail(self.log)}")
-            return
+            return self._event(started, "forced: FAILED, the job had ended")
         os.killpg(self.proc.pid, signal.SIGTERM)
         time.sleep(rng.uniform(0.5, 3.0))
         how = rng.choice((signal.SIGTERM, signal.SIGKILL))
         if self.proc.poll() is not None:  # it had drained already: not a forced stop
             self.forced[f"drained before the second signal -> {self.proc.returncode}"] += 1
-            self._check_said(before, self.proc.returncode)
-            return
+            self._event(started, f"forced: drained before the second signal -> {self.proc.returncode}")
+            return self._check_said(before, self.proc.returncode)
         os.killpg(self.proc.pid, how)
         code = self.proc.wait(30)
         self.forced[f"second SIGTERM -> {code}" if how == signal.SIGTERM else "SIGKILL"] += 1
+        self._event(started, f"forced after {time.time() - started:.1f} s: " + (
+            f"second SIGTERM -> {code}" if how == signal.SIGTERM else "SIGKILL"))  # fmt: skip
         if how == signal.SIGTERM:
             self._check_said(before, code, allowed=(0, 128 + signal.SIGTERM))
 
@@ -374,6 +386,18 @@ class Batches(threading.Thread):
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def run_verify(output: str, folder: str, config: str, feed_entries: str | None = None) -> tuple[int, list[str]]:
+    """``python -m pipeline.verify`` on ``output`` against the files dropped into ``folder``
+    (and the feed's entries): ``(exit status, its report lines)``."""
+    args = [sys.executable, "-m", "pipeline.verify", "--output", output, "--config", config,
+            "--input", os.path.join(folder, "*.jsonl"), "--input", os.path.join(folder, "*.jsonl.gz")]  # fmt: skip
+    if feed_entries:
+        args += ["--feed-entries", feed_entries]
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    lines = [line.rstrip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return done.returncode, lines
 
 
 def _write_config(work: str) -> str:
@@ -438,7 +462,7 @@ def soak(
     batches = Batches(work, config, random.Random(seed + 2), kill_ratio=0.5)
     plan = stop_plan(rng, minutes * 60, restart_range, force_ratio)
     print(f"soak: stop plan (seed {seed}): " + ", ".join(f"{t / 60:.1f} min {kind}" for t, kind in plan), flush=True)
-    started = time.time()
+    started = streaming.t0 = time.time()
     end = started + minutes * 60
     streaming.start()
     dropper.start()
@@ -468,7 +492,7 @@ def soak(
         feed.join()
     batches.halt.set()
     committed = _wait_committed(work, dropper.expected[stream_in], stalled=180, feed=feed)
-    streaming.stop(timeout=DRAIN_SECONDS + 30)
+    streaming.stop(timeout=DRAIN_SECONDS + 30)  # the final stop
     batches.join()
     batches.run_once(None)  # the last run completes: it reads whatever the killed runs left
     if feed:
@@ -477,21 +501,33 @@ def soak(
     stream_check = check_conservation(dropper.expected[stream_in], out_stream, feed.url if feed else None)
     batch_check = check_conservation(dropper.expected[batch_in], os.path.join(work, "out_batch"))
     feed_check = check_feed(feed.links(), feed.url, out_stream) if feed else None
+    entries = None
+    if feed:  # every entry the feed served, for verify --feed-entries
+        entries = os.path.join(work, "feed_entries.jsonl")
+        with open(entries, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"feed": feed.url, "link": link}) + "\n" for link in feed.links())
+    verdicts = {
+        "batch": run_verify(os.path.join(work, "out_batch"), batch_in, config),
+        "streaming": run_verify(out_stream, stream_in, config, entries),
+    }
     failures = streaming.failures + batches.failures + ([] if committed else ["streaming: not every file committed"])
+    failures += [f"verify {name}: exit status {code}" for name, (code, _) in verdicts.items() if code]
+    wall = (time.time() - started) / 60
 
     def line(name: str, check: dict, kinds: collections.Counter) -> str:
         files = sum(kinds.values())
         bad = files - kinds["good"]
         return (
-            f"  {name:<9} {files} files ({bad} with faults: "
+            f"  {name:<9} {files} files ({kinds['good']} good, {bad} with faults: "
             + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()) if k != "good")
             + f"), {check['units']} inputs -> {check['in_articles']} in articles, {check['dead_letters']} dead letters; "
             f"lost {len(check['lost'])}, doubled {len(check['doubled'])}, phantom {len(check['phantom'])}"
         )
 
     drains = streaming.drains
-    print(f"soak: {minutes:g} min, seed {seed}, a file every {stream_every:g} s, work folder {work}, "
-          f"drain limit {DRAIN_SECONDS} s")
+    print(f"soak: {minutes:g} min of drops ({wall:.1f} min in all), seed {seed}, a file every {stream_every:g} s "
+          f"(streaming) and every 3 s (batch), work folder {work}, drain limit {DRAIN_SECONDS} s, load average "
+          f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")  # fmt: skip
     print(line("streaming", stream_check, dropper.kinds[stream_in]))
     if feed_check:
         print(f"  feed      {feed_check['units']} entries (one every {feed.every:g} s, the last {feed.keep} listed, "
@@ -506,7 +542,10 @@ def soak(
         + f"; {set_aside} uncommitted window files set aside), {batches.killed} batch runs killed with SIGKILL, "
         f"{batches.completed} batch runs completed"
     )
-    print("  drains:   " + ", ".join(f"{d:.1f}" for d in drains) + " s")
+    print(f"  stops:    {'; '.join(streaming.stops)} ({sum(d > 30 for d in drains)} drains over the default "
+          f"streaming.drain_seconds of 30 s, {sum(d > DRAIN_SECONDS for d in drains)} over {DRAIN_SECONDS} s)")  # fmt: skip
+    for name, (code, lines) in verdicts.items():
+        print(f"  verify {name} (exit status {code}):\n" + "\n".join(f"    {text.strip()}" for text in lines[1:]))
     checks = [("streaming", stream_check), ("batch", batch_check)] + ([("feed", feed_check)] if feed_check else [])
     for name, check in checks:
         for what in ("lost", "doubled", "phantom"):
@@ -515,7 +554,7 @@ def soak(
     for failure in failures:
         print(f"  failure: {failure}")
     ok = all(check["ok"] for _, check in checks) and not failures
-    print("soak: OK, nothing lost" if ok else "soak: FAILED")
+    print("soak: OK, nothing lost (own check and pipeline.verify on both folders)" if ok else "soak: FAILED")
     return 0 if ok else 1
 
 
