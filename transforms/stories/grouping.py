@@ -22,11 +22,9 @@ from transforms.stories.blocks import Node
 
 def _relevant_links(
     a: np.ndarray, b: np.ndarray, score: np.ndarray, threshold: float, fixed: Mapping[str, str], ids: list[str]
-) -> tuple[dict[int, dict[int, float]], list[list[tuple[float, int, int]]] | None]:
+) -> dict[int, dict[int, float]]:
     """The adjacency (best score per pair) of the only edges that can matter, from
-    the edges as arrays (endpoints as node ranks, ``ids[rank]`` the article id), and,
-    without ``fixed``, each connected component's first heap entries (see
-    :func:`_first_heaps`; None with ``fixed``: its groups start larger than one).
+    the edges as arrays (endpoints as node ranks, ``ids[rank]`` the article id).
 
     A merge needs a cross pair scoring at least ``threshold`` (a mean never exceeds
     its largest term), so groups only ever form inside the connected components of
@@ -63,39 +61,24 @@ def _relevant_links(
     keep = touched[lo] & touched[hi] & (root[lo] == root[hi])
     lo, hi, score = lo[keep], hi[keep], score[keep]
     if not len(lo):
-        return {}, []
-    heaps = None if fixed else _first_heaps(lo, hi, score, threshold, root)
-    # both directions, grouped by node: one dict per node from its slice
+        return {}
+    # both directions, grouped by node: one dict per node from its slice. The slices
+    # become Python objects one node at a time, and every neighbour is one shared int
+    # object: this is the peak of the grouping worker (whole lists of both directions
+    # beside the dicts, and an int object per entry, were ~40 % of it)
     src = np.concatenate([lo, hi])
     dst = np.concatenate([hi, lo])
     both = np.concatenate([score, score])
     order = np.argsort(src, kind="stable")
-    src, dst, both = src[order], dst[order].tolist(), both[order].tolist()
+    src, dst, both = src[order], dst[order], both[order]
+    del lo, hi, score, order, keep, touched, root
     starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1]])).tolist()
     bounds = starts + [len(dst)]
-    link = {
-        node: dict(zip(dst[bounds[i] : bounds[i + 1]], both[bounds[i] : bounds[i + 1]]))
-        for i, node in enumerate(src[starts].tolist())
+    shared = list(range(size)).__getitem__
+    return {
+        node: dict(zip(map(shared, dst[bounds[i] : bounds[i + 1]].tolist()), both[bounds[i] : bounds[i + 1]].tolist()))
+        for i, node in enumerate(map(shared, src[starts].tolist()))
     }
-    return link, heaps
-
-
-def _first_heaps(
-    lo: np.ndarray, hi: np.ndarray, score: np.ndarray, threshold: float, root: np.ndarray
-) -> list[list[tuple[float, int, int]]]:
-    """Each connected component's heap entries ``(-average, a, b)`` (``a < b``) before any
-    merge, when every group is one article: a pair's average is its score, so the
-    entries are the strong pairs, grouped by the component of their first node. What
-    the agglomeration built in a Python loop over every link, built on arrays (the same
-    entries; heapified by the caller)."""
-    strong = score >= threshold
-    lo, hi, score = lo[strong], hi[strong], score[strong]
-    component = root[lo]
-    order = np.argsort(component, kind="stable")
-    component = component[order]
-    entries = list(zip((-score[order]).tolist(), lo[order].tolist(), hi[order].tolist()))
-    bounds = [0, *(np.flatnonzero(component[1:] != component[:-1]) + 1).tolist(), len(entries)]
-    return [entries[start:end] for start, end in zip(bounds, bounds[1:])]
 
 
 def _component_roots(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
@@ -236,7 +219,7 @@ def _agglomerate(
 ) -> dict[str, str]:
     """:func:`cluster_edges` of the edges ``(a[i], b[i], score[i])``, on nodes given as
     their rank in node order (``ids[rank]`` is the article id)."""
-    link, heaps = _relevant_links(a, b, score, threshold, fixed, ids)
+    link = _relevant_links(a, b, score, threshold, fixed, ids)
     size = {n: 1 for n in link}
     members = {n: [n] for n in link}
     label: dict[int, str] = {}
@@ -284,17 +267,13 @@ def _agglomerate(
     # groups never merge across connected components, so each component runs on its
     # own heap: the same merges in the same order, on heaps a few entries deep
     # instead of one holding every strong pair
-    if heaps is None:  # remembered stories: groups start larger than one article
-        heaps = []
-        for component in list(_components(link)):  # listed before any merge changes link
-            heap = []
-            for a in component:
-                for b, total in link[a].items():
-                    avg = total / (size[a] * size[b])
-                    if a < b and avg >= threshold:
-                        heap.append((-avg, a, b))
-            heaps.append(heap)
-    for heap in heaps:
+    for component in list(_components(link)):  # listed before any merge changes link
+        heap = []
+        for a in component:
+            for b, total in link[a].items():
+                avg = total / (size[a] * size[b])
+                if a < b and avg >= threshold:
+                    heap.append((-avg, a, b))
         heapq.heapify(heap)
         dead = 0  # entries naming a group merged away since the last sweep (estimated: its pairs)
         while heap:
