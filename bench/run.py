@@ -36,14 +36,26 @@ STORY_SAMPLE = 10_000  # story steps depend on block sizes, which grow with the 
 REPO = os.path.dirname(HERE)
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """(resident bytes of the whole process tree, of ``proc`` itself: the launcher)."""
+    total = own = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            rss = p.memory_info().rss
         except psutil.Error:
-            pass
-    return total
+            continue
+        total += rss
+        if p.pid == proc.pid:
+            own = rss
+    return total, own
+
+
+def stage_at(stages: list[dict], when: float) -> str | None:
+    """The runner stage running at ``when`` (epoch seconds), None between stages."""
+    for st in stages:
+        if st["started"] <= when <= st["started"] + st["seconds"]:
+            return st["stage"]
+    return None
 
 
 def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
@@ -52,13 +64,17 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
+    at_peak = {"when": 0.0, "launcher": 0}  # where the peak was: when, and the launcher's share
     ps = psutil.Process(proc.pid)
     cpu = {"user": 0.0, "system": 0.0}
 
     def sample() -> None:
         nonlocal peak
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(ps))
+            total, launcher = _tree_rss(ps)
+            if total > peak:
+                peak = total
+                at_peak.update(when=time.time(), launcher=launcher)
             try:
                 times = [p.cpu_times() for p in [ps, *ps.children(recursive=True)]]
                 cpu["user"] = max(cpu["user"], sum(t.user + t.children_user for t in times))
@@ -86,6 +102,8 @@ def run_pipeline(inputs: str, output: str, extra: list[str]) -> dict:
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu["user"] + cpu["system"], 1),
         "peak_rss_mb": round(peak / 2**20),
+        "peak_launcher_mb": round(at_peak["launcher"] / 2**20),  # the rest of the peak: the worker processes
+        "peak_stage": stage_at(stages, at_peak["when"]),
         "summary": summary,
         "stdout": stdout.strip().splitlines()[:1],
         "runner_stages": [{"stage": st["stage"], "seconds": round(st["seconds"], 2)} for st in stages],
@@ -265,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{n} articles in {run['wall_seconds']} s wall = {result['articles_per_second']} articles/s; "
           f"peak memory {run['peak_rss_mb']} MB; CPU {run['cpu_seconds']} s ({cpu_per_article:.2f} ms/article)")
+    if run.get("peak_stage") is not None:
+        print(f"at the peak: launcher {run['peak_launcher_mb']} MB, workers the rest; "
+              f"during {run['peak_stage']}")
     if costs:
         print(f"{'stage':<22} {'ms/article (1 core)':>20} {'share of CPU':>13}")
         for name, ms in costs.items():

@@ -51,12 +51,23 @@ class _Workers:
         self.seen: dict[int, float] = {}  # pid -> creation time (epoch)
 
     def cpu(self) -> dict[int, float]:
+        """CPU seconds of each worker process. A worker runs under a ``/bin/sh -c`` wrapper
+        (Beam's local runner starts it through a shell): the wrapper is no worker, and
+        counting it doubled the worker-seconds the idle figure is a share of."""
         found = {}
         try:
             children = self._me.children(recursive=True)
         except self._error:
             return found
+        parents = set()
         for child in children:
+            try:
+                parents.add(child.ppid())
+            except self._error:
+                pass
+        for child in children:
+            if child.pid in parents:  # a wrapper (or anything else that only waits on its children)
+                continue
             try:
                 times = child.cpu_times()
                 self.seen.setdefault(child.pid, child.create_time())

@@ -79,3 +79,30 @@ def test_the_breakdown_splits_the_biggest_stage_into_model_loads_and_work():
     assert rows["publish"][0] == 0.5 and rows["process exit"][0] == 0.5
     assert sum(seconds for seconds, _ in rows.values()) == pytest.approx(16.0)
     assert idle_worker_seconds(record) == (pytest.approx(0.3 + 3.0 + 3.0), pytest.approx(19.0))
+
+
+def test_workers_are_the_processes_that_work_not_their_shell_wrappers():
+    """Beam's local runner starts each worker through ``/bin/sh -c``: counting the wrapper as a
+    worker doubled the worker-seconds (and made half of them look idle)."""
+    import subprocess
+    import sys
+    import time
+
+    from bench.stages import _Workers
+
+    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    wrapper = subprocess.Popen(["/bin/sh", "-c", f'"{sys.executable}" -c "{code}"; true'])
+    try:
+        workers = _Workers()
+        deadline = time.time() + 20
+        found = workers.cpu()
+        while time.time() < deadline and not any(cpu >= 0.2 for cpu in found.values()):
+            time.sleep(0.1)
+            found = workers.cpu()
+        assert wrapper.pid not in found  # the shell only waits
+        assert len(found) == 1 and next(iter(found.values())) >= 0.2  # the python process it started
+    finally:
+        for child in __import__("psutil").Process(wrapper.pid).children(recursive=True):
+            child.kill()
+        wrapper.kill()
+        wrapper.wait()

@@ -62,17 +62,22 @@ def _relevant_links(
     lo, hi, score = lo[keep], hi[keep], score[keep]
     if not len(lo):
         return {}
-    # both directions, grouped by node: one dict per node from its slice
+    # both directions, grouped by node: one dict per node from its slice. The slices
+    # become Python objects one node at a time, and every neighbour is one shared int
+    # object: this is the peak of the grouping worker (whole lists of both directions
+    # beside the dicts, and an int object per entry, were ~40 % of it)
     src = np.concatenate([lo, hi])
     dst = np.concatenate([hi, lo])
     both = np.concatenate([score, score])
     order = np.argsort(src, kind="stable")
-    src, dst, both = src[order], dst[order].tolist(), both[order].tolist()
+    src, dst, both = src[order], dst[order], both[order]
+    del lo, hi, score, order, keep, touched, root
     starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1]])).tolist()
     bounds = starts + [len(dst)]
+    shared = list(range(size)).__getitem__
     return {
-        node: dict(zip(dst[bounds[i] : bounds[i + 1]], both[bounds[i] : bounds[i + 1]]))
-        for i, node in enumerate(src[starts].tolist())
+        node: dict(zip(map(shared, dst[bounds[i] : bounds[i + 1]].tolist()), both[bounds[i] : bounds[i + 1]].tolist()))
+        for i, node in enumerate(map(shared, src[starts].tolist()))
     }
 
 
@@ -154,12 +159,14 @@ class ScoredEdges:
         self.b.append(self._node(b))
         self.scores.append(score)
 
-    def extend(self, other: "ScoredEdges") -> None:
-        mapping = np.fromiter(map(self._key, other.keys), np.intc, len(other.keys))
-        self.a.frombytes(mapping[np.frombuffer(other.a, np.intc)].tobytes())
-        self.b.frombytes(mapping[np.frombuffer(other.b, np.intc)].tobytes())
-        self.scores.extend(other.scores)
-        self.fixed.update(other.fixed)
+    def extend(self, other: "ScoredEdges | tuple") -> None:
+        """Add ``other``'s edges and fixed articles (``other`` may be :meth:`packed`)."""
+        keys, a, b, scores, fixed = other.packed() if isinstance(other, ScoredEdges) else other
+        mapping = np.fromiter(map(self._key, keys), np.intc, len(keys))
+        self.a.frombytes(mapping[np.frombuffer(a, np.intc)].tobytes())
+        self.b.frombytes(mapping[np.frombuffer(b, np.intc)].tobytes())
+        self.scores.frombytes(scores)
+        self.fixed.update(fixed)
 
     def packed(self) -> tuple:
         """str, bytes and tuples only: Beam's default coder writes it without pickling."""

@@ -10,9 +10,10 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.support import REPO
 from tests.support.story_cases import QUAKE_PE_EN, QUAKE_TR_EN, QUAKE_TR_FR, art, flood_block, random_edges
 from transforms.stories.features import article_features, features_of
+from transforms.stories.features import story_features as story_features_of
 from tests.support.assign_stories import AssignStories
 from transforms.stories.find import FindStories, _ClusterEdges, _KeepOriginals, assign_story, story_roots
-from transforms.stories.grouping import cluster_edges
+from transforms.stories.grouping import ScoredEdges, cluster_edges
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
 
@@ -196,3 +197,47 @@ def test_the_story_combine_gives_cluster_edges_of_all_edges_however_they_are_spl
     merged = combine.merge_accumulators(packed)
     assert combine.extract_output(combine.compact(merged)) == expected
     assert combine.extract_output(merged) == expected
+
+
+def test_the_story_combine_takes_a_blocks_edges_packed_as_score_blocks_sends_them():
+    edges = random_edges(3000, 400, seed=11)
+    expected = cluster_edges(edges, 0.3)
+    assert len(set(expected.values())) > 5
+    combine = _ClusterEdges(0.3)
+    acc = combine.create_accumulator()
+    for start in range(0, len(edges), 700):  # blocks of edges, nodes shared between them
+        block = ScoredEdges()
+        for a, b, score in edges[start : start + 700]:
+            block.add(a, b, score)
+        acc = combine.add_input(acc, block.packed())
+    acc = combine.add_input(acc, edges[0])  # a single edge still counts (twice: best score kept)
+    assert combine.extract_output(combine.merge_accumulators([combine.compact(acc)])) == expected
+
+
+def test_score_blocks_sends_one_packed_element_per_block_with_the_edges_of_score_block():
+    from transforms.stories.blocks import block_features, member_payload, score_block
+    from transforms.stories.find import _ScoreBlock
+    from transforms.stories.vectors import document_frequencies
+
+    params = StoryParams()
+    feats = [story_features_of(a) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN, DNIPRO_UK, DNIPRO_DE)]
+    df, n = document_frequencies(feats)
+    blocks: dict[str, list] = {}
+    members = {}
+    for f in feats:
+        keys, member = block_features(f, df, n, params)
+        members[member.vector.id] = member_payload(member)
+        for key in keys:
+            blocks.setdefault(key, []).append(member)
+    assert any(list(score_block(k, v, params)) for k, v in blocks.items())
+    for key, block in blocks.items():
+        want = [(tuple(a), tuple(b), s) for a, b, s in score_block(key, block, params)]
+        out = list(_ScoreBlock(params).process((key, [m.vector.id for m in block]), members))
+        if not want:
+            assert out == []
+            continue
+        (packed,) = out
+        got = ScoredEdges.of(packed)
+        pairs = [(tuple(got.keys[i].split("\0")), tuple(got.keys[j].split("\0")), s)
+                 for i, j, s in zip(got.a, got.b, got.scores)]
+        assert pairs == want
