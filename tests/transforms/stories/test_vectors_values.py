@@ -180,6 +180,9 @@ def test_the_similarity_of_two_languages_by_hand():
     # the neutral norms, and the floor when a norm is small
     assert similarity(EN._replace(neutral=0.5), FR) == 0.375
     assert similarity(EN._replace(neutral=0.1), FR) == pytest.approx(0.1875 / 0.3)
+    # the run's floor, on either side
+    assert similarity(EN._replace(neutral=0.1), FR, StoryParams(neutral_floor=0.5)) == 0.375
+    assert similarity(EN, FR._replace(neutral=0.1), StoryParams(neutral_floor=0.5)) == 0.375
     # capped at 1
     assert similarity(EN._replace(neutral=0.25), FR._replace(neutral=0.5)) == 1.0
 
