@@ -160,3 +160,14 @@ def test_a_pair_is_scored_in_its_tightest_shared_block_only():
     assert [s for *_, s in edges([a, b], StoryParams(), key="w:river")] == [0.5]
     c = blocked(Vector("c", "", {"w:flood": 0.5}), df)[1]  # shares only flood with a
     assert [(x.id, y.id) for x, y, _ in edges([a, c], StoryParams(), key="w:flood")] == [("a", "c")]
+
+
+def test_a_payload_is_blocked_as_a_new_article_unless_told():
+    from transforms.stories.blocks import block_payload
+    from transforms.stories.features import features_payload
+
+    f = StoryFeatures("a", "", (("n:14", 1.0), ("w:dam", 2.0)), "en")
+    df = {"n:14": 2, "w:dam": 3}
+    assert block_payload(features_payload(f), df, 4)[1].prior is False
+    assert block_payload(features_payload(f), df, 4, prior=True)[1].prior is True
+    assert block_features(f, df, 4)[1].prior is False
