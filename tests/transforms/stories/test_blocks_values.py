@@ -37,6 +37,8 @@ def test_block_keys_are_the_shared_rare_blockable_features_by_weight():
     heavy_place = Vector("a", "", dict(weights, **{"p:123": 0.85}))
     assert block_keys(heavy_place, df, StoryParams(max_block_size=10, block_keys_per_article=2)) == [
         "p:123", "w:many", "w:two"]
+    # a feature the frequencies do not list has df 1: no key
+    assert block_keys(Vector("a", "", {"w:unlisted": 0.9, "w:two": 0.1}), {"w:two": 2}) == ["w:two"]
     # ties by name
     tied = Vector("t", "", {"w:b": 0.5, "w:a": 0.5, "w:c": 0.5})
     assert block_keys(tied, {"w:a": 2, "w:b": 2, "w:c": 2}, StoryParams(block_keys_per_article=2)) == ["w:a", "w:b"]

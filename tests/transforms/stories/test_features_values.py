@@ -34,7 +34,8 @@ def fresh():
 def test_a_word_list_compiles_to_exact_words_and_prefixes_of_three_letters_or_more():
     exact, prefix, longest = _compile({
         "quake": ["Earthquake", "séisme", "quak*"],
-        "flood": ["flood*", "ab*", "earthquake", "!!"],  # a two-letter prefix is an exact word; "!!" is empty
+        # "!!" normalises to nothing (skipped, the rest still read); a two-letter prefix is an exact word
+        "flood": ["flood*", "!!", "ab*", "earthquake"],
     })
     assert exact == {"earthquake": "quake", "seisme": "quake", "ab": "flood"}
     assert prefix == {"quak": "quake", "flood": "flood"}
