@@ -217,3 +217,10 @@ def test_compact_keeps_the_vector_s_fields_and_parts_apart():
     assert sorted(np.frombuffer(kept.hashes, dtype="<u4").tolist()) == sorted([vector_hash("w:dam"), vector_hash("n:14")])
     assert kept.cross_hashes == b"" and kept.cross_weights == b""
     assert kept.neutral == 0.75 and kept.full == 1.25
+
+
+def test_every_place_counts_in_the_full_norm():
+    v = vectorize(StoryFeatures("a", "", (("k:TR", 1.0), ("p:123", 1.0), ("w:dam", 1.0))), {}, 1)
+    w = math.log(2.0 / 2.0) + 1.0  # idf of df 1 among 1 article: 1.0
+    assert v.weights == {"k:TR": w, "p:123": w, "w:dam": w}
+    assert v.full == pytest.approx(math.sqrt(3.0), rel=1e-12) and v.neutral == pytest.approx(math.sqrt(2.0), rel=1e-12)
