@@ -212,6 +212,27 @@ def test_predetector_loads_without_the_cache(monkeypatch):
         assert loaded.classify(text) == reference.classify(text)
 
 
+def test_langdetect_loads_without_the_cache(monkeypatch):
+    """With the regex cache off, langdetect's profiles are read from its JSON files, as
+    langdetect reads them: the same languages, the same seeded answers."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")
+    reference = DetectorFactory()
+    reference.load_profile(PROFILES_DIRECTORY)
+    loaded = language._loaded_factory()
+    assert loaded.langlist == reference.langlist and len(loaded.langlist) > 50
+    assert not isinstance(loaded.word_lang_prob_map, language._ProbabilityRows)
+    for factory in (reference, loaded):
+        factory.set_seed(0)
+    for text in (ENGLISH, ALPHABET, SIMPLIFIED_CHINESE):
+        got, expected = loaded.create(), reference.create()
+        got.append(text)
+        expected.append(text)
+        assert [(c.lang, c.prob) for c in got.get_probabilities()] == [
+            (c.lang, c.prob) for c in expected.get_probabilities()]
+
+
 def test_a_new_py3langid_version_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
     import py3langid
 
