@@ -70,6 +70,7 @@ def test_bulk_blocking_of_names_and_of_features_without_weight():
     assert abs(member.vector.neutral - want.vector.neutral) < 1e-12 and abs(member.vector.full - want.vector.full) < 1e-12
     zero = StoryFeatures("z", "", counts + (("w:zero", 0.0),))
     assert block_features(zero, df, 4) == blocked(vectorize(zero, df, 4), df)
+    assert block_features(zero, df, 4, prior=True)[1].prior is True
 
 
 def test_most_specific_cuts_at_the_limit_with_ties_by_name():

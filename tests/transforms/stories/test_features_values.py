@@ -147,3 +147,14 @@ def test_a_payload_without_features_keeps_its_language_and_date():
     assert features_of(features_payload(empty)) == empty
     one = StoryFeatures("y", "", (("n:245", 1.5),), "en")
     assert features_of(features_payload(one)) == one
+
+
+def test_a_word_also_written_lowercase_is_no_name(fresh):
+    """A name is capitalised inside a sentence and never lowercase: "Bridge" inside a
+    sentence is a word when "bridge" occurs too; so is "IPhone" beside "iPhone"."""
+    counts = counts_of("Engineers said the Bridge had cracks and the bridge was closed. "
+                       "Sales of iPhone rose while buyers of IPhone waited.")
+    for word in ("bridge", "iphone"):
+        assert counts["w:" + word_key(word)] == 2.0 and "W:" + word_key(word) not in counts
+    # capitalised inside a sentence only: a name
+    assert counts_of("Engineers said the Bridge had cracks.")["W:" + word_key("bridge")] == 2.0
