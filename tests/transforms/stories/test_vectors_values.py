@@ -224,3 +224,14 @@ def test_every_place_counts_in_the_full_norm():
     w = math.log(2.0 / 2.0) + 1.0  # idf of df 1 among 1 article: 1.0
     assert v.weights == {"k:TR": w, "p:123": w, "w:dam": w}
     assert v.full == pytest.approx(math.sqrt(3.0), rel=1e-12) and v.neutral == pytest.approx(math.sqrt(2.0), rel=1e-12)
+
+
+def test_two_equal_hashes_alone_are_summed_into_one():
+    hashes, weights = packed_arrays(np.array([5, 5], dtype="<u4"), np.array([0.5, 0.25]))
+    assert np.frombuffer(hashes, dtype="<u4").tolist() == [5]
+    assert np.frombuffer(weights, dtype="<f2").tolist() == [0.75]
+
+
+def test_max_gap_hours_with_a_half_life_under_an_hour_and_crossing_off():
+    params = StoryParams(grace_hours=0.0, half_life_hours=0.5, cross_language=False, edge_floor=0.125)
+    assert max_gap_hours(params) == 1.5
