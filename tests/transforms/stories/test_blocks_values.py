@@ -68,7 +68,15 @@ def test_bulk_blocking_of_names_and_of_features_without_weight():
     assert member.keys == want.keys and member.vector.hashes == want.vector.hashes
     assert member.vector.weights == want.vector.weights and member.vector.language == "en"
     assert abs(member.vector.neutral - want.vector.neutral) < 1e-12 and abs(member.vector.full - want.vector.full) < 1e-12
-    zero = StoryFeatures("z", "", counts + (("w:zero", 0.0),))
+    # a feature the frequencies do not list: df 1, in the bulk path as in vectorize
+    unlisted = StoryFeatures("u", "", tuple(sorted(counts + (("w:unlisted", 1.0),))), "en")  # sorted, as always
+    keys, member = block_features(unlisted, df, 4)
+    want_keys, want = blocked(vectorize(unlisted, df, 4), df)
+    assert keys == want_keys == ("n:14", "w:kestria", "c:flood")
+    assert (member.keys, member.vector.hashes, member.vector.weights) == (want.keys, want.vector.hashes,
+                                                                          want.vector.weights)
+    assert abs(member.vector.full - want.vector.full) < 1e-12
+    zero = StoryFeatures("z", "", tuple(sorted(counts + (("w:zero", 0.0),))))
     assert block_features(zero, df, 4) == blocked(vectorize(zero, df, 4), df)
     assert block_features(zero, df, 4, prior=True)[1].prior is True
 

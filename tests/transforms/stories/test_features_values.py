@@ -72,6 +72,7 @@ def test_a_day_next_to_a_month_name_is_a_date():
     assert _date_near(["", "15", ".", "marz"], 1, 15.0) == "d:3-15"
     assert _date_near(["", "15", "and", "march"], 1, 15.0) is None  # two tokens on only after of / de / .
     assert _date_near(["march", "15", "people"], 1, 15.0) == "d:3-15"
+    assert _date_near(["march", "15", "and", "more"], 1, 15.0) == "d:3-15"  # the month before, past two others
     assert _date_near(["", "1", "march"], 1, 1.0) == "d:3-1" and _date_near(["", "31", "march"], 1, 31.0) == "d:3-31"
     assert _date_near(["", "0", "march"], 1, 0.0) is None and _date_near(["", "32", "march"], 1, 32.0) is None
     assert _date_near(["", "1.5", "march"], 1, 1.5) is None
@@ -87,6 +88,10 @@ def test_numbers_years_and_dates_weigh_their_settings(fresh):
     params = StoryParams(number_weight=3.0, year_weight=0.25, date_weight=5.0, title_repeat=4)
     counts = counts_of("Rescuers counted 245 victims in 2019, on 15 March.", params=params)
     assert counts["n:245"] == 3.0 and counts["y:2019"] == 0.25 and counts["d:3-15"] == 5.0
+    # every mention counts, in the text and the title
+    again = counts_of("Rescuers counted 245 victims in 2019; 245 is the toll of 2019, on 15 March and 15 March.",
+                      title="245 dead", params=params)
+    assert again["n:245"] == 3.0 * 2 + 3.0 * 4 and again["y:2019"] == 0.5 and again["d:3-15"] == 10.0
     # the title counts title_repeat times
     titled = counts_of("", title="Flood kills 245", params=params)
     assert titled["n:245"] == 12.0
