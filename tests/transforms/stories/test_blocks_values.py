@@ -76,6 +76,19 @@ def test_bulk_blocking_of_names_and_of_features_without_weight():
     assert (member.keys, member.vector.hashes, member.vector.weights) == (want.keys, want.vector.hashes,
                                                                           want.vector.weights)
     assert abs(member.vector.full - want.vector.full) < 1e-12
+    # with places (outside the unit norm; a place is a cross key) and a feature at max_block_size
+    params = StoryParams(max_block_size=3)
+    placed = StoryFeatures("p", "", tuple(sorted(counts + (("p:123", 2.0),))), "en")
+    df_placed = dict(df, **{"p:123": 2})
+    keys, member = block_features(placed, df_placed, 4, params)
+    want_keys, want = blocked(vectorize(placed, df_placed, 4), df_placed, params)
+    assert keys == want_keys and "c:flood" in keys and "p:123" in keys
+    assert (member.keys, member.cross_keys, member.vector.weights, member.vector.cross_weights) == (
+        want.keys, want.cross_keys, want.vector.weights, want.vector.cross_weights)
+    # places only: the unit norm has nothing to divide by
+    only = StoryFeatures("o", "", (("p:123", 1.0),), "en")
+    assert block_features(only, df_placed, 4)[1].vector.cross_weights == blocked(
+        vectorize(only, df_placed, 4), df_placed)[1].vector.cross_weights
     zero = StoryFeatures("z", "", tuple(sorted(counts + (("w:zero", 0.0),))))
     assert block_features(zero, df, 4) == blocked(vectorize(zero, df, 4), df)
     assert block_features(zero, df, 4, prior=True)[1].prior is True

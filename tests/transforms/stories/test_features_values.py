@@ -60,6 +60,7 @@ def test_a_lookup_takes_the_exact_word_then_the_longest_prefix_of_three_letters_
 @pytest.mark.parametrize("raw, value", [
     ("7", 7.0), ("12%", 12.0), ("3.25", 3.25), ("1 000", 1000.0), ("1,000,000", 1e6), ("1.000.000", 1e6),
     ("1,5", 1.5), ("10.5%", 10.5), ("1,234,567.5", 1234567.5), ("12.34.5", None), ("1,2345", 1.2345),
+    ("1.234,567", 1234567.0), ("1,23,456", None),
 ])
 def test_numbers_to_the_value(raw, value):
     assert _parse_number(raw) == value
