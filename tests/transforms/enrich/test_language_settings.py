@@ -212,6 +212,27 @@ def test_predetector_loads_without_the_cache(monkeypatch):
         assert loaded.classify(text) == reference.classify(text)
 
 
+def test_langdetect_loads_without_the_cache(monkeypatch):
+    """With the regex cache off, langdetect's profiles are read from its JSON files, as
+    langdetect reads them: the same languages, the same seeded answers."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")
+    reference = DetectorFactory()
+    reference.load_profile(PROFILES_DIRECTORY)
+    loaded = language._loaded_factory()
+    assert loaded.langlist == reference.langlist and len(loaded.langlist) > 50
+    assert not isinstance(loaded.word_lang_prob_map, language._ProbabilityRows)
+    for factory in (reference, loaded):
+        factory.set_seed(0)
+    for text in (ENGLISH, ALPHABET, SIMPLIFIED_CHINESE):
+        got, expected = loaded.create(), reference.create()
+        got.append(text)
+        expected.append(text)
+        assert [(c.lang, c.prob) for c in got.get_probabilities()] == [
+            (c.lang, c.prob) for c in expected.get_probabilities()]
+
+
 def test_a_new_py3langid_version_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
     import py3langid
 
@@ -223,3 +244,35 @@ def test_a_new_py3langid_version_does_not_reuse_the_cached_model(tmp_path, monke
     monkeypatch.setattr(py3langid, "__version__", py3langid.__version__ + ".post1", raising=False)
     language._load_identifier()
     assert len(list(tmp_path.glob("arrays/*/names.json"))) == 2
+
+
+def test_detect_language_builds_one_guarded_step_with_its_settings():
+    """``DetectLanguage`` (its pipelines are ``slow`` tests, which ``make mutate`` leaves out)
+    built without running: one step labelled ``Detect`` whose function is made from the
+    settings it was given, and two outputs, the articles and the dead letters."""
+    import apache_beam as beam
+
+    from transforms.common.stage import GuardedMap
+
+    p = beam.Pipeline()
+    articles, dead = p | beam.Create([_article(ENGLISH)]) | "DetectLanguage" >> language.DetectLanguage(
+        predetector=False, min_letters=1000)
+    assert articles.producer is dead.producer and (articles.tag, dead.tag) == (None, "dead_letter")
+    found = []
+
+    class Steps(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(getattr(node.transform, "fn", None), GuardedMap):
+                found.append((node.full_label, node.transform.fn))
+
+        def enter_composite_transform(self, node):
+            self.visit_transform(node)
+
+    p.visit(Steps())
+    labels = {label for label, _ in found}
+    assert labels and all(label.startswith("DetectLanguage/Detect") for label in labels)
+    dofn = found[0][1]
+    assert dofn._stage == "language" and dofn._fn is None
+    apply = dofn._setup_fn()  # make_language_fn(**settings)
+    assert apply(_article(ENGLISH))["language"] == "und"  # min_letters=1000 reached it
+    assert make_language_fn()(_article(ENGLISH))["language"] == "en"

@@ -5,6 +5,8 @@ dedup views and their sort keys, duplicate links, story roots and features, and 
 from __future__ import annotations
 
 import base64
+import gzip
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -14,7 +16,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of
 from transforms.dedup.minhash import Sketcher, signature_bytes
-from transforms.stories.features import StoryFeatures
+from transforms.stories.features import StoryFeatures, story_features
+from transforms.stories.params import StoryParams
 from transforms.state import memory
 
 TEXT = (
@@ -124,9 +127,6 @@ def test_a_memory_line_as_stored():
 @pytest.mark.slow
 def test_memory_counters_of_a_read_and_a_write(tmp_path):
     """``newsbeam.memory``: lines in and parsed (out), rejected (unreadable), remembered, expired, written."""
-    import gzip
-    import os
-
     from apache_beam.metrics.metric import MetricsFilter
 
     state = str(tmp_path / "state")
@@ -181,3 +181,55 @@ def test_an_original_is_remembered_without_a_duplicate_of():
     record = memory.memory_record(article, "2025-05-08T00:00:00Z")
     assert record["status"] == UNIQUE and record["duplicate_of"] is None
     assert memory.memory_record({"id": "n"}, "2025-05-08T00:00:00Z")["status"] == UNIQUE  # no dedup field: an original
+
+
+# ------------------------------------------------------------------ the run's settings reach the writer
+
+STORY_ARTICLE = {"id": "f", "title": "Ferry aground off Saltholm", "text": TEXT, "content_hash": "h",
+                 "published_at": "2025-05-06T06:00:00Z", "language": "en", "story_id": "s-f",
+                 "dedup": {"status": UNIQUE, "duplicate_of": None}}
+# non-default story and MinHash settings, each changing what is remembered
+STORY_PARAMS = StoryParams(title_repeat=5, max_chars=60)
+SKETCH_ARGS = (64, 7, 4, 5)
+
+
+def remembered_by_write_memory(tmp_path, params):
+    import gzip
+    import os
+
+    state = str(tmp_path / "state")
+    plan = memory.MemoryPlan(state=state, run_time="2025-05-10T12:00:00Z", generation="gen-new")
+    with TestPipeline() as p:
+        _ = (p | "Prior" >> beam.Create([]), p | "New" >> beam.Create([STORY_ARTICLE])) | memory.WriteMemory(
+            plan, SKETCH_ARGS, params)
+    folder = os.path.join(state, "memory", "gen-new")
+    lines = []
+    for name in sorted(os.listdir(folder)):
+        with gzip.open(os.path.join(folder, name), "rt", encoding="utf-8") as fh:
+            lines.extend(memory.decode_record(line) for line in fh)
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_the_memory_record_is_made_with_the_runs_story_and_minhash_settings():
+    """``_ToRecord`` (what ``WriteMemory`` runs per article) computes the story features with
+    the run's ``StoryParams`` and the signature with the run's MinHash settings, not the defaults."""
+    fn = memory._ToRecord("2025-05-10T12:00:00Z", SKETCH_ARGS, STORY_PARAMS)
+    fn.setup()
+    [record] = list(fn.process(STORY_ARTICLE))
+    expected = story_features(STORY_ARTICLE, STORY_PARAMS)
+    assert expected.counts != story_features(STORY_ARTICLE).counts  # the settings decide
+    assert record["features"] == dict(expected.counts) and record["language"] == "en"
+    assert record["minhash"] == base64.b64encode(signature_bytes(Sketcher(*SKETCH_ARGS)(TEXT))).decode("ascii")
+    assert len(base64.b64decode(record["minhash"])) == 64 * 4
+    assert record["first_seen"] == "2025-05-10T12:00:00Z"
+
+
+@pytest.mark.slow
+def test_write_memory_remembers_features_under_the_runs_story_settings(tmp_path):
+    with_params = remembered_by_write_memory(tmp_path / "a", STORY_PARAMS)
+    assert with_params["features"] == dict(story_features(STORY_ARTICLE, STORY_PARAMS).counts)
+    # without params: the defaults
+    default = remembered_by_write_memory(tmp_path / "b", None)
+    assert default["features"] == dict(story_features(STORY_ARTICLE, StoryParams()).counts)
+    assert default["features"] != with_params["features"]
