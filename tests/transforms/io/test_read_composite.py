@@ -5,6 +5,7 @@ updated in place only when the labels of its steps do not change)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import apache_beam as beam
@@ -50,3 +51,30 @@ def test_settings_reach_every_file_read(tmp_path: Path):
             ]),
             label="DeadLetters",
         )
+
+
+def test_a_label_given_to_the_composite_names_its_steps():
+    """``p | ReadArticles(..., label=...)`` (no ``>>``) names the steps after that label."""
+    p = beam.Pipeline()
+    _ = p | ReadArticles(["in/*.jsonl"], label="ReadNews")
+    names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    assert {"ReadNews/Patterns", "ReadNews/ReadFiles"} <= names
+    assert not any(n.startswith("ReadArticles") for n in names)
+
+
+@pytest.mark.slow
+def test_a_pattern_in_a_folder_whose_name_is_not_utf8(tmp_path: Path):
+    """A pattern from the command line naming a Latin-1 folder arrives as a str with
+    surrogate escapes, which no Beam coder takes: it travels as bytes and the folder is read."""
+    folder = os.path.join(os.fsencode(tmp_path), b"d\xe9p\xeaches")
+    os.mkdir(folder)
+    with open(os.path.join(folder, b"a.jsonl"), "wb") as fh:
+        fh.write(b'{"text": "from a Latin-1 folder"}\n{"oops"\n')
+    pattern = os.fsdecode(folder) + "/*.jsonl"
+    assert "\udce9" in pattern
+    with TestPipeline() as p:
+        articles, dead = p | ReadArticles(pattern)
+        assert_that(articles | "Texts" >> beam.Map(lambda a: (a["origin"], a["text"])),
+                    equal_to([(f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl#line 1", "from a Latin-1 folder")]), label="Articles")
+        assert_that(dead | "Sources" >> beam.Map(lambda d: d["source"]),
+                    equal_to([f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl#line 2"]), label="DeadLetters")
