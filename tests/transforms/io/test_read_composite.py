@@ -63,18 +63,22 @@ def test_a_label_given_to_the_composite_names_its_steps():
 
 
 @pytest.mark.slow
-def test_a_pattern_in_a_folder_whose_name_is_not_utf8(tmp_path: Path):
+def test_patterns_in_folders_whose_names_are_not_utf8(tmp_path: Path):
     """A pattern from the command line naming a Latin-1 folder arrives as a str with
-    surrogate escapes, which no Beam coder takes: it travels as bytes and the folder is read."""
-    folder = os.path.join(os.fsencode(tmp_path), b"d\xe9p\xeaches")
-    os.mkdir(folder)
-    with open(os.path.join(folder, b"a.jsonl"), "wb") as fh:
-        fh.write(b'{"text": "from a Latin-1 folder"}\n{"oops"\n')
-    pattern = os.fsdecode(folder) + "/*.jsonl"
+    surrogate escapes, which no Beam coder takes: it travels as bytes and the folder is read.
+    A pattern given as bytes is taken as it is."""
+    root = os.fsencode(tmp_path)
+    for folder, text in ((b"d\xe9p\xeaches", "from a Latin-1 folder"), (b"b\xe9", "from a bytes pattern")):
+        os.mkdir(os.path.join(root, folder))
+        with open(os.path.join(root, folder, b"a.jsonl"), "wb") as fh:
+            fh.write(json.dumps({"text": text}).encode() + b'\n{"oops"\n')
+    pattern = os.fsdecode(os.path.join(root, b"d\xe9p\xeaches")) + "/*.jsonl"
     assert "\udce9" in pattern
+    shown = {"d": f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl", "b": f"{tmp_path}/b\\xe9/a.jsonl"}
     with TestPipeline() as p:
-        articles, dead = p | ReadArticles(pattern)
+        articles, dead = p | ReadArticles([pattern, os.path.join(root, b"b\xe9", b"*.jsonl")])
         assert_that(articles | "Texts" >> beam.Map(lambda a: (a["origin"], a["text"])),
-                    equal_to([(f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl#line 1", "from a Latin-1 folder")]), label="Articles")
+                    equal_to([(shown["d"] + "#line 1", "from a Latin-1 folder"), (shown["b"] + "#line 1", "from a bytes pattern")]),
+                    label="Articles")
         assert_that(dead | "Sources" >> beam.Map(lambda d: d["source"]),
-                    equal_to([f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl#line 2"]), label="DeadLetters")
+                    equal_to([shown["d"] + "#line 2", shown["b"] + "#line 2"]), label="DeadLetters")
