@@ -169,3 +169,10 @@ def test_a_field_map_reaches_a_single_json_document():
 )
 def test_the_first_line_decides_json_lines_or_one_document(data, origins):
     assert outcome("a.json", data) == [(o, "jsonl", t) for o, t in zip(origins, ["one", "two"])]
+
+
+def test_an_array_over_the_file_cap_says_how_many_items_were_read():
+    data = json.dumps([{"text": c * 30_000} for c in "abc"])
+    cap = data.index("c") + 10_000  # inside item 2, past the first chunk
+    assert outcome("a.json", data, max_file_bytes=cap)[2:] == [
+        ("a.json", "read", f"file is over the {cap}-byte limit; 2 articles were read, the rest from item 2 on was not", "", 1)]
