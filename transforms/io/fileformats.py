@@ -337,6 +337,9 @@ def _read_json_array(
             except RecursionError:
                 yield reject(where, STAGE, f"item {index}: invalid JSON: nested too deeply; the rest of the array was not read", buf[pos:pos + 1000])
                 return
+            except ValueError as exc:  # an integer over the str->int digit limit
+                yield reject(where, STAGE, f"item {index}: invalid JSON: {exc}; the rest of the array was not read", buf[pos:pos + 1000])
+                return
         raw = buf[pos:end]
         pos = end
         try:

@@ -124,6 +124,10 @@ THREE = ("a.json#item 2", "jsonl", "three")
         ('[{"text": "one"}, 5, {"text": "three"}]', [ONE, ("a.json#item 1", "read", "item 1: JSON is a number, not an object", "5", 1), THREE]),
         ('[{"text": "one"}, {"title": "t", "text": ""}, {"text": "three"}]',
          [ONE, ("a.json#item 1", "read", "item 1: 'text' is empty", '{"title": "t", "text": ""}', 1), THREE]),
+        ('[{"text": "one"}, {"n": ' + "7" * 5000 + "}]",  # over Python's str->int digit limit: was raised out of read_file
+         [ONE, ("a.json#item 1", "read", "item 1: invalid JSON: Exceeds the limit (4300 digits) for integer string conversion: "
+                "value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit; the rest of the array was not "
+                "read", '{"n": ' + "7" * 194 + "…", 1)]),
         ('[{"text": "one"} ; {"text": "two"}]',
          [ONE, ("a.json#item 0", "read", "after item 0: expected ',' or ']' but found ';'; the rest was not read",
                 '; {"text": "two"}]', 1)]),
