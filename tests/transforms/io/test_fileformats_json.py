@@ -180,3 +180,12 @@ def test_an_array_over_the_file_cap_says_how_many_items_were_read():
     cap = data.index("c") + 10_000  # inside item 2, past the first chunk
     assert outcome("a.json", data, max_file_bytes=cap)[2:] == [
         ("a.json", "read", f"file is over the {cap}-byte limit; 2 articles were read, the rest from item 2 on was not", "", 1)]
+
+
+def test_an_invalid_item_stops_the_reading_of_a_big_array():
+    """The rest of the array after an invalid item is not read (nor held): a few chunks, not 5 MB."""
+    data = ('[{"text": "one"}, {"text": tru}, ' + '{"text": "more"}, ' * 300_000 + '{"text": "last"}]').encode()
+    stream = io.BytesIO(data)
+    out = [getattr(x, "error", "ok") for x in read_file("a.json", stream)]
+    assert out == ["ok", "item 1: invalid JSON: Expecting value; the rest of the array was not read"]
+    assert len(data) > 5_000_000 and stream.tell() < 300_000
