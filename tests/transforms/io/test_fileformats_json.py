@@ -121,6 +121,10 @@ THREE = ("a.json#item 2", "jsonl", "three")
         (f'[{{"text": "one"}}, {NESTED}]',
          [ONE, ("a.json#item 1", "read", "item 1: invalid JSON: nested too deeply; the rest of the array was not read",
                 "[" * 200 + "…", 1)]),
+        # a short deep item at the end of the buffer (its excerpt is cut from the item's start)
+        ('[{"text": "one"}, ' + "[" * 1100,
+         [ONE, ("a.json#item 1", "read", "item 1: invalid JSON: nested too deeply; the rest of the array was not read",
+                "[" * 200 + "…", 1)]),
         ('[{"text": "one"}, 5, {"text": "three"}]', [ONE, ("a.json#item 1", "read", "item 1: JSON is a number, not an object", "5", 1), THREE]),
         ('[{"text": "one"}, {"title": "t", "text": ""}, {"text": "three"}]',
          [ONE, ("a.json#item 1", "read", "item 1: 'text' is empty", '{"title": "t", "text": ""}', 1), THREE]),
