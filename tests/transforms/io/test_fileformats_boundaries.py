@@ -216,3 +216,11 @@ def test_utf16_json_lines_are_transcoded_a_chunk_at_a_time():
         tracemalloc.stop()
     assert [a["origin"] for a in articles] == ["a.jsonl#line 1", "a.jsonl#line 3000002"] and dead == []
     assert peak < 2_000_000  # the text is 6 MB as UTF-16, 3 MB as UTF-8
+
+
+def test_a_raw_nul_byte_is_reported_at_its_first_column():
+    data = b'\x00{"text": "a"}\n{"text": "b\x00c\x00"}\n{"text": "ok"}\n'
+    articles, dead = read("a.jsonl", data)
+    assert [a["text"] for a in articles] == ["ok"]
+    assert [(d.source, d.error) for d in dead] == [
+        ("a.jsonl#line 1", "line 1: raw NUL byte at column 1"), ("a.jsonl#line 2", "line 2: raw NUL byte at column 12")]
