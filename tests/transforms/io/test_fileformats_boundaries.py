@@ -224,3 +224,17 @@ def test_a_raw_nul_byte_is_reported_at_its_first_column():
     assert [a["text"] for a in articles] == ["ok"]
     assert [(d.source, d.error) for d in dead] == [
         ("a.jsonl#line 1", "line 1: raw NUL byte at column 1"), ("a.jsonl#line 2", "line 2: raw NUL byte at column 12")]
+
+
+def test_more_dead_letters_whole():
+    # a lone surrogate in UTF-16 JSON Lines: the strict decoder's reason (a chunk is decoded at a time)
+    data = codecs.BOM_UTF16_LE + '{"text": "a"}\n'.encode("utf-16-le") + b"\x00\xd8" + '"}\n'.encode("utf-16-le")
+    articles, dead = read("a.jsonl", data)
+    assert articles == [] and [(d.source, d.stage, d.error[:28]) for d in dead] == [("a.jsonl", "read", "undecodable text at line 1: ")]
+    # an integer over the digit limit on a JSON line
+    assert dead_letters("b.jsonl", b'{"n": ' + b"7" * 5000 + b"}\n")[0][:3] == (
+        "b.jsonl#line 1", "read", "line 1: invalid JSON: Exceeds the limit (4300 digits) for integer string conversion: "
+        "value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit")
+    # binary data: every field
+    assert dead_letters("c.jsonl", b"\x00\x01" * 10) == [
+        ("c.jsonl", "read", "binary data: 20 NUL or control bytes in the first 20", "\\x00\\x01" * 10)]
