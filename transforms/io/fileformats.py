@@ -316,20 +316,29 @@ def _read_json_array(
         progress.where = f"item {index}"
         where = f"{path}#item {index}"
         skip_ws()
+        failed_at = -1  # where in the item the last attempt failed (-1: none yet)
         while True:
             try:
                 value, end = decoder.raw_decode(buf, pos)
                 break
             except json.JSONDecodeError as exc:
-                incomplete = exc.pos >= len(buf) - 1 or exc.msg.startswith("Unterminated")
-                if len(buf) - pos > limit:
+                # The buffer may end inside a token (`tr|ue`, `\u00|e9`, `1e|+5`), where the error sits
+                # a few characters before its end: an error is real when it stays at the same place
+                # once more text is read. An unterminated string only needs more text.
+                unterminated = exc.msg.startswith("Unterminated")
+                real = not unterminated and exc.pos - pos == failed_at
+                retried, failed_at = failed_at >= 0, exc.pos - pos
+                if not real and (retried or unterminated) and len(buf) - pos > limit:
                     yield reject(where, STAGE, f"item {index} is over the {limit}-byte limit; the rest of the array was not read", buf[pos:pos + 1000])
                     return
-                if not incomplete or eof or not more():
+                if real or eof or not more():
                     yield reject(where, STAGE, f"item {index}: invalid JSON: {exc.msg}; the rest of the array was not read", buf[pos:pos + 1000])
                     return
             except RecursionError:
                 yield reject(where, STAGE, f"item {index}: invalid JSON: nested too deeply; the rest of the array was not read", buf[pos:pos + 1000])
+                return
+            except ValueError as exc:  # an integer over the str->int digit limit
+                yield reject(where, STAGE, f"item {index}: invalid JSON: {exc}; the rest of the array was not read", buf[pos:pos + 1000])
                 return
         raw = buf[pos:end]
         pos = end

@@ -151,3 +151,90 @@ def test_a_json_array_that_ends_early_or_lacks_a_separator(data, where, error):
     articles, dead = read("a.json", data)
     assert [a["text"] for a in articles] == ["one"]
     assert [(d.source, d.error) for d in dead] == [(f"a.json#{where}", error)]
+
+
+def test_a_one_character_headline():
+    assert split_headline("A\nThe body is longer than one character.") == ("A", "The body is longer than one character.")
+
+
+def dead_letters(path: str, data: bytes, **kw) -> list[tuple]:
+    return [(d.source, d.stage, d.error, d.excerpt) for d in read(path, data, **kw)[1]]
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a.html"])
+def test_a_single_article_file_at_its_limit(name):
+    assert read(name, b"w" * 100, max_article_bytes=100)[1] == []
+    assert dead_letters(name, b"w" * 101, max_article_bytes=100) == [
+        (name, "read", "file is over the 100-byte article limit", "w" * 101)]
+    # the article limit is met before the file cap: the reason names the article limit
+    assert dead_letters(name, b"w" * 5000, max_article_bytes=100, max_file_bytes=1000) == [
+        (name, "read", "file is over the 100-byte article limit", "w" * 101)]
+
+
+def test_single_article_files_that_hold_only_white_space():
+    assert dead_letters("a.txt", b" \n\t ") == [("a.txt", "read", "empty file", " \n\t ")]
+    # no-break and em spaces: not blank as bytes, blank as text
+    assert dead_letters("b.txt", "\u00a0\u2003\n".encode()) == [("b.txt", "read", "empty file (only whitespace)", "\u00a0\u2003\n")]
+    assert dead_letters("c.html", "\u00a0\n".encode()) == [("c.html", "read", "empty file (only whitespace)", "\u00a0\n")]
+
+
+def test_a_json_document_over_the_article_limit():
+    data = json.dumps({"text": "x" * 300}, indent=1).encode()
+    assert dead_letters("a.json", data, max_article_bytes=100) == [
+        ("a.json", "read", "JSON document is over the 100-byte article limit", data[:101].decode())]
+
+
+def test_the_feed_cap_to_the_byte(monkeypatch):
+    """Feeds are parsed whole: over the feed cap (lowered here from 20 MB) the file is one
+    dead letter with the feed's reason, before the file cap is reached."""
+    from transforms.io import fileformats
+
+    rss = b"<rss version='2.0'><channel><item><title>T</title><description>Body</description></item></channel></rss>"
+    monkeypatch.setattr(fileformats, "DEFAULT_MAX_FEED_BYTES", len(rss))
+    articles, dead = read("a.rss", rss)
+    assert [a["title"] for a in articles] == ["T"] and dead == []
+    padded = rss + b" " * 5000
+    assert dead_letters("a.rss", padded, max_file_bytes=1000) == [
+        ("a.rss", "read", f"feed file is over the {len(rss)}-byte limit", (rss + b" ").decode())]
+    # the file cap under the feed cap: the file cap's reason
+    assert [d[2] for d in dead_letters("a.rss", padded, max_file_bytes=50)] == [
+        "file is over the 50-byte limit; 0 articles were read, the rest from the start on was not"]
+    assert dead_letters("b.atom", b" \n ") == [("b.atom", "read", "empty file", " \n ")]
+
+
+def test_utf16_json_lines_are_transcoded_a_chunk_at_a_time():
+    """A UTF-16 file is read through a UTF-8 view a chunk at a time, not decoded whole."""
+    import tracemalloc
+
+    text = '{"text": "first"}\n' + "\n" * 3_000_000 + '{"text": "last"}\n'
+    data = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    tracemalloc.start()
+    try:
+        articles, dead = read("a.jsonl", data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [a["origin"] for a in articles] == ["a.jsonl#line 1", "a.jsonl#line 3000002"] and dead == []
+    assert peak < 2_000_000  # the text is 6 MB as UTF-16, 3 MB as UTF-8
+
+
+def test_a_raw_nul_byte_is_reported_at_its_first_column():
+    data = b'\x00{"text": "a"}\n{"text": "b\x00c\x00"}\n{"text": "ok"}\n'
+    articles, dead = read("a.jsonl", data)
+    assert [a["text"] for a in articles] == ["ok"]
+    assert [(d.source, d.error) for d in dead] == [
+        ("a.jsonl#line 1", "line 1: raw NUL byte at column 1"), ("a.jsonl#line 2", "line 2: raw NUL byte at column 12")]
+
+
+def test_more_dead_letters_whole():
+    # a lone surrogate in UTF-16 JSON Lines: the strict decoder's reason (a chunk is decoded at a time)
+    data = codecs.BOM_UTF16_LE + '{"text": "a"}\n'.encode("utf-16-le") + b"\x00\xd8" + '"}\n'.encode("utf-16-le")
+    articles, dead = read("a.jsonl", data)
+    assert articles == [] and [(d.source, d.stage, d.error[:28]) for d in dead] == [("a.jsonl", "read", "undecodable text at line 1: ")]
+    # an integer over the digit limit on a JSON line
+    assert dead_letters("b.jsonl", b'{"n": ' + b"7" * 5000 + b"}\n")[0][:3] == (
+        "b.jsonl#line 1", "read", "line 1: invalid JSON: Exceeds the limit (4300 digits) for integer string conversion: "
+        "value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit")
+    # binary data: every field
+    assert dead_letters("c.jsonl", b"\x00\x01" * 10) == [
+        ("c.jsonl", "read", "binary data: 20 NUL or control bytes in the first 20", "\\x00\\x01" * 10)]

@@ -5,6 +5,7 @@ updated in place only when the labels of its steps do not change)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import apache_beam as beam
@@ -50,3 +51,34 @@ def test_settings_reach_every_file_read(tmp_path: Path):
             ]),
             label="DeadLetters",
         )
+
+
+def test_a_label_given_to_the_composite_names_its_steps():
+    """``p | ReadArticles(..., label=...)`` (no ``>>``) names the steps after that label."""
+    p = beam.Pipeline()
+    _ = p | ReadArticles(["in/*.jsonl"], label="ReadNews")
+    names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    assert {"ReadNews/Patterns", "ReadNews/ReadFiles"} <= names
+    assert not any(n.startswith("ReadArticles") for n in names)
+
+
+@pytest.mark.slow
+def test_patterns_in_folders_whose_names_are_not_utf8(tmp_path: Path):
+    """A pattern from the command line naming a Latin-1 folder arrives as a str with
+    surrogate escapes, which no Beam coder takes: it travels as bytes and the folder is read.
+    A pattern given as bytes is taken as it is."""
+    root = os.fsencode(tmp_path)
+    for folder, text in ((b"d\xe9p\xeaches", "from a Latin-1 folder"), (b"b\xe9", "from a bytes pattern")):
+        os.mkdir(os.path.join(root, folder))
+        with open(os.path.join(root, folder, b"a.jsonl"), "wb") as fh:
+            fh.write(json.dumps({"text": text}).encode() + b'\n{"oops"\n')
+    pattern = os.fsdecode(os.path.join(root, b"d\xe9p\xeaches")) + "/*.jsonl"
+    assert "\udce9" in pattern
+    shown = {"d": f"{tmp_path}/d\\xe9p\\xeaches/a.jsonl", "b": f"{tmp_path}/b\\xe9/a.jsonl"}
+    with TestPipeline() as p:
+        articles, dead = p | ReadArticles([pattern, os.path.join(root, b"b\xe9", b"*.jsonl")])
+        assert_that(articles | "Texts" >> beam.Map(lambda a: (a["origin"], a["text"])),
+                    equal_to([(shown["d"] + "#line 1", "from a Latin-1 folder"), (shown["b"] + "#line 1", "from a bytes pattern")]),
+                    label="Articles")
+        assert_that(dead | "Sources" >> beam.Map(lambda d: d["source"]),
+                    equal_to([shown["d"] + "#line 2", shown["b"] + "#line 2"]), label="DeadLetters")

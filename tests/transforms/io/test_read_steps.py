@@ -180,3 +180,11 @@ def test_a_read_failing_half_way_logs_its_traceback_at_debug_level(tmp_path: Pat
     [record] = [r for r in caplog.records if r.name == "transforms.io.read"]
     assert record.levelno == logging.DEBUG and record.getMessage() == f"reading {path} failed"
     assert record.exc_info is not None and record.exc_info[0] is OSError
+
+
+def test_an_object_store_output_folder_with_a_trailing_slash():
+    """``gs://`` folders are not made absolute by the OS, so the slash is cut here."""
+    assert output_inside_inputs(["gs://b/out/articles/*.jsonl"], "gs://b/out/") == "gs://b/out/articles/*.jsonl"
+    assert output_inside_inputs(["gs://b/out/summary.json"], "gs://b/out//") == "gs://b/out/summary.json"
+    assert output_inside_inputs(["gs://b/out/articles/*.jsonl"], "gs://b/out2/") is None
+    assert output_inside_inputs(["gs://b/OUTX/articles/*.jsonl"], "gs://b/OUTX/") == "gs://b/OUTX/articles/*.jsonl"
