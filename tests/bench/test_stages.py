@@ -100,7 +100,10 @@ def test_workers_are_the_processes_that_work_not_their_shell_wrappers():
             time.sleep(0.1)
             found = workers.cpu()
         assert wrapper.pid not in found  # the shell only waits
-        assert len(found) == 1 and next(iter(found.values())) >= 0.2  # the python process it started
+        # the python process it started (other children of this test process, left by earlier tests
+        # in the same xdist worker, may be counted too: they are not this test's business)
+        started = [c.pid for c in __import__("psutil").Process(wrapper.pid).children()]
+        assert len(started) == 1 and found.get(started[0], 0.0) >= 0.2
     finally:
         for child in __import__("psutil").Process(wrapper.pid).children(recursive=True):
             child.kill()
