@@ -57,12 +57,7 @@ def _inputs(bench_articles: int) -> Iterator[tuple[str, str, str, str]]:
             yield f"{name}:{i}:und", row["text"], "und", title
             article = prepared(row)
             if article is not None:
-                yield (
-                    f"{name}:{i}:normalized",
-                    article["text"],
-                    article.get("language") or "und",
-                    article.get("title") or "",
-                )
+                yield _input(f"{name}:{i}:normalized", article)
     if bench_articles:
         folder = os.path.join(REPO, "bench", "data", str(bench_articles))
         files = sorted(glob.glob(os.path.join(folder, "*.jsonl")))
@@ -72,12 +67,12 @@ def _inputs(bench_articles: int) -> Iterator[tuple[str, str, str, str]]:
             for i, row in enumerate(_rows(path)):
                 article = prepared(row)
                 if article is not None:
-                    yield (
-                        f"{os.path.basename(path)}:{i}",
-                        article["text"],
-                        article.get("language") or "und",
-                        article.get("title") or "",
-                    )
+                    yield _input(f"{os.path.basename(path)}:{i}", article)
+
+
+def _input(key: str, article: dict) -> tuple[str, str, str, str]:
+    """A normalized article as the tagger's input: key, text, language, title."""
+    return key, article["text"], article.get("language") or "und", article.get("title") or ""
 
 
 def main(argv: list[str] | None = None) -> int:
