@@ -342,13 +342,17 @@ def _read_json_array(
                 return
         raw = buf[pos:end]
         pos = end
-        try:
-            article = article_from_object(value, where, "jsonl", fields)
-        except RejectedInput as exc:
-            yield reject(where, STAGE, f"item {index}: {exc}", raw)
+        size = len(raw) if raw.isascii() else len(raw.encode("utf-8"))
+        if size > limit:  # it fit the buffer, but a JSON Lines line this long is refused too
+            yield reject(where, STAGE, f"item {index} is {size} bytes, over the {limit} limit", raw)
         else:
-            progress.articles += 1
-            yield article
+            try:
+                article = article_from_object(value, where, "jsonl", fields)
+            except RejectedInput as exc:
+                yield reject(where, STAGE, f"item {index}: {exc}", raw)
+            else:
+                progress.articles += 1
+                yield article
         index += 1
         sep = skip_ws()
         if sep == ",":

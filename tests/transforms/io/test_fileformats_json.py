@@ -106,6 +106,16 @@ def test_an_item_over_the_limit_that_is_not_a_string():
     assert outcome("a.json", data) == [("a.json#item 0", "jsonl", "one")]
 
 
+
+def test_a_whole_item_over_the_limit_is_its_own_dead_letter_and_the_array_goes_on():
+    """An item decoded whole is still held to the limit a JSON Lines line is held to, in UTF-8
+    bytes (not characters); the items after it are read."""
+    big = '{"text": "' + "é" * 20 + '"}'  # 32 characters, 52 bytes
+    data = '[{"text": "one"}, ' + big + ', {"text": "two"}]'
+    over = ("a.json#item 1", "read", "item 1 is 52 bytes, over the 51 limit", big, 1)
+    assert outcome("a.json", data, max_article_bytes=51) == [ONE, over, ("a.json#item 2", "jsonl", "two")]
+    assert outcome("a.json", data, max_article_bytes=52)[1] == ("a.json#item 1", "jsonl", "é" * 20)
+
 NESTED = "[" * 100_000 + "]" * 100_000
 ONE = ("a.json#item 0", "jsonl", "one")
 THREE = ("a.json#item 2", "jsonl", "three")
