@@ -1,7 +1,8 @@
 """Memory across scheduled runs (``--state``): pure functions, the Beam reader and
 writer, and two real runs of ``python -m pipeline`` sharing one state folder (in this process,
-``run_main``: their outputs and state are what is tested; a damaged state's exit status and one-line
-error are tested in a child by ``tests/pipeline/test_safety.py``)."""
+``run_main``: their outputs and state are what is tested; the rerun that must repeat them runs in a
+child, another process; a damaged state's exit status and one-line error are tested in a child by
+``tests/pipeline/test_safety.py``)."""
 
 import base64
 import datetime as dt
@@ -17,7 +18,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.support.cli import read_jsonl, run_main
+from tests.support.cli import read_jsonl, run_cli, run_main
 from transforms.state import memory
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
 from transforms.dedup.minhash import Sketcher, signature_of
@@ -507,11 +508,12 @@ def test_the_crashed_generation_was_ignored_and_cleaned_up(two_runs):
     assert memory.generations(two_runs["state"]) == sorted([pointer["previous"], pointer["generation"]])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_same_inputs_and_same_state_give_the_same_marks_and_stories(two_runs, tmp_path):
     state = str(tmp_path / "state")
     shutil.copytree(two_runs["snapshot"], state)
-    again = run_main("--input", two_runs["run2_in"], "--output", str(tmp_path / "out"), "--state", state)
+    # in a child: another process than the fixture's run (a per-process hash seed must not change an id)
+    again = run_cli("--input", two_runs["run2_in"], "--output", str(tmp_path / "out"), "--state", state)
     assert again.returncode == 0, again.stderr[-2000:]
     first = articles_by_url(str(two_runs["root"] / "out2"))
     second = articles_by_url(str(tmp_path / "out"))
