@@ -1,7 +1,8 @@
 """End to end: one folder whose files trigger many dead-letter reasons through ``python -m pipeline``.
 Each bad part is one dead letter naming its source, stage and exact reason, each good one one article,
 and nothing is counted twice or lost (the pure checks of each reason are in
-tests/transforms/test_dead_letter_reasons.py; docs/testing.md lists reason -> test)."""
+tests/transforms/test_dead_letter_reasons.py; docs/testing.md lists reason -> test). The run is in this
+process (``run_main``): only its outputs are asserted."""
 
 import gzip
 import json
@@ -9,10 +10,10 @@ import os
 
 import pytest
 
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_main
 from tests.support.samples import TEXT_EN
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 GOOD = json.dumps({"title": "Good", "text": TEXT_EN})
 
@@ -66,7 +67,7 @@ def test_folder_of_failures_gives_one_exact_dead_letter_each_and_conserves(tmp_p
         (src / name).write_bytes(data)
     out = tmp_path / "out"
 
-    result = run_cli("--input", str(src), "--input", str(tmp_path / "missing" / "*.jsonl"), "--output", str(out))
+    result = run_main("--input", str(src), "--input", str(tmp_path / "missing" / "*.jsonl"), "--output", str(out))
     assert result.returncode == 0, result.stderr
 
     articles = read_jsonl(out / "articles")

@@ -1,6 +1,7 @@
 """End to end: a folder of hostile and foreign inputs through ``python -m pipeline``.
 Nothing crashes, every input is once an article or counted in a dead letter, and the
-outputs are valid UTF-8 with no credential in them."""
+outputs are valid UTF-8 with no credential in them. The run is in this process (``run_main``): only
+its outputs are asserted."""
 
 import gzip
 import json
@@ -10,10 +11,10 @@ import shutil
 import pytest
 
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_main
 from tests.support.samples import TEXT_EN
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 
 def _jsonl_line(i: int) -> bytes:
@@ -41,7 +42,7 @@ def test_hostile_folder_conserves_every_input(tmp_path):
         shutil.copy(REPO / "tests" / "data" / "inputs" / name, src / name)
     out = tmp_path / "out"
 
-    result = run_cli("--input", str(src), "--output", str(out))
+    result = run_main("--input", str(src), "--output", str(out))
     assert result.returncode == 0, result.stderr
 
     articles = read_jsonl(out / "articles")  # strict UTF-8: a lone surrogate would fail here

@@ -3,7 +3,7 @@
 good part one article, and the run conserves its inputs (inputs = articles + dead letters). A linked
 page that is not HTML or is empty is no dead letter: the entry keeps its summary (counted as
 ``full_text.failed``). An OPML file whose DOCTYPE only the XML parser sees (UTF-7) stops the start
-(status 2). docs/testing.md maps every reason to its test."""
+(status 2, in a child). docs/testing.md maps every reason to its test."""
 
 import json
 import os
@@ -12,12 +12,11 @@ import pytest
 import yaml
 
 from pipeline import exitcodes
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_cli, run_main
 from tests.support.feeds import rss
 from tests.support.httpserver import LocalHTTPServer, serve_bytes, serve_feed
 from tests.support.samples import TEXT_EN
 
-pytestmark = pytest.mark.e2e
 
 ITEM_PAD = "p" * 2000  # an ignored field: makes the array long enough to be decoded in several chunks
 
@@ -59,6 +58,7 @@ PAGE = (b"<html><head><title>Full story</title></head><body><article><h1>Full st
         + b"</article></body></html>")
 
 
+@pytest.mark.slow
 def test_rare_failure_paths_are_exact_dead_letters_and_the_run_conserves(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -75,7 +75,8 @@ def test_rare_failure_paths_are_exact_dead_letters_and_the_run_conserves(tmp_pat
             "min_delay_seconds": 0.0}))
         (tmp_path / "job.yaml").write_text(yaml.safe_dump({"version": 1, "feeds": "feeds.yaml"}))
         out = tmp_path / "out"
-        result = run_cli("--input", str(src), "--feed", feed_url, "--output", str(out),
+        # in this process (run_main): the outputs and the log lines are asserted, not the process
+        result = run_main("--input", str(src), "--feed", feed_url, "--output", str(out),
                          "--config", str(tmp_path / "job.yaml"), "--log-level", "debug")
         assert result.returncode == 0, result.stderr[-3000:]
         assert [server.hits(f"/story/{i}") for i in range(3)] == [1, 1, 1]
@@ -101,6 +102,7 @@ def test_rare_failure_paths_are_exact_dead_letters_and_the_run_conserves(tmp_pat
     assert summary["articles"] == 84 + 4 and summary["dead_letters"] == 6
 
 
+@pytest.mark.e2e
 def test_an_opml_doctype_only_the_xml_parser_sees_stops_the_start(tmp_path):
     """UTF-7 hides ``<!DOCTYPE`` from the byte scan of every other encoding; lxml decodes it and the
     second check refuses the document: the configuration is refused before anything runs."""

@@ -1,7 +1,8 @@
 """End to end: non-default settings from a ``--config`` file change what ``python -m pipeline`` does.
 A near-duplicate threshold just below and just above a pair's similarity, a retention so short that
 the second ``--state`` run has forgotten the first, and a topic ``window`` wider than the taxonomy's
-(its own small taxonomy file: configs/topics.yaml is not what is tested here)."""
+(its own small taxonomy file: configs/topics.yaml is not what is tested here).
+The runs are in this process (``run_main``): only their outputs are asserted."""
 
 import json
 import time
@@ -9,11 +10,11 @@ import time
 import pytest
 import yaml
 
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_main
 from tests.support.samples import LANGS, SMALL_TAXONOMY
 from transforms.dedup.minhash import Sketcher, verify
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 WORDS = ("the council approved a new budget for schools roads and parks after a long debate on taxes "
          "while residents asked for more buses cleaner streets safer crossings and longer library hours "
@@ -38,7 +39,7 @@ def write_articles(folder, *articles) -> str:
 
 def run(tmp_path, name, src, config, *extra):
     out = tmp_path / name
-    result = run_cli("--input", src, "--output", str(out), "--config", config, *extra)
+    result = run_main("--input", src, "--output", str(out), "--config", config, *extra)
     assert result.returncode == 0, result.stderr
     return {a["title"]: a for a in read_jsonl(out / "articles")}
 
@@ -64,17 +65,19 @@ def test_near_duplicate_threshold_just_below_and_above_the_pair(tmp_path, thresh
 
 
 def test_short_retention_forgets_the_first_run(tmp_path):
-    short = write_config(tmp_path, SMALL_TAXONOMY, "short.yaml", dedup={"retention_days": 10 / 86400})  # 10 s
+    short = write_config(tmp_path, SMALL_TAXONOMY, "short.yaml", dedup={"retention_days": 3 / 86400})  # 3 s
     day = write_config(tmp_path, SMALL_TAXONOMY, "day.yaml", dedup={"retention_days": 1})
     article = {"title": "Budget", "text": NEAR_A, "url": "https://a.example/a"}
     state = str(tmp_path / "state")
+    # the third run starts over 3 s after the first (its first_seen); 1.5 s more for times kept to the second
+    forgotten_from = time.time() + 3 + 1.5
     first = run(tmp_path, "out1", write_articles(tmp_path / "in1", article), short, "--state", state)
     assert first["Budget"]["dedup"]["status"] == "unique"
     # control: with a day of retention the copy is remembered (the state does hold the first run)
     copy = dict(article, url="https://a.example/a?again=1")
     second = run(tmp_path, "out2", write_articles(tmp_path / "in2", copy), day, "--state", state)
     assert second["Budget"]["dedup"] == {"status": "exact_duplicate", "duplicate_of": first["Budget"]["id"]}
-    time.sleep(11)
+    time.sleep(max(0.0, forgotten_from - time.time()))  # mostly 0: the two runs took longer than that
     third = run(tmp_path, "out3", write_articles(tmp_path / "in3", dict(copy, url="https://a.example/a?third=1")),
                 short, "--state", state)
     assert third["Budget"]["dedup"] == {"status": "unique", "duplicate_of": None}

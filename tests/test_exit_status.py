@@ -36,7 +36,7 @@ def earlier_run(tmp_path_factory):
              json.dumps({"title": "Trêve", "text": TEXT_FR}), "{broken"]
     (src / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = base / "out"
-    result = run_cli("--input", str(src / "*.jsonl"), "--output", str(out))
+    result = run_main("--input", str(src / "*.jsonl"), "--output", str(out))  # only sets up: in this process
     assert result.returncode == 0, result.stderr
     return src, out, snapshot(out)
 

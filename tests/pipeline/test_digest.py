@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import digest as digest_cli
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_main
 from tests.support.samples import TEXT_EN, TEXT_FR
 from tests.support.tables import article, write_tables
 
@@ -62,12 +62,12 @@ def test_digest_with_state_after_real_runs(tmp_path):
                     "published_at": today.isoformat()}) + "\n", encoding="utf-8")
     out, state = tmp_path / "out", tmp_path / "state"
     args = ("--input", str(inputs / "*.jsonl"), "--output", str(out), "--state", str(state), "--incremental")
-    first = run_cli(*args)
+    first = run_main(*args)  # the runs in this process; the digest command in a child
     assert first.returncode == 0, first.stderr
     (inputs / "b.jsonl").write_text(
         json.dumps({"title": "Cessez-le-feu", "text": TEXT_FR, "published_at": today.isoformat()}) + "\n",
         encoding="utf-8")
-    second = run_cli(*args, "--digest")
+    second = run_main(*args, "--digest")
     assert second.returncode == 0, second.stderr
     assert "digest:" in second.stdout and (out / "digest" / "index.html").exists()
     stories = {a["title"]: a["story_id"] for a in read_jsonl(out / "articles")}

@@ -8,12 +8,12 @@ import json
 import pytest
 
 from transforms.io.feedcache import cache_key
-from tests.support.cli import run_cli
+from tests.support.cli import run_main
 from tests.support.feeds import rss
 from tests.support.httpserver import LocalHTTPServer, serve_feed
 
 
-@pytest.mark.e2e
+@pytest.mark.slow  # the run in this process: the cache file and the requests are what is asserted
 def test_a_version_1_feed_cache_is_still_used_then_rewritten_without_the_credentialed_url(tmp_path):
     state, out = tmp_path / "state", tmp_path / "out"
     (state / "feeds").mkdir(parents=True)
@@ -22,7 +22,7 @@ def test_a_version_1_feed_cache_is_still_used_then_rewritten_without_the_credent
         feed = server.url("/feed.xml") + "?token=t0k3n-value"
         old = {"version": 1, "feeds": {feed: {"etag": '"v1"'}}}
         (state / "feeds" / "feed_cache.json").write_text(json.dumps(old))
-        done = run_cli("--feed", feed, "--allow-private-networks", "--state", str(state), "--output", str(out))
+        done = run_main("--feed", feed, "--allow-private-networks", "--state", str(state), "--output", str(out))
         asked = [s.headers.get("If-None-Match") for s in server.seen if s.path == "/feed.xml"]
     assert asked == ['"v1"'], done.stderr[-2000:]  # the old entry answered the conditional GET: a 304
     assert "Traceback" not in done.stderr and done.returncode in (0, 3), done.stderr[-2000:]  # 3: nothing new read

@@ -9,10 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_cli, run_main
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
-
-pytestmark = pytest.mark.e2e  # every test here runs python -m pipeline (and most the emulator)
 
 INPUTS = {
     "a.jsonl": "\n".join(
@@ -51,6 +49,7 @@ def blobs_jsonl(client, bucket, prefix):
     return records
 
 
+@pytest.mark.e2e
 def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):
     bucket = gcs_emulator.bucket("news-gcs-e2e")
     local_in = tmp_path / "in"
@@ -62,8 +61,9 @@ def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):
     gs = run_cli("--input", "gs://news-gcs-e2e/in/*.jsonl", "--input", "gs://news-gcs-e2e/in/*.txt",
                  "--output", "gs://news-gcs-e2e/out", "--state", "gs://news-gcs-e2e/state", env=gcs_emulator.env)
     assert gs.returncode == 0, gs.stderr
-    local = run_cli("--input", str(local_in / "*.jsonl"), "--input", str(local_in / "*.txt"),
-                    "--output", str(tmp_path / "out"))
+    # the gs:// run in a child (a fresh process must find the emulator on its own); the reference in this one
+    local = run_main("--input", str(local_in / "*.jsonl"), "--input", str(local_in / "*.txt"),
+                     "--output", str(tmp_path / "out"))
     assert local.returncode == 0, local.stderr
 
     client = gcs_emulator.client()
@@ -86,6 +86,7 @@ def test_gs_input_output_state_match_a_local_run(gcs_emulator, tmp_path):
     assert {f"out/{f}" for f in marker["files"] if f.endswith(".parquet")} == set(parquet)
 
 
+@pytest.mark.e2e
 def test_gs_incremental_run_commits_manifest_in_gs_state(gcs_emulator):
     bucket = gcs_emulator.bucket("news-gcs-sched")
     bucket.blob("in/a.jsonl").upload_from_string(INPUTS["a.jsonl"])
@@ -97,10 +98,11 @@ def test_gs_incremental_run_commits_manifest_in_gs_state(gcs_emulator):
     assert any(n.startswith("state/manifest/run-") and n.endswith(".json") for n in names)
     assert any(n.startswith("out/articles/run=") for n in names)
     assert not any("_staging" in n or ".tmp" in n for n in names)
-    again = run_cli(*args, env=gcs_emulator.env)
+    again = run_main(*args, env=gcs_emulator.env)  # reads the manifest the child committed
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
+@pytest.mark.slow  # in this process: only the tables are asserted
 def test_parquet_partitions_read_back_with_pyarrow(tmp_path):
     import pyarrow.dataset as ds
 
@@ -111,7 +113,7 @@ def test_parquet_partitions_read_back_with_pyarrow(tmp_path):
     config.write_text(f"version: 1\ntopics: {REPO / 'configs' / 'topics.yaml'}\noutput:\n  format: both\n",
                       encoding="utf-8")
     out = tmp_path / "out"
-    result = run_cli("--input", str(src / "*.jsonl"), "--output", str(out), "--config", str(config))
+    result = run_main("--input", str(src / "*.jsonl"), "--output", str(out), "--config", str(config))
     assert result.returncode == 0, result.stderr
 
     folders = sorted(p.name for p in (out / "articles_parquet").iterdir())
@@ -135,6 +137,7 @@ def test_parquet_partitions_read_back_with_pyarrow(tmp_path):
     assert table.schema.field("published_at").type.tz == "UTC"
 
 
+@pytest.mark.e2e
 def test_parquet_format_must_be_known(tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text(f"version: 1\ntopics: {REPO / 'configs' / 'topics.yaml'}\noutput:\n  format: parquet\n",

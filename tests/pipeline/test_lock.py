@@ -128,26 +128,6 @@ def test_a_waiting_lease_gets_the_lock_when_the_holder_ends(tmp_path):
     lease.release()
 
 
-@pytest.mark.e2e
-def test_a_run_on_a_locked_output_fails_at_once_with_the_locked_status(tmp_path):
-    from tests.support.cli import run_cli
-
-    out = tmp_path / "out"
-    (tmp_path / "a.jsonl").write_text('{"title": "t", "text": "some words here"}\n', encoding="utf-8")
-    proc = start_holder(out)
-    try:
-        started = time.monotonic()
-        result = run_cli("--input", str(tmp_path / "a.jsonl"), "--output", str(out))
-        assert result.returncode == exitcodes.LOCKED, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
-        assert "in use by another newsbeam run holder" in result.stderr and "--wait-for-lock" in result.stderr
-        assert time.monotonic() - started < 60
-        assert not (out / "articles").exists()
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 # ------------------------------------------------------------------ Cloud Storage
 
 

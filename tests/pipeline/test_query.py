@@ -13,7 +13,7 @@ import pytest
 from pipeline import query
 from pipeline.views import Views, group_by_keys, hive_keys
 from tests.support import REPO
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_main
 from tests.support.tables import article, write_tables
 
 DAY = dt.date(2026, 3, 15)
@@ -102,7 +102,7 @@ def test_parquet_counts_per_topic_equal_the_jsonl_counts(tmp_path):
     out = tmp_path / "out"
     sample = REPO / "data" / "sample"
     inputs = [a for ext in ("jsonl", "jsonl.gz", "txt", "html", "rss", "atom") for a in ("--input", f"{sample}/*.{ext}")]
-    result = run_cli(*inputs, "--output", str(out))
+    result = run_main(*inputs, "--output", str(out))  # the runs in this process; the query command in a child
     assert result.returncode == 0, result.stderr
     articles = read_jsonl(out / "articles")
     expected = collections.Counter(t["name"] for a in articles for t in a["topics"])
@@ -121,7 +121,7 @@ def test_parquet_counts_per_topic_equal_the_jsonl_counts(tmp_path):
         stories_ids = sorted(r[0] for r in con.execute("SELECT story_id FROM stories").fetchall())
         assert stories_ids == sorted({a["story_id"] for a in articles})
     # a second plain run into the same output replaces the tables, never adds to them
-    again = run_cli(*inputs, "--output", str(out))
+    again = run_main(*inputs, "--output", str(out))
     assert again.returncode == 0, again.stderr
     with Views(str(out)) as views:
         assert views.connection.execute("SELECT count(*) FROM articles").fetchone()[0] == len(articles)

@@ -125,6 +125,7 @@ def test_overlapping_runs_one_fails_at_once_one_waits(tmp_path):
             refused = run_cli("--input", str(small), "--output", str(out))
             assert refused.returncode == exitcodes.LOCKED, refused.stderr
             assert len(refused.stderr.strip().splitlines()) == 1 and "in use by another newsbeam run" in refused.stderr
+            assert "--wait-for-lock" in refused.stderr and not (out / "articles").exists()
             assert time.monotonic() - started < 300
             waiting = popen_cli("--input", str(small), "--output", str(out), "--wait-for-lock", "600", "-v")
             lines, reader = lines_of(waiting.stderr)
@@ -177,7 +178,7 @@ def test_damaged_state_stops_the_run_with_one_line(tmp_path):
     shard.write_bytes(data)
     (state / "memory" / "CURRENT").write_text("garbage")
     result = run_cli(*args)
-    assert result.returncode == exitcodes.USAGE and "CURRENT is damaged" in result.stderr
+    assert result.returncode == exitcodes.USAGE and "CURRENT is damaged" in result.stderr and "--state" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

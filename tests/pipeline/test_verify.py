@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.verify import Expected, Report, check_markers, check_records, verify
 from tests.support import REPO
-from tests.support.cli import run_cli
+from tests.support.cli import run_main
 from tests.support.samples import TEXT_DE, TEXT_EN, TEXT_FR
 
 
@@ -68,7 +68,8 @@ def good_run(tmp_path_factory):
     (src / "empty.txt").write_text("", encoding="utf-8")
     out = root / "out"
     patterns = [str(src / "*.jsonl"), str(src / "*.txt")]
-    result = run_cli(*[a for p in patterns for a in ("--input", p)], "--output", str(out))
+    # in this process (run_main): the tests read its outputs; the verify command runs in a child
+    result = run_main(*[a for p in patterns for a in ("--input", p)], "--output", str(out))
     assert result.returncode == 0, result.stderr
     return out, patterns
 
@@ -104,7 +105,7 @@ def test_a_lost_article_is_found(good_run, tmp_path):
     assert done.returncode == 1 and "VIOLATION" in done.stdout
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_doubled_file_and_a_lost_dead_letter_are_found(good_run, tmp_path):
     out, patterns = broken_copy(good_run, tmp_path)
     shard = next((out / "articles").glob("*.jsonl"))
@@ -117,7 +118,7 @@ def test_a_doubled_file_and_a_lost_dead_letter_are_found(good_run, tmp_path):
     assert "rejected input parts have no dead letter" in text
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_missing_markers_and_leftover_staging_are_found(good_run, tmp_path):
     out, patterns = broken_copy(good_run, tmp_path)
     (out / "_SUCCESS").unlink()
@@ -128,16 +129,16 @@ def test_missing_markers_and_leftover_staging_are_found(good_run, tmp_path):
     assert "no completion marker lists" in text
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_incremental_runs_pass(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.jsonl").write_text(json.dumps({"title": "A", "text": TEXT_EN}) + "\n{bad\n", encoding="utf-8")
     out, state = tmp_path / "out", tmp_path / "state"
     args = ("--input", str(src / "*.jsonl"), "--output", str(out), "--state", str(state), "--incremental")
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0  # both runs in this process: their outputs are verified
     (src / "b.jsonl").write_text(json.dumps({"title": "B", "text": TEXT_FR}) + "\n", encoding="utf-8")
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0
     report = verify(str(out), [str(src / "*.jsonl")])
     assert report.violations == [], report.violations
     assert any("2 scheduled runs with a marker" in line for line in report.lines)

@@ -1,5 +1,8 @@
 """Memory across scheduled runs (``--state``): pure functions, the Beam reader and
-writer, and two real runs of ``python -m pipeline`` sharing one state folder."""
+writer, and two real runs of ``python -m pipeline`` sharing one state folder (in this process,
+``run_main``: their outputs and state are what is tested; the rerun that must repeat them runs in a
+child, another process; a damaged state's exit status and one-line error are tested in a child by
+``tests/pipeline/test_safety.py``)."""
 
 import base64
 import datetime as dt
@@ -15,7 +18,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.support.cli import read_jsonl, run_cli
+from tests.support.cli import read_jsonl, run_cli, run_main
 from transforms.state import memory
 from transforms.dedup.exact import EXACT, NEAR, UNIQUE, Edge, Node, node_of, resolve_duplicates
 from transforms.dedup.minhash import Sketcher, signature_of
@@ -444,7 +447,7 @@ def two_runs(tmp_path_factory):
     state = str(root / "state")
     run1_in = write_jsonl(root / "in1" / "a.jsonl", RUN1)
     run2_in = write_jsonl(root / "in2" / "b.jsonl", RUN2)
-    first = run_cli("--input", run1_in, "--output", str(root / "out1"), "--state", state)
+    first = run_main("--input", run1_in, "--output", str(root / "out1"), "--state", state)
     assert first.returncode == 0, first.stderr[-2000:]
     snapshot = str(root / "state-after-run1")
     shutil.copytree(state, snapshot)
@@ -454,12 +457,12 @@ def two_runs(tmp_path_factory):
     crashed = memory.plan_run(state, now=run1_time + dt.timedelta(seconds=1), token="crashed")
     bogus = record("crashed-id", crashed.run_time, url="https://wire.example/kestria", story="s-crashed")
     write_generation(state, crashed.generation, [bogus])
-    second = run_cli("--input", run2_in, "--output", str(root / "out2"), "--state", state)
+    second = run_main("--input", run2_in, "--output", str(root / "out2"), "--state", state)
     assert second.returncode == 0, second.stderr[-2000:]
     return {"root": root, "state": state, "snapshot": snapshot, "run2_in": run2_in, "crashed": crashed.generation}
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_second_run_marks_copies_with_the_first_runs_ids_and_stories(two_runs):
     root = two_runs["root"]
     run1 = articles_by_url(str(root / "out1"))
@@ -488,7 +491,7 @@ def test_second_run_marks_copies_with_the_first_runs_ids_and_stories(two_runs):
     assert set(stories[dam["story_id"]]["article_ids"]) == {exact["id"], spanish["id"]}
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_the_crashed_generation_was_ignored_and_cleaned_up(two_runs):
     run2 = articles_by_url(str(two_runs["root"] / "out2"))
     assert "crashed-id" not in json.dumps(run2)
@@ -509,23 +512,13 @@ def test_the_crashed_generation_was_ignored_and_cleaned_up(two_runs):
 def test_same_inputs_and_same_state_give_the_same_marks_and_stories(two_runs, tmp_path):
     state = str(tmp_path / "state")
     shutil.copytree(two_runs["snapshot"], state)
+    # in a child: another process than the fixture's run (a per-process hash seed must not change an id)
     again = run_cli("--input", two_runs["run2_in"], "--output", str(tmp_path / "out"), "--state", state)
     assert again.returncode == 0, again.stderr[-2000:]
     first = articles_by_url(str(two_runs["root"] / "out2"))
     second = articles_by_url(str(tmp_path / "out"))
     view = lambda arts: {u: (a["id"], a["dedup"], a["story_id"]) for u, a in arts.items()}  # noqa: E731
     assert view(second) == view(first)
-
-
-@pytest.mark.e2e
-def test_a_damaged_state_stops_the_run_with_one_line(tmp_path):
-    state = tmp_path / "state"
-    (state / "memory").mkdir(parents=True)
-    (state / "memory" / "CURRENT").write_text("{oops", encoding="utf-8")
-    inp = write_jsonl(tmp_path / "in" / "a.jsonl", RUN1[:1])
-    proc = run_cli("--input", inp, "--output", str(tmp_path / "out"), "--state", str(state))
-    assert proc.returncode == 2
-    assert "--state" in proc.stderr and "damaged" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------ gs://
