@@ -150,6 +150,11 @@ def test_a_background_cue_in_an_earlier_sentence_does_not_count(end):
     assert _one(f"Since May{end} Sanctions rose.").hits[0].background is False
 
 
+def test_a_background_cue_right_after_a_sentence_end_counts():
+    assert _one("Calm.Amid sanctions, prices rose.").hits[0].background is True
+    assert _one("Calm.\nAmid sanctions, prices rose.").hits[0].background is True
+
+
 def test_the_title_and_the_body_with_cues():
     title = _one("Markets were calm.", title="Since sanctions")
     assert title.hits[0].background is False and title.score == _score(1.5)
@@ -193,6 +198,14 @@ def test_one_body_sentence_counts_its_best_hit_only():
     # the best of a sentence is its highest value, wherever it stands
     first_is_best = LONG + "\nAn oil embargo and sanctions hit."
     assert _one(first_is_best).score == _score(2.0 * 0.25)
+
+
+def test_of_equal_hits_in_a_body_sentence_the_first_counts():
+    tax = _taxonomy(sanctions={"en": ["sanctions", "tariffs"]})
+    # the lead names sanctions; the body sentence has tariffs, then sanctions, both worth 0.25:
+    # tariffs is kept (0.25 more), not a repeat of sanctions (0.5 more)
+    text = "Sanctions " + "y" * 110 + "\nTariffs and sanctions hit."
+    assert _one(text, tax=tax).score == _score(1.0 + 0.25)
 
 
 def test_body_sentences_are_cut_at_each_kind_of_sentence_end():
@@ -388,6 +401,22 @@ def test_a_document_is_compiled_once_per_process(monkeypatch):
     assert first._matchers  # warmed: a matcher per language set is built up front
     other = compiled_taxonomy({**doc, "min_score": 0.6})
     assert other is not first and other.min_score == 0.6
+
+
+def test_a_taxonomy_file_is_compiled_once_per_process(monkeypatch, tmp_path):
+    import yaml
+
+    monkeypatch.setattr(topics_module, "_compiled", {})
+    doc = {
+        "version": 1,
+        "min_score": 0.45,
+        "topics": {"truce": {"description": "t", "phrases": {lang: ["truce"] for lang in REQUIRED_LANGUAGES}}},
+    }
+    path = tmp_path / "topics.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    first = compiled_taxonomy(str(path))
+    assert first.min_score == 0.45 and compiled_taxonomy(str(path)) is first
+    assert list(topics_module._compiled) == [str(path)]
 
 
 def test_tag_topics_keeps_its_taxonomy_and_label():
