@@ -423,3 +423,34 @@ def test_tag_topics_keeps_its_taxonomy_and_label():
     doc = {"version": 1}
     step = TagTopics(doc, label="TagThem")
     assert step.label == "TagThem" and step._taxonomy is doc
+
+
+def test_tag_topics_is_one_guarded_step_that_tags_and_dead_letters():
+    """The composite's step, built (not run: a fast test) and driven as a worker does."""
+    import apache_beam as beam
+    from apache_beam.pipeline import PipelineVisitor
+
+    doc = {
+        "version": 1,
+        "topics": {"truce": {"description": "t", "phrases": {lang: ["truce"] for lang in REQUIRED_LANGUAGES}}},
+    }
+    pipeline = beam.Pipeline()
+    tagged, dead = pipeline | beam.Create([{"text": "A truce."}]) | "Tag" >> TagTopics(doc)
+    steps: dict[str, beam.PTransform] = {}
+
+    class Steps(PipelineVisitor):
+        def visit_transform(self, node):
+            steps[node.full_label] = node.transform
+
+    pipeline.visit(Steps())
+    dofn = steps["Tag/TagEachArticle/ParDo(GuardedMap)"].fn
+    dofn.setup()
+    with counting() as counters:
+        out = list(dofn.handle({"id": "a", "text": "A truce.", "language": "en"}))
+        rejected = list(dofn.handle({"id": "b"}))
+    assert [[t["name"] for t in a["topics"]] for a in out] == [["truce"]]
+    assert [(r.value["stage"], r.value["error"]) for r in rejected] == [
+        ("topics", "article has no text string (text is NoneType)")
+    ]
+    assert counters()[("newsbeam.topics", "truce")] == 1
+    assert counters()[("newsbeam.topics", "rejected")] == 1
