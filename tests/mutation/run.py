@@ -36,6 +36,7 @@ SOURCES = ("pipeline", "transforms")
 PYTEST_ARGS = ("-p", "no:cacheprovider", "-W", "ignore")
 SLOW = "+slow"  # in a module's test list: its slow tests run too (load_modules)
 NO_REGEX_CACHE = "+no-regex-cache"  # in a module's test list: the regex cache is off (load_modules)
+DESELECT = "-"  # a test id after it in a module's test list is left out (load_modules)
 MARKERS = (SLOW, NO_REGEX_CACHE)
 KILLED = {"killed", "timeout", "caught by type check"}
 
@@ -45,7 +46,9 @@ def load_modules() -> dict[str, list[str]]:
     ``slow`` tests (Beam pipelines in this process) of those files, for a module whose
     composite only they reach; ``regex_cache: false`` runs the tests with the regex cache off
     (``$NEWSBEAM_REGEX_CACHE=off``), for a module whose results the cache keeps on disk keyed by
-    the module's code: every mutant has the same file, so it would read the original's results."""
+    the module's code: every mutant has the same file, so it would read the original's results;
+    ``deselect: [test ids]`` leaves out tests of those files that check another module at length
+    (every survivor runs every test that reaches it)."""
     with open(MODULES_FILE, encoding="utf-8") as fh:
         table = yaml.safe_load(fh)
     return {
@@ -53,13 +56,14 @@ def load_modules() -> dict[str, list[str]]:
             *entry["tests"],
             *([SLOW] if entry.get("slow") else []),
             *([NO_REGEX_CACHE] if entry.get("regex_cache") is False else []),
+            *(DESELECT + t for t in entry.get("deselect", ())),
         ]
         for module, entry in table.items()
     }
 
 
 def test_files(tests: list[str]) -> list[str]:
-    return [t for t in tests if t not in MARKERS]
+    return [t for t in tests if t not in MARKERS and not t.startswith(DESELECT)]
 
 
 def scratch_dir(module: str) -> pathlib.Path:
@@ -95,7 +99,8 @@ def write_config(work: pathlib.Path, module: str, tests: list[str]) -> None:
     lines += [f"    {name}" for name in copied if name not in SOURCES]
     markers = "not e2e" if SLOW in tests else "not e2e and not slow"
     lines += ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in test_files(tests)]
-    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in ("-m", markers, *PYTEST_ARGS)]
+    deselect = [a for t in tests if t.startswith(DESELECT) for a in ("--deselect", t[len(DESELECT):])]
+    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in ("-m", markers, *PYTEST_ARGS, *deselect)]
     lines += ["use_git_change_detection = false", "timeout_multiplier = 10.0", "timeout_constant = 10.0"]
     (work / "setup.cfg").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
