@@ -468,3 +468,25 @@ def test_a_phrase_in_the_title_and_again_in_the_body_is_not_left_out_under_the_f
     assert topics == [] and [(m["name"], m["score"]) for m in mentions] == [("sanctions", 0.895)]
     # and under a higher floor it is still left out, as it should be
     assert analyse(text, "en", tax, title="Sanctions", floor=0.896) == []
+
+
+def test_the_floors_bound_takes_each_phrases_best_place_and_its_repeats():
+    tax = _taxonomy(sanctions=SANCTIONS, tariffs={"en": ["tariffs"]})
+    # a lead hit across the lead's end (it starts at 398 < 400) and a body hit of the same phrase:
+    # the hits' values add to 1.25 (0.713), the sum is 1.0 * 1.5 = 1.5 (0.777)
+    text = "y" * 397 + " sanctions ends." + "y" * 50 + " sanctions."
+    assert [(h.place, h.start) for h in _one(text).hits] == [("lead", 398), ("body", 464)]
+    assert [t.score for t in analyse(text, "en", tax, floor=0.75)] == [_score(1.5)]
+    # two phrases in the title, one of them again in the body: 0.3 + 0.3 + 0.05 = 0.65 (0.478),
+    # the sum is 0.3 * 1.5 + 0.3 = 0.75 (0.528)
+    light = _taxonomy(both={"en": [{"words": "sanctions", "weight": 0.2}, {"words": "tariffs", "weight": 0.2}]})
+    scored = analyse(LONG + "\nSanctions.", "en", light, title="Sanctions, tariffs", floor=0.5)
+    assert [t.score for t in scored] == [_score(0.75)]
+    # a title worth three times the body: 0.3 + 0.1 = 0.4 (0.330), the sum 0.3 * 1.5 = 0.45 (0.362)
+    steep = Taxonomy.from_dict({
+        "version": 1, "scoring": {"title": 3, "lead": 1, "body": 1, "repeat": 0.5},
+        "topics": {"t": {"description": "t", "phrases": {
+            lang: [{"words": "sanctions", "weight": 0.1}] for lang in REQUIRED_LANGUAGES}}},
+    })  # fmt: skip
+    scored = analyse(LONG + "\nSanctions.", "en", steep, title="Sanctions", floor=0.35)
+    assert [t.score for t in scored] == [_score(0.45)]
