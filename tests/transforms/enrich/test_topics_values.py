@@ -214,6 +214,12 @@ def test_body_sentences_are_cut_at_each_kind_of_sentence_end():
         assert _one(text).score == _score((1.0 + 2.0) * 0.25), end
 
 
+def test_a_body_sentence_starts_after_the_last_end_before_it():
+    for end in ".!?\n":
+        text = LONG + f"\nHi{end} Sanctions{end} An oil embargo."
+        assert _one(text).score == _score((1.0 + 2.0) * 0.25), end
+
+
 def test_a_lead_hit_and_a_body_hit_of_one_sentence_both_count():
     text = "y" * 390 + " sanctions then an oil embargo"  # one sentence across the lead's end
     scored = _one(text)
@@ -307,6 +313,7 @@ def test_text_must_be_a_string():
     assert analyse("Nothing here.", "en", _taxonomy(sanctions=SANCTIONS), title="Nor here") == []
     # a title that is not a string is ignored
     assert _one("Sanctions.", title=None).score == _score(1.0)  # type: ignore[arg-type]
+    assert _one("Sanctions.", title=b"Sanctions").score == _score(1.0)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- evidence
@@ -360,6 +367,10 @@ def test_the_tagger_copies_the_record_with_topics_mentions_and_counters():
 def test_the_tagger_takes_odd_titles_and_languages():
     tax = _taxonomy(sanctions=SANCTIONS)
     tag = make_article_tagger(tax)
+    # the article's language picks the cues: English ones only for "en", every language's when
+    # the language is unknown ("zzqsanctions" is the other languages' cue in _taxonomy)
+    assert tag({"text": "Zzqsanctions now.", "language": "en"})["topics"] == []
+    assert [t["name"] for t in tag({"text": "Zzqsanctions now.", "language": None})["topics"]] == ["sanctions"]
     out = tag({"text": "Sanctions rose.", "title": 7, "language": 3})
     assert [t["score"] for t in out["topics"]] == [_score(1.0)]
     assert tag({"text": "Calm.", "title": None})["topics"] == []
