@@ -501,3 +501,25 @@ def test_the_floors_bound_takes_each_phrases_best_place_and_its_repeats():
     })  # fmt: skip
     scored = analyse(LONG + "\nSanctions.", "en", steep, title="Sanctions", floor=0.35)
     assert [t.score for t in scored] == [_score(0.45)]
+
+
+def test_the_floors_quick_bound_counts_one_candidate_at_its_place():
+    # a cue across the lead's end is in the lead (it starts at 398 < 400): 1.0 (0.632), not 0.25
+    text = "y" * 397 + " sanctions ends."
+    assert [t.score for t in analyse(text, "en", _taxonomy(sanctions=SANCTIONS), floor=0.6)] == [_score(1.0)]
+    # a taxonomy may weigh the body above the lead: a body hit is worth 2, a lead hit 1
+    heavy_body = Taxonomy.from_dict({
+        "version": 1, "scoring": {"title": 1, "lead": 1, "body": 2, "lead_chars": 400},
+        "topics": {"t": {"description": "t", "phrases": {lang: ["sanctions"] for lang in REQUIRED_LANGUAGES}}},
+    })  # fmt: skip
+    body = LONG + "\nSanctions."
+    assert [t.score for t in analyse(body, "en", heavy_body, floor=0.8)] == [_score(2.0)]
+    at_the_end = "y" * 399 + " sanctions."  # starts at 400, the first character after the lead
+    assert [t.score for t in analyse(at_the_end, "en", heavy_body, floor=0.8)] == [_score(2.0)]
+
+
+def test_without_a_title_no_title_is_scanned():
+    tax = _taxonomy(placeholder={"en": ["xxxx"]})
+    assert analyse("Calm.", "en", tax) == []
+    assert topics_and_mentions("Calm.", "en", tax) == ([], [])
+    assert tag_topics("Calm.", "en", tax) == []
