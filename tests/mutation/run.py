@@ -35,17 +35,35 @@ NOT_COPIED = {".git", ".venv", "build", "output", "mutants", "dist"}
 SOURCES = ("pipeline", "transforms")
 PYTEST_ARGS = ("-p", "no:cacheprovider", "-W", "ignore")
 SLOW = "+slow"  # in a module's test list: its slow tests run too (load_modules)
+NO_REGEX_CACHE = "+no-regex-cache"  # in a module's test list: the regex cache is off (load_modules)
+DESELECT = "-"  # a test id after it in a module's test list is left out (load_modules)
+MARKERS = (SLOW, NO_REGEX_CACHE)
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
 def load_modules() -> dict[str, list[str]]:
     """Module -> its test files; ``{tests: [...], slow: true}`` in the file also runs the
     ``slow`` tests (Beam pipelines in this process) of those files, for a module whose
-    composite only they reach."""
+    composite only they reach; ``regex_cache: false`` runs the tests with the regex cache off
+    (``$NEWSBEAM_REGEX_CACHE=off``), for a module whose results the cache keeps on disk keyed by
+    the module's code: every mutant has the same file, so it would read the original's results;
+    ``deselect: [test ids]`` leaves out tests of those files that check another module at length
+    (every survivor runs every test that reaches it)."""
     with open(MODULES_FILE, encoding="utf-8") as fh:
         table = yaml.safe_load(fh)
-    return {module: entry if isinstance(entry, list) else [*entry["tests"], *([SLOW] if entry.get("slow") else [])]
-            for module, entry in table.items()}
+    return {
+        module: entry if isinstance(entry, list) else [
+            *entry["tests"],
+            *([SLOW] if entry.get("slow") else []),
+            *([NO_REGEX_CACHE] if entry.get("regex_cache") is False else []),
+            *(DESELECT + t for t in entry.get("deselect", ())),
+        ]
+        for module, entry in table.items()
+    }
+
+
+def test_files(tests: list[str]) -> list[str]:
+    return [t for t in tests if t not in MARKERS and not t.startswith(DESELECT)]
 
 
 def scratch_dir(module: str) -> pathlib.Path:
@@ -80,14 +98,17 @@ def write_config(work: pathlib.Path, module: str, tests: list[str]) -> None:
     lines += [f"only_mutate = {module}", "also_copy ="]
     lines += [f"    {name}" for name in copied if name not in SOURCES]
     markers = "not e2e" if SLOW in tests else "not e2e and not slow"
-    lines += ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in tests if t != SLOW]
-    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in ("-m", markers, *PYTEST_ARGS)]
+    lines += ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in test_files(tests)]
+    deselect = [a for t in tests if t.startswith(DESELECT) for a in ("--deselect", t[len(DESELECT):])]
+    lines += ["pytest_add_cli_args ="] + [f"    {a}" for a in ("-m", markers, *PYTEST_ARGS, *deselect)]
     lines += ["use_git_change_detection = false", "timeout_multiplier = 10.0", "timeout_constant = 10.0"]
     (work / "setup.cfg").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def mutmut(work: pathlib.Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def mutmut(work: pathlib.Path, *args: str, capture: bool = False, cache: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, NEWSBEAM_SHARED=str(SHARED), PYTHONPATH="")
+    if not cache:
+        env["NEWSBEAM_REGEX_CACHE"] = "off"
     return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, env=env, text=True,
                           capture_output=capture, check=False)
 
@@ -100,8 +121,8 @@ def statuses(work: pathlib.Path) -> dict[str, str]:
 
 def mutate(module: str, tests: list[str], jobs: int) -> dict[str, str]:
     work = prepare(module, tests)
-    print(f"== {module}: mutants run against {len([t for t in tests if t != SLOW])} test file(s) in {work}", flush=True)
-    done = mutmut(work, "run", "--max-children", str(jobs), capture=True)
+    print(f"== {module}: mutants run against {len(test_files(tests))} test file(s) in {work}", flush=True)
+    done = mutmut(work, "run", "--max-children", str(jobs), capture=True, cache=NO_REGEX_CACHE not in tests)
     if done.returncode != 0:
         print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
         raise SystemExit(f"mutmut failed on {module} (exit {done.returncode})")
@@ -122,9 +143,10 @@ def rerun_survivors(module: str, tests: list[str], jobs: int) -> dict[str, str]:
     shutil.copytree(REPO / "tests", work / "tests", ignore=IGNORED, dirs_exist_ok=True)
     write_config(work, module, tests)
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # tests changed: who calls what
-    print(f"== {module}: {len(survivors)} survivors run again against {len([t for t in tests if t != SLOW])} test file(s)", flush=True)
+    print(f"== {module}: {len(survivors)} survivors run again against {len(test_files(tests))} test file(s)", flush=True)
     if survivors:
-        done = mutmut(work, "run", "--max-children", str(jobs), *survivors, capture=True)
+        done = mutmut(work, "run", "--max-children", str(jobs), *survivors, capture=True,
+                      cache=NO_REGEX_CACHE not in tests)
         if done.returncode != 0:
             print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
             raise SystemExit(f"mutmut failed on {module} (exit {done.returncode})")

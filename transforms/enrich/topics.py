@@ -128,6 +128,23 @@ def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
     return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
 
 
+def _upper_bound(title: str, in_title: Any, text: str, in_text: Any, lead: int, scoring: Any) -> float:
+    """No less than the evidence sum (:func:`_sum`) of a topic's candidates: per phrase its best
+    value, plus ``repeat`` times it per further occurrence (the rules that stand, the background
+    and one hit per body sentence only lower it). Each candidate at its own value is not a bound:
+    a phrase in the title and again in the body repeats at the title's value."""
+    best: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for source, matches, in_the_title in ((title, in_title, True), (text, in_text, False)):
+        for c in matches:
+            start = c[0]
+            factor = scoring.title if in_the_title else scoring.lead if start < lead else scoring.body
+            key = _norm(source[start : c[1]])
+            best[key] = max(best.get(key, 0.0), c[2].weight * factor)
+            seen[key] = seen.get(key, 0) + 1
+    return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
+
+
 def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor: float = 0.0) -> list[TopicScore]:
     """Every topic with some evidence in ``title`` or ``text``, scored; best first.
 
@@ -152,10 +169,13 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
     for name in sorted(found_text.keys() | found_title.keys()):
         in_title = found_title.get(name, ())
         in_text = found_text.get(name, ())
-        if bound > 0.0:  # every candidate counted in full: no less than the sum (repeat < 1)
+        if bound > 0.0:  # every candidate counted in full at its place
             upper = sum(c[2].weight for c in in_title) * title_f + sum(
                 c[2].weight * (lead_f if c[0] < lead else body_f) for c in in_text
             )
+            if upper < bound and len(in_title) + len(in_text) > 1:
+                # not yet a bound of the sum: a repeat counts at its phrase's best value
+                upper = _upper_bound(title, in_title, text, in_text, lead, scoring)
             if upper < bound:
                 continue
         # the context windows (exclude, requires) are read only for topics still in the running

@@ -1,0 +1,130 @@
+"""Where a taxonomy's cues match and which matches stand (issue 21, mutation testing of
+``topicscan.py``): the ``exclude`` and ``requires`` windows to the character, a topic's own window
+against the taxonomy's, overlapping matches, the first pattern in the taxonomy's order, a phrase
+counting for two topics, word bounds, and the same answers from the word index and from the scan
+regex (a taxonomy with a pattern of unknown prefix). Small taxonomies built here, through the
+public ``analyse`` and ``Matcher.find``."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, analyse
+from transforms.enrich.topicscan import Matcher, context_regex
+
+# a pattern whose literal prefix is unknown (a class first): the matcher cannot file it in its
+# word index and scans with one regex instead; it matches nothing in these texts
+SCAN_ONLY = r"\w+qqz"
+
+
+def _taxonomy(topics: dict, window: int = 10, scan: bool = False) -> Taxonomy:
+    built = {}
+    for name, spec in topics.items():
+        spec = dict(spec)
+        english = list(spec.pop("en"))
+        if scan:
+            english.append(SCAN_ONLY)
+        patterns = {lang: [f"zzq{name}"] for lang in REQUIRED_LANGUAGES}
+        patterns["en"] = english
+        built[name] = {"description": name, "patterns": patterns, **spec}
+    return Taxonomy.from_dict({"version": 1, "window": window, "topics": built})
+
+
+def _found(tax: Taxonomy, text: str, lang: str = "en") -> dict[str, list[tuple[int, int, str]]]:
+    found = tax.matcher(lang).find(text, tax.window)
+    return {name: [(s, e, p.source) for s, e, p in hits] for name, hits in found.items()}
+
+
+@pytest.fixture(params=[False, True], ids=["word-index", "scan-regex"])
+def scan(request) -> bool:
+    return request.param
+
+
+def test_both_ways_of_finding_candidates_are_exercised():
+    assert _taxonomy({"a": {"en": ["truce"]}}).matcher("en")._build_index() is not None
+    assert _taxonomy({"a": {"en": ["truce"]}}, scan=True).matcher("en")._build_index() is None
+
+
+def test_an_exclude_vetoes_a_match_only_inside_the_window(scan):
+    tax = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, window=10, scan=scan)
+    # "price" starts 10 characters before the cue: inside the window [start - 10, end + 10]
+    assert _found(tax, "price" + " " * 5 + "truce") == {}
+    assert _found(tax, "price" + " " * 6 + "truce") == {"a": [(11, 16, "truce")]}  # one more: outside
+    # after the cue: "price" must end by end + 10
+    assert _found(tax, "truce" + " " * 5 + "price") == {}
+    assert _found(tax, "truce" + " " * 6 + "price") == {"a": [(0, 5, "truce")]}
+    # the window is cut at the text's ends
+    assert _found(tax, "truce price") == {}
+
+
+def test_a_topics_own_window_replaces_the_taxonomys(scan):
+    tax = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}, "window": 20}}, window=10, scan=scan)
+    assert _found(tax, "price" + " " * 15 + "truce") == {}  # 20 before the cue: vetoed
+    assert _found(tax, "price" + " " * 21 + "truce") == {"a": [(26, 31, "truce")]}
+    narrow = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}, "window": 0}}, window=50, scan=scan)
+    assert _found(narrow, "price truce") == {"a": [(6, 11, "truce")]}  # a window of 0 is the cue alone
+
+
+def test_a_weak_cue_needs_a_requires_inside_the_window(scan):
+    weak = {"en": [{"re": "talks", "weak": True}, "truce"], "requires": {"en": ["army"]}}
+    tax = _taxonomy({"a": weak}, window=10, scan=scan)
+    assert _found(tax, "talks") == {}
+    assert _found(tax, "army" + " " * 6 + "talks") == {"a": [(10, 15, "talks")]}
+    assert _found(tax, "army" + " " * 7 + "talks") == {}
+    assert _found(tax, "truce") == {"a": [(0, 5, "truce")]}  # a cue that is not weak needs nothing
+    anyl = _taxonomy({"a": {**weak, "requires": {"any": ["army"]}}}, scan=scan)
+    assert _found(anyl, "army talks", "de") == {"a": [(5, 10, "talks")]}  # 'any' holds in every language
+
+
+def test_excludes_of_the_active_languages_and_any_apply():
+    spec = {"en": ["truce"], "exclude": {"de": ["preis"], "any": ["price"]}}
+    tax = _taxonomy({"a": spec})
+    assert _found(tax, "preis truce", "en") == {"a": [(6, 11, "truce")]}  # German excludes: not in English
+    assert _found(tax, "preis truce", "de") == {}
+    assert _found(tax, "price truce", "fr") == {}
+
+
+def test_overlapping_matches_of_a_topic_keep_the_first(scan):
+    tax = _taxonomy({"a": {"en": ["peace talks", "talks stall"]}}, scan=scan)
+    assert _found(tax, "peace talks stall now") == {"a": [(0, 11, "peace\\s+talks")]}
+    assert _found(tax, "peace talks, talks stall") == {"a": [(0, 11, "peace\\s+talks"), (13, 24, "talks\\s+stall")]}
+
+
+def test_the_first_pattern_in_the_taxonomys_order_names_the_match(scan):
+    tax = _taxonomy({"a": {"en": [{"re": "peace talks?", "weight": 2}, "peace talks"]}}, scan=scan)
+    hits = tax.matcher("en").find("new peace talks", 10)["a"]
+    assert [(s, e, p.weight) for s, e, p in hits] == [(4, 15, 2.0)]
+
+
+def test_a_phrase_counts_for_every_topic_that_has_it_and_only_whole_words(scan):
+    tax = _taxonomy({"a": {"en": ["truce"]}, "b": {"en": ["truce", "accord"]}}, scan=scan)
+    assert _found(tax, "A truce; an accord.") == {
+        "a": [(2, 7, "truce")], "b": [(2, 7, "truce"), (12, 18, "accord")],
+    }  # fmt: skip
+    assert _found(tax, "untruce trucer truce_ _truce") == {}
+    assert _found(tax, "") == {}
+    scored = {t.name: t.score for t in analyse("A truce; an accord.", "en", tax)}
+    assert scored == {"a": 0.632, "b": 0.865}
+
+
+def test_the_patterns_of_other_languages_are_not_tried():
+    tax = _taxonomy({"a": {"en": ["truce"]}})
+    assert _found(tax, "zzqa truce", "de") == {"a": [(0, 4, "zzqa"), (5, 10, "truce")]}  # German and English
+    assert _found(tax, "zzqa", "en") == {}  # English only
+
+
+def test_a_taxonomy_with_no_pattern_in_a_language_set_finds_nothing():
+    matcher = Matcher([], ("en",))
+    assert matcher.candidates("truce") == {} and matcher.find("truce", 10) == {}
+
+
+def test_the_context_regex_finds_what_the_bounded_alternation_finds():
+    regex = context_regex(["price\\s+war", "milk", "super(?:market)?s?"])
+    for text, found in [
+        ("the price war", True), ("a milkman", False), ("supermarkets", True), ("the super", True),
+        ("xsuper", False), ("milk", True), ("price  war", True), ("pricewar", False),
+    ]:  # fmt: skip
+        assert (regex.search(text) is not None) == found, text
+    assert regex.search("milk and more", 1, 13) is None  # a start inside a word is no word start
+    plain = context_regex(["[0-9]+ dead", "milk"])  # a class first: the plain bounded regex
+    assert plain.search("12 dead") and plain.search("milk") and not plain.search("x12 dead")
