@@ -58,6 +58,7 @@ from transforms.stories.blockstate import (
     PRIOR,
     PROPOSAL,
     PROPOSALS,
+    PROPOSED,
     STAGE,
     UNJOINED,
     VECTOR,
@@ -248,12 +249,17 @@ EXPECTING = "expect"  # the tally's entry for the number of parts a part said to
 
 
 def tally_part(counts: dict, part: tuple[str, Any]) -> dict:
-    """``counts`` with ``part`` added: parts per kind and, from an article's routing
-    (``ARTICLE`` with its number of block keys) or a block's new members (``NEW`` with
-    the number of members it wanted), the number of proposals or answers to expect."""
+    """``counts`` with ``part`` added: parts per kind (a ``PROPOSED`` part counts as the
+    ``PROPOSAL`` parts it holds) and, from an article's routing (``ARTICLE`` with its
+    number of block keys) or a block's new members (``NEW`` with the number of members
+    it wanted), the number of proposals or answers to expect."""
     kind, value = part
     out = dict(counts)
-    out[kind] = out.get(kind, 0) + 1
+    if kind == PROPOSED:  # several proposals in one part: each counts
+        kind, value = PROPOSAL, len(value)
+        out[kind] = out.get(kind, 0) + value
+    else:
+        out[kind] = out.get(kind, 0) + 1
     if kind == ARTICLE and isinstance(value, int):
         out[EXPECTING] = value
     elif kind == NEW:
@@ -371,7 +377,9 @@ class _ChooseRoot(beam.DoFn):
     def process(self, joined: tuple[str, list]) -> Iterator[tuple[str, tuple[str, str]]]:
         article_id, parts = joined
         if _count(parts, ARTICLE):  # else: proposals of an article delivered twice, already decided
-            root = choose_root(article_id, [v for k, v in parts if k == PROPOSAL])
+            proposals = [v for k, v in parts if k == PROPOSAL]
+            proposals += [p for k, v in parts if k == PROPOSED for p in v]
+            root = choose_root(article_id, proposals)
             self._articles.inc()
             (self._started if root == article_id else self._joined).inc()
             yield article_id, (SELF, root)
