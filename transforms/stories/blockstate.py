@@ -74,8 +74,11 @@ class RememberStoryBlocks(beam.DoFn):
         read = memory.read()
         stored = unpack_block(read) if read else []
         new, remembered = [], []
-        for value in values:
-            (remembered if isinstance(value, Stored) else new).append(value)
+        for value in values:  # a batch's members (a list), or a remembered batch article (--state)
+            if isinstance(value, Stored):
+                remembered.append(value)
+            else:
+                new.extend(value)
         if remembered:  # batch articles (--state): stored, proposing nothing
             held = {s.id for s in stored}
             stored = [*stored, *(r for r in remembered if r.id not in held)]
