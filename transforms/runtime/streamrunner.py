@@ -1,4 +1,4 @@
-"""Three patches of Beam's streaming DirectRunner (Beam 2.77's ``BundleBasedDirectRunner``).
+"""Four patches of Beam's streaming DirectRunner (Beam 2.77's ``BundleBasedDirectRunner``).
 
 The streaming story steps (:mod:`transforms.stories.streaming`) keep keyed state and
 event-time timers for every article id and block key; this runner pays for each key
@@ -18,6 +18,10 @@ in ways that grow with the number of keys, not with the work:
 - :func:`pickle_dofns_once`: each bundle of a ``ParDo`` gets a fresh DoFn by pickling
   and unpickling the step's DoFn (``pickler.roundtrip``); the patch pickles it once and
   unpickles per bundle (a fresh instance each bundle, as before).
+- :func:`reuse_trigger_tags`: a grouping's trigger driver reads and writes its counters
+  through ``_CombiningValueStateTag.without_extraction()``, which defines a new
+  ``CombineFn`` class on every call (several per key and firing); the patch keeps the
+  one it made per tag (the same tag name and the same combine functions).
 
 Switched by ``tuning.local_runner_patches`` (:mod:`transforms.runtime`), on the Beam
 versions of :data:`transforms.runtime.TESTED_BEAM`; what they buy:
@@ -279,4 +283,36 @@ def pickle_dofns_once() -> bool:
         return False
     if not getattr(current, _PATCHED_MARK, False):
         _replace(transform_evaluator, "pickler", _PickleOnce(current))
+    return True
+
+
+# --------------------------------------------------------------------------- trigger state tags
+
+_NO_EXTRACTION = "_newsbeam_without_extraction"
+
+
+def _reused_without_extraction(original: Any) -> Any:
+    def without_extraction(self):
+        made = self.__dict__.get(_NO_EXTRACTION)
+        if made is None:
+            made = original(self)
+            self.__dict__[_NO_EXTRACTION] = made  # a tag's name and combine function never change
+        return made
+
+    setattr(without_extraction, _PATCHED_MARK, True)
+    without_extraction.__wrapped_beam__ = original  # type: ignore[attr-defined]
+    return without_extraction
+
+
+def reuse_trigger_tags() -> bool:
+    """Install :func:`_reused_without_extraction` on Beam's ``_CombiningValueStateTag`` (idempotent)."""
+    from apache_beam.transforms import trigger
+
+    tag = getattr(trigger, "_CombiningValueStateTag", None)
+    current = getattr(tag, "without_extraction", None)
+    if not callable(current):
+        _log.warning("streaming runner: _CombiningValueStateTag.without_extraction not found; tags made per call")
+        return False
+    if not getattr(current, _PATCHED_MARK, False):
+        _replace(tag, "without_extraction", _reused_without_extraction(current))
     return True

@@ -111,6 +111,19 @@ def test_a_dofn_is_pickled_once_and_unpickled_fresh_for_every_bundle():
     assert once.dumps is pickler.dumps  # the rest is the real pickler's
 
 
+def test_a_trigger_tag_without_extraction_is_made_once_and_counts_as_before():
+    from apache_beam.transforms import combiners, trigger
+
+    current = trigger._CombiningValueStateTag.without_extraction
+    reused = streamrunner._reused_without_extraction(getattr(current, "__wrapped_beam__", current))
+    tag = trigger._CombiningValueStateTag("count", combiners.CountCombineFn())
+    first = reused(tag)
+    assert reused(tag) is first and first.tag == "count"
+    fn = first.combine_fn
+    assert fn.add_input(fn.add_input(fn.create_accumulator(), "a"), "b") == 2 and fn.extract_output(7) == 7
+    assert reused(trigger._CombiningValueStateTag("count", combiners.CountCombineFn())) is not first
+
+
 def _story_run(rows: list[dict], out) -> dict[str, str]:
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     from apache_beam.testing.test_stream import TestStream
@@ -146,6 +159,7 @@ def test_the_story_composite_gives_the_same_stories_patched_and_plain(tmp_path):
     try:
         plain = _story_run(rows, tmp_path / "plain.txt")
         assert streamrunner.cheap_state_copies() and streamrunner.indexed_timers() and streamrunner.pickle_dofns_once()
+        assert streamrunner.reuse_trigger_tags()
         assert isinstance(transform_evaluator.pickler, _PickleOnce)
         patched = _story_run(rows, tmp_path / "patched.txt")
     finally:
