@@ -8,7 +8,10 @@ second by both, and the runner's element count.
 
 CPU time, not wall, is the number to compare on a shared machine; alternate A/B
 runs and take medians. The one-time loading of the gazetteer and lexicon (seconds)
-happens before the clock starts. Not part of ``make bench``.
+happens before the clock starts. The run's tuning is the pipeline's for a streaming
+DirectRunner (``tuning.local_runner_patches``: :mod:`transforms.runtime.streamrunner`);
+``--no-tuning`` runs plain Beam. ``--ids PATH`` writes ``id story_id`` lines (sorted),
+to check that two versions give the same answers. Not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from bench.generate import Generator
+from transforms import runtime
 from transforms.stories.features import article_features
 from transforms.stories.streaming import AssignStoriesAcrossWindows
 
@@ -70,7 +74,7 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(total: int, rate: float, window_seconds: float, seed: int = 7) -> dict:
+def run(total: int, rate: float, window_seconds: float, seed: int = 7, ids: str | None = None) -> dict:
     rows = articles(total, seed)
     article_features(rows[0])  # loads the gazetteer and lexicon once (seconds), outside the measured run
     stream = TestStream().advance_watermark_to(0)
@@ -98,6 +102,9 @@ def run(total: int, rate: float, window_seconds: float, seed: int = 7) -> dict:
     with open(out, encoding="utf-8") as fh:
         got = dict(line.split() for line in fh)
     os.remove(out)
+    if ids:
+        with open(ids, "w", encoding="utf-8") as fh:
+            fh.writelines(f"{k} {v}\n" for k, v in sorted(got.items()))
     return {"articles": total, "out": len(got), "stories": len(set(got.values())), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
             "cpu_ms_per_article": round(1000 * cpu / total, 2), "articles_per_cpu_s": round(total / cpu, 1),
             "articles_per_wall_s": round(total / wall, 1)}
@@ -109,8 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="articles per second of event time")
     parser.add_argument("--window-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-tuning", action="store_true", help="plain Beam (no runner patches)")
+    parser.add_argument("--ids", help="write 'id story_id' lines here")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.articles, args.rate, args.window_seconds, args.seed)))
+    tuning = runtime.PLAIN if args.no_tuning else runtime.resolve(
+        runtime.TuningConfig(), "DirectRunner", True, beam.__version__)
+    runtime.apply_in_launcher(tuning)
+    print(json.dumps({**run(args.articles, args.rate, args.window_seconds, args.seed, args.ids),
+                      "local_runner_patches": tuning.local_runner_patches}))
 
 
 if __name__ == "__main__":

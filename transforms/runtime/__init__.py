@@ -6,16 +6,18 @@ slower. What each one buys, measured, and when it can go: ``docs/performance.md#
 
 - ``run_length``: per-article steps handle elements in runs of this many
   (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
-- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`) and
-  two caches of its graph building (:mod:`.beamgraph`); only on the local batch runner of
-  the Beam versions in :data:`TESTED_BEAM`.
+- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`), two
+  caches of its graph building (:mod:`.beamgraph`) and four patches of its streaming
+  runner (:mod:`.streamrunner`); only on the DirectRunner (batch or streaming) of the
+  Beam versions in :data:`TESTED_BEAM`.
 - ``heap``: malloc arena cap and periodic ``malloc_trim`` in the launcher and the
   workers, GC freeze after a worker has loaded its models (:mod:`.heap`); glibc only.
 - ``regex_cache``: compiled topic regexes kept on disk between processes
   (:mod:`.regexcache`); CPython versions in :data:`TESTED_PYTHON` only.
 
 In the config each switch is ``auto`` (on where it was measured: the local DirectRunner
-batch run; off on Dataflow and every other runner), ``on`` or ``off``. The launcher
+batch run, and for ``local_runner_patches`` the streaming DirectRunner too; off on Dataflow
+and every other runner), ``on`` or ``off``. The launcher
 resolves them once (:func:`resolve`) and DoFns carry the result to their workers
 (:func:`active` at construction, :func:`activate` in ``setup``).
 """
@@ -28,7 +30,7 @@ import sys
 
 _log = logging.getLogger(__name__)
 
-TESTED_BEAM = ("2.77.0",)  # Beam versions the local-runner patches were written against
+TESTED_BEAM = ("2.77.0",)  # Beam versions the local-runner patches (batch and streaming) were written against
 TESTED_PYTHON = ((3, 11), (3, 12), (3, 13))  # where the regex cache's internals were checked
 SWITCH_VALUES = ("auto", "on", "off")
 LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "fnapirunner")
@@ -78,8 +80,9 @@ def is_local_runner(runner: str | None, streaming: bool) -> bool:
 def resolve(config: TuningConfig, runner: str | None, streaming: bool, beam_version: str) -> Tuning:
     """The switches for a run on ``runner``: ``auto`` becomes on only where it was measured."""
     local = is_local_runner(runner, streaming)
+    direct = (runner or "DirectRunner").lower() in LOCAL_RUNNERS  # batch or streaming
     where = {
-        "local_runner_patches": local and beam_version in TESTED_BEAM,
+        "local_runner_patches": direct and beam_version in TESTED_BEAM,
         "heap": local and sys.platform.startswith("linux"),
         "regex_cache": local and sys.version_info[:2] in TESTED_PYTHON,
     }
@@ -104,15 +107,21 @@ def apply_in_launcher(tuning: Tuning) -> None:
         heap.limit_malloc_arenas()
         heap.start_heap_trimmer()  # the launcher holds the runner's buffers: its heap needs it most
     if tuning.local_runner_patches:
-        from transforms.runtime import beamgraph, localrunner
+        from transforms.runtime import beamgraph, localrunner, streamrunner
 
         streamed = localrunner.stream_bundle_inputs()
         lean = localrunner.lean_state_responses()
         signatures = beamgraph.cache_signatures()
         views = beamgraph.cache_option_views()
+        copies = streamrunner.cheap_state_copies()
+        timers = streamrunner.indexed_timers()
+        pickles = streamrunner.pickle_dofns_once()
+        tags = streamrunner.reuse_trigger_tags()
         _log.debug(
             "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
-            "signatures cached %s, option views cached %s", TESTED_BEAM, streamed, lean, signatures, views
+            "signatures cached %s, option views cached %s; streaming: cheap state copies %s, "
+            "indexed timers %s, DoFns pickled once %s, trigger tags reused %s",
+            TESTED_BEAM, streamed, lean, signatures, views, copies, timers, pickles, tags,
         )  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global::
 
     originals -> StoryFeatures -> SplitByShard (a batch a bundle) -> GroupShards -> CountFrequencies (state per shard)
-      -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code)
+      -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code; a batch's members per key)
            |-- each member once, by article id ------------------------> HoldVectors (state per article id)
       -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
            |-- the remembered members a new one meets: WANT (by member id) -------/          |
@@ -58,6 +58,7 @@ from transforms.stories.blockstate import (
     PRIOR,
     PROPOSAL,
     PROPOSALS,
+    PROPOSED,
     STAGE,
     UNJOINED,
     VECTOR,
@@ -248,12 +249,17 @@ EXPECTING = "expect"  # the tally's entry for the number of parts a part said to
 
 
 def tally_part(counts: dict, part: tuple[str, Any]) -> dict:
-    """``counts`` with ``part`` added: parts per kind and, from an article's routing
-    (``ARTICLE`` with its number of block keys) or a block's new members (``NEW`` with
-    the number of members it wanted), the number of proposals or answers to expect."""
+    """``counts`` with ``part`` added: parts per kind (a ``PROPOSED`` part counts as the
+    ``PROPOSAL`` parts it holds) and, from an article's routing (``ARTICLE`` with its
+    number of block keys) or a block's new members (``NEW`` with the number of members
+    it wanted), the number of proposals or answers to expect."""
     kind, value = part
     out = dict(counts)
-    out[kind] = out.get(kind, 0) + 1
+    if kind == PROPOSED:  # several proposals in one part: each counts
+        kind, value = PROPOSAL, len(value)
+        out[kind] = out.get(kind, 0) + value
+    else:
+        out[kind] = out.get(kind, 0) + 1
     if kind == ARTICLE and isinstance(value, int):
         out[EXPECTING] = value
     elif kind == NEW:
@@ -289,9 +295,11 @@ PAYLOAD, FREQUENCIES, ARTICLE, STORY = "payload", "df", "article", "story"
 
 
 class _VectorizeAndRoute(beam.DoFn):
-    """Article features and their frequencies -> ``(block key, member)`` per block key,
-    ``(article id, None)`` so that every article reaches the choice, and its member once
-    to the vector store (``(article id, (VECTOR, member))``)."""
+    """A batch's article features and their frequencies -> ``(block key, [member, ...])``
+    once per block key of the batch (the batch's members under that key: one element
+    through the grouping, not one per member), ``(article id, (ARTICLE, number of keys))``
+    so that every article reaches the choice, and its member once to the vector store
+    (``(article id, (VECTOR, member))``)."""
 
     def __init__(self, params: StoryParams) -> None:
         self._params = params
@@ -301,14 +309,16 @@ class _VectorizeAndRoute(beam.DoFn):
         _, parts = joined
         answers = [v for k, v in parts if k == FREQUENCIES]
         n = max([count for _, count in answers], default=0)
+        by_key: dict[str, list[tuple]] = {}
         for payloads in (v for k, v in parts if k == PAYLOAD):
             for payload in payloads:
                 df: dict[str, int] = {}
                 for answer, _ in answers:
                     df.update(answer.get(payload[0], {}))
-                yield from self._route(payload, df, max(n, 1))
+                yield from self._route(payload, df, max(n, 1), by_key)
+        yield from by_key.items()
 
-    def _route(self, payload: tuple, df: dict, n: int) -> Iterator[Any]:
+    def _route(self, payload: tuple, df: dict, n: int, by_key: dict[str, list[tuple]]) -> Iterator[Any]:
         article_id = payload[0]
         keys, member = route(payload, df, n, self._params)
         yield beam.pvalue.TaggedOutput(ARTICLES, (article_id, (ARTICLE, len(keys))))
@@ -318,7 +328,7 @@ class _VectorizeAndRoute(beam.DoFn):
         member_tuple = member_payload(member)
         yield beam.pvalue.TaggedOutput(VECTORS, (article_id, (VECTOR, member_tuple)))
         for key in keys:
-            yield key, member_tuple
+            by_key.setdefault(key, []).append(member_tuple)
 
 
 ARTICLES, VECTORS, ROOTS, PAYLOADS = "articles", "vectors", "roots", "payloads"
@@ -371,7 +381,9 @@ class _ChooseRoot(beam.DoFn):
     def process(self, joined: tuple[str, list]) -> Iterator[tuple[str, tuple[str, str]]]:
         article_id, parts = joined
         if _count(parts, ARTICLE):  # else: proposals of an article delivered twice, already decided
-            root = choose_root(article_id, [v for k, v in parts if k == PROPOSAL])
+            proposals = [v for k, v in parts if k == PROPOSAL]
+            proposals += [p for k, v in parts if k == PROPOSED for p in v]
+            root = choose_root(article_id, proposals)
             self._articles.inc()
             (self._started if root == article_id else self._joined).inc()
             yield article_id, (SELF, root)

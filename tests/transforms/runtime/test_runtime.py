@@ -62,7 +62,7 @@ def test_malloc_arenas_are_capped_for_the_launcher_and_its_workers(monkeypatch):
 
 # --- resolving the switches for a runner ---------------------------------------------------------
 
-def test_auto_switches_are_on_only_on_the_local_batch_runner_they_were_measured_on():
+def test_auto_switches_are_on_only_on_the_local_runners_they_were_measured_on():
     auto = TuningConfig()
     local = resolve(auto, "DirectRunner", streaming=False, beam_version=runtime.TESTED_BEAM[0])
     assert local.local_runner_patches and local.regex_cache and local.run_length == 1024
@@ -70,7 +70,8 @@ def test_auto_switches_are_on_only_on_the_local_batch_runner_they_were_measured_
     assert resolve(auto, None, streaming=False, beam_version=runtime.TESTED_BEAM[0]) == local  # the default runner
     for runner, streaming in (("DataflowRunner", False), ("DaskRunner", False), ("PrismRunner", False), ("DirectRunner", True)):
         other = resolve(auto, runner, streaming=streaming, beam_version=runtime.TESTED_BEAM[0])
-        assert not (other.local_runner_patches or other.heap or other.regex_cache), runner
+        assert not (other.heap or other.regex_cache), runner
+        assert other.local_runner_patches == (runner == "DirectRunner"), runner  # streaming DirectRunner: its own patches
         assert other.run_length == 1024  # plain Beam: it stays
 
 

@@ -2,7 +2,7 @@
 
 from functools import reduce
 
-from transforms.stories.blockstate import HELD, NEW, PROPOSAL
+from transforms.stories.blockstate import HELD, NEW, PROPOSAL, PROPOSED
 from transforms.stories.streaming import (
     ARTICLE,
     FREQUENCIES,
@@ -25,6 +25,12 @@ def test_an_article_is_complete_with_a_proposal_from_each_of_its_keys_in_any_ord
     assert not proposals_complete(_tally((PROPOSAL, "p1"), (ARTICLE, 3), (PROPOSAL, "p2")))
     assert proposals_complete(_tally((PROPOSAL, "p1"), (ARTICLE, 3), (PROPOSAL, "p2"), (PROPOSAL, "p3")))
     assert proposals_complete(_tally((ARTICLE, 0)))  # unblocked: nothing to wait for
+
+
+def test_proposals_that_come_together_count_one_each():
+    assert not proposals_complete(_tally((ARTICLE, 4), (PROPOSED, ("p1", "p2")), (PROPOSAL, "p3")))
+    assert proposals_complete(_tally((PROPOSED, ("p1", "p2")), (ARTICLE, 4), (PROPOSAL, "p3"), (PROPOSED, ("p4",))))
+    assert _tally((PROPOSED, ("p1", "p2", "p3")))[PROPOSAL] == 3
 
 
 def test_a_block_is_complete_with_an_answer_for_each_member_it_wanted():
