@@ -6,7 +6,7 @@ slower. What each one buys, measured, and when it can go: ``docs/performance.md#
 
 - ``run_length``: per-article steps handle elements in runs of this many
   (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
-- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`) and
+- ``local_runner_patches``: three patches of Beam's local runner (:mod:`.localrunner`) and
   two caches of its graph building (:mod:`.beamgraph`); only on the local batch runner of
   the Beam versions in :data:`TESTED_BEAM`.
 - ``heap``: malloc arena cap and periodic ``malloc_trim`` in the launcher and the
@@ -108,11 +108,12 @@ def apply_in_launcher(tuning: Tuning) -> None:
 
         streamed = localrunner.stream_bundle_inputs()
         lean = localrunner.lean_state_responses()
+        released = localrunner.release_side_inputs()
         signatures = beamgraph.cache_signatures()
         views = beamgraph.cache_option_views()
         _log.debug(
-            "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
-            "signatures cached %s, option views cached %s", TESTED_BEAM, streamed, lean, signatures, views
+            "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, side inputs released %s, "
+            "signatures cached %s, option views cached %s", TESTED_BEAM, streamed, lean, released, signatures, views
         )  # fmt: skip
 
 
