@@ -6,7 +6,7 @@ slower. What each one buys, measured, and when it can go: ``docs/performance.md#
 
 - ``run_length``: per-article steps handle elements in runs of this many
   (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
-- ``local_runner_patches``: two patches of Beam's local runner (:mod:`.localrunner`), two
+- ``local_runner_patches``: three patches of Beam's local runner (:mod:`.localrunner`), two
   caches of its graph building (:mod:`.beamgraph`) and four patches of its streaming
   runner (:mod:`.streamrunner`); only on the DirectRunner (batch or streaming) of the
   Beam versions in :data:`TESTED_BEAM`.
@@ -111,6 +111,7 @@ def apply_in_launcher(tuning: Tuning) -> None:
 
         streamed = localrunner.stream_bundle_inputs()
         lean = localrunner.lean_state_responses()
+        released = localrunner.release_side_inputs()
         signatures = beamgraph.cache_signatures()
         views = beamgraph.cache_option_views()
         copies = streamrunner.cheap_state_copies()
@@ -119,9 +120,9 @@ def apply_in_launcher(tuning: Tuning) -> None:
         tags = streamrunner.reuse_trigger_tags()
         _log.debug(
             "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
-            "signatures cached %s, option views cached %s; streaming: cheap state copies %s, "
-            "indexed timers %s, DoFns pickled once %s, trigger tags reused %s",
-            TESTED_BEAM, streamed, lean, signatures, views, copies, timers, pickles, tags,
+            "side inputs released %s, signatures cached %s, option views cached %s; streaming: cheap state "
+            "copies %s, indexed timers %s, DoFns pickled once %s, trigger tags reused %s",
+            TESTED_BEAM, streamed, lean, released, signatures, views, copies, timers, pickles, tags,
         )  # fmt: skip
 
 

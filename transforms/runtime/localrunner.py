@@ -1,4 +1,4 @@
-"""Two patches of Beam's local runner (Beam 2.77's FnApiRunner, behind DirectRunner).
+"""Three patches of Beam's local runner (Beam 2.77's FnApiRunner, behind DirectRunner).
 
 - :func:`stream_bundle_inputs`: the runner sends a bundle's whole input to a worker as
   one message (~200 MB per worker at 100,000 articles), copied several times, and the
@@ -7,6 +7,9 @@
 - :func:`lean_state_responses`: side inputs reach workers as state answers that Beam
   builds by nesting protobuf messages, which copies them; the patch sets the fields in
   place (the same bytes; tests hold it to Beam's servicer).
+- :func:`release_side_inputs`: the runner keeps every side input twice in the launcher
+  (the collection's buffer and its copy in the state service) until the run ends; the
+  patch drops the buffer once it is copied and the copy once its last reader has run.
 
 Switched by ``tuning.local_runner_patches`` (:mod:`transforms.runtime`), applied only on
 the local batch runner of :data:`transforms.runtime.TESTED_BEAM`; what they buy:
@@ -133,4 +136,80 @@ def lean_state_responses() -> bool:
         return False
     if not getattr(servicer.State, _PATCHED_MARK, False):
         servicer.State = _lean_state
+    return True
+
+
+_SIDE_INPUT_STATES = ("iterable_side_input", "multimap_side_input", "multimap_keys_side_input",
+                      "multimap_keys_values_side_input")
+
+
+def _still_to_run(context: Any, stage_name: str) -> bool:
+    """Whether ``stage_name`` has inputs queued (deferred work, timers, later data)."""
+    queues = context.queues
+    for queue in (queues.ready_inputs, queues.watermark_pending_inputs, queues.time_pending_inputs):
+        for key in list(queue._keyed_elements):
+            if key == stage_name or (isinstance(key, tuple) and key and key[0] == stage_name):
+                return True
+    return False
+
+
+def release_after_stage(context: Any, stage: Any) -> None:
+    """After ``stage`` ran: drop the buffers of the side inputs it produced (the runner
+    has copied them into its state service; no stage reads them as data), and the state
+    of the side inputs it read, unless it is queued to run again. Nothing is dropped
+    under a test clock (TestStream: a stage runs again whenever the stream advances)."""
+    from apache_beam.portability.api import beam_fn_api_pb2
+    from apache_beam.runners.direct.clock import RealClock
+    from apache_beam.runners.portability.fn_api_runner.translations import side_inputs
+
+    if not isinstance(context.clock, RealClock):
+        return
+    consumers = context.buffer_id_to_consumer_pairs
+    for buffer_id, _ in context.side_input_descriptors_by_stage.get(stage.name, {}).values():
+        if buffer_id not in consumers:
+            context.pcoll_buffers.pop(buffer_id, None)
+    read = {(t.unique_name, tag) for t in stage.transforms for tag in side_inputs(t)}
+    if not read or _still_to_run(context, stage.name):
+        return
+    servicer = context.worker_handler_manager.state_servicer
+    with servicer._lock:
+        state = servicer._state
+        if not isinstance(state, dict):  # a bundle's copy-on-write overlay: not between stages
+            return
+        for raw_key in list(state):
+            key = beam_fn_api_pb2.StateKey.FromString(raw_key)
+            kind = key.WhichOneof("type")
+            if kind in _SIDE_INPUT_STATES:
+                inner = getattr(key, kind)
+                if (inner.transform_id, inner.side_input_id) in read:
+                    del state[raw_key]
+
+
+def _releasing(execute_bundle):
+    def execute_and_release(self, runner_execution_context, bundle_context_manager, *args, **kwargs):
+        result = execute_bundle(self, runner_execution_context, bundle_context_manager, *args, **kwargs)
+        release_after_stage(runner_execution_context, bundle_context_manager.stage)
+        return result
+
+    setattr(execute_and_release, _PATCHED_MARK, True)
+    return execute_and_release
+
+
+def release_side_inputs() -> bool:
+    """Wrap the local runner's ``FnApiRunner._execute_bundle`` (one stage's run) with
+    :func:`release_after_stage` (idempotent). Returns False, and leaves Beam alone, when
+    the method or the runner's bookkeeping it reads is not where this expects it."""
+    try:
+        from apache_beam.runners.portability.fn_api_runner import execution, fn_runner, worker_handlers
+    except ImportError:  # pragma: no cover - Beam without the local runner
+        return False
+    runner = getattr(fn_runner, "FnApiRunner", None)
+    current = getattr(runner, "_execute_bundle", None)
+    context = getattr(execution, "FnApiRunnerExecutionContext", None)
+    servicer = getattr(worker_handlers, "StateServicer", None)
+    if current is None or context is None or servicer is None or not hasattr(context, "commit_side_inputs_to_state"):
+        _log.warning("local runner: FnApiRunner._execute_bundle not found; side inputs kept until the run ends")
+        return False
+    if not getattr(current, _PATCHED_MARK, False):
+        runner._execute_bundle = _releasing(current)
     return True

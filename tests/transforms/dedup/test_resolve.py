@@ -85,3 +85,27 @@ def test_resolve_articles_gives_the_records_of_mark_then_assign():
             | beam.Map(lambda kv: tuple(sorted(kv[1])))
         )
         assert_that(stories, equal_to([("q1", "q2", "q3", "q4"), ("f1", "f2")]), label="Stories")
+
+
+def test_articles_wait_packed_in_runs_of_one_timestamp_and_window():
+    from apache_beam.transforms.window import GlobalWindow, IntervalWindow
+
+    from transforms.common.packed import Unpacker
+    from transforms.dedup.resolve import _PackRuns
+
+    pack = _PackRuns(run=4)
+    pack.setup()
+    pack.start_bundle()
+    glob, other = GlobalWindow(), IntervalWindow(0, 10)
+    arrivals = [({"id": f"a{i}"}, 5, glob) for i in range(6)] + [({"id": "b"}, 7, glob), ({"id": "c"}, 7, other)]
+    out = [v for article, ts, win in arrivals for v in pack.process(article, ts, win)]
+    out += list(pack.finish_bundle())
+    unpack = Unpacker().unpack
+    assert [([a["id"] for a in unpack(v.value)], v.timestamp.micros, v.windows) for v in out] == [
+        (["a0", "a1", "a2", "a3"], 5_000_000, (glob,)),
+        (["a4", "a5"], 5_000_000, (glob,)),  # cut where the timestamp changes
+        (["b"], 7_000_000, (glob,)),  # ...or the window
+        (["c"], 7_000_000, (other,)),
+    ]
+    pack.start_bundle()
+    assert list(pack.finish_bundle()) == []  # an empty bundle packs nothing
