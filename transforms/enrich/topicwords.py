@@ -70,6 +70,7 @@ class WordIndex:
         # that a thread still reading the old table sees it whole
         self._chunks: dict[str, tuple[tuple[int, Tries], ...]] = {}
         self._windows: dict[str, Tries] = {}  # a word start's first _width folded characters -> tries
+        self._by_pairs: dict[tuple[tuple[int, int], ...], Tries] = {}  # bounded by the taxonomy's prefixes
 
     def starts(self, text: str) -> list[tuple[int, Tries]]:
         """``(position, tries)`` for each word start of ``text`` where some pattern can
@@ -123,7 +124,13 @@ class WordIndex:
             if length > len(window):
                 break
             pairs.extend(self._prefixes.get(window[:length], ()))
-        return self._tries(pairs) if pairs else ()
+        if not pairs:
+            return ()
+        key = tuple(pairs)  # many windows file the same pairs (sanctions, sanctioned, sanctioning)
+        tries = self._by_pairs.get(key)
+        if tries is None:
+            tries = self._by_pairs[key] = self._tries(pairs)
+        return tries
 
     def _tries(self, pairs: list[tuple[int, int]]) -> Tries:
         by_topic: dict[int, set[int]] = {}
