@@ -165,6 +165,7 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
     title_f, lead_f, body_f = scoring.title, scoring.lead, scoring.body
     cues: Any = False  # looked up once, when first needed
     anchored: dict[int, bool] = {}  # context regex -> found in the article (topics share them)
+    background_at: dict[int, bool] = {}  # start in the text -> a background cue precedes it
     results = []
     for name in sorted(found_text.keys() | found_title.keys()):
         in_title = found_title.get(name, ())
@@ -191,10 +192,11 @@ def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor
                 place = "title" if field == "title" else "lead" if start < lead else "body"
                 factor = title_f if place == "title" else lead_f if place == "lead" else body_f
                 # the title states the subject; in the lead and the body a background
-                # clause ("since the troops left in 2017") gives context, not news
-                background = place != "title" and cues is not None and _in_background(
-                    source, start, cues, scoring.background_window
-                )
+                # clause ("since the troops left in 2017") gives context, not news; read
+                # once per place (topics often share a word: "sanctions", "frozen")
+                background = place != "title" and cues is not None and background_at.get(start)
+                if background is None:
+                    background = background_at[start] = _in_background(source, start, cues, scoring.background_window)
                 if background:
                     factor *= scoring.background
                 hits.append(Hit(field, start, end, source[start:end], pattern, place, background, pattern.weight * factor))

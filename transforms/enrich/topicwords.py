@@ -62,12 +62,15 @@ class WordIndex:
                 raise ValueError(f"prefix {prefix!r} is empty or begins with whitespace")
             self._prefixes.setdefault(prefix.split(maxsplit=1)[0], []).append((topic, pattern))
         self._lengths = sorted({len(prefix) for prefix in self._prefixes})
+        self._width = self._lengths[-1] if self._lengths else 0
         self._fold = fold
         self._compile = compile_patterns
         self._regexes: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
         # chunk -> ((offset of a word start in it, tries), ...); replaced, never cleared, so
         # that a thread still reading the old table sees it whole
         self._chunks: dict[str, tuple[tuple[int, Tries], ...]] = {}
+        self._windows: dict[str, Tries] = {}  # a word start's first _width folded characters -> tries
+        self._by_pairs: dict[tuple[tuple[int, int], ...], Tries] = {}  # bounded by the taxonomy's prefixes
 
     def starts(self, text: str) -> list[tuple[int, Tries]]:
         """``(position, tries)`` for each word start of ``text`` where some pattern can
@@ -92,20 +95,42 @@ class WordIndex:
 
     def _learn(self, chunk: str, chunks: dict) -> tuple[tuple[int, Tries], ...]:
         folded = chunk.lower() if chunk.isascii() else "".join(map(self._fold, chunk))  # ASCII: lower() is the fold
+        # a chunk of word characters only (most of them: \w is what isalnum() says, and _)
+        # has one word start, its first character; else the regex finds them
+        starts = (0,) if chunk.isalnum() else [m.start() for m in _WORD_START.finditer(chunk)]
+        windows = self._windows
+        if len(windows) > _MAX_CHUNKS:
+            windows = self._windows = {}
         entries = []
-        for start in _WORD_START.finditer(chunk):
-            at = start.start()
-            pairs: list[tuple[int, int]] = []
-            for length in self._lengths:
-                if at + length > len(folded):
-                    break
-                pairs.extend(self._prefixes.get(folded[at : at + length], ()))
-            if pairs:
-                entries.append((at, self._tries(pairs)))
+        for at in starts:
+            # what can match at a word start depends only on the longest prefix's worth of
+            # folded characters from there ("commissi" for Commission, commission.)
+            window = folded[at : at + self._width]
+            tries = windows.get(window)
+            if tries is None:
+                tries = windows[window] = self._window_tries(window)
+            if tries:
+                entries.append((at, tries))
         found = tuple(entries)
         if len(chunk) <= _MAX_REMEMBERED:
             chunks[chunk] = found
         return found
+
+    def _window_tries(self, window: str) -> Tries:
+        """The tries at a word start whose folded text begins with ``window`` (as long as
+        the longest prefix, or what is left of the chunk)."""
+        pairs: list[tuple[int, int]] = []
+        for length in self._lengths:
+            if length > len(window):
+                break
+            pairs.extend(self._prefixes.get(window[:length], ()))
+        if not pairs:
+            return ()
+        key = tuple(pairs)  # many windows file the same pairs (sanctions, sanctioned, sanctioning)
+        tries = self._by_pairs.get(key)
+        if tries is None:
+            tries = self._by_pairs[key] = self._tries(pairs)
+        return tries
 
     def _tries(self, pairs: list[tuple[int, int]]) -> Tries:
         by_topic: dict[int, set[int]] = {}
