@@ -2,21 +2,21 @@
 
 Reads only ``split == "dev"`` rows of the sets named (default: the six labelled topic sets
 of ``eval/data``, as ``eval.topicdev`` lists them; round 5 and before read the blind set's
-alone), scores every article once, and prints, per topic, the threshold on a grid that maximises F1 on
-dev. Topics with fewer than ``--min-positives`` dev positives get one shared
+alone), scores every article once, and prints, per topic, the threshold on a grid that
+maximises F1 on dev. Topics with fewer than ``--min-positives`` dev positives get one shared
 threshold (the grid value that maximises their pooled micro F1), so a topic with
-three examples does not get a threshold fitted to them. Ties go to the value
-nearest the topic's threshold now (the taxonomy's ``min_score`` for a pooled group). The chosen values are written by hand into
-``configs/topics.yaml`` (``min_score`` per topic); ``docs/topics.md`` records them.
+three examples does not get a threshold fitted to them. Ties go to the value nearest the
+topic's threshold now (the taxonomy's ``min_score`` for a pooled group): a threshold moves
+only on a dev gain. The chosen values are written by hand into ``configs/topics.yaml``
+(``min_score`` per topic); ``docs/topics.md`` records them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from typing import Any
-
-import os
 
 from eval.blindtopics import HERE, load_blind
 from eval.topicdev import SETS
