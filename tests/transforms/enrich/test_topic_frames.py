@@ -137,3 +137,87 @@ def test_topicerrors_reads_the_dev_split_of_the_set_it_is_given(capsys):
     assert all(splits[i] == ("dev", "pl") for i in printed)
     read = int(re.search(r"dev articles read from topics_blind3.jsonl: (\d+)", out).group(1))
     assert read == sum(1 for v in splits.values() if v == ("dev", "pl")) > 0
+
+
+# round 6: families read from the dev halves of six sets
+
+SANCTIONS_LIFTED = {
+    "en": "Washington will lift sanctions on Belarusian potash exports, the Treasury said.",
+    "fr": "Washington va lever les sanctions visant la potasse biélorusse, a annoncé le Trésor.",
+    "de": "Washington hebt die Sanktionen gegen belarussisches Kali auf, teilte das Finanzministerium mit.",
+    "es": "Washington levantará las sanciones contra la potasa bielorrusa, anunció el Tesoro.",
+    "it": "Washington revocherà le sanzioni sulla potassa bielorussa, ha annunciato il Tesoro.",
+    "pl": "Waszyngton zniesie sankcje na białoruski potas, poinformował resort finansów.",
+    "uk": "Вашингтон вирішив зняти санкції з білоруського калію, повідомило міністерство фінансів.",
+    "ru": "Вашингтон решил снять санкции с белорусского калия, сообщил минфин.",
+    "nl": "Washington heft de sancties tegen Belarussische potas op, meldt het ministerie.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SANCTIONS_LIFTED))
+def test_sanctions_lifted_in_the_body_tag_in_every_language(taxonomy, lang):
+    text = LEADS[lang] + "\n" + SANCTIONS_LIFTED[lang] + "\n" + LEADS[lang]
+    assert "sanctions" in _tagged(taxonomy, text, lang)
+
+
+@pytest.mark.parametrize(
+    "lang, sentence, words",
+    [
+        ("es", "Los aliados enviarán a Ucrania una fuerza multinacional de unos 25.000 efectivos.", "fuerza multinacional"),
+        ("it", "Gli alleati manderanno in Ucraina una forza multinazionale di 25.000 uomini.", "forza multinazionale"),
+        ("fr", "Les alliés enverront en Ukraine une force multinationale de 25 000 hommes.", "force multinationale"),
+    ],
+)
+def test_a_multinational_force_is_matched_in_the_romance_languages(taxonomy, lang, sentence, words):
+    # 'fuerza de paz|...|multinacional' read as 'fuerza de multinacional' and never matched
+    topics, _ = topics_and_mentions(sentence + "\n" + LEADS[lang], lang, taxonomy)
+    found = {ev["text"].lower() for t in topics if t["name"] == "troop_deployment" for ev in t["evidence"]}
+    assert words in found
+
+
+def test_the_parties_pulling_back_from_a_line_is_no_deployment(taxonomy):
+    es = LEADS["es"] + "\nLos mediadores propusieron que ambas partes replieguen sus tropas a varios kilómetros del frente."
+    en = LEADS["en"] + "\nBoth sides would pull back troops from the line of contact to create a demilitarised zone, the mediators said."
+    moved = LEADS["en"] + "\nThe army will pull back 3,000 troops from the border region next month, the ministry said."
+    assert "troop_deployment" not in _tagged(taxonomy, es, "es")  # 'partieron' no longer stems to 'part' (partes)
+    assert "troop_deployment" not in _tagged(taxonomy, en, "en")
+    assert "troop_deployment" in _tagged(taxonomy, moved, "en")
+
+
+def test_ramstein_the_town_is_no_military_aid(taxonomy):
+    title = "German-American festival in Ramstein draws 60,000 visitors"
+    text = "The German-American folk festival in Ramstein ended on Sunday with fireworks over the air base, the US Army said."
+    assert "military_aid" not in _tagged(taxonomy, text, "en", title=title)
+
+
+def test_support_promised_if_a_state_is_attacked_is_a_guarantee_not_aid(taxonomy):
+    text = (
+        "Die Regierungschefs haben Finnland volle militärische Unterstützung zugesagt, sollte Russland an der Ostgrenze "
+        "eskalieren.\n" + LEADS["de"]
+    )
+    assert "military_aid" not in _tagged(taxonomy, text, "de")
+
+
+def test_topicdev_summary_counts_topics_and_traps():
+    from eval.topicdev import summary
+
+    found = {
+        "a": ({"set": "s", "topics": ["sanctions"], "kind": "topical"}, {"sanctions", "energy"}),
+        "b": ({"set": "s", "topics": [], "kind": "homonym_trap"}, {"ceasefire"}),
+        "c": ({"set": "s", "topics": ["ceasefire"], "kind": "background_trap", "trap_for": ["armed_attack"]}, {"armed_attack"}),
+        "d": ({"set": "t", "topics": ["ceasefire"], "kind": "topical"}, set()),
+    }
+    s = summary(found, "s")
+    assert (s["micro"]["tp"], s["micro"]["fp"], s["micro"]["fn"]) == (1, 3, 1)
+    assert s["traps"] == (1, 1, 1, 1)
+    assert s["core"]["ceasefire"]["fp"] == 1 and s["core"]["ceasefire"]["fn"] == 1
+    assert summary(found, None)["core"]["ceasefire"]["fn"] == 2
+
+
+def test_thresholds_move_only_when_dev_shows_a_gain():
+    from eval.topicthresholds import choose
+
+    # one positive scored 0.63, one negative 0.2: every grid value from 0.3 to 0.625 gives F1 1
+    scored = [({"elections"}, {"elections": 0.63}), (set(), {"elections": 0.2})] * 4
+    assert choose(scored, ["elections"], 0.5, 1, {"elections": 0.65}) == {"elections": 0.625}
+    assert choose(scored, ["elections"], 0.5, 1) == {"elections": 0.5}
