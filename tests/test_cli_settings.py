@@ -69,15 +69,16 @@ def test_short_retention_forgets_the_first_run(tmp_path):
     day = write_config(tmp_path, SMALL_TAXONOMY, "day.yaml", dedup={"retention_days": 1})
     article = {"title": "Budget", "text": NEAR_A, "url": "https://a.example/a"}
     state = str(tmp_path / "state")
-    # the third run starts over 3 s after the first (its first_seen); 1.5 s more for times kept to the second
-    forgotten_from = time.time() + 3 + 1.5
     first = run(tmp_path, "out1", write_articles(tmp_path / "in1", article), short, "--state", state)
     assert first["Budget"]["dedup"]["status"] == "unique"
     # control: with a day of retention the copy is remembered (the state does hold the first run)
     copy = dict(article, url="https://a.example/a?again=1")
+    # the third run must start over 3 s after the second (the copy is remembered from then on; the first
+    # run's article from earlier), 1.5 s more for times kept to the second
+    forgotten_from = time.time() + 3 + 1.5
     second = run(tmp_path, "out2", write_articles(tmp_path / "in2", copy), day, "--state", state)
     assert second["Budget"]["dedup"] == {"status": "exact_duplicate", "duplicate_of": first["Budget"]["id"]}
-    time.sleep(max(0.0, forgotten_from - time.time()))  # mostly 0: the two runs took longer than that
+    time.sleep(max(0.0, forgotten_from - time.time()))  # what the second run's own time left of it
     third = run(tmp_path, "out3", write_articles(tmp_path / "in3", dict(copy, url="https://a.example/a?third=1")),
                 short, "--state", state)
     assert third["Budget"]["dedup"] == {"status": "unique", "duplicate_of": None}
