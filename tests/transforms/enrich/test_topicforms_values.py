@@ -48,6 +48,7 @@ def test_snowball_stems_are_mapped_back_onto_the_words_letters():
 def test_a_language_without_a_stemmer_keeps_the_word_and_the_endings_table_is_used_longest_first():
     assert stem("Слово", "uk") == "слово"
     assert stem("abcdeів", "uk", endings=("в", "ів")) == "abcde"  # "ів" before "в"
+    assert stem("abcdeами", "uk", endings=("и", "ами")) == "abcde"  # the longest first, not the last in order
     assert stem("abcdів", "uk", endings=("ів",)) == "abcd"  # four letters left: the minimum stem
     assert stem("abcів", "uk", endings=("ів",)) == "abcів"  # three would be left: kept whole
     assert stem("abcdef", "uk", endings=("ів",)) == "abcdef"  # no listed ending
@@ -60,6 +61,14 @@ def test_the_stems_computed_are_listed_and_can_be_taken_from_an_earlier_process(
     remember_stems([["en", "marches", "marchxyz"]])  # as if this process had computed it
     assert ["en", "marches", "marchxyz"] in snowball_stems()
     assert stem("marches", "en") is None  # the remembered stem is used (not a start of the word)
+
+
+def test_the_snowball_version_is_the_installed_distributions():
+    """Part of the regex cache's key for a taxonomy and its stems: it must change when
+    snowballstemmer does. The package has no ``__version__`` (the key held "" for every version)."""
+    from importlib.metadata import version
+
+    assert topicforms.snowball_version() == version("snowballstemmer") != ""
 
 
 # --------------------------------------------------------------------------- one word
