@@ -523,3 +523,40 @@ def test_without_a_title_no_title_is_scanned():
     assert analyse("Calm.", "en", tax) == []
     assert topics_and_mentions("Calm.", "en", tax) == ([], [])
     assert tag_topics("Calm.", "en", tax) == []
+
+
+def test_background_cues_stop_at_the_last_sentence_end_inside_the_window():
+    # a full stop before the window does not widen it: "Since" stands 41 characters before the hit
+    assert _one("Calm. Since " + "y" * 40 + " sanctions rose.").hits[0].background is False
+    # two ends in the window: the sentence starts after the last one
+    assert _one("x. Amid y. Sanctions rose.").hits[0].background is False
+
+
+def test_only_the_articles_languages_background_cues_count():
+    tax = Taxonomy.from_dict({
+        "version": 1, "scoring": SCORING, "background": {"en": ["amid"], "de": ["seit"]},
+        "topics": {"s": {"description": "s", "phrases": {lang: ["sanctions"] for lang in REQUIRED_LANGUAGES}}},
+    })  # fmt: skip
+    assert analyse("Seit sanctions rose.", "en", tax)[0].hits[0].background is False
+    assert analyse("Seit sanctions rose.", "de", tax)[0].hits[0].background is True
+
+
+def test_a_topic_whose_cues_are_all_vetoed_does_not_hide_the_next():
+    tax = _taxonomy(a_truce={"en": ["truce"], "exclude": {"en": ["price"]}}, b_sanctions=SANCTIONS)
+    assert [t.name for t in analyse("A price truce and sanctions.", "en", tax)] == ["b_sanctions"]
+
+
+def test_a_score_that_rounds_up_to_the_floor_is_kept():
+    tax = _taxonomy(sanctions={"en": [{"words": "sanctions", "weight": 0.998}]})
+    text = "Amid sanctions, prices rose."  # in the lead behind a cue: 0.998 * 0.3 = 0.2994, 0.25874
+    assert [t.score for t in analyse(text, "en", tax, floor=0.259)] == [0.259]
+    assert analyse(text, "en", tax, floor=0.26) == []
+    assert analyse("Amid sanctions, prices rose.", "en", _taxonomy(sanctions=SANCTIONS), floor=0.3) == []
+
+
+def test_anchors_are_those_of_the_articles_languages_and_a_topic_without_is_anchored():
+    tax = _taxonomy(ceasefire={"en": ["ceasefire"], "context": {"de": ["armee"]}})
+    english = _one("A ceasefire in the price war.", tax=tax, name="ceasefire")
+    assert english.score == _score(1.0) and english.anchored is True  # no English anchors: none needed
+    plain = _one("Sanctions rose.")
+    assert plain.anchored is True
