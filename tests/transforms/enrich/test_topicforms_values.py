@@ -43,6 +43,8 @@ def test_snowball_stems_are_mapped_back_onto_the_words_letters():
     assert stem("санкции", "ru") == "санкц"
     assert stem("sturen", "nl") is None  # stemmed to "stuur": not the start of the word
     assert stem("moving", "en") is None  # "move"
+    assert stem("förhandlingar", "sv") == "förhandling"  # only German's stemmer writes ö as o
+    assert stem("müzakereler", "tr") == "müzakere"
 
 
 def test_a_language_without_a_stemmer_keeps_the_word_and_the_endings_table_is_used_longest_first():
@@ -154,6 +156,8 @@ def test_choices_and_the_languages_inflection():
         ("send *", "bad word '*'"),
         ("send _troops", "bad word '_troops'"),
         ("send|", "bad word ''"),
+        ("send tro!op*", "bad word 'tro!op*'"),  # a prefix word is checked whole
+        ("=tro!op", "bad word '=tro!op'"),
     ],
 )
 def test_bad_phrases_are_errors_naming_the_entry(phrase, message):
