@@ -85,6 +85,7 @@ def test_the_lead_is_the_first_paragraph_of_at_least_100_characters_at_most_lead
     assert lead_end(short, 600) == 150  # 99 characters: the next paragraph is taken in too
     assert lead_end("a" * 99 + "\n" + "b" * 10, 600) == 110  # and the text ends there
     assert lead_end(short + "\nd", 600) == 150  # the next paragraph, not the last
+    assert lead_end("a" * 99 + "\n\n" + "b" * 50, 600) == 100  # a blank line ends the lead there
     assert lead_end("\n" + "b" * 200 + "\nc", 150) == 150
     assert lead_end("", 600) == 0
 
