@@ -174,3 +174,12 @@ def test_words_may_hold_digits_hyphens_apostrophes_and_a_final_full_stop():
                 phrase_regex(phrase, "en", {}, "w")
         else:
             phrase_regex(phrase, "en", {}, "w")
+
+
+def test_a_bad_word_message_says_what_words_may_be():
+    with pytest.raises(TaxonomyError) as err:
+        phrase_regex("send troops!", "en", {}, "topic 'x'.phrases.en[0]")
+    assert str(err.value) == (
+        "topic 'x'.phrases.en[0]: phrase 'send troops!': bad word 'troops!' (words are letters, digits, - ' . ; "
+        "'a|b' is a choice, '...' a gap, '=w' exact, 'w*' a prefix)"
+    )
