@@ -193,6 +193,8 @@ def test_scoring_settings_counts_are_integers_and_title_weight_is_the_older_titl
     assert (scoring.lead_chars, scoring.max_repeats, scoring.background_window) == (300, 2, 10_000)
     assert all(isinstance(v, int) for v in (scoring.lead_chars, scoring.max_repeats, scoring.background_window))
     assert (scoring.body, scoring.repeat, scoring.no_context, scoring.title, scoring.lead) == (0.25, 5.0, 0.0, 1.2, 1.0)
+    counts = Taxonomy.from_dict(_doc(scoring={"max_repeats": 6, "lead_chars": 10_000, "background_window": 6})).scoring
+    assert (counts.max_repeats, counts.lead_chars, counts.background_window) == (6, 10_000, 6)  # counts may exceed 5
     assert Taxonomy.from_dict(_doc(title_weight=2)).scoring.title == 2.0
     assert Taxonomy.from_dict(_doc(title_weight=0, scoring={"body": 0.1})).scoring.title == 0.0
     assert Taxonomy.from_dict(_doc(title_weight=2, scoring={"title": 3})).scoring.title == 3.0  # scoring wins
