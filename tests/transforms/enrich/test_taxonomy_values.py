@@ -187,6 +187,12 @@ def test_the_documents_settings_and_their_defaults():
     assert Taxonomy.from_dict(_doc(max_evidence=1, window=0)).max_evidence == 1
 
 
+def test_a_taxonomy_built_directly_has_the_documents_defaults():
+    built = Taxonomy(Taxonomy.from_dict(_doc()).topics)
+    assert (built.version, built.min_score, built.mention_score, built.window, built.max_evidence) == (1, 0.5, 0.2, 80, 5)
+    assert built.scoring == Taxonomy.from_dict(_doc()).scoring and built.background == {}
+
+
 def test_scoring_settings_counts_are_integers_and_title_weight_is_the_older_title():
     scoring = Taxonomy.from_dict(_doc(scoring={"lead_chars": 300.9, "max_repeats": 2.0, "background_window": 10_000,
                                                "body": 0.25, "repeat": 5, "no_context": 0})).scoring  # fmt: skip
