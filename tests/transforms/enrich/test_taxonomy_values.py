@@ -57,6 +57,7 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     message = _error(_doc({"patterns": {**{lang: ["zzq"] for lang in REQUIRED_LANGUAGES}, "en": ["{{nope}} x"]}},
                           macros={"arms": "x", "guns": "y"}))  # fmt: skip
     assert "topic 'demo'.patterns.en[0]: unknown macro {{nope}} (defined: ['arms', 'guns'])" in message
+    assert "topic 'demo'.context.en[0]: unknown macro {{nope}}" in _error(_doc({"context": {"en": ["{{nope}}"]}}))
     assert "expected a mapping of name -> regex string" in _error(_doc(macros={"arms": 1}))
     assert "expected a mapping of name -> regex string" in _error(_doc(macros=["arms"]))
 
