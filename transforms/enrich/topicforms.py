@@ -72,9 +72,17 @@ def remember_stems(stems: list[list[str]]) -> None:
 
 
 def snowball_version() -> str:
-    import snowballstemmer
+    """The installed snowballstemmer's version, part of the regex cache's key for a taxonomy and
+    its stems (another Snowball may stem otherwise). The package has no ``__version__``: its
+    distribution's metadata says it."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(getattr(snowballstemmer, "__version__", ""))
+    try:
+        return version("snowballstemmer")
+    except PackageNotFoundError:  # pragma: no cover - not installed as a distribution
+        import snowballstemmer
+
+        return str(getattr(snowballstemmer, "__version__", ""))
 
 
 def _strip_endings(word: str, endings: Sequence[str]) -> str:

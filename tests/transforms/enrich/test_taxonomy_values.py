@@ -57,6 +57,7 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     message = _error(_doc({"patterns": {**{lang: ["zzq"] for lang in REQUIRED_LANGUAGES}, "en": ["{{nope}} x"]}},
                           macros={"arms": "x", "guns": "y"}))  # fmt: skip
     assert "topic 'demo'.patterns.en[0]: unknown macro {{nope}} (defined: ['arms', 'guns'])" in message
+    assert "topic 'demo'.context.en[0]: unknown macro {{nope}}" in _error(_doc({"context": {"en": ["{{nope}}"]}}))
     assert "expected a mapping of name -> regex string" in _error(_doc(macros={"arms": 1}))
     assert "expected a mapping of name -> regex string" in _error(_doc(macros=["arms"]))
 
@@ -187,12 +188,20 @@ def test_the_documents_settings_and_their_defaults():
     assert Taxonomy.from_dict(_doc(max_evidence=1, window=0)).max_evidence == 1
 
 
+def test_a_taxonomy_built_directly_has_the_documents_defaults():
+    built = Taxonomy(Taxonomy.from_dict(_doc()).topics)
+    assert (built.version, built.min_score, built.mention_score, built.window, built.max_evidence) == (1, 0.5, 0.2, 80, 5)
+    assert built.scoring == Taxonomy.from_dict(_doc()).scoring and built.background == {}
+
+
 def test_scoring_settings_counts_are_integers_and_title_weight_is_the_older_title():
     scoring = Taxonomy.from_dict(_doc(scoring={"lead_chars": 300.9, "max_repeats": 2.0, "background_window": 10_000,
                                                "body": 0.25, "repeat": 5, "no_context": 0})).scoring  # fmt: skip
     assert (scoring.lead_chars, scoring.max_repeats, scoring.background_window) == (300, 2, 10_000)
     assert all(isinstance(v, int) for v in (scoring.lead_chars, scoring.max_repeats, scoring.background_window))
     assert (scoring.body, scoring.repeat, scoring.no_context, scoring.title, scoring.lead) == (0.25, 5.0, 0.0, 1.2, 1.0)
+    counts = Taxonomy.from_dict(_doc(scoring={"max_repeats": 6, "lead_chars": 10_000, "background_window": 6})).scoring
+    assert (counts.max_repeats, counts.lead_chars, counts.background_window) == (6, 10_000, 6)  # counts may exceed 5
     assert Taxonomy.from_dict(_doc(title_weight=2)).scoring.title == 2.0
     assert Taxonomy.from_dict(_doc(title_weight=0, scoring={"body": 0.1})).scoring.title == 0.0
     assert Taxonomy.from_dict(_doc(title_weight=2, scoring={"title": 3})).scoring.title == 3.0  # scoring wins

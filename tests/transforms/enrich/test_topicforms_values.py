@@ -43,11 +43,14 @@ def test_snowball_stems_are_mapped_back_onto_the_words_letters():
     assert stem("санкции", "ru") == "санкц"
     assert stem("sturen", "nl") is None  # stemmed to "stuur": not the start of the word
     assert stem("moving", "en") is None  # "move"
+    assert stem("förhandlingar", "sv") == "förhandling"  # only German's stemmer writes ö as o
+    assert stem("müzakereler", "tr") == "müzakere"
 
 
 def test_a_language_without_a_stemmer_keeps_the_word_and_the_endings_table_is_used_longest_first():
     assert stem("Слово", "uk") == "слово"
     assert stem("abcdeів", "uk", endings=("в", "ів")) == "abcde"  # "ів" before "в"
+    assert stem("abcdeами", "uk", endings=("и", "ами")) == "abcde"  # the longest first, not the last in order
     assert stem("abcdів", "uk", endings=("ів",)) == "abcd"  # four letters left: the minimum stem
     assert stem("abcів", "uk", endings=("ів",)) == "abcів"  # three would be left: kept whole
     assert stem("abcdef", "uk", endings=("ів",)) == "abcdef"  # no listed ending
@@ -60,6 +63,14 @@ def test_the_stems_computed_are_listed_and_can_be_taken_from_an_earlier_process(
     remember_stems([["en", "marches", "marchxyz"]])  # as if this process had computed it
     assert ["en", "marches", "marchxyz"] in snowball_stems()
     assert stem("marches", "en") is None  # the remembered stem is used (not a start of the word)
+
+
+def test_the_snowball_version_is_the_installed_distributions():
+    """Part of the regex cache's key for a taxonomy and its stems: it must change when
+    snowballstemmer does. The package has no ``__version__`` (the key held "" for every version)."""
+    from importlib.metadata import version
+
+    assert topicforms.snowball_version() == version("snowballstemmer") != ""
 
 
 # --------------------------------------------------------------------------- one word
@@ -145,6 +156,8 @@ def test_choices_and_the_languages_inflection():
         ("send *", "bad word '*'"),
         ("send _troops", "bad word '_troops'"),
         ("send|", "bad word ''"),
+        ("send tro!op*", "bad word 'tro!op*'"),  # a prefix word is checked whole
+        ("=tro!op", "bad word '=tro!op'"),
     ],
 )
 def test_bad_phrases_are_errors_naming_the_entry(phrase, message):
@@ -161,3 +174,12 @@ def test_words_may_hold_digits_hyphens_apostrophes_and_a_final_full_stop():
                 phrase_regex(phrase, "en", {}, "w")
         else:
             phrase_regex(phrase, "en", {}, "w")
+
+
+def test_a_bad_word_message_says_what_words_may_be():
+    with pytest.raises(TaxonomyError) as err:
+        phrase_regex("send troops!", "en", {}, "topic 'x'.phrases.en[0]")
+    assert str(err.value) == (
+        "topic 'x'.phrases.en[0]: phrase 'send troops!': bad word 'troops!' (words are letters, digits, - ' . ; "
+        "'a|b' is a choice, '...' a gap, '=w' exact, 'w*' a prefix)"
+    )

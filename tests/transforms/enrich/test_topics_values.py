@@ -84,6 +84,8 @@ def test_the_lead_is_the_first_paragraph_of_at_least_100_characters_at_most_lead
     short = "a" * 99 + "\n" + "b" * 50 + "\n" + "c" * 10
     assert lead_end(short, 600) == 150  # 99 characters: the next paragraph is taken in too
     assert lead_end("a" * 99 + "\n" + "b" * 10, 600) == 110  # and the text ends there
+    assert lead_end(short + "\nd", 600) == 150  # the next paragraph, not the last
+    assert lead_end("a" * 99 + "\n\n" + "b" * 50, 600) == 100  # a blank line ends the lead there
     assert lead_end("\n" + "b" * 200 + "\nc", 150) == 150
     assert lead_end("", 600) == 0
 
@@ -112,10 +114,10 @@ def test_the_lead_ends_at_lead_chars_exactly():
 
 def test_title_and_text_hits_add_up_with_the_title_first_among_equals():
     tax = _taxonomy(sanctions={"en": ["sanctions", {"words": "tariffs", "weight": 1.5}]})
-    scored = _one("Tariffs rose.", title="Sanctions", tax=tax)
+    scored = _one("Tariffs rose.", title="New sanctions", tax=tax)
     assert scored.score == _score(1.5 + 1.5)
-    # equal values (1.5 each): the title's hit first
-    assert [(h.field, h.text) for h in scored.hits] == [("title", "Sanctions"), ("text", "Tariffs")]
+    # equal values (1.5 each): the title's hit first, though the text's starts earlier
+    assert [(h.field, h.start) for h in scored.hits] == [("title", 4), ("text", 0)]
     # the same phrase in the title and the lead: counted once at its best, plus one repeat
     assert _one("Sanctions rose.", title="Sanctions").score == _score(1.5 * 1.5)
 
@@ -237,6 +239,8 @@ def test_without_a_context_anchor_the_sum_is_multiplied_by_no_context():
     tax = _taxonomy(ceasefire=CEASEFIRE)
     plain = _one("A ceasefire in the price war.", tax=tax, name="ceasefire")
     assert plain.score == _score(1.0 * 0.2) and plain.anchored is False
+    twice = _one("A ceasefire. A ceasefire in the price war.", tax=tax, name="ceasefire")
+    assert twice.score == _score(1.5 * 0.2)  # the sum times no_context
     anchored = _one("A ceasefire along the front, the army said.", tax=tax, name="ceasefire")
     assert anchored.score == _score(1.0) and anchored.anchored is True
     in_title = _one("A ceasefire in the east.", title="Troops stop", tax=tax, name="ceasefire")
@@ -523,3 +527,41 @@ def test_without_a_title_no_title_is_scanned():
     assert analyse("Calm.", "en", tax) == []
     assert topics_and_mentions("Calm.", "en", tax) == ([], [])
     assert tag_topics("Calm.", "en", tax) == []
+    assert make_article_tagger(tax)({"text": "Calm.", "title": None})["topics"] == []
+
+
+def test_background_cues_stop_at_the_last_sentence_end_inside_the_window():
+    # a full stop before the window does not widen it: "Since" stands 41 characters before the hit
+    assert _one("Calm. Since " + "y" * 40 + " sanctions rose.").hits[0].background is False
+    # two ends in the window: the sentence starts after the last one
+    assert _one("x. Amid y. Sanctions rose.").hits[0].background is False
+
+
+def test_only_the_articles_languages_background_cues_count():
+    tax = Taxonomy.from_dict({
+        "version": 1, "scoring": SCORING, "background": {"en": ["amid"], "de": ["seit"]},
+        "topics": {"s": {"description": "s", "phrases": {lang: ["sanctions"] for lang in REQUIRED_LANGUAGES}}},
+    })  # fmt: skip
+    assert analyse("Seit sanctions rose.", "en", tax)[0].hits[0].background is False
+    assert analyse("Seit sanctions rose.", "de", tax)[0].hits[0].background is True
+
+
+def test_a_topic_whose_cues_are_all_vetoed_does_not_hide_the_next():
+    tax = _taxonomy(a_truce={"en": ["truce"], "exclude": {"en": ["price"]}}, b_sanctions=SANCTIONS)
+    assert [t.name for t in analyse("A price truce and sanctions.", "en", tax)] == ["b_sanctions"]
+
+
+def test_a_score_that_rounds_up_to_the_floor_is_kept():
+    tax = _taxonomy(sanctions={"en": [{"words": "sanctions", "weight": 0.998}]})
+    text = "Amid sanctions, prices rose."  # in the lead behind a cue: 0.998 * 0.3 = 0.2994, 0.25874
+    assert [t.score for t in analyse(text, "en", tax, floor=0.259)] == [0.259]
+    assert analyse(text, "en", tax, floor=0.26) == []
+    assert analyse("Amid sanctions, prices rose.", "en", _taxonomy(sanctions=SANCTIONS), floor=0.3) == []
+
+
+def test_anchors_are_those_of_the_articles_languages_and_a_topic_without_is_anchored():
+    tax = _taxonomy(ceasefire={"en": ["ceasefire"], "context": {"de": ["armee"]}})
+    english = _one("A ceasefire in the price war.", tax=tax, name="ceasefire")
+    assert english.score == _score(1.0) and english.anchored is True  # no English anchors: none needed
+    plain = _one("Sanctions rose.")
+    assert plain.anchored is True
