@@ -145,3 +145,16 @@ def test_long_chunks_are_matched_but_not_kept(taxonomy):
     assert _plain(indexed.candidates(text)) == _plain(scanned.candidates(text))
     assert "sanctions" in _plain(indexed.candidates(text))
     assert max(map(len, indexed._index._chunks)) <= topicwords._MAX_REMEMBERED
+
+
+def test_chunks_that_begin_alike_share_a_window_and_find_what_the_scan_finds(taxonomy):
+    """A new chunk's word starts are looked up by their first folded characters: chunks that
+    differ only in case, punctuation or a word's end past them share one entry, and a chunk of
+    word characters only (no word start inside) gets the same candidates as the scan."""
+    indexed, scanned = _both(taxonomy, "en")
+    text = "Sanctions sanctions, SANCTIONS. (sanctions) sanctioning Санкції санкцій x_sanctions sanctions_x"
+    assert _plain(indexed.candidates(text)) == _plain(scanned.candidates(text))
+    windows = indexed._index._windows
+    assert "sanction" in windows and windows["sanction"]  # Sanctions, sanctions, and sanctioning's first 8
+    assert [w for w in windows if w.startswith("sanction")] == ["sanction"]
+    assert [start for start, _, _ in _plain(indexed.candidates(text))["sanctions"]] == [0, 10, 21, 33]
