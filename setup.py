@@ -25,6 +25,7 @@ REQUIRES = [
     "numpy>=1.26,<3",
     "orjson>=3.9,<4",
     "snowballstemmer==3.1.1",  # BSD-3, pure Python, no data files: stems of taxonomy phrases at load time
+    "zstandard>=0.18,<1",  # BSD-3 (also Beam's): articles packed while they wait for MarkAndAssign (transforms/common/packed.py)
     "duckdb==1.5.6",  # MIT: python -m pipeline.query / pipeline.digest read the Parquet tables in process
 ]
 
