@@ -57,8 +57,8 @@ verify: ## check an output folder against its inputs: make verify OUT=output INP
 test: ## the whole test suite, in TEST_JOBS (auto: one per core) worker processes
 	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"): under a minute
-	$(PY) -m pytest tests -m "not e2e and not slow" $(PYTEST_ARGS)
+test-fast: ## the tests without a child process or a Beam pipeline (-m "not e2e and not slow"), in TEST_JOBS workers: under a minute
+	$(PY) -m pytest tests -m "not e2e and not slow" -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 soak: ## streaming stopped/restarted/forced, batch runs killed, for SOAK_MINUTES (30); checks nothing is lost (not in make test)
 	$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
