@@ -164,3 +164,60 @@ def test_a_word_also_written_lowercase_is_no_name(fresh):
         assert counts["w:" + word_key(word)] == 2.0 and "W:" + word_key(word) not in counts
     # capitalised inside a sentence only: a name
     assert counts_of("Engineers said the Bridge had cracks.")["W:" + word_key("bridge")] == 2.0
+
+
+def test_the_tokens_next_to_a_number_are_its_neighbours_within_the_context(fresh):
+    """A number reads the token just before it (from the text's first character on) and the
+    two after it, within ``_CONTEXT`` characters each way; an unreadable number is skipped,
+    not the end of the numbers."""
+    assert counts_of("March 15 was the day.") == {"d:3-15": 1.5}  # the month before, at position 0
+    assert counts_of("They met on March 15.")["d:3-15"] == 1.5  # the month just before, not the text's last token
+    assert counts_of("March" + "-" * 70 + "15") == {"n:15": 1.5}
+    # a month further than _CONTEXT characters after the number is not its month
+    assert counts_of("On 15" + "-" * 70 + "March") == {"n:15": 1.5}
+    assert counts_of("On 15" + "-" * 50 + "March") == {"d:3-15": 1.5}
+    assert counts_of("Code 12.34.5 and 245 victims")["n:245"] == 1.5
+
+
+def test_entities_are_found_when_either_field_is_missing(fresh):
+    """The article's ``places`` / ``organisations`` are taken only when it has both;
+    otherwise both are found in its text."""
+    text = "Flooding in Kharkiv hit homes."
+    found = counts_of(text)  # with places = organisations = []: none
+    assert not any(f.startswith("p:") for f in found)
+    for given in ("places", "organisations"):
+        article = {"id": "a", "title": "", "text": text, given: []}
+        assert "p:706483" in dict(story_features(article).counts)  # Kharkiv, found in the text
+
+
+def test_organisations_count_when_places_weigh_nothing(fresh):
+    organisations = [{"id": "Q7817", "mentions": 2, "evidence": [{"field": "text"}, {"field": "text"}]}]
+    counts = counts_of("Text.", params=StoryParams(place_weight=0.0, organisation_weight=0.5),
+                       places=[{"geonameid": 1, "mentions": 1, "evidence": []}], organisations=organisations)
+    assert counts["o:Q7817"] == 1.0 and "p:1" not in counts
+
+
+def test_cyrillic_follows_the_article_language(fresh):
+    """Ukrainian rules (г -> h) for an article in ``uk`` whose text has no і/ї/є/ґ to tell."""
+    text = "Флот Гордона стояв"
+    assert "W:hordon" in counts_of(text, language="uk")
+    assert "W:gordon" in counts_of(text, language="ru") and "W:gordon" in counts_of(text)
+
+
+def test_title_words_are_never_names_by_their_capital(fresh):
+    """Title case is no sign of a name: the title's words count as words."""
+    counts = counts_of("", title="Rescuers Reach Town")
+    assert counts == {"c:rescue": 2.0, "w:" + word_key("reach"): 2.0, "w:" + word_key("town"): 2.0}
+
+
+def test_a_titlecase_digraph_is_neither_capital_nor_lowercase(fresh):
+    """``ǅ`` (Croatian, Unicode titlecase) is neither upper nor lower case: such a word alone is
+    no name, and beside the capitalised spelling it does not make that one a plain word."""
+    key = word_key("dzamija")
+    assert counts_of("Visitors saw the ǅamija.") == {"w:" + key: 1.0, "w:" + word_key("visitors"): 1.0}
+    assert counts_of("Visitors saw Džamija and then ǅamija.")["W:" + key] == 4.0
+
+
+def test_an_article_without_a_language_has_none():
+    assert story_features({"id": "a", "text": ""}).language == ""
+    assert story_features({"id": "a", "text": "", "language": None}).language == ""
