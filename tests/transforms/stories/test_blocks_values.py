@@ -195,3 +195,26 @@ def test_a_payload_is_blocked_as_a_new_article_unless_told():
     assert block_payload(features_payload(f), df, 4)[1].prior is False
     assert block_payload(features_payload(f), df, 4, prior=True)[1].prior is True
     assert block_features(f, df, 4)[1].prior is False
+
+
+def test_bulk_neutral_norm_of_a_light_neutral_part():
+    # the neutral part (everything but lowercase words) weighs under 1 before normalising: a year
+    # with a small count; the bulk path's neutral norm is that weight, not raised to 1
+    f = StoryFeatures("a", "", (("w:dam", 2.0), ("y:2019", 0.25)), "en")
+    df = {"w:dam": 2, "y:2019": 3}
+    _, member = block_features(f, df, 4)
+    _, want = blocked(vectorize(f, df, 4), df)
+    assert abs(member.vector.neutral - want.vector.neutral) < 1e-12
+    assert 0.0 < member.vector.neutral < 0.5
+    # no neutral part at all: 0
+    assert block_features(StoryFeatures("w", "", (("w:dam", 2.0),), "en"), df, 4)[1].vector.neutral == 0.0
+
+
+def test_a_zero_count_of_a_shared_feature_takes_the_slow_path():
+    # a feature other articles have (df 2) with no weight here: not part of the vector, so neither
+    # a block key nor a packed hash, in the bulk path as in vectorize
+    f = StoryFeatures("a", "", (("w:dam", 2.0), ("w:gone", 0.0), ("w:river", 1.0)), "en")
+    df = {"w:dam": 2, "w:gone": 2, "w:river": 3}
+    keys, member = block_features(f, df, 4, StoryParams(block_keys_per_article=5))
+    assert keys == ("w:dam", "w:river")
+    assert (keys, member) == blocked(vectorize(f, df, 4), df, StoryParams(block_keys_per_article=5))
