@@ -218,3 +218,48 @@ def test_a_zero_count_of_a_shared_feature_takes_the_slow_path():
     keys, member = block_features(f, df, 4, StoryParams(block_keys_per_article=5))
     assert keys == ("w:dam", "w:river")
     assert (keys, member) == blocked(vectorize(f, df, 4), df, StoryParams(block_keys_per_article=5))
+
+
+def test_the_window_follows_time_not_ids():
+    # ids in another order than the times: with a window of 1, time neighbours meet
+    a, b, c = member("a", "2025-01-01T00:00:00Z"), member("b", "2025-01-01T02:00:00Z"), member("c", "2025-01-01T01:00:00Z")
+    assert sorted((x.id, y.id) for x, y, _ in edges([b, c, a], StoryParams(window=1))) == [("a", "c"), ("c", "b")]
+
+
+def test_a_pair_exactly_at_the_maximum_gap_is_compared():
+    # grace 2 h, half-life 1 h, floor 0.25: max_gap_hours is 4, where identical articles score the floor
+    params = StoryParams(grace_hours=2.0, half_life_hours=1.0, cross_language=False, edge_floor=0.25)
+    one = {"w:flood": 1.0}
+    a = blocked(Vector("a", "2025-01-01T00:00:00Z", one), DF)[1]
+    b = blocked(Vector("b", "2025-01-01T04:00:00Z", one), DF)[1]
+    c = blocked(Vector("c", "2025-01-01T04:00:01Z", one), DF)[1]
+    assert edges([a, b], params) == [(node_of("a", "2025-01-01T00:00:00Z"), node_of("b", "2025-01-01T04:00:00Z"), 0.25)]
+    assert edges([a, c], params) == []
+
+
+def test_only_pairs_in_two_known_languages_are_scored_across():
+    # factor 0.5: a pair scored across languages gets half the plain dot (neutral norms 1.0 here)
+    params = StoryParams(cross_language_factor=0.5, cross_language_min_cosine=0.0, edge_floor=0.01)
+    when = "2025-01-01T00:00:00Z"
+    ms = [member("en1", when, language="en"), member("en2", when, language="en"),
+          member("fr", when, language="fr"), member("xx", when, language="")]
+    score = {(x.id, y.id) if x.id < y.id else (y.id, x.id): s for x, y, s in edges(ms, params)}
+    assert score == {("en1", "en2"): 0.5, ("en1", "fr"): 0.25, ("en2", "fr"): 0.25,
+                     ("en1", "xx"): 0.5, ("en2", "xx"): 0.5, ("fr", "xx"): 0.5}
+    # cross-language scoring off: every pair plain
+    off = {s for *_, s in edges(ms, StoryParams(cross_language=False, cross_language_factor=0.5, edge_floor=0.01))}
+    assert off == {0.5}
+
+
+def test_a_place_s_block_skips_pairs_sharing_another_key_whatever_its_hash():
+    # feature_hash("w:k5381") read as a float64 is a NaN: the keys are compared as the uint64 they are
+    df = {"w:k5381": 2, "w:other": 2, "p:123": 2}
+    when = "2025-01-01T00:00:00Z"
+
+    def placed(id_, word, language):
+        return blocked(Vector(id_, when, {word: 0.5, "p:123": 0.5}, language), df)[1]
+
+    params = StoryParams(edge_floor=0.01)
+    assert edges([placed("a", "w:k5381", "en"), placed("b", "w:k5381", "fr")], params, key="p:123") == []
+    assert [(x.id, y.id) for x, y, _ in edges([placed("a", "w:other", "en"), placed("b", "w:k5381", "fr")], params,
+                                              key="p:123")] == [("a", "b")]
