@@ -20,7 +20,7 @@ from transforms.stories.blocks import (
 )
 from transforms.stories.features import StoryFeatures
 from transforms.stories.params import StoryParams
-from transforms.stories.vectors import Vector, compact, feature_hash, vectorize
+from transforms.stories.vectors import Vector, compact, feature_hash, similarity, vectorize
 
 
 def test_block_keys_are_the_shared_rare_blockable_features_by_weight():
@@ -263,3 +263,21 @@ def test_a_place_s_block_skips_pairs_sharing_another_key_whatever_its_hash():
     assert edges([placed("a", "w:k5381", "en"), placed("b", "w:k5381", "fr")], params, key="p:123") == []
     assert [(x.id, y.id) for x, y, _ in edges([placed("a", "w:other", "en"), placed("b", "w:k5381", "fr")], params,
                                               key="p:123")] == [("a", "b")]
+
+
+def test_pairs_across_languages_are_scored_with_the_run_s_settings():
+    t0, t2 = "2025-01-01T00:00:00Z", "2025-01-01T02:00:00Z"
+    # the cross-language half-life longer than the other: 0.5 (plain dot, neutral norms 1.0) halved once
+    params = StoryParams(grace_hours=0.0, half_life_hours=1.0, cross_language_half_life_hours=2.0, edge_floor=0.2)
+    assert [s for *_, s in edges([member("a", t0, language="en"), member("b", t2, language="fr")], params)] == [0.25]
+    # the minimum cosine taken at equality (the plain dot is 0.5)
+    en, fr = member("a", t0, language="en"), member("b", t0, language="fr")
+    assert [s for *_, s in edges([en, fr], StoryParams(cross_language_min_cosine=0.5, edge_floor=0.01))] == [0.5]
+    assert edges([en, fr], StoryParams(cross_language_min_cosine=0.5000001, edge_floor=0.01)) == []
+    # the neutral floor and the factor: 0.5 * 0.5 / (0.75 * 0.75), neutral norms 0.5 raised to 0.75 of full
+    light = {"w:flood": 0.5, "w:river": 0.5}
+    a = blocked(Vector("a", t0, light, "en", 0.5, 1.0), DF)[1]
+    b = blocked(Vector("b", t0, light, "fr", 0.5, 1.0), DF)[1]
+    settings = StoryParams(neutral_floor=0.75, cross_language_factor=0.5, edge_floor=0.01)
+    assert [s for *_, s in edges([a, b], settings)] == [round(0.25 / 0.5625, 6)] == [
+        round(similarity(a.vector, b.vector, settings), 6)]
