@@ -281,3 +281,51 @@ def test_pairs_across_languages_are_scored_with_the_run_s_settings():
     settings = StoryParams(neutral_floor=0.75, cross_language_factor=0.5, edge_floor=0.01)
     assert [s for *_, s in edges([a, b], settings)] == [round(0.25 / 0.5625, 6)] == [
         round(similarity(a.vector, b.vector, settings), 6)]
+
+
+def test_every_pair_of_a_block_is_considered_after_one_is_passed_over():
+    t = [f"2025-01-01T0{h}:00:00Z" for h in range(3)]
+    # a pair scored in a tighter block first (river is tighter than flood), then pairs of this block
+    df = {"w:flood": 5, "w:river": 3}
+    a, b = (blocked(Vector(x, w, {"w:flood": 0.5, "w:river": 0.5}), df)[1] for x, w in (("a", t[0]), ("b", t[1])))
+    c = blocked(Vector("c", t[2], {"w:flood": 0.5}), df)[1]
+    assert sorted((x.id, y.id) for x, y, _ in edges([a, b, c], StoryParams())) == [("a", "c"), ("b", "c")]
+    # a pair just under the floor (inside the prefilter's slack) first, then one above it
+    floor = StoryParams(edge_floor=0.25 + 5e-10)
+    ms = [member("a", t[0]), member("b", t[1], 0.25, 0.25), member("c", t[2])]
+    assert [(x.id, y.id, s) for x, y, s in edges(ms, floor)] == [("a", "c", 0.5)]
+    # a member without the block's key: its pairs are not this block's
+    d = blocked(Vector("d", t[1], {"w:river": 0.5}), DF)[1]
+    assert edges([member("a", t[0]), d], StoryParams()) == []
+
+
+def test_a_place_s_block_goes_on_after_a_pair_sharing_another_key():
+    df = {"w:k5381": 2, "w:zzz": 2, "p:123": 2}
+    t = [f"2025-01-01T0{h}:00:00Z" for h in range(3)]
+    a, b, c = (blocked(Vector(x, w, {word: 0.5, "p:123": 0.5}, lang), df)[1]
+               for x, w, word, lang in (("a", t[0], "w:k5381", "en"), ("b", t[1], "w:k5381", "fr"),
+                                        ("c", t[2], "w:zzz", "fr")))
+    assert [(x.id, y.id) for x, y, _ in edges([a, b, c], StoryParams(edge_floor=0.01), key="p:123")] == [("a", "c")]
+
+
+def test_chance_overlaps_across_languages_are_rejected_beside_remembered_articles():
+    # plain dot 0.25 under a minimum cosine of 0.3: no edge, with or without a remembered article
+    params = StoryParams(cross_language_min_cosine=0.3, edge_floor=0.01)
+    when = "2025-01-01T00:00:00Z"
+    for prior in (False, True):
+        assert edges([member("a", when, language="en", prior=prior), member("b", when, 0.25, 0.25, "fr")], params) == []
+
+
+def test_a_cross_language_score_is_at_most_one():
+    # neutral norms 0.5: 0.5 / (0.5 * 0.5) is 2, kept as 1
+    when = "2025-01-01T00:00:00Z"
+    light = {"w:flood": 0.5, "w:river": 0.5}
+    a = blocked(Vector("a", when, light, "en", 0.5, 1.0), DF)[1]
+    b = blocked(Vector("b", when, light, "fr", 0.5, 1.0), DF)[1]
+    assert [s for *_, s in edges([a, b], StoryParams())] == [1.0]
+
+
+def test_an_article_without_places_has_no_cross_arrays_in_the_bulk_path():
+    f = StoryFeatures("a", "", (("n:14", 1.0), ("w:dam", 2.0)), "en")
+    vector = block_features(f, {"n:14": 2, "w:dam": 3}, 4)[1].vector
+    assert (vector.cross_hashes, vector.cross_weights) == (b"", b"") and vector.hashes
