@@ -329,3 +329,14 @@ def test_an_article_without_places_has_no_cross_arrays_in_the_bulk_path():
     f = StoryFeatures("a", "", (("n:14", 1.0), ("w:dam", 2.0)), "en")
     vector = block_features(f, {"n:14": 2, "w:dam": 3}, 4)[1].vector
     assert (vector.cross_hashes, vector.cross_weights) == (b"", b"") and vector.hashes
+
+
+def test_scores_are_rounded_to_six_places_whichever_member_comes_first():
+    # 0.25 / 0.5625 (as above): a member before the other by time, and at the same time (then by a
+    # hash of the id, which puts "b" first here)
+    light = {"w:flood": 0.5, "w:river": 0.5}
+    settings = StoryParams(neutral_floor=0.75, cross_language_factor=0.5, edge_floor=0.01)
+    for later in ("2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z"):
+        x = blocked(Vector("a", "2025-01-01T00:00:00Z", light, "en", 0.5, 1.0), DF)[1]
+        y = blocked(Vector("b", later, light, "fr", 0.5, 1.0), DF)[1]
+        assert edges([x, y], settings) == [(node_of("a", "2025-01-01T00:00:00Z"), node_of("b", later), 0.444444)]
