@@ -340,3 +340,23 @@ def test_scores_are_rounded_to_six_places_whichever_member_comes_first():
         x = blocked(Vector("a", "2025-01-01T00:00:00Z", light, "en", 0.5, 1.0), DF)[1]
         y = blocked(Vector("b", later, light, "fr", 0.5, 1.0), DF)[1]
         assert edges([x, y], settings) == [(node_of("a", "2025-01-01T00:00:00Z"), node_of("b", later), 0.444444)]
+
+
+def test_cross_keys_are_tightest_first_too():
+    v = Vector("a", "", {"w:word": 0.5, "o:3": 0.5, "p:9": 0.5})
+    keys, member = blocked(v, {"w:word": 2, "o:3": 4, "p:9": 3})
+    assert keys == ("w:word", "p:9", "o:3")
+    assert np.frombuffer(member.cross_keys, "<u8").tolist() == [feature_hash("p:9"), feature_hash("o:3")]
+
+
+def test_a_feature_shared_beyond_the_window_adds_to_no_pair():
+    # window 1: dam is shared by the first and the fourth member only; nothing of it reaches the
+    # pairs the window compares (each scores 0.25 * 0.25 of flood, under the floor)
+    df = {"w:flood": 5, "w:dam": 2}
+    t = [f"2025-01-01T0{h}:00:00Z" for h in range(4)]
+    weights = ({"w:flood": 0.25, "w:dam": 0.5}, {"w:flood": 0.25}, {"w:flood": 0.25}, {"w:flood": 0.25, "w:dam": 0.5})
+    ms = [blocked(Vector(f"m{i}", t[i], w), df)[1] for i, w in enumerate(weights)]
+    assert edges(ms, StoryParams(window=1)) == []
+    # the two of them side by side (in dam's block, their tightest): flood and dam, 0.0625 + 0.25
+    assert [(x.id, y.id, s) for x, y, s in edges([ms[0], ms[3]], StoryParams(window=1), key="w:dam")] == [
+        ("m0", "m3", 0.3125)]
