@@ -77,8 +77,9 @@ def test_story_features_of_an_original_without_date_or_language_and_none_for_a_d
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("reuse", [True, False])
+@pytest.mark.parametrize("reuse", [True, False, None])
 def test_prior_views_hand_each_stage_its_part_of_the_memory(reuse):
+    """``reuse`` None: ``PriorViews()`` with its default, which reuses the remembered signatures."""
     features = {"w:ferry": 2.0, "n:saltholm": 1.0}
     original = entry("o", minhash=MINHASH, features=features, language="en", story_id="s-o")
     bare = entry("b", published_at=None)  # an original with no signature and no features
@@ -98,7 +99,8 @@ def test_prior_views_hand_each_stage_its_part_of_the_memory(reuse):
         return sorted(view.items())
 
     with TestPipeline() as p:
-        views = p | beam.Create(records) | memory.PriorViews(reuse)
+        views = p | beam.Create(records) | (memory.PriorViews() if reuse is None else memory.PriorViews(reuse))
+        reuse = reuse is None or reuse
         assert set(views) == {"dedup", "near", "edges", "story_features", "story_roots"}
         assert_that(views["dedup"] | "PlainDedup" >> beam.Map(lambda v: sorted(plain(v).items())),
                     equal_to([view_of(r, reuse and r["minhash"]) for r in records]), label="Dedup")
