@@ -203,3 +203,12 @@ def test_an_invalid_item_stops_the_reading_of_a_big_array():
     out = [getattr(x, "error", "ok") for x in read_file("a.json", stream)]
     assert out == ["ok", "item 1: invalid JSON: Expecting value; the rest of the array was not read"]
     assert len(data) > 5_000_000 and stream.tell() < 300_000
+
+
+def test_the_excerpt_of_an_item_over_the_digit_limit_after_a_long_item():
+    """The excerpt is cut from the item's start, also past the buffer's first 1,000 characters."""
+    first = {"text": "a" * 1200}
+    data = "[" + json.dumps(first) + ', {"n": ' + "7" * 5000 + "}]"
+    [article, dead] = read_file("a.json", io.BytesIO(data.encode()))
+    assert article["text"] == "a" * 1200
+    assert (dead.source, dead.excerpt) == ("a.json#item 1", '{"n": ' + "7" * 194 + "…")
