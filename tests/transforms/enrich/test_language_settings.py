@@ -276,3 +276,29 @@ def test_detect_language_builds_one_guarded_step_with_its_settings():
     apply = dofn._setup_fn()  # make_language_fn(**settings)
     assert apply(_article(ENGLISH))["language"] == "und"  # min_letters=1000 reached it
     assert make_language_fn()(_article(ENGLISH))["language"] == "en"
+
+
+def test_detect_language_reads_articles_in_runs_of_the_run_s_length():
+    """The step takes ``tuning.run_length`` of the run being built (a worker's runs of
+    articles), not ``GuardedMap``'s default of one at a time."""
+    import apache_beam as beam
+
+    from transforms import runtime
+    from transforms.common.stage import GuardedMap
+
+    before = runtime.active()
+    runtime.activate(runtime.Tuning(run_length=7))
+    try:
+        p = beam.Pipeline()
+        _ = p | beam.Create([_article(ENGLISH)]) | "DetectLanguage" >> language.DetectLanguage()
+    finally:
+        runtime.activate(before)
+    found = []
+
+    class Steps(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(getattr(node.transform, "fn", None), GuardedMap):
+                found.append(node.transform.fn)
+
+    p.visit(Steps())
+    assert found and {dofn._batch_size for dofn in found} == {7}
