@@ -302,3 +302,39 @@ def test_detect_language_reads_articles_in_runs_of_the_run_s_length():
 
     p.visit(Steps())
     assert found and {dofn._batch_size for dofn in found} == {7}
+
+
+def test_a_changed_py3langid_model_file_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
+    """The cache entry is keyed by the model file's bytes: the same model with an empty second
+    xz stream after it (it decompresses to the same arrays) is another file, so another entry."""
+    import lzma
+    import shutil
+
+    import py3langid.langid
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    cache, models = tmp_path / "cache", tmp_path / "models"
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(cache))
+    reference = language._load_identifier()
+    assert len(list(cache.glob("arrays/*/names.json"))) == 1
+    changed = models / MODEL_FILE
+    changed.parent.mkdir(parents=True)
+    shutil.copyfile(MODEL_DIR / MODEL_FILE, changed)
+    with open(changed, "ab") as fh:
+        fh.write(lzma.compress(b""))
+    monkeypatch.setattr(py3langid.langid, "MODEL_DIR", models)
+    loaded = language._load_identifier()
+    assert len(list(cache.glob("arrays/*/names.json"))) == 2
+    for text in (ENGLISH, AB, SIMPLIFIED_CHINESE):
+        assert loaded.classify(text) == reference.classify(text)
+
+
+def test_py3langid_without_a_version_attribute_still_loads(tmp_path, monkeypatch):
+    """``__version__`` is read with a default: a py3langid without it still loads (and is cached)."""
+    import py3langid
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    monkeypatch.delattr(py3langid, "__version__", raising=False)
+    loaded = language._load_identifier()
+    assert loaded.classify(ENGLISH)[0] == "en"
+    assert len(list(tmp_path.glob("arrays/*/names.json"))) == 1
