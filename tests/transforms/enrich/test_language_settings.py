@@ -276,3 +276,65 @@ def test_detect_language_builds_one_guarded_step_with_its_settings():
     apply = dofn._setup_fn()  # make_language_fn(**settings)
     assert apply(_article(ENGLISH))["language"] == "und"  # min_letters=1000 reached it
     assert make_language_fn()(_article(ENGLISH))["language"] == "en"
+
+
+def test_detect_language_reads_articles_in_runs_of_the_run_s_length():
+    """The step takes ``tuning.run_length`` of the run being built (a worker's runs of
+    articles), not ``GuardedMap``'s default of one at a time."""
+    import apache_beam as beam
+
+    from transforms import runtime
+    from transforms.common.stage import GuardedMap
+
+    before = runtime.active()
+    runtime.activate(runtime.Tuning(run_length=7))
+    try:
+        p = beam.Pipeline()
+        _ = p | beam.Create([_article(ENGLISH)]) | "DetectLanguage" >> language.DetectLanguage()
+    finally:
+        runtime.activate(before)
+    found = []
+
+    class Steps(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(getattr(node.transform, "fn", None), GuardedMap):
+                found.append(node.transform.fn)
+
+    p.visit(Steps())
+    assert found and {dofn._batch_size for dofn in found} == {7}
+
+
+def test_a_changed_py3langid_model_file_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
+    """The cache entry is keyed by the model file's bytes: the same model with an empty second
+    xz stream after it (it decompresses to the same arrays) is another file, so another entry."""
+    import lzma
+    import shutil
+
+    import py3langid.langid
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    cache, models = tmp_path / "cache", tmp_path / "models"
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(cache))
+    reference = language._load_identifier()
+    assert len(list(cache.glob("arrays/*/names.json"))) == 1
+    changed = models / MODEL_FILE
+    changed.parent.mkdir(parents=True)
+    shutil.copyfile(MODEL_DIR / MODEL_FILE, changed)
+    with open(changed, "ab") as fh:
+        fh.write(lzma.compress(b""))
+    monkeypatch.setattr(py3langid.langid, "MODEL_DIR", models)
+    loaded = language._load_identifier()
+    assert len(list(cache.glob("arrays/*/names.json"))) == 2
+    for text in (ENGLISH, AB, SIMPLIFIED_CHINESE):
+        assert loaded.classify(text) == reference.classify(text)
+
+
+def test_py3langid_without_a_version_attribute_still_loads(tmp_path, monkeypatch):
+    """``__version__`` is read with a default: a py3langid without it still loads (and is cached)."""
+    import py3langid
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    monkeypatch.delattr(py3langid, "__version__", raising=False)
+    loaded = language._load_identifier()
+    assert loaded.classify(ENGLISH)[0] == "en"
+    assert len(list(tmp_path.glob("arrays/*/names.json"))) == 1
