@@ -184,6 +184,7 @@ def test_a_bad_document_key_is_named(top, message):
 
 def test_a_document_that_is_not_a_mapping_is_named():
     assert _error(["demo"]) == "taxonomy: expected a mapping, got list"
+    assert _error({"version": 1}) == "taxonomy: missing 'topics' mapping"
 
 
 def test_the_documents_settings_and_their_defaults():
