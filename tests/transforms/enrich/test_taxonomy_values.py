@@ -48,6 +48,7 @@ def test_runs_of_spaces_in_a_pattern_match_any_whitespace_outside_classes():
     assert _hits(_en("a[^] ]b"), "a]b a b axb") == ["axb"]
     assert _hits(_en(r"a\ b"), "a b a\nb") == ["a b"]  # an escaped space stays one space
     assert _hits(_en(r"a\[ b"), "a[ \nb") == ["a[ \nb"]  # an escaped bracket opens no class
+    assert _hits(_en("a[x y]b c"), "a b\nc, a\nb c") == ["a b\nc"]  # the class ends at its ']', not before
 
 
 def test_macros_are_expanded_and_an_unknown_one_is_named():
@@ -59,7 +60,7 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     assert "topic 'demo'.patterns.en[0]: unknown macro {{nope}} (defined: ['arms', 'guns'])" in message
     assert "topic 'demo'.context.en[0]: unknown macro {{nope}}" in _error(_doc({"context": {"en": ["{{nope}}"]}}))
     assert "expected a mapping of name -> regex string" in _error(_doc(macros={"arms": 1}))
-    assert "expected a mapping of name -> regex string" in _error(_doc(macros=["arms"]))
+    assert _error(_doc(macros=["arms"])) == "taxonomy.macros: expected a mapping of name -> regex string"
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ def test_a_topics_optional_keys_at_their_bounds():
     "top, message",
     [
         ({"version": None}, "taxonomy: 'version' must be 1, got None"),
+        ({"titel": "x"}, "taxonomy: unknown key(s) ['titel']; allowed: ['background', 'inflection', 'macros', "),
         ({"topics": {}}, "taxonomy: missing 'topics' mapping"),
         ({"topics": ["demo"]}, "taxonomy: missing 'topics' mapping"),
         ({"topics": {"9lives": {}}}, "taxonomy.topics: bad topic name '9lives' (use snake_case)"),
@@ -178,6 +180,11 @@ def test_a_topics_optional_keys_at_their_bounds():
 )
 def test_a_bad_document_key_is_named(top, message):
     assert message in _error(_doc(**top))
+
+
+def test_a_document_that_is_not_a_mapping_is_named():
+    assert _error(["demo"]) == "taxonomy: expected a mapping, got list"
+    assert _error({"version": 1}) == "taxonomy: missing 'topics' mapping"
 
 
 def test_the_documents_settings_and_their_defaults():
@@ -288,3 +295,24 @@ def test_a_document_key_is_the_same_for_equal_documents():
     assert document_key({"b": 1, "a": [1, 2]}) == document_key({"a": [1, 2], "b": 1}) == '{"a": [1, 2], "b": 1}'
     assert document_key("configs/topics.yaml") == "configs/topics.yaml"
     assert document_key({"a": {1}}) == '{"a": "{1}"}'  # anything else as its str
+
+
+def test_the_validation_cache_key_names_the_code_of_the_taxonomy_modules(tmp_path, monkeypatch):
+    """The key of a validated document in the regex cache includes the code of taxonomy.py,
+    topicforms.py and topicrules.py: editing them retires the cached validation."""
+    import hashlib
+    import os
+    import sys
+
+    from transforms.enrich.topicforms import snowball_version
+    from transforms.runtime.regexcache import code_fingerprint
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    doc = _doc(min_score=0.45)
+    Taxonomy.from_dict(doc)
+    here = os.path.dirname(os.path.abspath(taxonomy_module.__file__))
+    code = code_fingerprint(*(os.path.join(here, f"{m}.py") for m in ("taxonomy", "topicforms", "topicrules")))
+    inputs = f"taxonomy-valid\0{sys.version}\0{snowball_version()}\0{code}\0{document_key(doc)}"
+    name = hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:40] + ".derived"
+    assert name in {p.name for p in tmp_path.iterdir()}
+    assert Taxonomy.from_dict(doc).min_score == 0.45  # the second parse, from the cached validation
