@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -119,11 +119,16 @@ def _sum(hits: list[Hit], scoring: Any, text: str) -> float:
                 best_of[sentence] = h
         kept = set(map(id, best_of.values()))
         hits = [h for h in hits if h.place != "body" or id(h) in kept]
+    return _phrase_sum(((_norm(h.text), h.value) for h in hits), scoring)
+
+
+def _phrase_sum(valued: Iterable[tuple[str, float]], scoring: Any) -> float:
+    """Each distinct phrase's best value, plus ``repeat`` times it per further occurrence
+    (at most ``max_repeats``), of ``(normalized phrase, value)`` pairs."""
     best: dict[str, float] = {}
     seen: dict[str, int] = {}
-    for hit in hits:
-        key = _norm(hit.text)
-        best[key] = max(best.get(key, 0.0), hit.value)
+    for key, value in valued:
+        best[key] = max(best.get(key, 0.0), value)
         seen[key] = seen.get(key, 0) + 1
     return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
 
@@ -133,16 +138,11 @@ def _upper_bound(title: str, in_title: Any, text: str, in_text: Any, lead: int, 
     value, plus ``repeat`` times it per further occurrence (the rules that stand, the background
     and one hit per body sentence only lower it). Each candidate at its own value is not a bound:
     a phrase in the title and again in the body repeats at the title's value."""
-    best: dict[str, float] = {}
-    seen: dict[str, int] = {}
-    for source, matches, in_the_title in ((title, in_title, True), (text, in_text, False)):
-        for c in matches:
-            start = c[0]
-            factor = scoring.title if in_the_title else scoring.lead if start < lead else scoring.body
-            key = _norm(source[start : c[1]])
-            best[key] = max(best.get(key, 0.0), c[2].weight * factor)
-            seen[key] = seen.get(key, 0) + 1
-    return sum(v * (1 + scoring.repeat * min(seen[k] - 1, scoring.max_repeats)) for k, v in best.items())
+    valued = [(_norm(title[c[0] : c[1]]), c[2].weight * scoring.title) for c in in_title]
+    valued += [
+        (_norm(text[c[0] : c[1]]), c[2].weight * (scoring.lead if c[0] < lead else scoring.body)) for c in in_text
+    ]
+    return _phrase_sum(valued, scoring)
 
 
 def analyse(text: str, language: str, taxonomy: Taxonomy, title: str = "", floor: float = 0.0) -> list[TopicScore]:
