@@ -319,3 +319,32 @@ def test_topicceiling_rescoring_is_the_engines_score():
     assert tags(art, s) == {"ceasefire"}
     assert tags(art, {**s, "with_core": 0.39}) == {"ceasefire", "peace_talks"}
     assert micro([art], s)["recall"] == 0.5
+
+
+ROUND7_LATENT = [  # families the dev evidence quotes showed without any cue (eval.topicceiling --quotes)
+    ("troop_deployment", "en", "The German brigade in Lithuania is at full strength, the defence ministry said."),
+    ("troop_deployment", "pl", "Niemiecka brygada na Litwie w komplecie, poinformował resort."),
+    ("troop_deployment", "ru", "Британия удвоит численность военных на базе в Тапа, сообщило министерство."),
+    ("troop_deployment", "fr", "Au Liban, l'armée se déploie au sud du Litani, a annoncé le gouvernement."),
+    ("troop_deployment", "fr", "Le gouvernement a présenté un plan prévoyant le stationnement de 10 000 à 15 000 soldats européens."),
+    ("ceasefire", "it", "Russia e Ucraina si sono impegnate a non colpire più navi mercantili nel Mar Nero."),
+    ("ceasefire", "de", "Beide Seiten haben sich verpflichtet, keine Häfen mehr anzugreifen, teilte die Regierung mit."),
+    ("ceasefire", "nl", "Rusland en Oekraïne beloofden elkaars havens niet aan te vallen, zegt de regering."),
+    ("sanctions", "de", "Die Europäische Union hat ihr nächstes Strafpaket gegen Russland beschlossen."),
+]
+
+
+@pytest.mark.parametrize(("topic", "lang", "sentence"), ROUND7_LATENT)
+def test_round7_latent_families_tag_in_the_lead(taxonomy, topic, lang, sentence):
+    assert topic in _tagged(taxonomy, sentence + "\n" + LEADS[lang], lang)
+
+
+def test_soldiers_in_poland_are_no_deployment_and_the_unit_frame_needs_a_unit(taxonomy):
+    assert "troop_deployment" not in _tagged(taxonomy, "Soldiers in Poland have been told to prepare for winter, the ministry said.", "en")
+
+
+def test_a_number_in_digit_groups_is_one_word_in_a_gap():
+    regex = re.compile(phrase_regex("stationnement de ...3 soldats", "fr", {}, "test"), re.IGNORECASE)
+    assert regex.search("le stationnement de 10 000 à 15 000 soldats")
+    assert regex.search("le stationnement de 10\u202f000 à 15\u00a0000 soldats")
+    assert not regex.search("le stationnement de dix mille à quinze mille soldats")
