@@ -192,8 +192,10 @@ def loso_thresholds(sets: list[str], config_path: str | None, min_positives: int
             before.update(counts(held, t, now[t]))
             after.update(counts(held, t, chosen[t]))
         b, a = prf(before["tp"], before["fp"], before["fn"]), prf(after["tp"], after["fp"], after["fn"])
-        print(f"thresholds, leave out {left:22s} moved {moved or 'none'}: left out P/R/F1 "
-              f"{b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f} -> {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f}")
+        print(
+            f"thresholds, leave out {left:22s} moved {moved or 'none'}: left out P/R/F1 "
+            f"{b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f} -> {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f}"
+        )
 
 
 def quotes(sets: list[str], config_path: str | None) -> None:
