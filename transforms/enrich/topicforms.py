@@ -41,7 +41,8 @@ _GAP = re.compile(r"^\.\.\.(\d{0,2})$")
 # a gap stays within its sentence ("... stationed there. Troops ..." is no frame). Possessive
 # (++): only the whole word can be followed by the space, so giving letters back is futile
 # work the regex engine would do at each word of each gap (a third of the frames' cost)
-_GAP_WORD = r"(?:[\w'’.,-]++(?<![^.\s]{2}\.) )"
+# A number written in digit groups ("10 000", "1 500": French, Polish, Russian...) is one word.
+_GAP_WORD = r"(?:(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})++,?|[\w'’.,-]++(?<![^.\s]{2}\.)) )"
 # Snowball's German stemmer writes umlauts and ß plainly; the text has them
 _SNOWBALL_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u"})
 
