@@ -4,6 +4,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support import REPO
+from tests.support.langid_model import decode_model_once
 from transforms.enrich.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
 
 SENTENCES = {
@@ -17,6 +18,12 @@ SENTENCES = {
     "ru": "Правительство во вторник объявило о новых мерах поддержки семей, столкнувшихся с ростом счетов за отопление.",
     "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om gezinnen met hogere energierekeningen te steunen.",
 }
+
+
+@pytest.fixture(autouse=True)
+def _model_decoded_once(monkeypatch):
+    """py3langid's model file decoded once per process (tests/support/langid_model.py)."""
+    decode_model_once(monkeypatch)
 
 
 @pytest.fixture(scope="module")

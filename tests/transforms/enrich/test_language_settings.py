@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 
 from pipeline.config import LanguageConfig
+from tests.support.langid_model import decode_model_once
 from transforms.enrich import language
 from transforms.enrich.language import Detection, LazyFactory, detect, detect_language, load_factory, make_language_fn
 
@@ -45,6 +46,12 @@ DECISIVE = {
 
 def _article(text: str) -> dict:
     return {"text": text, "title": ""}
+
+
+@pytest.fixture(autouse=True)
+def _model_decoded_once(monkeypatch):
+    """py3langid's model file decoded once per process (tests/support/langid_model.py)."""
+    decode_model_once(monkeypatch)
 
 
 @pytest.fixture
