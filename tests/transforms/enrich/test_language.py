@@ -1,3 +1,5 @@
+import array
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -268,3 +270,49 @@ def test_langdetect_profiles_from_cached_arrays_detect_exactly_like_langdetect(t
         got.append(text)
         expected.append(text)
         assert [(p.lang, p.prob) for p in got.get_probabilities()] == [(p.lang, p.prob) for p in expected.get_probabilities()]
+
+
+def _tokenizer(ngrams: list[bytes]) -> tuple[array.array, array.array, list[int]]:
+    """A py3langid tokenizer for ``ngrams`` (an Aho-Corasick DFA, one 256-byte row per state):
+    after a byte the state is the longest suffix read so far that begins some n-gram; a state
+    that is an n-gram outputs its index. States are numbered as first met, n-gram by n-gram."""
+    strings = [b""]
+    for gram in ngrams:
+        strings += [gram[:k] for k in range(1, len(gram) + 1) if gram[:k] not in strings]
+    number = {s: i for i, s in enumerate(strings)}
+    nextmove = array.array("H")
+    for s in strings:
+        for byte in range(256):
+            t = s + bytes([byte])
+            while t not in number:
+                t = t[1:]
+            nextmove.append(number[t])
+    output = [ngrams.index(s) if s in ngrams else -1 for s in strings]
+    return nextmove, array.array("H", range(len(strings))), output
+
+
+def test_fast_predetector_walks_another_model_s_tokenizer_as_py3langid_does():
+    """The array walk on a small made-up model (not py3langid's): the depth is the longest
+    n-gram and the scores are py3langid's, bit for bit, on every text of up to 4 of its bytes and a few longer.
+    The longest n-gram starts at state 1 and is reached only through it."""
+    import itertools
+
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    ngrams = [b"qwert", b"we", b"rt", b"e", b"ert", b"t q"]
+    nextmove, row, output = _tokenizer(ngrams)
+    weights = np.array([[-1.5, -2.0, -0.5], [-0.25, -3.0, -1.0], [-2.0, -0.75, -1.25],
+                        [-1.0, -1.0, -2.5], [-0.5, -2.25, -3.5], [-3.0, -0.5, -0.125]], dtype=np.float16)
+    prior = np.array([-1.0, -1.25, -0.75], dtype=np.float32)
+    model = (weights, prior, ["xa", "xb", "xc"], nextmove, output)
+    reference = LanguageIdentifier(*model, norm_probs=True, tk_row=row)
+    fast = _fast_identifier_class()(*model, norm_probs=True, tk_row=row)
+    assert fast._depth == 5
+    texts = ["".join(letters) for n in range(1, 5) for letters in itertools.product("qwert ", repeat=n)]
+    texts += ["qwert" * 3, "t qwert", "a qwert rt we", "wqwerty", "xyz", ""]
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text), text
+    assert fast.rank("qwert t qwe") == reference.rank("qwert t qwe")
