@@ -128,3 +128,33 @@ def test_the_context_regex_finds_what_the_bounded_alternation_finds():
     assert regex.search("milk and more", 1, 13) is None  # a start inside a word is no word start
     plain = context_regex(["[0-9]+ dead", "milk"])  # a class first: the plain bounded regex
     assert plain.search("12 dead") and plain.search("milk") and not plain.search("x12 dead")
+
+
+WORDS = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
+    "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
+    "xray", "yankee", "zulu", "alps", "hot", "Ökonom", "Über", "übel",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fan", [None, 2, 10**6], ids=["grouped", "deep", "flat"])
+def test_cues_of_many_first_characters_are_all_found_at_their_places(scan, fan, monkeypatch):
+    """More first characters than the scan regex tries one after the other (``_FAN``): they are
+    grouped behind classes of their first characters, at any fan-out, and every cue is still
+    found at its place and nowhere inside a word; so is every ``exclude`` of a long list."""
+    import transforms.enrich.topicscan as topicscan
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")  # built here at this fan-out, not read back
+    if fan is not None:
+        monkeypatch.setattr(topicscan, "_FAN", fan)
+    tax = _taxonomy({f"t{i}": {"en": [word]} for i, word in enumerate(WORDS)}, scan=scan)
+    text = " ".join(WORDS) + " alphas hotels xalps golfer"
+    expected, at = {}, 0
+    for i, word in enumerate(WORDS):
+        expected[f"t{i}"] = [(at, at + len(word), word)]
+        at += len(word) + 1
+    assert _found(tax, text) == expected
+    vetoes = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": WORDS}}}, window=20, scan=scan)
+    for word in WORDS:
+        assert _found(vetoes, f"{word} truce") == {}, word
+        assert _found(vetoes, f"{word}s truce") == {"a": [(len(word) + 2, len(word) + 7, "truce")]}, word
