@@ -294,7 +294,8 @@ def _tokenizer(ngrams: list[bytes]) -> tuple[array.array, array.array, list[int]
 def test_fast_predetector_walks_another_model_s_tokenizer_as_py3langid_does():
     """The array walk on a small made-up model (not py3langid's): the depth is the longest
     n-gram and the scores are py3langid's, bit for bit, on every text of up to 4 of its bytes and a few longer.
-    The longest n-gram starts at state 1 and is reached only through it."""
+    The longest n-gram starts at state 1 and is reached only through it, and is feature 0.
+    The same from its arrays (as the regex cache keeps them), whatever the width of its rows."""
     import itertools
 
     import numpy as np
@@ -316,3 +317,9 @@ def test_fast_predetector_walks_another_model_s_tokenizer_as_py3langid_does():
     for text in texts:
         assert fast.classify(text) == reference.classify(text), text
     assert fast.rank("qwert t qwe") == reference.rank("qwert t qwe")
+    for typecode in "HIL":  # the state rows as py3langid loads them, for 2-, 4- and 8-byte rows
+        rows = array.array(typecode, row)
+        restored = type(fast).from_arrays(type(fast)(*model, norm_probs=True, tk_row=rows).arrays())
+        assert (restored.tk_row, restored.tk_row.typecode, restored._depth) == (rows, typecode, 5)
+        for text in texts[::25]:
+            assert restored.classify(text) == reference.classify(text), text
