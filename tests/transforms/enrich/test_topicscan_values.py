@@ -158,3 +158,53 @@ def test_cues_of_many_first_characters_are_all_found_at_their_places(scan, fan, 
     for word in WORDS:
         assert _found(vetoes, f"{word} truce") == {}, word
         assert _found(vetoes, f"{word}s truce") == {"a": [(len(word) + 2, len(word) + 7, "truce")]}, word
+
+
+def test_a_match_starting_where_the_last_one_ended_is_kept(scan):
+    """Only an overlap drops a match: one that starts exactly where the topic's last one ended
+    (cues that end and begin with punctuation) is kept."""
+    tax = _taxonomy({"a": {"en": ["truce,", ",accord"]}}, scan=scan)
+    assert _found(tax, "truce,,accord") == {"a": [(0, 6, "truce,"), (6, 13, ",accord")]}
+
+
+def test_a_vetoed_match_does_not_hide_the_topics_later_matches(scan):
+    tax = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, window=10, scan=scan)
+    text = "price truce" + " " * 30 + "truce"
+    assert _found(tax, text) == {"a": [(41, 46, "truce")]}  # the first vetoed, the second far from it
+
+
+def test_taxonomies_sharing_the_regex_cache_each_find_their_own_cues(scan, tmp_path, monkeypatch):
+    """The regex cache keeps a matcher's word index and scan regex keyed by its patterns: another
+    taxonomy in the same cache (same kind of matcher, other cues) gets its own."""
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    first = _taxonomy({"a": {"en": ["truce"]}}, scan=scan)
+    second = _taxonomy({"a": {"en": ["accord"]}}, scan=scan)
+    assert _found(first, "truce accord") == {"a": [(0, 5, "truce")]}
+    assert _found(second, "truce accord") == {"a": [(6, 12, "accord")]}
+    assert list(tmp_path.iterdir())  # the cache was used
+
+
+def test_the_scan_regex_of_a_trie_is_the_matchers_and_none_for_an_empty_trie():
+    """``_scan_regex`` (the scan as the module documents it) gives the regex and marks the matcher
+    scans with; a trie with nothing filed gives none."""
+    from transforms.enrich import topicscan
+
+    assert topicscan._scan_regex(topicscan._Node()) is None
+    for scan in (False, True):  # with a pattern filed at the root (scan) and without
+        matcher = _taxonomy({"a": {"en": ["truce", "peace talks"]}, "b": {"en": ["accord"]}}, scan=scan).matcher("en")
+        root = topicscan._Node()
+        for index, (_, pats, _, _) in enumerate(matcher._topics):
+            for p in pats:
+                topicscan._file(root, p.source, index)
+        assert bool(root.pieces) == scan
+        regex, marks = topicscan._scan_regex(root)
+        built, built_marks = matcher._build_scan()
+        assert (regex.pattern, marks) == (built.pattern, built_marks) and len(marks) > 1
+
+
+def test_a_scan_regex_with_groups_of_its_own_is_an_internal_error():
+    from transforms.enrich.topicrules import TaxonomyError
+    from transforms.enrich.topicscan import _compile_scan
+
+    with pytest.raises(TaxonomyError, match=r"^internal error: the scan regex has unexpected groups$"):
+        _compile_scan("(a)()", ((), (0,)))
