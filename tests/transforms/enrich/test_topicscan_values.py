@@ -177,11 +177,40 @@ def test_taxonomies_sharing_the_regex_cache_each_find_their_own_cues(scan, tmp_p
     """The regex cache keeps a matcher's word index and scan regex keyed by its patterns: another
     taxonomy in the same cache (same kind of matcher, other cues) gets its own."""
     monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
-    first = _taxonomy({"a": {"en": ["truce"]}}, scan=scan)
-    second = _taxonomy({"a": {"en": ["accord"]}}, scan=scan)
+    first = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, scan=scan)
+    second = _taxonomy({"a": {"en": ["accord"], "exclude": {"en": ["cost"]}}}, scan=scan)
     assert _found(first, "truce accord") == {"a": [(0, 5, "truce")]}
     assert _found(second, "truce accord") == {"a": [(6, 12, "accord")]}
+    assert (_found(first, "price truce"), _found(first, "cost truce")) == ({}, {"a": [(5, 10, "truce")]})
+    assert (_found(second, "cost accord"), _found(second, "price accord")) == ({}, {"a": [(6, 12, "accord")]})
     assert list(tmp_path.iterdir())  # the cache was used
+
+
+@pytest.mark.parametrize("module", ["topicscan", "topicprefixes", "topicrules"])
+def test_the_cached_scan_and_index_are_built_again_when_the_code_that_builds_them_changes(module, tmp_path, monkeypatch):
+    """Their cache entries are keyed by the code of ``topicscan``, ``topicprefixes`` and
+    ``topicrules``: a change to any of the three (seen here as another fingerprint of that file)
+    gives new entries, not the old ones."""
+    import importlib
+
+    from transforms.enrich import topicscan
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    spec, derived, keys = {"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, topicscan.derived, []
+    monkeypatch.setattr(topicscan, "derived", lambda inputs, build: keys.append(inputs) or derived(inputs, build))
+
+    def entries() -> set[str]:
+        keys.clear()
+        for scan in (False, True):
+            assert _found(_taxonomy(spec, scan=scan), "truce") == {"a": [(0, 5, "truce")]}
+        return set(keys)
+
+    before = entries()
+    assert len(before) >= 3  # the word indexes, the scan and the context regex
+    changed, fingerprint = importlib.import_module(f"transforms.enrich.{module}").__file__, topicscan.code_fingerprint
+    monkeypatch.setattr(topicscan, "code_fingerprint", lambda *files: fingerprint(*files) + ("+" if changed in files else ""))
+    after = entries()
+    assert len(after) == len(before) and not after & before
 
 
 def test_the_scan_regex_of_a_trie_is_the_matchers_and_none_for_an_empty_trie():
@@ -208,3 +237,24 @@ def test_a_scan_regex_with_groups_of_its_own_is_an_internal_error():
 
     with pytest.raises(TaxonomyError, match=r"^internal error: the scan regex has unexpected groups$"):
         _compile_scan("(a)()", ((), (0,)))
+
+
+def test_a_context_list_with_a_pattern_of_unknown_prefix_is_the_plain_bounded_regex():
+    """A context pattern the trie cannot file (a class first) makes the plain regex of every
+    alternative, case-insensitive and bounded like the trie's."""
+    regex = context_regex([SCAN_ONLY, "milk"])
+    assert regex.search("abqqz") and regex.search("the MILK.") and regex.search("Milk")
+    assert not regex.search("milky") and not regex.search("xmilk") and not regex.search("abqqzz")
+
+
+def test_a_language_no_topic_has_patterns_in_adds_nothing():
+    tax = _taxonomy({"a": {"en": ["truce"]}})
+    assert Matcher(tax.topics.values(), ("en", "xx")).find("a truce", 10) == {"a": [(2, 7, tax.topics["a"].patterns["en"][0])]}
+
+
+def test_a_requires_after_a_weak_cue_counts_only_inside_the_window_and_a_dropped_cue_hides_nothing(scan):
+    weak = {"en": [{"re": "talks", "weak": True}, "truce"], "requires": {"en": ["army"]}}
+    tax = _taxonomy({"a": weak}, window=10, scan=scan)
+    assert _found(tax, "talks" + " " * 6 + "army") == {"a": [(0, 5, "talks")]}  # "army" ends at end + 10
+    assert _found(tax, "talks" + " " * 7 + "army") == {}  # one more: it ends past the window
+    assert _found(tax, "talks truce") == {"a": [(6, 11, "truce")]}  # the weak cue dropped, the next kept
