@@ -323,3 +323,35 @@ def test_fast_predetector_walks_another_model_s_tokenizer_as_py3langid_does():
         assert (restored.tk_row, restored.tk_row.typecode, restored._depth) == (rows, typecode, 5)
         for text in texts[::25]:
             assert restored.classify(text) == reference.classify(text), text
+
+
+def test_fast_predetector_walks_a_tokenizer_level_of_more_than_4096_states():
+    """The depth is found one level at a time, in batches of 4,096 states: a level of 4,352
+    (every pair of bytes starting with one of 17 letters) where only the 4,097th, ``qu``,
+    leads deeper (``quz``) still gives depth 3, and py3langid's scores."""
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    firsts = list(b"abcdefghijklmnopq")
+    pairs = [(f, b) for f in firsts for b in range(256) if (f, b) != tuple(b"qu")]
+    pairs.insert(4096, tuple(b"qu"))  # the state read 4,097th in its level
+    one = np.zeros(256, dtype=np.int64)
+    one[firsts] = np.arange(1, len(firsts) + 1)
+    two = np.zeros((256, 256), dtype=np.int64)
+    two[tuple(np.array(pairs).T)] = np.arange(len(pairs)) + len(firsts) + 1
+    quz = len(firsts) + len(pairs) + 1
+    last = [None] + firsts + [b for _, b in pairs] + [ord("z")]  # each state's last byte
+    rows = np.array([two[b] if b in firsts else one for b in last])
+    rows[two[tuple(b"qu")], ord("z")] = quz
+    output = [-1] * (quz + 1)
+    output[two[tuple(b"qu")]], output[quz] = 0, 1
+    model = (np.array([[-0.5, -2.0], [-3.0, -0.25]], dtype=np.float16), np.array([-1.0, -1.0], dtype=np.float32),
+             ["xa", "xb"], array.array("H", rows.astype(np.uint16).ravel().tobytes()), output)
+    row = array.array("H", range(quz + 1))
+    reference = LanguageIdentifier(*model, norm_probs=True, tk_row=row)
+    fast = _fast_identifier_class()(*model, norm_probs=True, tk_row=row)
+    assert fast._depth == 3
+    for text in ["quz", "a quz", "qu", "quzquz qu", "aqu"]:
+        assert fast.classify(text) == reference.classify(text), text
