@@ -1,9 +1,12 @@
+import array
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support import REPO
+from tests.support.langid_model import decode_model_once
 from transforms.enrich.language import DetectLanguage, detect_language, load_factory, make_language_fn, sample_text
 
 SENTENCES = {
@@ -17,6 +20,12 @@ SENTENCES = {
     "ru": "Правительство во вторник объявило о новых мерах поддержки семей, столкнувшихся с ростом счетов за отопление.",
     "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om gezinnen met hogere energierekeningen te steunen.",
 }
+
+
+@pytest.fixture(autouse=True)
+def _model_decoded_once(monkeypatch):
+    """py3langid's model file decoded once per process (tests/support/langid_model.py)."""
+    decode_model_once(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +270,88 @@ def test_langdetect_profiles_from_cached_arrays_detect_exactly_like_langdetect(t
         got.append(text)
         expected.append(text)
         assert [(p.lang, p.prob) for p in got.get_probabilities()] == [(p.lang, p.prob) for p in expected.get_probabilities()]
+
+
+def _tokenizer(ngrams: list[bytes]) -> tuple[array.array, array.array, list[int]]:
+    """A py3langid tokenizer for ``ngrams`` (an Aho-Corasick DFA, one 256-byte row per state):
+    after a byte the state is the longest suffix read so far that begins some n-gram; a state
+    that is an n-gram outputs its index. States are numbered as first met, n-gram by n-gram."""
+    strings = [b""]
+    for gram in ngrams:
+        strings += [gram[:k] for k in range(1, len(gram) + 1) if gram[:k] not in strings]
+    number = {s: i for i, s in enumerate(strings)}
+    nextmove = array.array("H")
+    for s in strings:
+        for byte in range(256):
+            t = s + bytes([byte])
+            while t not in number:
+                t = t[1:]
+            nextmove.append(number[t])
+    output = [ngrams.index(s) if s in ngrams else -1 for s in strings]
+    return nextmove, array.array("H", range(len(strings))), output
+
+
+def test_fast_predetector_walks_another_model_s_tokenizer_as_py3langid_does():
+    """The array walk on a small made-up model (not py3langid's): the depth is the longest
+    n-gram and the scores are py3langid's, bit for bit, on every text of up to 4 of its bytes and a few longer.
+    The longest n-gram starts at state 1 and is reached only through it, and is feature 0.
+    The same from its arrays (as the regex cache keeps them), whatever the width of its rows."""
+    import itertools
+
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    ngrams = [b"qwert", b"we", b"rt", b"e", b"ert", b"t q"]
+    nextmove, row, output = _tokenizer(ngrams)
+    weights = np.array([[-1.5, -2.0, -0.5], [-0.25, -3.0, -1.0], [-2.0, -0.75, -1.25],
+                        [-1.0, -1.0, -2.5], [-0.5, -2.25, -3.5], [-3.0, -0.5, -0.125]], dtype=np.float16)
+    prior = np.array([-1.0, -1.25, -0.75], dtype=np.float32)
+    model = (weights, prior, ["xa", "xb", "xc"], nextmove, output)
+    reference = LanguageIdentifier(*model, norm_probs=True, tk_row=row)
+    fast = _fast_identifier_class()(*model, norm_probs=True, tk_row=row)
+    assert fast._depth == 5
+    texts = ["".join(letters) for n in range(1, 5) for letters in itertools.product("qwert ", repeat=n)]
+    texts += ["qwert" * 3, "t qwert", "a qwert rt we", "wqwerty", "xyz", ""]
+    for text in texts:
+        assert fast.classify(text) == reference.classify(text), text
+    assert fast.rank("qwert t qwe") == reference.rank("qwert t qwe")
+    for typecode in "HIL":  # the state rows as py3langid loads them, for 2-, 4- and 8-byte rows
+        rows = array.array(typecode, row)
+        restored = type(fast).from_arrays(type(fast)(*model, norm_probs=True, tk_row=rows).arrays())
+        assert (restored.tk_row, restored.tk_row.typecode, restored._depth) == (rows, typecode, 5)
+        for text in texts[::25]:
+            assert restored.classify(text) == reference.classify(text), text
+
+
+def test_fast_predetector_walks_a_tokenizer_level_of_more_than_4096_states():
+    """The depth is found one level at a time, in batches of 4,096 states: a level of 4,352
+    (every pair of bytes starting with one of 17 letters) where only the 4,097th, ``qu``,
+    leads deeper (``quz``) still gives depth 3, and py3langid's scores."""
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    from transforms.enrich.language import _fast_identifier_class
+
+    firsts = list(b"abcdefghijklmnopq")
+    pairs = [(f, b) for f in firsts for b in range(256) if (f, b) != tuple(b"qu")]
+    pairs.insert(4096, tuple(b"qu"))  # the state read 4,097th in its level
+    one = np.zeros(256, dtype=np.int64)
+    one[firsts] = np.arange(1, len(firsts) + 1)
+    two = np.zeros((256, 256), dtype=np.int64)
+    two[tuple(np.array(pairs).T)] = np.arange(len(pairs)) + len(firsts) + 1
+    quz = len(firsts) + len(pairs) + 1
+    last = [None] + firsts + [b for _, b in pairs] + [ord("z")]  # each state's last byte
+    rows = np.array([two[b] if b in firsts else one for b in last])
+    rows[two[tuple(b"qu")], ord("z")] = quz
+    output = [-1] * (quz + 1)
+    output[two[tuple(b"qu")]], output[quz] = 0, 1
+    model = (np.array([[-0.5, -2.0], [-3.0, -0.25]], dtype=np.float16), np.array([-1.0, -1.0], dtype=np.float32),
+             ["xa", "xb"], array.array("H", rows.astype(np.uint16).ravel().tobytes()), output)
+    row = array.array("H", range(quz + 1))
+    reference = LanguageIdentifier(*model, norm_probs=True, tk_row=row)
+    fast = _fast_identifier_class()(*model, norm_probs=True, tk_row=row)
+    assert fast._depth == 3
+    for text in ["quz", "a quz", "qu", "quzquz qu", "aqu"]:
+        assert fast.classify(text) == reference.classify(text), text

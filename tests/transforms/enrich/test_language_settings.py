@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 
 from pipeline.config import LanguageConfig
+from tests.support.langid_model import decode_model_once
 from transforms.enrich import language
 from transforms.enrich.language import Detection, LazyFactory, detect, detect_language, load_factory, make_language_fn
 
@@ -45,6 +46,12 @@ DECISIVE = {
 
 def _article(text: str) -> dict:
     return {"text": text, "title": ""}
+
+
+@pytest.fixture(autouse=True)
+def _model_decoded_once(monkeypatch):
+    """py3langid's model file decoded once per process (tests/support/langid_model.py)."""
+    decode_model_once(monkeypatch)
 
 
 @pytest.fixture
@@ -338,3 +345,51 @@ def test_py3langid_without_a_version_attribute_still_loads(tmp_path, monkeypatch
     loaded = language._load_identifier()
     assert loaded.classify(ENGLISH)[0] == "en"
     assert len(list(tmp_path.glob("arrays/*/names.json"))) == 1
+
+
+class _Reads:
+    """py3langid's identifier, noting each text it is asked to classify."""
+
+    def __init__(self, identifier) -> None:
+        self.identifier, self.texts = identifier, []
+
+    def classify(self, text: str):
+        self.texts.append(text)
+        return self.identifier.classify(text)
+
+
+def test_an_unsure_predetector_reads_the_sample_again_only_when_it_is_longer():
+    """The second read is for a text longer than the predetector's sample; a text that fits in
+    it is read once (a second read of the same text gives the same answer, for nothing)."""
+    factory, pre = load_factory(0), language.load_predetector()
+    assert pre.classify(AB)[1] < 0.99  # py3langid is unsure of it
+    reads = _Reads(pre)
+    assert detect(AB, factory, predetector=reads).detector == "langdetect"
+    assert reads.texts == [AB]
+    assert detect(AB, factory, predetector=reads, predetector_chars=len(AB)).detector == "langdetect"
+    assert reads.texts == [AB, AB]  # exactly as long as the predetector's sample: still once
+    reads = _Reads(pre)
+    detect(AB + " " + AB, factory, predetector=reads, predetector_chars=len(AB) + 1)
+    assert reads.texts == [AB, AB + " " + AB]  # longer: the head, then the whole sample
+
+
+def test_the_model_is_decoded_once_on_a_cache_miss_and_not_at_all_on_a_hit(tmp_path, monkeypatch):
+    """A cache miss decodes py3langid's model file once (~0.9 s): the identifier built for the
+    cache is the one returned. A hit maps the cached arrays without decoding it."""
+    import py3langid.langid
+
+    decode, files = py3langid.langid._load_model_file, []
+
+    def counted(path):
+        files.append(path)
+        return decode(path)
+
+    monkeypatch.setattr(py3langid.langid, "_load_model_file", counted)
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    built = language._load_identifier()
+    assert len(files) == 1
+    cached = language._load_identifier()
+    assert len(files) == 1 and cached.classify(ENGLISH) == built.classify(ENGLISH)
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")
+    assert language._load_identifier().classify(ENGLISH) == built.classify(ENGLISH)
+    assert len(files) == 2

@@ -128,3 +128,133 @@ def test_the_context_regex_finds_what_the_bounded_alternation_finds():
     assert regex.search("milk and more", 1, 13) is None  # a start inside a word is no word start
     plain = context_regex(["[0-9]+ dead", "milk"])  # a class first: the plain bounded regex
     assert plain.search("12 dead") and plain.search("milk") and not plain.search("x12 dead")
+
+
+WORDS = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
+    "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
+    "xray", "yankee", "zulu", "alps", "hot", "Ökonom", "Über", "übel",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fan", [None, 2, 10**6], ids=["grouped", "deep", "flat"])
+def test_cues_of_many_first_characters_are_all_found_at_their_places(scan, fan, monkeypatch):
+    """More first characters than the scan regex tries one after the other (``_FAN``): they are
+    grouped behind classes of their first characters, at any fan-out, and every cue is still
+    found at its place and nowhere inside a word; so is every ``exclude`` of a long list."""
+    import transforms.enrich.topicscan as topicscan
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", "off")  # built here at this fan-out, not read back
+    if fan is not None:
+        monkeypatch.setattr(topicscan, "_FAN", fan)
+    tax = _taxonomy({f"t{i}": {"en": [word]} for i, word in enumerate(WORDS)}, scan=scan)
+    text = " ".join(WORDS) + " alphas hotels xalps golfer"
+    expected, at = {}, 0
+    for i, word in enumerate(WORDS):
+        expected[f"t{i}"] = [(at, at + len(word), word)]
+        at += len(word) + 1
+    assert _found(tax, text) == expected
+    vetoes = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": WORDS}}}, window=20, scan=scan)
+    for word in WORDS:
+        assert _found(vetoes, f"{word} truce") == {}, word
+        assert _found(vetoes, f"{word}s truce") == {"a": [(len(word) + 2, len(word) + 7, "truce")]}, word
+
+
+def test_a_match_starting_where_the_last_one_ended_is_kept(scan):
+    """Only an overlap drops a match: one that starts exactly where the topic's last one ended
+    (cues that end and begin with punctuation) is kept."""
+    tax = _taxonomy({"a": {"en": ["truce,", ",accord"]}}, scan=scan)
+    assert _found(tax, "truce,,accord") == {"a": [(0, 6, "truce,"), (6, 13, ",accord")]}
+
+
+def test_a_vetoed_match_does_not_hide_the_topics_later_matches(scan):
+    tax = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, window=10, scan=scan)
+    text = "price truce" + " " * 30 + "truce"
+    assert _found(tax, text) == {"a": [(41, 46, "truce")]}  # the first vetoed, the second far from it
+
+
+def test_taxonomies_sharing_the_regex_cache_each_find_their_own_cues(scan, tmp_path, monkeypatch):
+    """The regex cache keeps a matcher's word index and scan regex keyed by its patterns: another
+    taxonomy in the same cache (same kind of matcher, other cues) gets its own."""
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    first = _taxonomy({"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, scan=scan)
+    second = _taxonomy({"a": {"en": ["accord"], "exclude": {"en": ["cost"]}}}, scan=scan)
+    assert _found(first, "truce accord") == {"a": [(0, 5, "truce")]}
+    assert _found(second, "truce accord") == {"a": [(6, 12, "accord")]}
+    assert (_found(first, "price truce"), _found(first, "cost truce")) == ({}, {"a": [(5, 10, "truce")]})
+    assert (_found(second, "cost accord"), _found(second, "price accord")) == ({}, {"a": [(6, 12, "accord")]})
+    assert list(tmp_path.iterdir())  # the cache was used
+
+
+@pytest.mark.parametrize("module", ["topicscan", "topicprefixes", "topicrules"])
+def test_the_cached_scan_and_index_are_built_again_when_the_code_that_builds_them_changes(module, tmp_path, monkeypatch):
+    """Their cache entries are keyed by the code of ``topicscan``, ``topicprefixes`` and
+    ``topicrules``: a change to any of the three (seen here as another fingerprint of that file)
+    gives new entries, not the old ones."""
+    import importlib
+
+    from transforms.enrich import topicscan
+
+    monkeypatch.setenv("NEWSBEAM_REGEX_CACHE", str(tmp_path))
+    spec, derived, keys = {"a": {"en": ["truce"], "exclude": {"en": ["price"]}}}, topicscan.derived, []
+    monkeypatch.setattr(topicscan, "derived", lambda inputs, build: keys.append(inputs) or derived(inputs, build))
+
+    def entries() -> set[str]:
+        keys.clear()
+        for scan in (False, True):
+            assert _found(_taxonomy(spec, scan=scan), "truce") == {"a": [(0, 5, "truce")]}
+        return set(keys)
+
+    before = entries()
+    assert len(before) >= 3  # the word indexes, the scan and the context regex
+    changed, fingerprint = importlib.import_module(f"transforms.enrich.{module}").__file__, topicscan.code_fingerprint
+    monkeypatch.setattr(topicscan, "code_fingerprint", lambda *files: fingerprint(*files) + ("+" if changed in files else ""))
+    after = entries()
+    assert len(after) == len(before) and not after & before
+
+
+def test_the_scan_regex_of_a_trie_is_the_matchers_and_none_for_an_empty_trie():
+    """``_scan_regex`` (the scan as the module documents it) gives the regex and marks the matcher
+    scans with; a trie with nothing filed gives none."""
+    from transforms.enrich import topicscan
+
+    assert topicscan._scan_regex(topicscan._Node()) is None
+    for scan in (False, True):  # with a pattern filed at the root (scan) and without
+        matcher = _taxonomy({"a": {"en": ["truce", "peace talks"]}, "b": {"en": ["accord"]}}, scan=scan).matcher("en")
+        root = topicscan._Node()
+        for index, (_, pats, _, _) in enumerate(matcher._topics):
+            for p in pats:
+                topicscan._file(root, p.source, index)
+        assert bool(root.pieces) == scan
+        regex, marks = topicscan._scan_regex(root)
+        built, built_marks = matcher._build_scan()
+        assert (regex.pattern, marks) == (built.pattern, built_marks) and len(marks) > 1
+
+
+def test_a_scan_regex_with_groups_of_its_own_is_an_internal_error():
+    from transforms.enrich.topicrules import TaxonomyError
+    from transforms.enrich.topicscan import _compile_scan
+
+    with pytest.raises(TaxonomyError, match=r"^internal error: the scan regex has unexpected groups$"):
+        _compile_scan("(a)()", ((), (0,)))
+
+
+def test_a_context_list_with_a_pattern_of_unknown_prefix_is_the_plain_bounded_regex():
+    """A context pattern the trie cannot file (a class first) makes the plain regex of every
+    alternative, case-insensitive and bounded like the trie's."""
+    regex = context_regex([SCAN_ONLY, "milk"])
+    assert regex.search("abqqz") and regex.search("the MILK.") and regex.search("Milk")
+    assert not regex.search("milky") and not regex.search("xmilk") and not regex.search("abqqzz")
+
+
+def test_a_language_no_topic_has_patterns_in_adds_nothing():
+    tax = _taxonomy({"a": {"en": ["truce"]}})
+    assert Matcher(tax.topics.values(), ("en", "xx")).find("a truce", 10) == {"a": [(2, 7, tax.topics["a"].patterns["en"][0])]}
+
+
+def test_a_requires_after_a_weak_cue_counts_only_inside_the_window_and_a_dropped_cue_hides_nothing(scan):
+    weak = {"en": [{"re": "talks", "weak": True}, "truce"], "requires": {"en": ["army"]}}
+    tax = _taxonomy({"a": weak}, window=10, scan=scan)
+    assert _found(tax, "talks" + " " * 6 + "army") == {"a": [(0, 5, "talks")]}  # "army" ends at end + 10
+    assert _found(tax, "talks" + " " * 7 + "army") == {}  # one more: it ends past the window
+    assert _found(tax, "talks truce") == {"a": [(6, 11, "truce")]}  # the weak cue dropped, the next kept
