@@ -212,3 +212,12 @@ def test_the_excerpt_of_an_item_over_the_digit_limit_after_a_long_item():
     [article, dead] = read_file("a.json", io.BytesIO(data.encode()))
     assert article["text"] == "a" * 1200
     assert (dead.source, dead.excerpt) == ("a.json#item 1", '{"n": ' + "7" * 194 + "…")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_document_whose_first_line_is_longer_than_8_kb_is_one_document(encoding):
+    """The first line is judged on the 64 KB the reader looks ahead (16,384 characters of UTF-16),
+    not on a default 8 KB buffer: a long first field on the line of the opening brace."""
+    text = "x" * 12_000
+    data = ('{"text": "' + text + '",\n  "title": "T"\n}\n').encode(encoding)
+    assert [(a["origin"], a["title"], a["text"]) for a in read_file("a.json", io.BytesIO(data))] == [("a.json", "T", text)]
