@@ -154,6 +154,7 @@ def test_every_dead_letter_of_an_array_whole(data, expected):
 JSON_FILES = [
     ("array.json", json.dumps([{"story": "First body.", "headline": "First"}, {"story": "Second body."}])),
     ("lines.json", '{"story": "First body.", "headline": "First"}\n{"story": "Second body."}\n'),
+    ("lines.jsonl", '{"story": "First body.", "headline": "First"}\n{"story": "Second body."}\n'),
 ]
 
 
