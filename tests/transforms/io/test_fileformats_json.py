@@ -222,3 +222,27 @@ def test_a_document_whose_first_line_is_longer_than_8_kb_is_one_document(encodin
     text = "x" * 12_000
     data = ('{"text": "' + text + '",\n  "title": "T"\n}\n').encode(encoding)
     assert [(a["origin"], a["title"], a["text"]) for a in read_file("a.json", io.BytesIO(data))] == [("a.json", "T", text)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_document_whose_first_line_is_longer_than_the_look_ahead_is_one_document(encoding):
+    """A first line longer than the 64 KB looked ahead (16,384 characters of UTF-16) is read to
+    its end to see whether it is a whole object: here it is not, so the file is one document
+    (it was taken for JSON Lines: three dead letters). Blank lines before it change nothing."""
+    text = "x" * 70_000
+    for data in ('{"text": "' + text + '",\n  "title": "T"\n}\n', '\n \r\n{"text": "' + text + '", "title": "T"\n}'):
+        items = list(read_file("a.json", io.BytesIO(data.encode(encoding))))
+        assert [(a["origin"], a["title"], a["text"]) for a in items] == [("a.json", "T", text)]
+
+
+def test_json_lines_whose_first_line_is_longer_than_the_look_ahead():
+    """A whole object on a long first line: JSON Lines, line numbers from the first line on,
+    also after blank lines; a long first line that is not JSON and runs to the end of the file
+    stays one bad line."""
+    long = json.dumps({"text": "y" * 70_000})
+    data = "\n\n" + long + "\n" + '{"text": "two"}\n'
+    assert outcome("a.json", data) == [("a.json#line 3", "jsonl", "y" * 70_000), ("a.json#line 4", "jsonl", "two")]
+    assert outcome("b.json", long[:-1], max_article_bytes=100_000) == [
+        ("b.json#line 1", "read", "line 1: invalid JSON: Expecting ',' delimiter (column 70012)", long[:200] + "…", 1)]
+    assert outcome("c.json", long + "\n" + long, max_article_bytes=50_000)[0][2] == (
+        f"line 1 is {len(long)} bytes, over the 50000 limit")
