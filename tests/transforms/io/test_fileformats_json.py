@@ -246,3 +246,20 @@ def test_json_lines_whose_first_line_is_longer_than_the_look_ahead():
         ("b.json#line 1", "read", "line 1: invalid JSON: Expecting ',' delimiter (column 70012)", long[:200] + "…", 1)]
     assert outcome("c.json", long + "\n" + long, max_article_bytes=50_000)[0][2] == (
         f"line 1 is {len(long)} bytes, over the 50000 limit")
+
+
+def test_a_document_that_is_not_an_article_is_the_files_dead_letter():
+    assert outcome("a.json", b'{\n  "text": tru\n}\n') == [("a.json", "read", "invalid JSON: Expecting value (column 11)", "", 1)]
+    assert outcome("d.json", b'"just a string"\n') == [("d.json", "read", "JSON is a string, not an object", "", 1)]
+
+
+def test_anything_after_a_lines_object_but_blanks_makes_it_a_dead_letter():
+    """Only spaces, tabs and the line end may follow the object: a vertical tab, a form feed or a
+    letter is invalid JSON (not whitespace there)."""
+    data = b'{"text": "a"}\x0b\n{"text": "b"}\x0c\n{"text": "c"}X\r\n{"text": "d"} \t\r\n'
+    assert outcome("e.jsonl", data) == [
+        ("e.jsonl#line 1", "read", "line 1: invalid JSON: Extra data (column 14)", '{"text": "a"}\\x0b\n', 1),
+        ("e.jsonl#line 2", "read", "line 2: invalid JSON: Extra data (column 14)", '{"text": "b"}\\x0c\n', 1),
+        ("e.jsonl#line 3", "read", "line 3: invalid JSON: Extra data (column 14)", '{"text": "c"}X\\x0d\n', 1),
+        ("e.jsonl#line 4", "jsonl", "d"),
+    ]
