@@ -263,3 +263,24 @@ def test_anything_after_a_lines_object_but_blanks_makes_it_a_dead_letter():
         ("e.jsonl#line 3", "read", "line 3: invalid JSON: Extra data (column 14)", '{"text": "c"}X\\x0d\n', 1),
         ("e.jsonl#line 4", "jsonl", "d"),
     ]
+
+
+@pytest.mark.parametrize("before", ["", "\n"])
+def test_the_long_first_line_is_read_at_most_to_the_article_limit(before):
+    """Deciding reads a line of at most ``max_article_bytes``: a first line of exactly the limit ends
+    within it (a document, over the limit as a whole); one byte more cannot be seen to its end, so the
+    file is JSON Lines with that line over the limit."""
+    limit, n = 70_000, 1 if before else 0
+
+    def data(size: int) -> bytes:
+        first = '{"text": "' + "x" * (size - 12) + '",'
+        assert len(first) == size
+        return (before + first + '\n "title": "T"\n}\n').encode()
+
+    assert [(x[0], x[2]) for x in outcome("a.json", data(limit), max_article_bytes=limit)] == [
+        ("a.json", f"JSON document is over the {limit}-byte article limit")]
+    assert [(x[0], x[2]) for x in outcome("a.json", data(limit + 1), max_article_bytes=limit)] == [
+        (f"a.json#line {1 + n}", f"line {1 + n} is {limit + 1} bytes, over the {limit} limit"),
+        (f"a.json#line {2 + n}", f"line {2 + n}: invalid JSON: Extra data (column 9)"),
+        (f"a.json#line {3 + n}", f"line {3 + n}: invalid JSON: Expecting value (column 1)"),
+    ]
