@@ -284,3 +284,13 @@ def test_the_long_first_line_is_read_at_most_to_the_article_limit(before):
         (f"a.json#line {2 + n}", f"line {2 + n}: invalid JSON: Extra data (column 9)"),
         (f"a.json#line {3 + n}", f"line {3 + n}: invalid JSON: Expecting value (column 1)"),
     ]
+
+
+def test_a_first_line_within_the_look_ahead_decides_without_reading_ahead():
+    """A document whose first line is in view but over a small article limit is a document over
+    the limit (the line is not read ahead); a document that is not an object, without a final new
+    line, is the file's dead letter, not a line's."""
+    data = b'{"text": "' + b"x" * 100 + b'",\n "title": "T"\n}'
+    assert outcome("a.json", data, max_article_bytes=50) == [
+        ("a.json", "read", "JSON document is over the 50-byte article limit", data[:51].decode(), 1)]
+    assert outcome("d.json", b'"just a string"') == [("d.json", "read", "JSON is a string, not an object", "", 1)]
