@@ -1,4 +1,5 @@
 import json
+import os
 import pathlib
 
 import pytest
@@ -33,7 +34,13 @@ def pytest_collection_modifyitems(config, items):
     files to its xdist workers in collection order (``--no-loadscope-reorder``), so the long ones
     start at once and the many short ones fill in at the end; both workers then finish together.
     Costs (CPU seconds per file, measured with ``tests/support/cpu_times.py``) are in
-    ``tests/data/file_costs.json``; a file not listed costs 0 and keeps its place."""
+    ``tests/data/file_costs.json``; a file not listed costs 0 and keeps its place.
+
+    Not under mutmut (``make mutate``): it hands a mutant's tests fastest first and stops at the
+    first failure, so a killed mutant costs one cheap test, not the costliest file first (a
+    hypothesis test shrinking its failure for minutes, often until the mutant's timeout)."""
+    if "MUTANT_UNDER_TEST" in os.environ:
+        return
     costs = json.loads(FILE_COSTS.read_text(encoding="utf-8"))["seconds"]
     first_seen = {}
     for index, item in enumerate(items):

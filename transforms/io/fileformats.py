@@ -143,6 +143,23 @@ class _Utf8FromText(io.RawIOBase):
         return n
 
 
+class _Prefixed(io.RawIOBase):
+    """``prefix`` (bytes read ahead), then the rest of ``body``."""
+
+    def __init__(self, prefix: bytes, body: io.BufferedReader) -> None:
+        self._prefix = prefix
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._prefix[: len(buffer)] or self._body.read1(len(buffer))
+        self._prefix = self._prefix[len(data):]
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class _Progress:
     """Where a format reader is, for the message when the stream fails under it."""
 
@@ -364,6 +381,19 @@ def _read_json_array(
         return
 
 
+def _first_line_read_ahead(body: io.BufferedReader, limit: int) -> tuple[io.BufferedReader, bool]:
+    """For a ``.json`` whose first line is longer than the look-ahead: that line read to its end
+    (at most ``limit + 1`` bytes, after any blank lines) and handed back in front of the rest,
+    and whether the file is JSON Lines: yes unless the line ends before the file does and not
+    with ``}`` (a pretty-printed document with a long first field)."""
+    ahead = line = body.readline(limit + 1)
+    while line.endswith(b"\n") and not line.strip():
+        line = body.readline(limit + 1)
+        ahead += line
+    whole_line = line.endswith(b"\n")
+    return io.BufferedReader(_Prefixed(ahead, body), buffer_size=_BUFFER), not whole_line or line.rstrip().endswith(b"}")
+
+
 def _read_json(
     body: io.BufferedReader, path: str, limit: int, progress: _Progress, fields: FieldMap | None = None
 ) -> Iterator[dict[str, Any] | Rejected]:
@@ -373,8 +403,11 @@ def _read_json(
     if head.startswith(b"["):
         yield from _read_json_array(body, path, limit, progress, fields)
         return
-    first_line = head.split(b"\n", 1)[0].rstrip()
-    if head.startswith(b"{") and (first_line.endswith(b"}") or b"\n" not in head):
+    if head.startswith(b"{") and b"\n" not in head:
+        body, lines = _first_line_read_ahead(body, limit)
+    else:
+        lines = head.startswith(b"{") and head.split(b"\n", 1)[0].rstrip().endswith(b"}")
+    if lines:
         yield from _read_lines(body, path, "jsonl", limit, progress, fields)
         return
     data = _read_whole(body, path, limit, "JSON document")

@@ -50,6 +50,7 @@ def test_a_headline_needs_a_longer_body():
         ("data.gz/a.txt", (".txt", False)),
         ("data/a.txt/", (".txt", False)),
         ("gs://b/x.y/README", ("", False)),
+        ("papers/draft.TEX", (".tex", False)),  # a name ending in X keeps it
     ],
 )
 def test_split_extension(path, expected):

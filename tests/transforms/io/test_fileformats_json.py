@@ -154,6 +154,7 @@ def test_every_dead_letter_of_an_array_whole(data, expected):
 JSON_FILES = [
     ("array.json", json.dumps([{"story": "First body.", "headline": "First"}, {"story": "Second body."}])),
     ("lines.json", '{"story": "First body.", "headline": "First"}\n{"story": "Second body."}\n'),
+    ("lines.jsonl", '{"story": "First body.", "headline": "First"}\n{"story": "Second body."}\n'),
 ]
 
 
@@ -212,3 +213,84 @@ def test_the_excerpt_of_an_item_over_the_digit_limit_after_a_long_item():
     [article, dead] = read_file("a.json", io.BytesIO(data.encode()))
     assert article["text"] == "a" * 1200
     assert (dead.source, dead.excerpt) == ("a.json#item 1", '{"n": ' + "7" * 194 + "…")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_document_whose_first_line_is_longer_than_8_kb_is_one_document(encoding):
+    """The first line is judged on the 64 KB the reader looks ahead (16,384 characters of UTF-16),
+    not on a default 8 KB buffer: a long first field on the line of the opening brace."""
+    text = "x" * 12_000
+    data = ('{"text": "' + text + '",\n  "title": "T"\n}\n').encode(encoding)
+    assert [(a["origin"], a["title"], a["text"]) for a in read_file("a.json", io.BytesIO(data))] == [("a.json", "T", text)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_document_whose_first_line_is_longer_than_the_look_ahead_is_one_document(encoding):
+    """A first line longer than the 64 KB looked ahead (16,384 characters of UTF-16) is read to
+    its end to see whether it is a whole object: here it is not, so the file is one document
+    (it was taken for JSON Lines: three dead letters). Blank lines before it change nothing."""
+    text = "x" * 70_000
+    for data in ('{"text": "' + text + '",\n  "title": "T"\n}\n', '\n \r\n{"text": "' + text + '", "title": "T"\n}'):
+        items = list(read_file("a.json", io.BytesIO(data.encode(encoding))))
+        assert [(a["origin"], a["title"], a["text"]) for a in items] == [("a.json", "T", text)]
+
+
+def test_json_lines_whose_first_line_is_longer_than_the_look_ahead():
+    """A whole object on a long first line: JSON Lines, line numbers from the first line on,
+    also after blank lines; a long first line that is not JSON and runs to the end of the file
+    stays one bad line."""
+    long = json.dumps({"text": "y" * 70_000})
+    data = "\n\n" + long + "\n" + '{"text": "two"}\n'
+    assert outcome("a.json", data) == [("a.json#line 3", "jsonl", "y" * 70_000), ("a.json#line 4", "jsonl", "two")]
+    assert outcome("b.json", long[:-1], max_article_bytes=100_000) == [
+        ("b.json#line 1", "read", "line 1: invalid JSON: Expecting ',' delimiter (column 70012)", long[:200] + "…", 1)]
+    assert outcome("c.json", long + "\n" + long, max_article_bytes=50_000)[0][2] == (
+        f"line 1 is {len(long)} bytes, over the 50000 limit")
+
+
+def test_a_document_that_is_not_an_article_is_the_files_dead_letter():
+    assert outcome("a.json", b'{\n  "text": tru\n}\n') == [("a.json", "read", "invalid JSON: Expecting value (column 11)", "", 1)]
+    assert outcome("d.json", b'"just a string"\n') == [("d.json", "read", "JSON is a string, not an object", "", 1)]
+
+
+def test_anything_after_a_lines_object_but_blanks_makes_it_a_dead_letter():
+    """Only spaces, tabs and the line end may follow the object: a vertical tab, a form feed or a
+    letter is invalid JSON (not whitespace there)."""
+    data = b'{"text": "a"}\x0b\n{"text": "b"}\x0c\n{"text": "c"}X\r\n{"text": "d"} \t\r\n'
+    assert outcome("e.jsonl", data) == [
+        ("e.jsonl#line 1", "read", "line 1: invalid JSON: Extra data (column 14)", '{"text": "a"}\\x0b\n', 1),
+        ("e.jsonl#line 2", "read", "line 2: invalid JSON: Extra data (column 14)", '{"text": "b"}\\x0c\n', 1),
+        ("e.jsonl#line 3", "read", "line 3: invalid JSON: Extra data (column 14)", '{"text": "c"}X\\x0d\n', 1),
+        ("e.jsonl#line 4", "jsonl", "d"),
+    ]
+
+
+@pytest.mark.parametrize("before", ["", "\n"])
+def test_the_long_first_line_is_read_at_most_to_the_article_limit(before):
+    """Deciding reads a line of at most ``max_article_bytes``: a first line of exactly the limit ends
+    within it (a document, over the limit as a whole); one byte more cannot be seen to its end, so the
+    file is JSON Lines with that line over the limit."""
+    limit, n = 70_000, 1 if before else 0
+
+    def data(size: int) -> bytes:
+        first = '{"text": "' + "x" * (size - 12) + '",'
+        assert len(first) == size
+        return (before + first + '\n "title": "T"\n}\n').encode()
+
+    assert [(x[0], x[2]) for x in outcome("a.json", data(limit), max_article_bytes=limit)] == [
+        ("a.json", f"JSON document is over the {limit}-byte article limit")]
+    assert [(x[0], x[2]) for x in outcome("a.json", data(limit + 1), max_article_bytes=limit)] == [
+        (f"a.json#line {1 + n}", f"line {1 + n} is {limit + 1} bytes, over the {limit} limit"),
+        (f"a.json#line {2 + n}", f"line {2 + n}: invalid JSON: Extra data (column 9)"),
+        (f"a.json#line {3 + n}", f"line {3 + n}: invalid JSON: Expecting value (column 1)"),
+    ]
+
+
+def test_a_first_line_within_the_look_ahead_decides_without_reading_ahead():
+    """A document whose first line is in view but over a small article limit is a document over
+    the limit (the line is not read ahead); a document that is not an object, without a final new
+    line, is the file's dead letter, not a line's."""
+    data = b'{"text": "' + b"x" * 100 + b'",\n "title": "T"\n}'
+    assert outcome("a.json", data, max_article_bytes=50) == [
+        ("a.json", "read", "JSON document is over the 50-byte article limit", data[:51].decode(), 1)]
+    assert outcome("d.json", b'"just a string"') == [("d.json", "read", "JSON is a string, not an object", "", 1)]

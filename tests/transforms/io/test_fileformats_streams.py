@@ -4,6 +4,7 @@ line's byte-order mark, bytes that are not UTF-8, names without a format."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -141,3 +142,20 @@ def test_a_stream_with_read_only_is_read_too():
     stream = CountingStream(ReadOnly(b"abc"), cap=2)
     buffer = bytearray(10)
     assert stream.readinto(buffer) == 2 and stream.count == 2
+
+
+def test_a_file_of_only_a_utf16_or_32_byte_order_mark_is_empty():
+    """Not "only blank lines": there is no line at all once the mark is read."""
+    assert read("a.jsonl", codecs.BOM_UTF16_LE) == [("a.jsonl", "read", "empty file", "")]
+    assert read("b.jsonl", codecs.BOM_UTF32_BE) == [("b.jsonl", "read", "empty file", "")]
+
+
+def test_the_dead_letter_counting_the_rest_over_the_cap_is_whole():
+    data = b"x\n" * 5 + b'{"text": "ok"}\n'
+    assert read("c.jsonl", data, max_dead_letters=2) == [
+        ("c.jsonl#line 1", "read", "line 1: invalid JSON: Expecting value (column 1)", "x\n"),
+        ("c.jsonl#line 2", "read", "line 2: invalid JSON: Expecting value (column 1)", "x\n"),
+        ("ok", "c.jsonl#line 6", "ok"),
+        ("c.jsonl", "read", "3 more rejected part(s) of this input not listed one by one (over the limit of 2 dead "
+         "letters per input); the first: c.jsonl#line 3: line 3: invalid JSON: Expecting value (column 1)", "x\n"),
+    ]
