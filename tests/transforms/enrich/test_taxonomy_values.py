@@ -161,6 +161,7 @@ def test_a_topics_optional_keys_at_their_bounds():
         ({"topics": {"9lives": {}}}, "taxonomy.topics: bad topic name '9lives' (use snake_case)"),
         ({"min_score": 1.5}, "taxonomy.min_score: expected a number in [0.0, 1.0], got 1.5"),
         ({"mention_score": -1}, "taxonomy.mention_score: expected a number in [0.0, 1.0], got -1"),
+        ({"mention_score": 1.01}, "taxonomy.mention_score: expected a number in [0.0, 1.0], got 1.01"),
         ({"min_score": 0.3, "mention_score": 0.31}, "taxonomy.mention_score: 0.31 is above min_score 0.3"),
         ({"window": 10_001}, "taxonomy.window: expected a number in [0, 10000]"),
         ({"max_evidence": 0}, "taxonomy.max_evidence: expected a number in [1, 1000], got 0"),
@@ -175,6 +176,7 @@ def test_a_topics_optional_keys_at_their_bounds():
         ({"inflection": {"en": {"suffix": 21}}}, "taxonomy.inflection.en.suffix: expected a number in [0, 20], got 21"),
         ({"inflection": {"en": {"endings": ["s", " "]}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
         ({"inflection": {"en": {"endings": ["s", 1]}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
+        ({"inflection": {"en": {"endings": "s"}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
         ({"background": {"en": ["(since)"]}}, "taxonomy.background.en[0]: capturing group"),
     ],
 )
@@ -185,6 +187,7 @@ def test_a_bad_document_key_is_named(top, message):
 def test_a_document_that_is_not_a_mapping_is_named():
     assert _error(["demo"]) == "taxonomy: expected a mapping, got list"
     assert _error({"version": 1}) == "taxonomy: missing 'topics' mapping"
+    assert _error(_doc(inflection=["en"])) == "taxonomy.inflection: expected a mapping of language -> {suffix, endings}"
 
 
 def test_the_documents_settings_and_their_defaults():
