@@ -63,6 +63,18 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     assert _error(_doc(macros=["arms"])) == "taxonomy.macros: expected a mapping of name -> regex string"
 
 
+def test_macros_are_expanded_in_every_context_list():
+    macros = {"arms": "(?:arms|weapons)"}
+    topic = Taxonomy.from_dict(_doc({
+        "exclude": {"en": ["{{arms}} fair"]}, "requires": {"en": ["{{arms}} aid"]}, "context": {"any": ["{{arms}}"]},
+    }, macros=macros)).topics["demo"]  # fmt: skip
+    assert topic.exclude == {"en": (r"(?:arms|weapons)\s+fair",)}
+    assert topic.requires == {"en": (r"(?:arms|weapons)\s+aid",)}
+    assert topic.context == {"any": ("(?:arms|weapons)",)}
+    tax = Taxonomy.from_dict(_doc(background={"en": ["{{arms}} deal"]}, macros=macros))
+    assert tax.background == {"en": (r"(?:arms|weapons)\s+deal",)}
+
+
 @pytest.mark.parametrize(
     "pattern, message",
     [
