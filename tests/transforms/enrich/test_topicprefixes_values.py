@@ -217,6 +217,11 @@ def test_at_most_256_pieces():
     assert not topicprefixes._distribute("(?:a|b)c)", [])
 
 
+def test_a_piece_that_does_not_parse_alone_keeps_the_pattern_whole():
+    # "(b)\\2" alone refers to a group it no longer has; the taxonomy refuses groups, the analysis does not
+    assert _keys(r"(a)|(b)\2") == [(r"(a)|(b)\2", {"a", "b"})]
+
+
 def test_a_source_that_does_not_parse_is_an_error():
     with pytest.raises(re.error):
         _scan_pieces("a(")
