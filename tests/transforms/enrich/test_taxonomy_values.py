@@ -79,6 +79,7 @@ def test_macros_are_expanded_in_every_context_list():
     "pattern, message",
     [
         ("a(b", "topic 'demo'.patterns.en[0]: bad regex 'a(b': "),
+        ("a[", "topic 'demo'.patterns.en[0]: bad regex 'a[': "),  # a class opened last
         ("(ab)", "topic 'demo'.patterns.en[0]: capturing group in '(ab)'; use (?:...) instead"),
         ("a*", "topic 'demo'.patterns.en[0]: pattern 'a*' matches the empty string"),
         ("   ", "topic 'demo'.patterns.en[0]: missing 're'"),
@@ -269,6 +270,9 @@ def test_background_cues_per_language_and_for_any():
     assert tax.background_cues(None).search("seit 2014")  # every language
     assert Taxonomy.from_dict(_doc(background={"de": ["seit"]})).background_cues("fr") is None
     assert Taxonomy.from_dict(_doc()).background_cues("en") is None
+    first = Taxonomy.from_dict(_doc(background={"de": ["seit"], "any": ["amid"]}))
+    assert first.background_cues(None).search("seit 2014")  # every language's cues, asked for first
+    assert not first.background_cues("fr").search("seit 2014")  # then French's own, not those
 
 
 def test_context_anchors_per_language_and_for_any():
