@@ -63,6 +63,17 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     assert _error(_doc(macros=["arms"])) == "taxonomy.macros: expected a mapping of name -> regex string"
 
 
+def test_a_macro_may_end_in_spaces_or_an_escaped_space():
+    """Entries are stripped, macros are not: the spaces a pattern ends with come from a macro."""
+    def source(macro: str) -> str:
+        patterns = {**{lang: ["zzq"] for lang in REQUIRED_LANGUAGES}, "en": ["{{m}}"]}
+        return Taxonomy.from_dict(_doc({"patterns": patterns}, macros={"m": macro})).topics["demo"].patterns["en"][0].source
+
+    assert source("arms  ") == r"arms\s+"
+    assert source("arms ") == r"arms\s+"
+    assert source("a\\ ") == "a\\ "  # an escaped space last stays one space
+
+
 def test_macros_are_expanded_in_every_context_list():
     macros = {"arms": "(?:arms|weapons)"}
     topic = Taxonomy.from_dict(_doc({
