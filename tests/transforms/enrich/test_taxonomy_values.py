@@ -40,6 +40,7 @@ def _en(pattern, **topic) -> Taxonomy:
 
 def test_runs_of_spaces_in_a_pattern_match_any_whitespace_outside_classes():
     assert _hits(_en("oil  embargo"), "an oil \n\t embargo") == ["oil \n\t embargo"]
+    assert _hits(_en("oil  embargo"), "an oil embargo") == ["oil embargo"]  # a run of spaces is one \s+
     assert _hits(_en("oil embargo"), "an oilembargo") == []
     assert _hits(_en("oil ?embargo"), "an oilembargo and an oil\nembargo") == ["oilembargo", "oil\nembargo"]
     assert _hits(_en("a[ ]b"), "a b, a\nb") == ["a b"]  # a space in a class is a space
@@ -284,6 +285,9 @@ def test_background_cues_per_language_and_for_any():
     first = Taxonomy.from_dict(_doc(background={"de": ["seit"], "any": ["amid"]}))
     assert first.background_cues(None).search("seit 2014")  # every language's cues, asked for first
     assert not first.background_cues("fr").search("seit 2014")  # then French's own, not those
+    three = Taxonomy.from_dict(_doc(background={"de": ["seit"], "fr": ["depuis"]}))
+    assert not three.background_cues("de").search("depuis 2014")
+    assert three.background_cues(None).search("depuis 2014")  # asked for after German: still every language's
 
 
 def test_context_anchors_per_language_and_for_any():
