@@ -150,7 +150,7 @@ def _extend(items: Any, prefixes: set[str], k: int, limit: int = _MAX_PREFIXES) 
                 if count == min(hi, k + 1) or not any(len(p) < k for p in current):
                     break
                 current = _extend(sub, current, k, limit)
-            if lo > k + 1:
+            if count < lo:  # stopped before the fewest repeats: every match goes on from these
                 result |= current
             prefixes = done | result
         else:

@@ -40,6 +40,7 @@ def _en(pattern, **topic) -> Taxonomy:
 
 def test_runs_of_spaces_in_a_pattern_match_any_whitespace_outside_classes():
     assert _hits(_en("oil  embargo"), "an oil \n\t embargo") == ["oil \n\t embargo"]
+    assert _hits(_en("oil  embargo"), "an oil embargo") == ["oil embargo"]  # a run of spaces is one \s+
     assert _hits(_en("oil embargo"), "an oilembargo") == []
     assert _hits(_en("oil ?embargo"), "an oilembargo and an oil\nembargo") == ["oilembargo", "oil\nembargo"]
     assert _hits(_en("a[ ]b"), "a b, a\nb") == ["a b"]  # a space in a class is a space
@@ -63,10 +64,34 @@ def test_macros_are_expanded_and_an_unknown_one_is_named():
     assert _error(_doc(macros=["arms"])) == "taxonomy.macros: expected a mapping of name -> regex string"
 
 
+def test_a_macro_may_end_in_spaces_or_an_escaped_space():
+    """Entries are stripped, macros are not: the spaces a pattern ends with come from a macro."""
+    def source(macro: str) -> str:
+        patterns = {**{lang: ["zzq"] for lang in REQUIRED_LANGUAGES}, "en": ["{{m}}"]}
+        return Taxonomy.from_dict(_doc({"patterns": patterns}, macros={"m": macro})).topics["demo"].patterns["en"][0].source
+
+    assert source("arms  ") == r"arms\s+"
+    assert source("arms ") == r"arms\s+"
+    assert source("a\\ ") == "a\\ "  # an escaped space last stays one space
+
+
+def test_macros_are_expanded_in_every_context_list():
+    macros = {"arms": "(?:arms|weapons)"}
+    topic = Taxonomy.from_dict(_doc({
+        "exclude": {"en": ["{{arms}} fair"]}, "requires": {"en": ["{{arms}} aid"]}, "context": {"any": ["{{arms}}"]},
+    }, macros=macros)).topics["demo"]  # fmt: skip
+    assert topic.exclude == {"en": (r"(?:arms|weapons)\s+fair",)}
+    assert topic.requires == {"en": (r"(?:arms|weapons)\s+aid",)}
+    assert topic.context == {"any": ("(?:arms|weapons)",)}
+    tax = Taxonomy.from_dict(_doc(background={"en": ["{{arms}} deal"]}, macros=macros))
+    assert tax.background == {"en": (r"(?:arms|weapons)\s+deal",)}
+
+
 @pytest.mark.parametrize(
     "pattern, message",
     [
         ("a(b", "topic 'demo'.patterns.en[0]: bad regex 'a(b': "),
+        ("a[", "topic 'demo'.patterns.en[0]: bad regex 'a[': "),  # a class opened last
         ("(ab)", "topic 'demo'.patterns.en[0]: capturing group in '(ab)'; use (?:...) instead"),
         ("a*", "topic 'demo'.patterns.en[0]: pattern 'a*' matches the empty string"),
         ("   ", "topic 'demo'.patterns.en[0]: missing 're'"),
@@ -161,6 +186,7 @@ def test_a_topics_optional_keys_at_their_bounds():
         ({"topics": {"9lives": {}}}, "taxonomy.topics: bad topic name '9lives' (use snake_case)"),
         ({"min_score": 1.5}, "taxonomy.min_score: expected a number in [0.0, 1.0], got 1.5"),
         ({"mention_score": -1}, "taxonomy.mention_score: expected a number in [0.0, 1.0], got -1"),
+        ({"mention_score": 1.01}, "taxonomy.mention_score: expected a number in [0.0, 1.0], got 1.01"),
         ({"min_score": 0.3, "mention_score": 0.31}, "taxonomy.mention_score: 0.31 is above min_score 0.3"),
         ({"window": 10_001}, "taxonomy.window: expected a number in [0, 10000]"),
         ({"max_evidence": 0}, "taxonomy.max_evidence: expected a number in [1, 1000], got 0"),
@@ -175,6 +201,7 @@ def test_a_topics_optional_keys_at_their_bounds():
         ({"inflection": {"en": {"suffix": 21}}}, "taxonomy.inflection.en.suffix: expected a number in [0, 20], got 21"),
         ({"inflection": {"en": {"endings": ["s", " "]}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
         ({"inflection": {"en": {"endings": ["s", 1]}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
+        ({"inflection": {"en": {"endings": "s"}}}, "taxonomy.inflection.en.endings: expected a list of word endings"),
         ({"background": {"en": ["(since)"]}}, "taxonomy.background.en[0]: capturing group"),
     ],
 )
@@ -185,6 +212,7 @@ def test_a_bad_document_key_is_named(top, message):
 def test_a_document_that_is_not_a_mapping_is_named():
     assert _error(["demo"]) == "taxonomy: expected a mapping, got list"
     assert _error({"version": 1}) == "taxonomy: missing 'topics' mapping"
+    assert _error(_doc(inflection=["en"])) == "taxonomy.inflection: expected a mapping of language -> {suffix, endings}"
 
 
 def test_the_documents_settings_and_their_defaults():
@@ -254,6 +282,12 @@ def test_background_cues_per_language_and_for_any():
     assert tax.background_cues(None).search("seit 2014")  # every language
     assert Taxonomy.from_dict(_doc(background={"de": ["seit"]})).background_cues("fr") is None
     assert Taxonomy.from_dict(_doc()).background_cues("en") is None
+    first = Taxonomy.from_dict(_doc(background={"de": ["seit"], "any": ["amid"]}))
+    assert first.background_cues(None).search("seit 2014")  # every language's cues, asked for first
+    assert not first.background_cues("fr").search("seit 2014")  # then French's own, not those
+    three = Taxonomy.from_dict(_doc(background={"de": ["seit"], "fr": ["depuis"]}))
+    assert not three.background_cues("de").search("depuis 2014")
+    assert three.background_cues(None).search("depuis 2014")  # asked for after German: still every language's
 
 
 def test_context_anchors_per_language_and_for_any():

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from transforms.enrich import topicprefixes
 from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, load_taxonomy, tag_topics
 from tests.support import REPO
 
@@ -21,6 +22,13 @@ LABELLED = str(REPO / "eval" / "data" / "labelled.jsonl")
 @pytest.fixture(scope="module")
 def taxonomy() -> Taxonomy:
     return load_taxonomy(TAXONOMY_PATH)
+
+
+@pytest.fixture(autouse=True)
+def fresh_prefixes():
+    """The per-process memo of the prefix analysis emptied: a scan built in a test is analysed
+    there (under ``make mutate``, a memo filled before would hide a changed analysis)."""
+    topicprefixes._scan_pieces.cache_clear()
 
 
 def _taxonomy(topics: dict[str, list], **extra) -> Taxonomy:
