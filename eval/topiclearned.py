@@ -48,9 +48,8 @@ from eval.topicthresholds import choose
 from pipeline.config import load_config
 from transforms.enrich.language import make_language_fn
 from transforms.enrich.topicforms import SNOWBALL
-from transforms.enrich.topics import TopicScore, analyse, lead_end, load_taxonomy
+from transforms.enrich.topics import TopicScore, _norm, _sentence_start, analyse, lead_end, load_taxonomy
 
-SETS7 = (*SETS, "topics_blind6.jsonl")
 LANGUAGES = ("en", "fr", "de", "es", "it", "pl", "uk", "ru", "nl")
 LAMBDAS = (0.3, 3.0, 30.0)  # L2 strength, on standardized features (loss summed over rows)
 THRESHOLDS = [round(0.10 + 0.025 * i, 3) for i in range(33)]  # 0.10 .. 0.90
@@ -111,14 +110,6 @@ def load_articles(sets: Sequence[str], taxonomy: Any, config_path: str | None = 
 # --------------------------------------------------------------------------- features
 
 
-def _norm(phrase: str) -> str:
-    return " ".join(phrase.casefold().split())
-
-
-def _sentence(text: str, start: int) -> int:
-    return max(text.rfind(ch, 0, start) for ch in _ENDS)
-
-
 _GROUP = {t: set(g) - {t} for g in NEIGHBOURS for t in g}
 
 
@@ -129,7 +120,7 @@ def evidence_features(topic: TopicScore, scored: Sequence[TopicScore], text: str
     best = {p: max((h.value for h in hits if h.place == p), default=0.0) for p in ("title", "lead", "body")}
     distinct = len({_norm(h.text) for h in hits})
     background = sum(h.background for h in hits)
-    body_sentences = {_sentence(text, h.start) for h in hits if h.place == "body"}
+    body_sentences = {_sentence_start(text, h.start) for h in hits if h.place == "body"}
     sentences = max(1, sum(text.count(ch) for ch in _ENDS))
     weights = [h.pattern.weight for h in hits]
     first = min(0.0 if h.field == "title" else h.start / max(1, len(text)) for h in hits)
@@ -418,7 +409,7 @@ def weights_table(articles: Sequence[Article], taxonomy: Any, lam: float = 3.0) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=None)
-    parser.add_argument("--sets", nargs="*", default=list(SETS7), help="dev splits of these sets in eval/data")
+    parser.add_argument("--sets", nargs="*", default=list(SETS), help="dev splits of these sets in eval/data")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args(argv)
     taxonomy = load_taxonomy(load_config(args.config).topics_path)
