@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     test_rows = blindtopics.load_blind(split="test")
     print(blindtopics.report(blindtopics.evaluate(test_rows, blindtopics.predict(test_rows, args.config), topics), "test"))
     for name in ("topics_blind2.jsonl", "topics_blind3.jsonl", "topics_blind4.jsonl", "topics_blind5.jsonl",
-                 "topics_blind6.jsonl", "topics_blind7.jsonl"):
+                 "topics_blind6.jsonl", "topics_blind7.jsonl", "topics_blind8.jsonl"):
         rows = blindtopics.load_blind(os.path.join(blindtopics.HERE, "data", name), split="test")
         result = blindtopics.evaluate(rows, blindtopics.predict(rows, args.config), topics)
         m, t = result["micro"], result["traps"]
