@@ -177,7 +177,7 @@ def test_damaged_state_stops_the_run_with_one_line(tmp_path):
 
     shard.write_bytes(data)
     (state / "memory" / "CURRENT").write_text("garbage")
-    result = run_cli(*args)
+    result = run_main(*args)  # the second damage in this process: the same main(), the same message
     assert result.returncode == exitcodes.USAGE and "CURRENT is damaged" in result.stderr and "--state" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -198,7 +198,7 @@ def test_damaged_manifest_stops_an_incremental_run_with_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and str(manifest) in result.stderr
     assert "checksum" in result.stderr
     manifest.write_text("\x00garbage")
-    result = run_cli(*args)
+    result = run_main(*args)  # the second damage in this process: the same main(), the same message
     assert result.returncode == exitcodes.USAGE and "not JSON" in result.stderr
 
 
@@ -227,7 +227,7 @@ def test_output_inside_an_input_pattern_is_refused(tmp_path):
     result = run_cli("--input", str(data / "**" / "*.jsonl"), "--output", str(data / "out"))
     assert result.returncode == exitcodes.USAGE
     assert "inside --input" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    result = run_cli("--input", str(data), "--output", str(tmp_path / "o"), "--state", str(data / "state"))
+    result = run_main("--input", str(data), "--output", str(tmp_path / "o"), "--state", str(data / "state"))
     assert result.returncode == exitcodes.USAGE and "--state" in result.stderr
     assert run_main("--input", str(data / "*.jsonl"), "--output", str(data / "out")).returncode == 0
 

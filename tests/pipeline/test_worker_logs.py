@@ -1,4 +1,4 @@
-"""Credentials in the logs of Beam worker processes (multi_processing, 2 workers) are redacted there."""
+"""Credentials in the logs of Beam worker processes (multi_processing, a worker process) are redacted there."""
 
 from __future__ import annotations
 

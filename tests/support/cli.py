@@ -34,7 +34,7 @@ def run_main(*args: str, cwd: str | os.PathLike | None = None, env: dict | None 
     no imports; Beam, models and compiled regexes stay loaded) and visible to ``make mutate``.
 
     For what does not depend on the process boundary: the articles, dead letters, summary and
-    exit status of a run. A test about signals, locks held by another process, the stderr of
+    exit status of a run (argparse's ``SystemExit`` too: ``--help``, usage errors). A test about signals, locks held by another process, the stderr of
     worker processes or ``sys.exit`` keeps :func:`run_cli`. The root logger, the working
     directory and ``env`` (the whole environment, as for a child) are restored afterwards.
     """
@@ -51,7 +51,10 @@ def run_main(*args: str, cwd: str | os.PathLike | None = None, env: dict | None 
             os.environ.update(env)
         os.chdir(cwd or REPO)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(list(args))
+            try:
+                status = main(list(args))
+            except SystemExit as exc:  # argparse's --help, --version and usage errors, as the child exits
+                status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         os.chdir(saved_cwd)
         os.environ.clear()

@@ -29,7 +29,7 @@ class LogUrl(beam.DoFn):
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    opts = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    opts = PipelineOptions(["--direct_num_workers=1", "--direct_running_mode=multi_processing"])  # a worker process: one is enough
     if "--plugin" in argv:
         from transforms.common.worker_logs import with_worker_redaction
 
