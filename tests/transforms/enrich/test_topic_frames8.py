@@ -2,7 +2,8 @@
 "more" take ("Kyiv gets six more Gepard"), radars and named systems, sums "in weapons"; a
 truce extended. And the senses that are no topic: a court freezing a private person's
 accounts in a divorce, an "earthquake" in a football club, a budget "truce" between a
-government and its own MPs, a ceasefire named only as the time after which a guarantee holds."""
+government and its own MPs, a ceasefire named only as the time after which a guarantee holds,
+elections named only as the end of such a truce."""
 
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ NOT_A_TOPIC = [
      "Le gouvernement et les frondeurs de la majorité ont conclu une trêve jusqu'au vote solennel du budget."),
     ("de", "ceasefire", "Europäer sagen der Ukraine Beistand zu",
      "Die Staaten sagen zu, die Ukraine nach einem Ende der Kämpfe gegen einen neuen russischen Angriff abzusichern."),
+    ("pl", "elections", "Liderzy partii koalicji ogłosili rozejm do wyborów",
+     'Liderzy koalicji ogłosili "zawieszenie broni" - do wyborów parlamentarnych nie będą krytykować swoich ministrów.'),
 ]
 
 
