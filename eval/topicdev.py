@@ -1,7 +1,7 @@
 """The DEV halves of every labelled topic set at once, per set and per core topic:
 ``python -m eval.topicdev [--save FILE] [--diff FILE] [--sets NAME ...]``.
 
-Tuning reads the dev splits of seven sets (``topics_blind6``, ``topics_blind5``, ``topics_blind4``,
+Tuning reads the dev splits of eight sets (``topics_blind7``, ``topics_blind6``, ``topics_blind5``, ``topics_blind4``,
 ``topics_blind3``, ``topics_blind``, ``topics_blind2``, ``labelled``); this prints, for
 each, micro P / R / F1, the F1 of each core topic (tp/fp/fn), and the traps (homonym or
 metaphor traps with any false tag; background traps tagged with their trap topic), then
@@ -21,7 +21,7 @@ from typing import Any
 from eval.blindtopics import CORE, HERE, load_blind, predict
 from eval.metrics import prf
 
-SETS = ("topics_blind6.jsonl", "topics_blind5.jsonl", "topics_blind4.jsonl", "topics_blind3.jsonl", "topics_blind.jsonl",
+SETS = ("topics_blind7.jsonl", "topics_blind6.jsonl", "topics_blind5.jsonl", "topics_blind4.jsonl", "topics_blind3.jsonl", "topics_blind.jsonl",
         "topics_blind2.jsonl", "labelled.jsonl")  # fmt: skip
 
 
