@@ -16,6 +16,10 @@ PYTEST_ARGS ?=
 # (tests/conftest.py orders them, --no-loadscope-reorder keeps that order). TEST_JOBS=0: one process
 TEST_JOBS ?= auto
 SOAK_MINUTES ?= 30
+# Python's own bytecode cache on, even where the environment turns it off (this machine sets
+# PYTHONDONTWRITEBYTECODE): every `python -m pipeline` child and worker process of make test otherwise
+# compiles the project's modules again (~0.6 s of CPU each) and each pytest worker re-rewrites the tests
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install chromium pubsub-emulator run verify test test-fast soak mutate bench eval lint wheel smoke-python clean build-image flex-template deploy-dataflow run-flex-template dataflow-dry-run schedule-flex-template
 
