@@ -240,6 +240,7 @@ def test_langdetect_loads_without_the_cache(monkeypatch):
             (c.lang, c.prob) for c in expected.get_probabilities()]
 
 
+@pytest.mark.slow  # seconds: the whole taxonomy or py3langid's model built twice
 def test_a_new_py3langid_version_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
     import py3langid
 
@@ -311,6 +312,7 @@ def test_detect_language_reads_articles_in_runs_of_the_run_s_length():
     assert found and {dofn._batch_size for dofn in found} == {7}
 
 
+@pytest.mark.slow  # seconds: the whole taxonomy or py3langid's model built twice
 def test_a_changed_py3langid_model_file_does_not_reuse_the_cached_model(tmp_path, monkeypatch):
     """The cache entry is keyed by the model file's bytes: the same model with an empty second
     xz stream after it (it decompresses to the same arrays) is another file, so another entry."""

@@ -734,6 +734,7 @@ def test_context_regexes_find_what_the_plain_bounded_regex_finds(taxonomy):
     assert fast_ones > 0.9 * len(lists)
 
 
+@pytest.mark.slow  # seconds: the whole taxonomy or py3langid's model built twice
 def test_grouped_first_characters_find_the_same_candidates_as_one_flat_alternation(taxonomy, monkeypatch):
     import transforms.enrich.topicscan as topics_module
 
@@ -780,6 +781,7 @@ def test_the_scan_finds_the_word_starts_a_lookbehind_scan_finds(taxonomy):
         assert len([m for m in plain.finditer(corpus)]) > 50, lang
 
 
+@pytest.mark.slow  # seconds: the whole taxonomy or py3langid's model built twice
 def test_scan_and_context_sources_from_the_regex_cache_are_the_ones_built_here(taxonomy, tmp_path, monkeypatch):
     """The regex cache keeps the scan and context regex sources a taxonomy builds (issue 22):
     what a later process reads back is what it would build itself, marks included."""
