@@ -195,15 +195,41 @@ def _extract_due_timers(self: Any) -> tuple[list, bool]:
     with self._lock:
         fired_timers = []
         has_realtime_timer = False
+        in_flight = self.__dict__.setdefault(_IN_FLIGHT, set())
         for encoded_key in states.due(self._input_watermark):
             timers, had_realtime_timer = states[encoded_key].get_timers(
                 watermark=self._input_watermark, processing_time=self._clock.time())
             has_realtime_timer = has_realtime_timer or had_realtime_timer
             for window, (name, time_domain, timestamp, dynamic_timer_tag) in timers:
+                fields = (encoded_key, window, name, time_domain, timestamp, dynamic_timer_tag)
+                if fields in in_flight:
+                    continue  # handed out already, its bundle not committed yet: Beam would fire it again
+                in_flight.add(fields)
                 fired_timers.append(TimerFiring(encoded_key, window, name, time_domain, timestamp,
                                                 dynamic_timer_tag=dynamic_timer_tag))
         self._fired_timers.update(fired_timers)
         return fired_timers, has_realtime_timer
+
+
+_IN_FLIGHT = "_newsbeam_timers_in_flight"
+
+
+def _firing_fields(firing: Any) -> tuple:
+    return (firing.encoded_key, firing.window, firing.name, firing.time_domain, firing.timestamp,
+            firing.dynamic_timer_tag)
+
+
+def _completed_timers_done(original: Any) -> Any:
+    def update_timers(self, completed_timers):
+        in_flight = self.__dict__.get(_IN_FLIGHT)
+        if in_flight:
+            with self._lock:
+                for firing in completed_timers:
+                    in_flight.discard(_firing_fields(firing))
+        return original(self, completed_timers)
+
+    setattr(update_timers, _PATCHED_MARK, True)
+    return update_timers
 
 
 setattr(_extract_due_timers, _PATCHED_MARK, True)
@@ -232,9 +258,15 @@ def indexed_timers() -> bool:
     if not (callable(init) and callable(extract) and hasattr(util, "TimerFiring")):
         _log.warning("streaming runner: keyed states or timer extraction not found; timers scanned as Beam does")
         return False
+    update = getattr(watermarks, "update_timers", None)
+    if not callable(update):
+        _log.warning("streaming runner: _TransformWatermarks.update_timers not found; timers scanned as Beam does")
+        return False
     if not getattr(extract, _PATCHED_MARK, False):
         _extract_due_timers.__wrapped_beam__ = extract  # type: ignore[attr-defined]
         _replace(watermarks, "extract_transform_timers", _extract_due_timers)
+    if not getattr(update, _PATCHED_MARK, False):
+        _replace(watermarks, "update_timers", _completed_timers_done(update))
     if not getattr(init, _PATCHED_MARK, False):
         _replace(context, "_initialize_keyed_states", _indexed_keyed_states(init))
     return True
