@@ -2,14 +2,15 @@
 
 The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global::
 
-    originals -> StoryFeatures -> SplitByShard (a batch a bundle) -> GroupShards -> CountFrequencies (state per shard)
+    articles -> SplitByShard (features of originals, a batch a bundle; every article by id; copies by original)
+      -> GroupShards -> CountFrequencies (state per shard)
       -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code; a batch's members per key)
            |-- each member once, by article id ------------------------> HoldVectors (state per article id)
       -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
            |-- the remembered members a new one meets: WANT (by member id) -------/          |
       -> JoinHeld (by block key and window) <-- HELD (their members) --------------------------/
       -> ScoreStoryBlocks (state per block key: the root it gave each member; proposals)
-      -> JoinProposals (by article id) -> ChooseRoots
+      -> JoinProposals (by article id; chooses the root; a bundle's records per root as one element)
       -> GroupRoots -> ResolveRoots (state per root id: the root's own choice)
       duplicates -> by their original ---------^
       -> JoinStories (by article id) -> articles with story_id
@@ -49,6 +50,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common.stage import namespace
@@ -96,37 +98,39 @@ def _is_copy(article: dict) -> bool:
     return bool((article.get("dedup") or {}).get("duplicate_of"))
 
 
-def _original_features(article: dict, params: StoryParams) -> Iterator[tuple]:
-    """An original's story features (:func:`article_features`); nothing for a copy."""
-    if not _is_copy(article):
-        yield article_features(article, params)
-
-
-def _by_original(article: dict) -> Iterator[tuple[str, tuple[str, str]]]:
-    """A copy -> ``(its original's id, (MEMBER, its id))``: it takes the original's story."""
-    if _is_copy(article):
-        yield article["dedup"]["duplicate_of"], (MEMBER, article["id"])
-
-
 def block_key_of(join_key: str) -> str:
     """The block key of a ``JoinHeld`` key (``block key NUL window NUL first member``)."""
     return join_key.split("\0", 1)[0]
 
 
 class _SplitByShard(beam.DoFn):
-    """Article features -> one *batch* per window a bundle: ``(shard, (batch id, [(article
-    id, its names in that shard), ...]))`` to each shard and ``(batch id, (PAYLOAD,
-    [payloads]))`` to the join (``PAYLOADS``), not one element per article and shard (an
-    element through a grouping or a join costs the streaming runner more than counting
-    its names). Every batch goes to every shard, so its join waits for ``shards`` answers."""
+    """An article -> itself under its id for the last join (``KEYED``: ``(id, (ARTICLE,
+    article))``); a copy -> ``(its original's id, [(MEMBER, its id)])`` (``COPIES``: it takes
+    the original's story); an original -> its story features (:func:`article_features`)
+    into one *batch* per window a bundle: ``(shard, (batch id, [(article id, its names in
+    that shard), ...]))`` to each shard and ``(batch id, (PAYLOAD, [payloads]))`` to the
+    join (``PAYLOADS``), not one element per article and shard (an element through a
+    grouping or a join costs the streaming runner more than counting its names). Every
+    batch goes to every shard, so its join waits for ``shards`` answers. One step, not
+    four (features, keying, copies, batches: eighth round), since each step an article
+    passes costs the runner an element."""
 
-    def __init__(self, shards: int) -> None:
+    def __init__(self, params: StoryParams, shards: int) -> None:
+        self._params = params
         self._shards = shards
 
     def start_bundle(self) -> None:
         self._batches: dict[Any, list] = {}
 
-    def process(self, payload: tuple, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam) -> None:
+    def process(self, article: dict, window=beam.DoFn.WindowParam,
+                timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
+        yield beam.pvalue.TaggedOutput(KEYED, (article["id"], (ARTICLE, article)))
+        if _is_copy(article):
+            yield beam.pvalue.TaggedOutput(COPIES, (article["dedup"]["duplicate_of"], [(MEMBER, article["id"])]))
+        else:
+            self._add(article_features(article, self._params), window, timestamp)
+
+    def _add(self, payload: tuple, window: Any, timestamp: Timestamp) -> None:
         batch = self._batches.setdefault(window, [timestamp, [], [[] for _ in range(self._shards)]])
         batch[0] = min(batch[0], timestamp)  # the earliest: never behind what the bundle's elements were
         batch[1].append(payload)
@@ -212,11 +216,35 @@ class JoinParts(beam.DoFn):
     FLUSH = userstate.TimerSpec("flush", TimeDomain.WATERMARK)
 
     def __init__(self, complete: Callable[[dict], bool], grace_seconds: float,
-                 output_key: Callable[[str], str] | None = None) -> None:
+                 output_key: Callable[[str], str] | None = None,
+                 emit: Callable[[tuple[str, list]], Iterable[tuple[str, Any]]] | None = None,
+                 batched: bool = False) -> None:
         self._complete = complete
         self._grace = float(grace_seconds)
         self._output_key = output_key  # what the joined element is keyed by downstream (default: the join key)
+        self._emit = emit  # what a joined element becomes, in the join's step (one runner step less than a Map)
+        self._batched = batched  # emit's outputs as (key, [values]) per bundle and timestamp, not one by one
         self._incomplete = Metrics.counter(namespace(STAGE), "incomplete_joins")
+
+    def start_bundle(self) -> None:
+        self._batches: dict[Timestamp, dict[str, list]] = {}
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for timestamp, by_key in self._batches.items():
+            for key, values in by_key.items():
+                yield WindowedValue((key, values), timestamp, [GlobalWindow()])
+        self._batches = {}
+
+    def _out(self, key: str, got: list, timestamp: Timestamp) -> Iterator[Any]:
+        joined = (self._output_key(key) if self._output_key else key), got
+        if self._emit is None:
+            yield joined
+        elif not self._batched:
+            yield from self._emit(joined)
+        else:  # per timestamp: the batch lands in the window its values would have
+            by_key = self._batches.setdefault(timestamp, {})
+            for out_key, value in self._emit(joined):
+                by_key.setdefault(out_key, []).append(value)
 
     def process(self, keyed: tuple[str, tuple[str, Any]], timestamp=beam.DoFn.TimestampParam,
                 parts=beam.DoFn.StateParam(PARTS), tally=beam.DoFn.StateParam(TALLY),
@@ -228,21 +256,21 @@ class JoinParts(beam.DoFn):
             parts.clear()
             tally.clear()
             flush.clear()  # else it fires for nothing later: a timer costs the runner a state copy
-            yield (self._output_key(key) if self._output_key else key), got
+            yield from self._out(key, got, timestamp)
         else:
             parts.add(part)
             tally.write(counts)
             flush.set(timestamp + Duration.of(self._grace))
 
     @userstate.on_timer(FLUSH)
-    def on_flush(self, key=beam.DoFn.KeyParam, parts=beam.DoFn.StateParam(PARTS),
+    def on_flush(self, key=beam.DoFn.KeyParam, fired=beam.DoFn.TimestampParam, parts=beam.DoFn.StateParam(PARTS),
                  tally=beam.DoFn.StateParam(TALLY)) -> Iterator[tuple[str, list]]:
         got = list(parts.read())
         tally.clear()
         if got:
             parts.clear()
             self._incomplete.inc()
-            yield (self._output_key(key) if self._output_key else key), got
+            yield from self._out(key, got, fired)
 
 
 EXPECTING = "expect"  # the tally's entry for the number of parts a part said to expect
@@ -332,6 +360,7 @@ class _VectorizeAndRoute(beam.DoFn):
 
 
 ARTICLES, VECTORS, ROOTS, PAYLOADS = "articles", "vectors", "roots", "payloads"
+KEYED, COPIES = "keyed", "copies"  # tagged outputs of _SplitByShard: every article under its id, copies by original
 
 
 class _RoutePrior(beam.DoFn):
@@ -368,9 +397,11 @@ def epoch_seconds(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-class _ChooseRoot(beam.DoFn):
+class _ChooseRoot:
     """An article's proposals -> its own record under its id and a member record under
-    the chosen root (the same key when it starts a story)."""
+    the chosen root (the same key when it starts a story). Called by the join of its
+    proposals (``JoinParts(emit=...)``), which sends a bundle's records per key as one
+    element to ``GroupRoots``."""
 
     def __init__(self) -> None:
         ns = namespace(STAGE)
@@ -378,7 +409,7 @@ class _ChooseRoot(beam.DoFn):
         self._joined = Metrics.counter(ns, "joined")
         self._started = Metrics.counter(ns, "started")
 
-    def process(self, joined: tuple[str, list]) -> Iterator[tuple[str, tuple[str, str]]]:
+    def __call__(self, joined: tuple[str, list]) -> Iterator[tuple[str, tuple[str, str]]]:
         article_id, parts = joined
         if _count(parts, ARTICLE):  # else: proposals of an article delivered twice, already decided
             proposals = [v for k, v in parts if k == PROPOSAL]
@@ -408,8 +439,8 @@ class ResolveRoots(beam.DoFn):
         memory=beam.DoFn.StateParam(MEMORY),
         expiry=beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[tuple[str, str]]:
-        root, records = keyed
-        records = list(records)
+        root, batches = keyed  # lists of records: a bundle's records under this root each
+        records = [record for batch in batches for record in batch]
         known: RootMemory | None = memory.read()
         own = [value for kind, value in records if kind == SELF]
         if own and (known is None or known.story_root is None):
@@ -460,7 +491,8 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         return label >> beam.WindowInto(self._windowfn, allowed_lateness=self._lateness)
 
     def _join(self, label: str, parts: list, complete: Callable[[dict], bool],
-              output_key: Callable[[str], str] | None = None) -> beam.PCollection:
+              output_key: Callable[[str], str] | None = None, emit: Callable | None = None,
+              batched: bool = False) -> beam.PCollection:
         grace = getattr(self._windowfn, "size", 60) + self._lateness
         global_parts = [
             part | f"{label}Part{i}InGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
@@ -469,16 +501,13 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         return (
             global_parts
             | f"{label}Parts" >> beam.Flatten()
-            | label >> beam.ParDo(JoinParts(complete, float(grace), output_key))
+            | label >> beam.ParDo(JoinParts(complete, float(grace), output_key, emit, batched))
         )
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         params = self._params
-        split = (
-            articles
-            | "StoryFeatures" >> beam.FlatMap(_original_features, params)
-            | "SplitByShard" >> beam.ParDo(_SplitByShard(self._shards)).with_outputs(PAYLOADS, main="shards")
-        )
+        split = articles | "SplitByShard" >> beam.ParDo(_SplitByShard(params, self._shards)).with_outputs(
+            PAYLOADS, KEYED, COPIES, main="shards")
         shard_groups = (
             split.shards
             | "GroupShards" >> beam.GroupByKey()
@@ -532,21 +561,18 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         scored = scored | "WithUnjoined" >> beam.Flatten()
         proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
         chosen = (
-            self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete)
-            | "ChooseRoots" >> beam.ParDo(_ChooseRoot())
+            self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete,
+                       emit=_ChooseRoot(), batched=True)
             | self._back("ChoicesIntoWindows")
         )
-        copies = articles | "ByOriginal" >> beam.FlatMap(_by_original)
         stories = (
-            (chosen, copies)
+            (chosen, split[COPIES])
             | "WithCopies" >> beam.Flatten()
             | "GroupRoots" >> beam.GroupByKey()
             | "RootsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
             | "ResolveRoots" >> beam.ParDo(ResolveRoots(self._retention))
         )
-        keyed_articles = articles | "KeyArticles" >> beam.Map(lambda a: (a["id"], (ARTICLE, a)))
         return (
-            self._join("JoinStories", [keyed_articles, stories], story_complete)
+            self._join("JoinStories", [split[KEYED], stories], story_complete, emit=_with_story)
             | self._back("ArticlesIntoWindows")
-            | "SetStoryIds" >> beam.FlatMap(_with_story)
         )
