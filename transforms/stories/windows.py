@@ -291,7 +291,7 @@ def block_step(
     held = [h for h in held if h.id not in fresh]
     members = [_in_block(member_of(h.member), key_hash, True) for h in held]
     members += [_in_block(m, key_hash, False) for m in fresh.values()]
-    edges = list(score_block(key, members, params))
+    edges = list(score_block(key, members, params)) if len(members) > 1 else []  # one member: no pair to score
     roots = cluster_edges(edges, params.threshold, {r.id: r.root for r in rooted}) if edges else {}
     links: dict[str, list[tuple[str, float]]] = {i: [] for i in fresh}
     for a, b, score in edges:
