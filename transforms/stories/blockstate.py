@@ -1,16 +1,23 @@
 """The keyed states of the streaming story blocks (:mod:`transforms.stories.streaming`).
 
 A block key remembers the ids and times of its members (:class:`RememberStoryBlocks`)
-and the root it gave each (:class:`ScoreStoryBlocks`); each member's vector is held
-once, keyed by its article id (:class:`HoldVectors`), and travels to a block only
-for the windows whose new members it is compared with. Two stateful steps per
-block key, because Beam graphs have no cycles: the members a window needs are
-known before their vectors are fetched, the roots only after they are scored.
+and the root it gave each; each member's vector is held once, keyed by its article
+id (:class:`HoldVectors`), and travels to a block only for the windows whose new
+members it is compared with. Two stateful steps per block key, because Beam graphs
+have no cycles: the members a window needs are known before their vectors are
+fetched, the roots only after they are scored. A window that needs no remembered
+vector (most keys of a window: a key new to the stream, or nobody near in time) is
+scored in the first step, which keeps the roots it gave; the rest in
+:class:`ScoreStoryBlocks`, which keeps those it gave and gets the first step's with
+the window's new members: a member's root is in one of the two, and the block's
+roots are the two merged in storage order (:func:`merge_roots`). Until 2026-12-07
+(eighth round) every window went through both steps: an element, a state and a
+timer more per key.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.coders import BytesCoder, PickleCoder
@@ -42,18 +49,35 @@ from transforms.stories.windows import (
 STAGE = "streamstories"
 NEW, HELD, WANT, VECTOR, PRIOR, PROPOSAL = "new", "held", "want", "vector", "prior", "proposal"
 PROPOSED = "proposed"  # an article's proposals from the block keys of one bundle, as one element
-WANTED, PROPOSALS, UNJOINED = "wanted", "proposals", "unjoined"  # tagged outputs of RememberStoryBlocks
+WANTED, PROPOSALS = "wanted", "proposals"  # tagged outputs of RememberStoryBlocks
+
+
+def merge_roots(first: Sequence[Rooted], second: Sequence[Rooted], max_size: int) -> list[Rooted]:
+    """The roots two steps keep for one block key, as one list in storage order (stable:
+    ``first`` before ``second`` at the same storage time), the newest ``max_size``
+    (what one list capped in storage order keeps: entries are only ever added newer)."""
+    merged = sorted([*first, *second], key=lambda r: r.stored_at)
+    return merged[-max_size:] if len(merged) > max_size else merged
+
+
+def _proposed_by_bundle(proposed: dict[str, list[Proposal]], earliest: Timestamp | None) -> Iterator[WindowedValue]:
+    """A bundle's proposals, ``(article id, (PROPOSED, (Proposal, ...)))`` per article."""
+    for article_id, proposals in proposed.items():
+        yield WindowedValue((article_id, (PROPOSED, tuple(proposals))), earliest, [GlobalWindow()])
 
 
 class RememberStoryBlocks(beam.DoFn):
     """Stateful per block key (global window): which articles the key remembers (ids and
-    times only, :func:`block_candidates`), and which of them a window's new members are
+    times, :func:`block_candidates`), and which of them a window's new members are
     compared with. Emits ``(remembered id, (WANT, join key))`` to the vector store and
-    ``(join key, (NEW, (members, number wanted)))`` to the scoring, or, when it wants
-    none (most keys of a window: nobody near in time, or a key new to the stream),
-    ``(block key, [(NEW, (members, 0))])`` straight to the scoring (``UNJOINED``)."""
+    ``(join key, (NEW, (members, number wanted, the roots this step keeps)))`` to the
+    scoring; or, when it wants none (most keys of a window: nobody near in time, or a
+    key new to the stream), scores the new members itself (:func:`block_step` with no
+    remembered vector), keeps the roots it gave them (``ROOTS``) and sends an article's
+    proposals from the keys of one bundle as one element (``PROPOSALS``)."""
 
     MEMORY = userstate.ReadModifyWriteStateSpec("members", BytesCoder())
+    ROOTS = userstate.ReadModifyWriteStateSpec("roots", BytesCoder())
     EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
 
     def __init__(self, params: StoryParams, retention_seconds: float) -> None:
@@ -63,11 +87,21 @@ class RememberStoryBlocks(beam.DoFn):
         self._stored = Metrics.counter(ns, "block_members")
         self._expired = Metrics.counter(ns, "blocks_expired")
 
+    def start_bundle(self) -> None:
+        self._proposed: dict[str, list[Proposal]] = {}
+        self._earliest: Timestamp | None = None
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for proposed in _proposed_by_bundle(self._proposed, self._earliest):
+            yield beam.pvalue.TaggedOutput(PROPOSALS, proposed)
+        self._proposed = {}
+
     def process(
         self,
         keyed: tuple[str, Iterable[tuple]],
         timestamp=beam.DoFn.TimestampParam,
         memory=beam.DoFn.StateParam(MEMORY),
+        roots=beam.DoFn.StateParam(ROOTS),
         expiry=beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[Any]:
         key, values = keyed
@@ -83,32 +117,53 @@ class RememberStoryBlocks(beam.DoFn):
             held = {s.id for s in stored}
             stored = [*stored, *(r for r in remembered if r.id not in held)]
         wanted, again, updated = block_candidates(stored, [(p[0], p[1]) for p in new], float(timestamp), self._params)
+        fresh = [p for p in new if p[0] not in again]
+        packed_roots = roots.read() if fresh else None
+        mine = unpack_roots(packed_roots) if packed_roots else []
+        if fresh and not wanted:  # nothing to fetch (a new key, or none near in time): scored here, now
+            proposals, scored = block_step(key, mine, [], fresh, float(timestamp), self._params)
+            if scored != mine:
+                mine = scored
+                roots.write(pack_roots(mine))
+            for proposal in proposals:
+                self._proposed.setdefault(proposal.article_id, []).append(proposal)
+            if proposals and (self._earliest is None or timestamp < self._earliest):
+                self._earliest = timestamp
         if updated and (remembered or updated != stored or not read):
             self._stored.inc(max(0, len(updated) - len(stored)))
             memory.write(pack_block(updated))
-            expiry.set(Timestamp.of(min(s.stored_at for s in updated)) + Duration.of(self._retention))
-        fresh = [p for p in new if p[0] not in again]
+            self._arm(expiry, updated, mine)
         for article_id in sorted(again):  # delivered again: decided already, only completes its join
             yield beam.pvalue.TaggedOutput(PROPOSALS, (article_id, (PROPOSAL, Proposal(article_id, article_id, ()))))
-        if fresh and not wanted:  # nothing to fetch (a new key, or none near in time): scored at once
-            yield beam.pvalue.TaggedOutput(UNJOINED, (key, [(NEW, (fresh, 0))]))
-        elif fresh:
+        if fresh and wanted:
             join_key = f"{key}\0{float(timestamp)}\0{min(p[0] for p in fresh)}"
             for article_id in wanted:
                 yield beam.pvalue.TaggedOutput(WANTED, (article_id, (WANT, join_key)))
-            yield join_key, (NEW, (fresh, len(wanted)))
+            yield join_key, (NEW, (fresh, len(wanted), packed_roots or b""))
+
+    def _arm(self, expiry, stored: list[Stored], rooted: list[Rooted]) -> None:
+        first = min([s.stored_at for s in stored] + [r.stored_at for r in rooted])
+        expiry.set(Timestamp.of(first) + Duration.of(self._retention))
 
     @userstate.on_timer(EXPIRY)
     def on_expiry(self, fired=beam.DoFn.TimestampParam, memory=beam.DoFn.StateParam(MEMORY),
-                  expiry=beam.DoFn.TimerParam(EXPIRY)) -> Iterator[Any]:
-        read = memory.read()
+                  roots=beam.DoFn.StateParam(ROOTS), expiry=beam.DoFn.TimerParam(EXPIRY)) -> Iterator[Any]:
+        read, packed_roots = memory.read(), roots.read()
         kept = expire_block(unpack_block(read) if read else [], float(fired), self._retention)
+        rooted = unpack_roots(packed_roots) if packed_roots else []
+        kept_roots = [r for r in rooted if r.stored_at + self._retention > float(fired) + 1e-3]
+        if len(kept_roots) != len(rooted):
+            if kept_roots:
+                roots.write(pack_roots(kept_roots))
+            else:
+                roots.clear()
         if kept:
             memory.write(pack_block(kept))
-            expiry.set(Timestamp.of(min(s.stored_at for s in kept)) + Duration.of(self._retention))
         else:
             memory.clear()
             self._expired.inc()
+        if kept or kept_roots:
+            self._arm(expiry, kept, kept_roots)
         return iter(())
 
 
@@ -156,8 +211,10 @@ class HoldVectors(beam.DoFn):
 
 class ScoreStoryBlocks(beam.DoFn):
     """Stateful per block key (global window): a block's new members and the remembered
-    members they wanted (from the store) -> proposals (:func:`block_step`); remembers the
-    root this block gave each member. An article's proposals from the keys of one bundle
+    members they wanted (from the store) -> proposals (:func:`block_step`, against the
+    roots of the block: the ones kept here and the ones ``RememberStoryBlocks`` kept,
+    which come with the new members, :func:`merge_roots`); remembers the root it gave
+    each of these members. An article's proposals from the keys of one bundle
     go out as one element, ``(article id, (PROPOSED, (Proposal, ...)))``, when the bundle
     finishes: an article has 15-20 block keys, and each element through the join by
     article id costs the streaming runner a state copy, a read and a write."""
@@ -191,20 +248,26 @@ class ScoreStoryBlocks(beam.DoFn):
         if not news:
             return
         held = [v for k, v in value if k == HELD and v is not None]
-        proposals, updated = block_step(key, rooted, held, news[0][0], float(timestamp), self._params)
-        if updated != rooted:
-            self._write(memory, expiry, updated)
+        fresh, _, packed_theirs = news[0]
+        theirs = unpack_roots(packed_theirs) if packed_theirs else []
+        block = merge_roots(theirs, rooted, self._params.max_block_size) if theirs else rooted
+        proposals, updated = block_step(key, block, held, fresh, float(timestamp), self._params)
+        if updated != block:
+            their_ids = {r.id for r in theirs}
+            self._write(memory, expiry, [r for r in updated if r.id not in their_ids])
         for proposal in proposals:
             self._proposed.setdefault(proposal.article_id, []).append(proposal)
         if proposals and (self._earliest is None or timestamp < self._earliest):
             self._earliest = timestamp
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for article_id, proposals in self._proposed.items():
-            yield WindowedValue((article_id, (PROPOSED, tuple(proposals))), self._earliest, [GlobalWindow()])
+        yield from _proposed_by_bundle(self._proposed, self._earliest)
         self._proposed = {}
 
     def _write(self, memory, expiry, rooted: list[Rooted]) -> None:
+        if not rooted:
+            memory.clear()
+            return
         memory.write(pack_roots(rooted))
         expiry.set(Timestamp.of(min(r.stored_at for r in rooted)) + Duration.of(self._retention))
 

@@ -62,7 +62,6 @@ from transforms.stories.blockstate import (
     PROPOSALS,
     PROPOSED,
     STAGE,
-    UNJOINED,
     VECTOR,
     WANTED,
     HoldVectors,
@@ -550,15 +549,15 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             vectors = (vectors, prior_vectors) | "WithPriorVectors" >> beam.Flatten()
         candidates = blocks | "RememberStoryBlocks" >> beam.ParDo(
             RememberStoryBlocks(params, self._retention)
-        ).with_outputs(WANTED, PROPOSALS, UNJOINED, main="new")
+        ).with_outputs(WANTED, PROPOSALS, main="new")
         held = (
             (vectors, candidates[WANTED])
             | "WithWanted" >> beam.Flatten()
             | "HoldVectors" >> beam.ParDo(HoldVectors(self._retention))
         )
         scored = self._join("JoinHeld", [candidates.new, held], held_complete, output_key=block_key_of)
-        scored = [scored, candidates[UNJOINED]] + ([prior_roots] if prior_roots is not None else [])
-        scored = scored | "WithUnjoined" >> beam.Flatten()
+        if prior_roots is not None:
+            scored = (scored, prior_roots) | "WithPriorRoots" >> beam.Flatten()
         proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
         chosen = (
             self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete,
