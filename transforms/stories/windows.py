@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import struct
 from collections import Counter
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import xxhash
@@ -308,39 +309,54 @@ def block_step(
     return proposals, memory
 
 
-def _blob(ids: Sequence[str], *arrays: np.ndarray) -> bytes:
+_TWO_U2, _U2 = struct.Struct("<HH"), struct.Struct("<H")
+
+
+def _blob(ids: Sequence[str], *arrays: bytes) -> bytes:
     """One ``bytes`` of a block's state (a plain bytes state costs no pickle framing:
     most block keys hold one or two members, where framing was most of the size):
     the member count and the UTF-8 ids' length (uint16 each), the ids joined by NUL,
-    then each array as its length (uint16) and its bytes."""
+    then each array (little-endian items, :func:`_pack`) as its length (uint16) and its
+    bytes. ``struct``, not numpy: a block holds a few members, where numpy's per-call
+    cost was most of the time (eighth round; the same bytes)."""
     joined = "\0".join(ids).encode("utf-8")
-    parts = [np.array([len(ids), len(joined)], dtype="<u2").tobytes(), joined]
-    for array in arrays:
-        raw = array.tobytes()
-        parts += [np.array([len(raw)], dtype="<u2").tobytes(), raw]
+    parts = [_TWO_U2.pack(len(ids), len(joined)), joined]
+    for raw in arrays:
+        parts += [_U2.pack(len(raw)), raw]
     return b"".join(parts)
 
 
 def _unblob(blob: bytes) -> tuple[list[str], list[bytes]]:
-    count, size = np.frombuffer(blob[:4], "<u2").tolist()
+    count, size = _TWO_U2.unpack_from(blob, 0)
     ids = blob[4 : 4 + size].decode("utf-8").split("\0") if count else []
-    at, arrays = 4 + size, []
-    while at < len(blob):
-        (length,) = np.frombuffer(blob[at : at + 2], "<u2").tolist()
+    at, arrays, end = 4 + size, [], len(blob)
+    while at < end:
+        (length,) = _U2.unpack_from(blob, at)
         arrays.append(blob[at + 2 : at + 2 + length])
         at += 2 + length
     return ids, arrays
 
 
-def _times(times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Storage times as their distinct values (float64) and each one's index (uint16):
-    the members a window stored share one time, so ~2 bytes a member, not 8."""
-    values, index = np.unique(np.array(times, dtype="<f8"), return_inverse=True)
-    return values.astype("<f8"), index.astype("<u2")
+def _pack(code: str, items: Sequence[Any]) -> bytes:
+    """``items`` as little-endian ``code`` (``d`` float64, ``H`` uint16, ``h`` int16)."""
+    return struct.pack(f"<{len(items)}{code}", *items)
+
+
+def _unpack(code: str, raw: bytes) -> list[Any]:
+    return list(struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw))
+
+
+def _times(times: Sequence[float]) -> tuple[bytes, bytes]:
+    """Storage times as their distinct values (float64, ascending) and each one's index
+    (uint16): the members a window stored share one time, so ~2 bytes a member, not 8."""
+    values = sorted(set(times))
+    where = {value: i for i, value in enumerate(values)}
+    return _pack("d", values), _pack("H", [where[t] for t in times])
 
 
 def _untimes(values: bytes, index: bytes) -> list[float]:
-    return np.frombuffer(values, "<f8")[np.frombuffer(index, "<u2")].tolist()
+    distinct = _unpack("d", values)
+    return [distinct[i] for i in _unpack("H", index)]
 
 
 def pack_block(stored: Sequence[Stored]) -> bytes:
@@ -348,13 +364,13 @@ def pack_block(stored: Sequence[Stored]) -> bytes:
     float64 (NaN: undated), the storage times by :func:`_times`. About ``len(id) + 11``
     bytes a member and 12 a block, against ~60 a member for a pickled list of tuples
     (ids never hold a NUL; a block holds at most ``max_block_size`` <= 65535 members)."""
-    hours = np.array([np.nan if s.hours is None else s.hours for s in stored], dtype="<f8")
+    hours = _pack("d", [math.nan if s.hours is None else s.hours for s in stored])
     return _blob([s.id for s in stored], hours, *_times([s.stored_at for s in stored]))
 
 
 def unpack_block(packed: bytes) -> list[Stored]:
     ids, (hours, values, index) = _unblob(packed)
-    times = np.frombuffer(hours, dtype="<f8").tolist()
+    times = _unpack("d", hours)
     return [Stored(i, None if h != h else h, t) for i, h, t in zip(ids, times, _untimes(values, index))]
 
 
@@ -375,14 +391,14 @@ def pack_roots(rooted: Sequence[Rooted]) -> bytes:
     the index of that id among them (int16), or -1 when it is not one of them (an
     evicted member; such roots follow the ids, in order); storage times by :func:`_times`."""
     at_of = {r.id: i for i, r in enumerate(rooted)}
-    index = np.array([at_of.get(r.root, -1) for r in rooted], dtype="<i2")
+    index = _pack("h", [at_of.get(r.root, -1) for r in rooted])
     others = [r.root for r in rooted if r.root not in at_of]
     return _blob([r.id for r in rooted] + others, index, *_times([r.stored_at for r in rooted]))
 
 
 def unpack_roots(packed: bytes) -> list[Rooted]:
     names, (index, values, times) = _unblob(packed)
-    at = np.frombuffer(index, "<i2").tolist()
+    at = _unpack("h", index)
     ids, others = names[: len(at)], iter(names[len(at) :])
     return [Rooted(i, ids[k] if k >= 0 else next(others), t) for i, k, t in zip(ids, at, _untimes(values, times))]
 

@@ -137,6 +137,20 @@ def test_block_state_packs_and_unpacks_to_the_same_members():
     assert unpack_roots(pack_roots(rooted)) == rooted and unpack_roots(pack_roots([])) == []
 
 
+def test_block_state_bytes_keep_their_format():
+    """The bytes of the numpy packing before the eighth round (a running job's state, and
+    the state sizes of eval.streamstories, stay what they were)."""
+    stored = [Stored("a1", 480000.5, 60.0), Stored("b22", None, 59.999999), Stored("c", 12.25, 60.0)]
+    rooted = [Rooted("a1", "a1", 60.0), Rooted("b22", "zz9", 59.999999), Rooted("c", "a1", 60.0), Rooted("d", "qq", 61.5)]
+    assert pack_block(stored).hex() == (
+        "030008006131006232320063180000000000024c1d41000000000000f87f0000000000802840"
+        "100030849cf7ffff4d400000000000004e400600010000000100")
+    assert pack_roots(rooted).hex() == (
+        "0600110061310062323200630064007a7a3900717108000000ffff0000ffff180030849cf7ffff4d40"
+        "0000000000004e400000000000c04e4008000100000001000200")
+    assert pack_block([]).hex() == pack_roots([]).hex() == "00000000000000000000"
+
+
 def test_the_root_with_the_most_distinct_support_wins():
     proposals = [
         Proposal("x", "a", (("a", 0.5),)),
