@@ -72,6 +72,21 @@ def test_a_key_stays_due_until_its_state_is_committed_without_the_timer():
     assert states.due(Timestamp(9)) == []
 
 
+def test_a_timer_handed_out_is_not_handed_out_again_until_its_bundle_is_committed():
+    states = TimerIndexedStates()
+    state = evaluation_context.DirectUnmergedState()
+    state.set_timer(GlobalWindow(), "user/expiry", TimeDomain.WATERMARK, Timestamp(5))
+    states[b"a"] = state
+    watermarks = _watermarks(states)
+    watermarks._input_watermark = Timestamp(9)
+    update = streamrunner._completed_timers_done(lambda self, completed: None)
+    first, _ = _extract_due_timers(watermarks)
+    assert _fields(first) == [(b"a", GlobalWindow(), "user/expiry", TimeDomain.WATERMARK, Timestamp(5), "")]
+    assert _extract_due_timers(watermarks)[0] == []  # Beam's monitor would schedule it a second time
+    update(watermarks, first)  # committed, the timer still set (a callback may set it again at the same time)
+    assert _fields(_extract_due_timers(watermarks)[0]) == _fields(first)
+
+
 def test_a_cheap_state_copy_holds_what_beams_copy_holds_and_is_its_own():
     rng = random.Random(9)
     state = _random_state(rng)

@@ -137,6 +137,16 @@ def test_block_state_packs_and_unpacks_to_the_same_members():
     assert unpack_roots(pack_roots(rooted)) == rooted and unpack_roots(pack_roots([])) == []
 
 
+def test_the_roots_of_a_block_kept_by_two_steps_merge_in_storage_order():
+    from transforms.stories.blockstate import merge_roots
+
+    remembered = [Rooted("a", "a", 10.0), Rooted("c", "a", 30.0)]
+    scored = [Rooted("b", "a", 20.0), Rooted("d", "d", 30.0)]
+    assert [r.id for r in merge_roots(remembered, scored, 300)] == ["a", "b", "c", "d"]
+    assert [r.id for r in merge_roots(remembered, scored, 3)] == ["b", "c", "d"]  # the oldest go, as from one list
+    assert merge_roots([], scored, 300) == scored
+
+
 def test_block_state_bytes_keep_their_format():
     """The bytes of the numpy packing before the eighth round (a running job's state, and
     the state sizes of eval.streamstories, stay what they were)."""
