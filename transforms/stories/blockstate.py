@@ -118,7 +118,7 @@ class RememberStoryBlocks(beam.DoFn):
             stored = [*stored, *(r for r in remembered if r.id not in held)]
         wanted, again, updated = block_candidates(stored, [(p[0], p[1]) for p in new], float(timestamp), self._params)
         fresh = [p for p in new if p[0] not in again]
-        packed_roots = roots.read() if fresh else None
+        packed_roots = roots.read() if fresh or remembered else None  # what memory.write arms the timer by
         mine = unpack_roots(packed_roots) if packed_roots else []
         if fresh and not wanted:  # nothing to fetch (a new key, or none near in time): scored here, now
             proposals, scored = block_step(key, mine, [], fresh, float(timestamp), self._params)

@@ -6,10 +6,11 @@ The steps of :mod:`transforms.stories.windows` in Beam, each keyed, none global:
       -> GroupShards -> CountFrequencies (state per shard)
       -> JoinFrequencies (by batch id) -> VectorizeAndRoute (block keys, the batch code; a batch's members per key)
            |-- each member once, by article id ------------------------> HoldVectors (state per article id)
-      -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times)   ^         |
+      -> GroupBlocks -> RememberStoryBlocks (state per block key: ids and times; a window that wants
+           |   no remembered member is scored here, its roots kept here)  ^         |
            |-- the remembered members a new one meets: WANT (by member id) -------/          |
       -> JoinHeld (by block key and window) <-- HELD (their members) --------------------------/
-      -> ScoreStoryBlocks (state per block key: the root it gave each member; proposals)
+      -> ScoreStoryBlocks (state per block key: the root it gave each member it scored; proposals)
       -> JoinProposals (by article id; chooses the root; a bundle's records per root as one element)
       -> GroupRoots -> ResolveRoots (state per root id: the root's own choice)
       duplicates -> by their original ---------^
