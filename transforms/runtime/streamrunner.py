@@ -16,9 +16,9 @@ in ways that grow with the number of keys, not with the work:
   its state, and asks only the keys whose earliest timer is due (and those with
   processing-time timers): the same firings, in the same order. It also hands a timer
   out once until the runner reports its bundle done (``update_timers``): Beam's monitor
-  extracts on every turn, before the bundles of earlier firings are committed, and fired
-  many timers twice (every expiry timer of a step whose firings waited behind others;
-  the second firing found the state cleared). Tested on Beam 2.77.0.
+  extracts on every turn, also timers whose bundle is not committed yet, and so fired
+  timers twice (every ``ScoreStoryBlocks`` expiry timer of the story bench; the second
+  firing found the state cleared). Tested on Beam 2.77.0.
 - :func:`pickle_dofns_once`: each bundle of a ``ParDo`` gets a fresh DoFn by pickling
   and unpickling the step's DoFn (``pickler.roundtrip``); the patch pickles it once and
   unpickles per bundle (a fresh instance each bundle, as before).
