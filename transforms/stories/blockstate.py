@@ -49,6 +49,7 @@ from transforms.stories.windows import (
 STAGE = "streamstories"
 NEW, HELD, WANT, VECTOR, PRIOR, PROPOSAL = "new", "held", "want", "vector", "prior", "proposal"
 PROPOSED = "proposed"  # an article's proposals from the block keys of one bundle, as one element
+HELD_MANY = "held_many"  # the store's answers to one block's join from one bundle, as one element
 WANTED, PROPOSALS = "wanted", "proposals"  # tagged outputs of RememberStoryBlocks
 
 
@@ -62,14 +63,22 @@ def merge_roots(first: Sequence[Rooted], second: Sequence[Rooted], max_size: int
 
 def _proposed_by_bundle(proposed: dict[str, list[Proposal]], earliest: Timestamp | None) -> Iterator[WindowedValue]:
     """A bundle's proposals, ``(article id, (PROPOSED, (Proposal, ...)))`` per article."""
-    for article_id, proposals in proposed.items():
-        yield WindowedValue((article_id, (PROPOSED, tuple(proposals))), earliest, [GlobalWindow()])
+    yield from _by_bundle(PROPOSED, proposed, earliest)
+
+
+def _by_bundle(kind: str, values: dict[str, list], earliest: Timestamp | None) -> Iterator[WindowedValue]:
+    """A bundle's values per key as one element each, ``(key, (kind, (value, ...)))``, in
+    the global window at the bundle's earliest timestamp: each element through a join
+    costs the streaming runner a state copy, a read and a write."""
+    for key, found in values.items():
+        yield WindowedValue((key, (kind, tuple(found))), earliest, [GlobalWindow()])
 
 
 class RememberStoryBlocks(beam.DoFn):
     """Stateful per block key (global window): which articles the key remembers (ids and
     times, :func:`block_candidates`), and which of them a window's new members are
-    compared with. Emits ``(remembered id, (WANT, join key))`` to the vector store and
+    compared with. Emits ``(remembered id, (WANT, (join key, ...)))`` to the vector store
+    (the join keys of one bundle that want it) and
     ``(join key, (NEW, (members, number wanted, the roots this step keeps)))`` to the
     scoring; or, when it wants none (most keys of a window: nobody near in time, or a
     key new to the stream), scores the new members itself (:func:`block_step` with no
@@ -89,12 +98,15 @@ class RememberStoryBlocks(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._proposed: dict[str, list[Proposal]] = {}
+        self._wants: dict[str, list[str]] = {}  # remembered id -> the join keys that want it, this bundle
         self._earliest: Timestamp | None = None
 
     def finish_bundle(self) -> Iterator[Any]:
         for proposed in _proposed_by_bundle(self._proposed, self._earliest):
             yield beam.pvalue.TaggedOutput(PROPOSALS, proposed)
-        self._proposed = {}
+        for wants in _by_bundle(WANT, self._wants, self._earliest):
+            yield beam.pvalue.TaggedOutput(WANTED, wants)
+        self._proposed, self._wants = {}, {}
 
     def process(
         self,
@@ -127,8 +139,8 @@ class RememberStoryBlocks(beam.DoFn):
                 roots.write(pack_roots(mine))
             for proposal in proposals:
                 self._proposed.setdefault(proposal.article_id, []).append(proposal)
-            if proposals and (self._earliest is None or timestamp < self._earliest):
-                self._earliest = timestamp
+        if fresh and (self._earliest is None or timestamp < self._earliest):
+            self._earliest = timestamp
         if updated and (remembered or updated != stored or not read):
             self._stored.inc(max(0, len(updated) - len(stored)))
             memory.write(pack_block(updated))
@@ -137,8 +149,8 @@ class RememberStoryBlocks(beam.DoFn):
             yield beam.pvalue.TaggedOutput(PROPOSALS, (article_id, (PROPOSAL, Proposal(article_id, article_id, ()))))
         if fresh and wanted:
             join_key = f"{key}\0{float(timestamp)}\0{min(p[0] for p in fresh)}"
-            for article_id in wanted:
-                yield beam.pvalue.TaggedOutput(WANTED, (article_id, (WANT, join_key)))
+            for article_id in wanted:  # to the store at the end of the bundle, one element per member
+                self._wants.setdefault(article_id, []).append(join_key)
             yield join_key, (NEW, (fresh, len(wanted), packed_roots or b""))
 
     def _arm(self, expiry, stored: list[Stored], rooted: list[Rooted]) -> None:
@@ -172,9 +184,11 @@ PROPOSALS = "proposals"
 
 class HoldVectors(beam.DoFn):
     """Stateful per article id (global window): the article's member, held once (not
-    under each of its block keys). Answers every ``WANT`` of a block with ``(join key,
-    (HELD, Held or None))``; forgets by timer after the retention (counter
-    ``wanted_but_forgotten``: a block asked for a member the store no longer holds)."""
+    under each of its block keys). Answers every join key a ``WANT`` names with ``(join
+    key, (HELD_MANY, (Held or None, ...)))``, the answers of one bundle to one join key
+    as one element (eighth round: one element per member and join key before); forgets
+    by timer after the retention (counter ``wanted_but_forgotten``: a block asked for a
+    member the store no longer holds)."""
 
     MEMORY = userstate.ReadModifyWriteStateSpec("held", PickleCoder())
     EXPIRY = userstate.TimerSpec("expiry", TimeDomain.WATERMARK)
@@ -183,25 +197,34 @@ class HoldVectors(beam.DoFn):
         self._retention = float(retention_seconds)
         self._missing = Metrics.counter(namespace(STAGE), "wanted_but_forgotten")
 
+    def start_bundle(self) -> None:
+        self._answers: dict[str, list[Held | None]] = {}
+        self._earliest: Timestamp | None = None
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        yield from _by_bundle(HELD_MANY, self._answers, self._earliest)
+        self._answers = {}
+
     def process(
         self,
         keyed: tuple[str, tuple[str, Any]],
         timestamp=beam.DoFn.TimestampParam,
         memory=beam.DoFn.StateParam(MEMORY),
         expiry=beam.DoFn.TimerParam(EXPIRY),
-    ) -> Iterator[tuple[str, tuple[str, Any]]]:
+    ) -> None:
         article_id, (kind, value) = keyed
         if kind == WANT:
             held = unpack_held(memory.read())
             if held is None:
-                self._missing.inc()
-            yield value, (HELD, held)
-            return
-        if memory.read() is not None:
-            return  # delivered again: the first member stays
-        held = Held(article_id, value[1], float(timestamp), value) if kind == VECTOR else value  # else: --state
-        memory.write(pack_held(held))
-        expiry.set(Timestamp.of(held.stored_at) + Duration.of(self._retention))
+                self._missing.inc(len(value))
+            for join_key in value:
+                self._answers.setdefault(join_key, []).append(held)
+            if self._earliest is None or timestamp < self._earliest:
+                self._earliest = timestamp
+        elif memory.read() is None:  # else delivered again: the first member stays
+            held = Held(article_id, value[1], float(timestamp), value) if kind == VECTOR else value  # else: --state
+            memory.write(pack_held(held))
+            expiry.set(Timestamp.of(held.stored_at) + Duration.of(self._retention))
 
     @userstate.on_timer(EXPIRY)
     def on_expiry(self, memory=beam.DoFn.StateParam(MEMORY)) -> Iterator[Any]:
@@ -247,7 +270,8 @@ class ScoreStoryBlocks(beam.DoFn):
         news = [v for k, v in value if k == NEW]
         if not news:
             return
-        held = [v for k, v in value if k == HELD and v is not None]
+        held = [h for k, v in value if k == HELD_MANY for h in v if h is not None]
+        held += [v for k, v in value if k == HELD and v is not None]
         fresh, _, packed_theirs = news[0]
         theirs = unpack_roots(packed_theirs) if packed_theirs else []
         block = merge_roots(theirs, rooted, self._params.max_block_size) if theirs else rooted

@@ -57,6 +57,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.common.stage import namespace
 from transforms.stories.blockstate import (
     HELD,
+    HELD_MANY,
     NEW,
     PRIOR,
     PROPOSAL,
@@ -278,13 +279,13 @@ EXPECTING = "expect"  # the tally's entry for the number of parts a part said to
 
 def tally_part(counts: dict, part: tuple[str, Any]) -> dict:
     """``counts`` with ``part`` added: parts per kind (a ``PROPOSED`` part counts as the
-    ``PROPOSAL`` parts it holds) and, from an article's routing (``ARTICLE`` with its
+    ``PROPOSAL`` parts it holds, a ``HELD_MANY`` part as its ``HELD`` answers) and, from an article's routing (``ARTICLE`` with its
     number of block keys) or a block's new members (``NEW`` with the number of members
     it wanted), the number of proposals or answers to expect."""
     kind, value = part
     out = dict(counts)
-    if kind == PROPOSED:  # several proposals in one part: each counts
-        kind, value = PROPOSAL, len(value)
+    if kind in (PROPOSED, HELD_MANY):  # several proposals or answers in one part: each counts
+        kind, value = (PROPOSAL if kind == PROPOSED else HELD), len(value)
         out[kind] = out.get(kind, 0) + value
     else:
         out[kind] = out.get(kind, 0) + 1

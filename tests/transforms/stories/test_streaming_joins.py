@@ -2,7 +2,7 @@
 
 from functools import reduce
 
-from transforms.stories.blockstate import HELD, NEW, PROPOSAL, PROPOSED
+from transforms.stories.blockstate import HELD, HELD_MANY, NEW, PROPOSAL, PROPOSED
 from transforms.stories.streaming import (
     ARTICLE,
     FREQUENCIES,
@@ -37,6 +37,12 @@ def test_a_block_is_complete_with_an_answer_for_each_member_it_wanted():
     assert not held_complete(_tally((HELD, None)))
     assert not held_complete(_tally((HELD, None), (NEW, ([], 2))))
     assert held_complete(_tally((HELD, None), (NEW, ([], 2)), (HELD, "v")))
+
+
+def test_answers_that_come_together_count_one_each():
+    assert not held_complete(_tally((NEW, ([], 3, b"")), (HELD_MANY, ("v", None))))
+    assert held_complete(_tally((HELD_MANY, ("v", None)), (NEW, ([], 3, b"")), (HELD_MANY, ("w",))))
+    assert _tally((HELD_MANY, ("v", "w", None)))[HELD] == 3
 
 
 def test_frequencies_and_stories_wait_for_every_part():
