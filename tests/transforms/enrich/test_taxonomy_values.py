@@ -47,6 +47,8 @@ def test_runs_of_spaces_in_a_pattern_match_any_whitespace_outside_classes():
     assert _hits(_en("a[^ ]b"), "a b, a\nb, axb") == ["a\nb", "axb"]
     assert _hits(_en("a[] ]b"), "a]b a b a\nb") == ["a]b", "a b"]  # ']' first in a class is literal
     assert _hits(_en("a[^] ]b"), "a]b a b axb") == ["axb"]
+    assert _hits(_en("a[^] ]b"), "a\nb a+b") == ["a\nb", "a+b"]  # not "a[^]\s+]b": '^' then ']' opens the class
+    assert _hits(_en("crude oil ?"), "crude oil.") == ["crude oil"]  # a quantifier last: "(?:\s+)?", not "\s+?"
     assert _hits(_en(r"a\ b"), "a b a\nb") == ["a b"]  # an escaped space stays one space
     assert _hits(_en(r"a\[ b"), "a[ \nb") == ["a[ \nb"]  # an escaped bracket opens no class
     assert _hits(_en("a[x y]b c"), "a b\nc, a\nb c") == ["a b\nc"]  # the class ends at its ']', not before
