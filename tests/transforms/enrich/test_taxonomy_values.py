@@ -5,6 +5,8 @@ context anchors per language, the launcher's validated document. Small documents
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import yaml
 
@@ -109,6 +111,27 @@ def test_a_bad_pattern_entry_is_named_with_the_reason(pattern, message):
     patterns = {lang: ["thing"] for lang in REQUIRED_LANGUAGES}
     patterns["en"] = [pattern]
     assert message in _error(_doc({"patterns": patterns}))
+
+
+def test_a_taxonomy_is_validated_in_a_thread_that_never_parsed_one():
+    """The "passed before" flag is per thread (a worker's ``DoFn.setup`` runs in any): in a new thread
+    it is unset and means "check", so a bad regex is named there as anywhere (not an AttributeError,
+    and not let through unchecked)."""
+    patterns = {lang: ["thing"] for lang in REQUIRED_LANGUAGES}
+    patterns["en"] = ["a(b"]
+    errors: list[Exception] = []
+
+    def build() -> None:
+        try:
+            Taxonomy.from_dict(_doc({"patterns": patterns}))
+        except Exception as exc:  # noqa: BLE001 - the test names which one
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    thread.join()
+    assert [type(e) for e in errors] == [TaxonomyError]
+    assert "topic 'demo'.patterns.en[0]: bad regex 'a(b': " in str(errors[0])
 
 
 def test_weights_at_their_bounds_and_weak_cues():
