@@ -280,6 +280,21 @@ def test_inflection_settings_shape_the_forms():
     assert forms({"uk": {}, "en": {"suffix": 1}}) == []
 
 
+def test_phrases_take_the_forms_of_their_own_language():
+    """A phrase is inflected by its language's stemmer and rules (``move``: ``moving``, ``moved`` in
+    English only); without the language it would match the words as written and a little more."""
+    phrases = {lang: ["zzq"] for lang in REQUIRED_LANGUAGES}
+    phrases["en"] = ["rate hikes"]
+    phrases["de"] = ["Sanktionen"]
+    tax = Taxonomy.from_dict(_doc({"patterns": None, "phrases": phrases}))
+    assert [p.source for p in tax.topics["demo"].patterns["en"]] == [
+        r"(?:rate\w{0,4}|rat(?:ing|ed))\s+(?:hike\w{0,4}|hik(?:ing|ed))"
+    ]
+    assert [p.source for p in tax.topics["demo"].patterns["de"]] == [r"sanktion\w{0,4}"]
+    assert _hits(tax, "a rating hiked and a rate hike", "en") == ["rating hiked", "rate hike"]
+    assert _hits(tax, "neue Sanktion", "de") == ["Sanktion"]
+
+
 # --------------------------------------------------------------------------- languages, cues, anchors
 
 
