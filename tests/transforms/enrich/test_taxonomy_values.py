@@ -5,6 +5,8 @@ context anchors per language, the launcher's validated document. Small documents
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import yaml
 
@@ -47,6 +49,8 @@ def test_runs_of_spaces_in_a_pattern_match_any_whitespace_outside_classes():
     assert _hits(_en("a[^ ]b"), "a b, a\nb, axb") == ["a\nb", "axb"]
     assert _hits(_en("a[] ]b"), "a]b a b a\nb") == ["a]b", "a b"]  # ']' first in a class is literal
     assert _hits(_en("a[^] ]b"), "a]b a b axb") == ["axb"]
+    assert _hits(_en("a[^] ]b"), "a\nb a+b") == ["a\nb", "a+b"]  # not "a[^]\s+]b": '^' then ']' opens the class
+    assert _hits(_en("crude oil ?"), "crude oil.") == ["crude oil"]  # a quantifier last: "(?:\s+)?", not "\s+?"
     assert _hits(_en(r"a\ b"), "a b a\nb") == ["a b"]  # an escaped space stays one space
     assert _hits(_en(r"a\[ b"), "a[ \nb") == ["a[ \nb"]  # an escaped bracket opens no class
     assert _hits(_en("a[x y]b c"), "a b\nc, a\nb c") == ["a b\nc"]  # the class ends at its ']', not before
@@ -107,6 +111,27 @@ def test_a_bad_pattern_entry_is_named_with_the_reason(pattern, message):
     patterns = {lang: ["thing"] for lang in REQUIRED_LANGUAGES}
     patterns["en"] = [pattern]
     assert message in _error(_doc({"patterns": patterns}))
+
+
+def test_a_taxonomy_is_validated_in_a_thread_that_never_parsed_one():
+    """The "passed before" flag is per thread (a worker's ``DoFn.setup`` runs in any): in a new thread
+    it is unset and means "check", so a bad regex is named there as anywhere (not an AttributeError,
+    and not let through unchecked)."""
+    patterns = {lang: ["thing"] for lang in REQUIRED_LANGUAGES}
+    patterns["en"] = ["a(b"]
+    errors: list[Exception] = []
+
+    def build() -> None:
+        try:
+            Taxonomy.from_dict(_doc({"patterns": patterns}))
+        except Exception as exc:  # noqa: BLE001 - the test names which one
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    thread.join()
+    assert [type(e) for e in errors] == [TaxonomyError]
+    assert "topic 'demo'.patterns.en[0]: bad regex 'a(b': " in str(errors[0])
 
 
 def test_weights_at_their_bounds_and_weak_cues():
@@ -253,6 +278,21 @@ def test_inflection_settings_shape_the_forms():
     assert forms({"uk": {"endings": ["и"], "suffix": 2}}) == ["переговорів", "переговор"]
     assert forms({"uk": {"suffix": 0}}) == []  # no endings, no stemmer: the word as written
     assert forms({"uk": {}, "en": {"suffix": 1}}) == []
+
+
+def test_phrases_take_the_forms_of_their_own_language():
+    """A phrase is inflected by its language's stemmer and rules (``move``: ``moving``, ``moved`` in
+    English only); without the language it would match the words as written and a little more."""
+    phrases = {lang: ["zzq"] for lang in REQUIRED_LANGUAGES}
+    phrases["en"] = ["rate hikes"]
+    phrases["de"] = ["Sanktionen"]
+    tax = Taxonomy.from_dict(_doc({"patterns": None, "phrases": phrases}))
+    assert [p.source for p in tax.topics["demo"].patterns["en"]] == [
+        r"(?:rate\w{0,4}|rat(?:ing|ed))\s+(?:hike\w{0,4}|hik(?:ing|ed))"
+    ]
+    assert [p.source for p in tax.topics["demo"].patterns["de"]] == [r"sanktion\w{0,4}"]
+    assert _hits(tax, "a rating hiked and a rate hike", "en") == ["rating hiked", "rate hike"]
+    assert _hits(tax, "neue Sanktion", "de") == ["Sanktion"]
 
 
 # --------------------------------------------------------------------------- languages, cues, anchors

@@ -98,6 +98,10 @@ def test_optional_and_repeated_items():
     assert _only("(?:ab){5}") == {"abababab"}
     assert _only("a++b") == {"aa", "ab"}  # possessive: a repeat like the others
     assert _only("(?:a?){2}b") == {"a", "b"}  # a repeat that can match nothing
+    # the repeat stops at its most even when the prefixes are still open: one more [a-h] would make
+    # 512 three-character prefixes (over 64, unknown), and "." is unknown
+    assert _only("[a-h]{2}x") == {a + b + "x" for a in "abcdefgh" for b in "abcdefgh"}
+    assert _only("x.{0}[ab]") == {"xa", "xb"}
 
 
 def test_classes_ranges_and_categories():
@@ -139,6 +143,29 @@ def test_the_number_of_prefixes_is_capped():
     assert topicprefixes._extend(re._parser.parse("(?:ab|ac|ad)"), {""}, 2, 3) == {"ab", "ac", "ad"}
 
 
+def test_the_callers_limit_holds_inside_groups_branches_and_repeats():
+    """``[a-z0-9]b?b`` at two characters: 36 prefixes, then 72 after ``b?`` (36 of one character and
+    36 of two), then 36 again after ``b`` (``xb`` extends to ``xb``, already there). Over a limit of
+    64 on the way, so the analysis gives up, inside a capturing, flagged or atomic group, a branch or
+    a repeat too: those analyse their items with the caller's limit, not the default 4,096 (with
+    which the set came back at 36, under the limit, after listing up to 4,096 on the way)."""
+    parse = re._parser.parse
+    for source in ("[a-z0-9]b?b", "([a-z0-9]b?b)", "(?i:[a-z0-9]b?b)", "(?>[a-z0-9]b?b)", "[a-z0-9]b?b|x", "(?:[a-z0-9]b?b){1}"):
+        with pytest.raises(topicprefixes._Unknown):
+            topicprefixes._extend(parse(source), {""}, 2, 64)
+        assert len(topicprefixes._extend(parse(source), {""}, 2, 72)) == (37 if "|" in source else 36), source
+
+
+def test_charset_of_a_bare_category():
+    """``_charset`` of a digit or space category item (the parser wraps a bare ``\\d`` in a class,
+    so only a direct call reaches these lines): all digits, all whitespace, and unknown otherwise."""
+    sre = topicprefixes._sre_c
+    assert topicprefixes._charset(sre.CATEGORY, sre.CATEGORY_DIGIT) == topicprefixes._decimal_digits()
+    assert topicprefixes._charset(sre.CATEGORY, sre.CATEGORY_UNI_SPACE) == topicprefixes._WHITESPACE
+    with pytest.raises(topicprefixes._Unknown):
+        topicprefixes._charset(sre.CATEGORY, sre.CATEGORY_WORD)
+
+
 def test_extend_keeps_prefixes_that_are_already_long_enough():
     parsed = re._parser.parse("cd")
     assert topicprefixes._extend(parsed, {"ab", "x"}, 2) == {"ab", "xc"}
@@ -177,6 +204,18 @@ def test_repeated_or_possessive_leading_choices_stay_whole():
     assert _keys("(?:ab)x|y") == [("abx", {"abx"}), ("y", {"y"})]
 
 
+def test_a_possessive_optional_choice_is_not_distributed():
+    """``(?:a|b)?+c``: ``_distribute`` keeps it whole; read as optional it gave ``a+c``, ``b+c`` and
+    ``+c`` (not what the source matches; only ``+c`` failing to parse sent the scan back to the whole)."""
+    out: list[str] = []
+    assert topicprefixes._distribute("(?:a|b)?+c", out) and out == ["(?:a|b)?+c"]
+    out = []
+    assert topicprefixes._distribute("(?:a|b)??c", out) and out == ["ac", "bc", "c"]
+    out = []  # a repeated choice stays whole, and the alternatives after it are still distributed
+    assert topicprefixes._distribute("(?:a|b)*c|(?:d|e)f", out) and out == ["(?:a|b)*c", "df", "ef"]
+    assert _keys("(?:a|b)*c|d") == [("(?:a|b)*c", {"a", "b", "c"}), ("d", {"d"})]
+
+
 def test_sources_that_are_not_plain_enough_stay_whole():
     assert _keys("(?#note)a|b") == [("(?#note)a|b", {"a", "b"})]
     assert _keys("(?x) a | b") == [("(?x) a | b", {"a", "b"})]
@@ -195,6 +234,9 @@ def test_the_structure_of_a_source():
     assert structure("a)|b") is None
     assert structure("(a|b") is None
     assert structure("[a|b") is None
+    assert structure("a[") is None and structure("a[^") is None  # a class open at the end, not an IndexError
+    assert structure("[^]]|x") == ([4], {})  # ']' first after '^' is a literal, the next one closes
+    assert structure(r"[\]|]") == ([], {})  # an escaped ']' first in a class closes nothing
     assert structure("(?x)a|b") is None
     assert structure("(?#c)a|b") is None
     assert topicprefixes._alternatives("a|b(c|d)|e") == ["a", "b(c|d)", "e"]
@@ -213,6 +255,7 @@ def test_at_most_256_pieces():
     assert topicprefixes._distribute("|".join(words[:256]), out) and out == words[:256]
     assert topicprefixes._distribute("|".join(words[:257]), [])  # the caller counts the last one
     assert not topicprefixes._distribute("|".join(words), [])
+    assert not topicprefixes._distribute(nested, [])  # too many inside a choice: not possible either
     assert not topicprefixes._distribute("(?:a|b", [])
     assert not topicprefixes._distribute("(?:a|b)c)", [])
 
@@ -225,6 +268,8 @@ def test_a_piece_that_does_not_parse_alone_keeps_the_pattern_whole():
 def test_a_source_that_does_not_parse_is_an_error():
     with pytest.raises(re.error):
         _scan_pieces("a(")
+    with pytest.raises(re.error):
+        _scan_pieces("a[")
 
 
 # --------------------------------------------------------------------------- case and filing
