@@ -158,7 +158,7 @@ def test_bad_command_lines_fail_with_one_clear_line(args, message, tmp_path):
 def test_unwritable_output_fails_fast(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = run_cli("--input", "x.jsonl", "--output", str(blocker / "sub"))
+    result = run_main("--input", "x.jsonl", "--output", str(blocker / "sub"))  # status 2 through a child: above
     assert result.returncode == 2
     assert "not writable" in result.stderr
 

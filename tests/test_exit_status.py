@@ -91,7 +91,8 @@ def test_mistyped_incremental_path_is_status_3_not_nothing_to_do(earlier_run, tm
 def test_every_input_rejected_is_status_3_with_the_summary(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "bad.jsonl").write_text("{broken\n[1]\n")
-    result = run_cli("--input", str(tmp_path / "*.txt"), "--input", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "out"))
+    # in this process (status 3 through a child: the tests above and below), the same main(), stdout and stderr
+    result = run_main("--input", str(tmp_path / "*.txt"), "--input", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "out"))
     assert result.returncode == exitcodes.NOTHING_READ, result.stderr
     assert "nothing could be read: all 3 inputs were rejected" in result.stderr
     assert "3 dead letters" in result.stdout  # the summary is printed before the error
