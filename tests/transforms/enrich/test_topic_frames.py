@@ -14,12 +14,7 @@ import pytest
 from eval import topicerrors
 from tests.support import REPO
 from transforms.enrich.topicforms import phrase_regex
-from transforms.enrich.topics import Taxonomy, load_taxonomy, topics_and_mentions
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(str(REPO / "configs" / "topics.yaml"))
+from transforms.enrich.topics import Taxonomy, topics_and_mentions
 
 
 def _tagged(taxonomy: Taxonomy, text: str, lang: str, title: str = "") -> set[str]:

@@ -9,18 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import REPO
-from tests.transforms.enrich.test_topic_frames import LEADS
-from transforms.enrich.topics import Taxonomy, load_taxonomy, topics_and_mentions
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(str(REPO / "configs" / "topics.yaml"))
-
-
-def _tagged(taxonomy: Taxonomy, text: str, lang: str, title: str = "") -> set[str]:
-    return {t["name"] for t in topics_and_mentions(text, lang, taxonomy, title=title)[0]}
+from tests.transforms.enrich.test_topic_frames import LEADS, _tagged
 
 
 AID = {

@@ -15,7 +15,7 @@ import pytest
 from tests.support import REPO
 from transforms.enrich import topicwords
 from transforms.enrich.topicforms import phrase_regex
-from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, load_taxonomy, topics_and_mentions
+from transforms.enrich.topics import REQUIRED_LANGUAGES, Taxonomy, topics_and_mentions
 from transforms.enrich.topicscan import Matcher
 
 LABELLED = REPO / "eval" / "data" / "labelled.jsonl"
@@ -30,11 +30,6 @@ TRICKY = [
     "",
     " ",
 ]
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(str(REPO / "configs" / "topics.yaml"))
 
 
 def _texts() -> list[str]:

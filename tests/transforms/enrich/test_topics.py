@@ -41,11 +41,6 @@ CONTRACT_TOPICS = {
 
 
 @pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(TAXONOMY_PATH)
-
-
-@pytest.fixture(scope="module")
 def raw_taxonomy() -> dict:
     with open(TAXONOMY_PATH, encoding="utf-8") as fh:
         return yaml.safe_load(fh)

@@ -16,17 +16,11 @@ from transforms.enrich.topics import (
     Taxonomy,
     TaxonomyError,
     analyse,
-    load_taxonomy,
     make_article_tagger,
     topics_and_mentions,
 )
 
 TAXONOMY_PATH = str(REPO / "configs" / "topics.yaml")
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(TAXONOMY_PATH)
 
 
 def _demo(phrases: dict | None = None, **extra) -> dict:

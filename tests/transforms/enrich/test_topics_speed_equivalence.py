@@ -19,11 +19,6 @@ TAXONOMY_PATH = str(REPO / "configs" / "topics.yaml")
 LABELLED = str(REPO / "eval" / "data" / "labelled.jsonl")
 
 
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy(TAXONOMY_PATH)
-
-
 @pytest.fixture(autouse=True)
 def fresh_prefixes():
     """The per-process memo of the prefix analysis emptied: a scan built in a test is analysed
