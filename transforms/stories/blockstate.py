@@ -61,11 +61,6 @@ def merge_roots(first: Sequence[Rooted], second: Sequence[Rooted], max_size: int
     return merged[-max_size:] if len(merged) > max_size else merged
 
 
-def _proposed_by_bundle(proposed: dict[str, list[Proposal]], earliest: Timestamp | None) -> Iterator[WindowedValue]:
-    """A bundle's proposals, ``(article id, (PROPOSED, (Proposal, ...)))`` per article."""
-    yield from _by_bundle(PROPOSED, proposed, earliest)
-
-
 def _by_bundle(kind: str, values: dict[str, list], earliest: Timestamp | None) -> Iterator[WindowedValue]:
     """A bundle's values per key as one element each, ``(key, (kind, (value, ...)))``, in
     the global window at the bundle's earliest timestamp: each element through a join
@@ -102,7 +97,7 @@ class RememberStoryBlocks(beam.DoFn):
         self._earliest: Timestamp | None = None
 
     def finish_bundle(self) -> Iterator[Any]:
-        for proposed in _proposed_by_bundle(self._proposed, self._earliest):
+        for proposed in _by_bundle(PROPOSED, self._proposed, self._earliest):
             yield beam.pvalue.TaggedOutput(PROPOSALS, proposed)
         for wants in _by_bundle(WANT, self._wants, self._earliest):
             yield beam.pvalue.TaggedOutput(WANTED, wants)
@@ -285,7 +280,7 @@ class ScoreStoryBlocks(beam.DoFn):
             self._earliest = timestamp
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        yield from _proposed_by_bundle(self._proposed, self._earliest)
+        yield from _by_bundle(PROPOSED, self._proposed, self._earliest)
         self._proposed = {}
 
     def _write(self, memory, expiry, rooted: list[Rooted]) -> None:
