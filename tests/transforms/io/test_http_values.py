@@ -1,0 +1,177 @@
+"""The fetcher's exact values and boundaries: option checks and their messages, the backoff
+schedule, body limits at and one byte over, the partial body a refused fetch keeps, the byte
+counter, the per-request deadline. Real HTTP on 127.0.0.1 (tests/support/httpserver.py).
+
+test_http.py checks the behaviours (retries, deadlines, SSRF, politeness); this file pins the
+numbers and names those behaviours rest on, so a changed limit or message fails here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import time
+
+import pytest
+
+from tests.support.feeds import LOCAL
+from tests.support.httpserver import LocalHTTPServer, serve_bytes, serve_endless
+from transforms.io.http import Fetcher, FetchOptions, _Deadline, _Failure, _gate, ipv4_first
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LocalHTTPServer() as srv:
+        yield srv
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"connect_timeout": 0}, "connect_timeout must be > 0, got 0"),
+        ({"total_timeout": -1.0}, "total_timeout must be > 0, got -1.0"),
+        ({"max_bytes": 0}, "max_bytes must be a positive integer, got 0"),
+        ({"page_max_bytes": 1.5}, "page_max_bytes must be a positive integer, got 1.5"),
+        ({"per_host_concurrency": 0}, "per_host_concurrency must be a positive integer, got 0"),
+        ({"max_redirects": -1}, "max_redirects must be an integer >= 0, got -1"),
+        ({"max_retries": 1.0}, "max_retries must be an integer >= 0, got 1.0"),
+        ({"full_text_min_chars": -1}, "full_text_min_chars must be an integer >= 0, got -1"),
+        ({"full_text_max_pages": -2}, "full_text_max_pages must be an integer >= 0, got -2"),
+        ({"backoff_base": -0.5}, "backoff_base must be >= 0, got -0.5"),
+        ({"backoff_max": -1}, "backoff_max must be >= 0, got -1"),
+        ({"retry_after_cap": -3}, "retry_after_cap must be >= 0, got -3"),
+        ({"min_delay_seconds": -0.1}, "min_delay_seconds must be >= 0, got -0.1"),
+    ],
+)
+def test_each_bad_option_is_refused_by_name_with_its_value(setting, message):
+    with pytest.raises(ValueError) as info:
+        FetchOptions(**setting)
+    assert str(info.value) == message
+
+
+def test_the_smallest_allowed_option_values_are_accepted():
+    opts = FetchOptions(
+        connect_timeout=0.001, total_timeout=0.001, max_bytes=1, page_max_bytes=1, per_host_concurrency=1,
+        max_redirects=0, max_retries=0, full_text_min_chars=0, full_text_max_pages=0,
+        backoff_base=0, backoff_max=0, retry_after_cap=0, min_delay_seconds=0,
+    )  # fmt: skip
+    assert (opts.max_bytes, opts.max_redirects, opts.backoff_base) == (1, 0, 0)
+
+
+def test_allowed_networks_become_a_tuple_and_a_bad_one_is_refused():
+    assert FetchOptions(allowed_networks=["10.0.0.0/8", "fd00::/8"]).allowed_networks == ("10.0.0.0/8", "fd00::/8")
+    with pytest.raises(ValueError, match="10.0.0.300/8"):
+        FetchOptions(allowed_networks=("10.0.0.300/8",))
+
+
+def test_with_settings_changes_only_what_it_is_given():
+    opts = FetchOptions(max_retries=4)
+    assert opts.with_settings() is opts
+    changed = opts.with_settings(max_bytes=123)
+    assert (changed.max_bytes, changed.max_retries, opts.max_bytes) == (123, 4, 10_000_000)
+
+
+# ----------------------------------------------------------------------------- backoff
+
+
+def test_backoff_doubles_up_to_its_cap_without_jitter():
+    with Fetcher(FetchOptions(jitter_seed=None, backoff_base=0.5, backoff_max=3.0)) as fetcher:
+        assert [fetcher._backoff(a) for a in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_backoff_jitter_is_seeded_and_between_half_and_all_of_the_delay():
+    # random.Random(0)'s first four draws, each delay times 0.5 + draw / 2
+    with Fetcher(FetchOptions(jitter_seed=0, backoff_base=0.5, backoff_max=8.0)) as fetcher:
+        got = [fetcher._backoff(a) for a in range(4)]
+    assert got == pytest.approx([0.46110546288126203, 0.8789772014701512, 1.420571580830845, 2.517833500585927])
+
+
+# ----------------------------------------------------------------------------- body limits
+
+
+def _fetch(url: str, **settings):
+    with Fetcher(LOCAL.with_settings(max_retries=0, **settings)) as fetcher:
+        result = fetcher.fetch(url)
+        return result, fetcher.drain_stats()
+
+
+def test_a_body_of_exactly_the_limit_is_read_whole_and_counted(server):
+    payload = os.urandom(150_000)  # over two 64 KB reads, so the chunks are joined
+    url = server.route("/exact.bin", serve_bytes(payload, "application/octet-stream"))
+    result, stats = _fetch(url, max_bytes=150_000)
+    assert result.ok and result.body == payload
+    assert stats["bytes"] == 150_000 and stats["requests"] == 1
+
+
+def test_a_declared_length_one_byte_over_the_limit_is_refused_before_the_body_is_read(server):
+    url = server.route("/declared.bin", serve_bytes(b"a" * 100_001, "application/octet-stream"))
+    result, stats = _fetch(url, max_bytes=100_000)
+    assert (result.error_kind, result.error) == ("too_large", "body is 100001 bytes, over the 100000-byte limit")
+    assert stats.get("bytes", 0) == 0 and result.body == b""
+
+
+def test_a_compressed_length_over_the_limit_is_not_refused_when_the_decoded_body_fits(server):
+    # random bytes grow a little under gzip: the declared (wire) length is over the limit, the body is not
+    payload = os.urandom(100_000)
+    wire = gzip.compress(payload)
+    assert len(wire) > 100_000
+    url = server.route("/gz.bin", serve_bytes(wire, "application/octet-stream", {"Content-Encoding": "gzip"}))
+    result, stats = _fetch(url, max_bytes=100_000)
+    assert result.ok and result.body == payload and stats["bytes"] == 100_000
+
+
+def test_a_decoded_body_over_the_limit_keeps_what_was_read_before_it(server):
+    url = server.route("/endless-values.xml", serve_endless())
+    result, stats = _fetch(url, max_bytes=200_000)
+    assert result.error_kind == "too_large"
+    assert result.error == "body is over the 200000-byte limit (after decompression)"
+    block = b"<item>" + b"x" * (65536 - 13) + b"</item>\n"
+    assert 0 < len(result.body) <= 200_000 < stats["bytes"]
+    assert result.body == (block * 4)[: len(result.body)]  # the stream's first bytes, chunks joined as read
+
+
+# ----------------------------------------------------------------------------- deadline, gates
+
+
+def test_a_connection_attached_after_the_deadline_fails_as_a_timeout():
+    with _Deadline(0.05) as deadline:
+        time.sleep(0.3)
+        assert deadline.expired
+        with pytest.raises(_Failure) as info:
+            deadline.attach(object())
+    assert (info.value.kind, info.value.reason) == ("timeout", "total deadline passed")
+
+
+def test_the_deadline_shuts_the_attached_socket_down_when_it_fires():
+    ours, theirs = socket.socketpair()
+    conn = type("Conn", (), {"sock": ours})()
+    try:
+        with _Deadline(0.1) as deadline:
+            _Deadline.attach_current(conn)  # the deadline of this thread's request
+            theirs.settimeout(5)
+            assert theirs.recv(1) == b""  # the shutdown reaches the other end
+            assert deadline.expired
+    finally:
+        ours.close()
+        theirs.close()
+    _Deadline.attach_current(conn)  # no request running: nothing to attach to, no error
+
+
+def test_a_host_gate_admits_its_limit_at_once_and_no_more():
+    gate = _gate("gate-values.example", 2)
+    assert _gate("gate-values.example", 2) is gate and _gate("gate-values.example", 3) is not gate
+    assert gate.semaphore.acquire(blocking=False) and gate.semaphore.acquire(blocking=False)
+    assert not gate.semaphore.acquire(blocking=False)
+    gate.semaphore.release()
+    gate.semaphore.release()
+    with pytest.raises(ValueError):  # bounded: a release too many is a bug, not a larger limit
+        gate.semaphore.release()
+
+
+def test_addresses_are_ordered_ipv4_first_without_repeats():
+    assert ipv4_first(["::1", "127.0.0.1", "::1", "10.0.0.1", "127.0.0.1"]) == ["127.0.0.1", "10.0.0.1", "::1"]
+    assert ipv4_first([]) == []
