@@ -11,13 +11,26 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import threading
 import time
+import uuid
 
 import pytest
 
 from tests.support.feeds import LOCAL
 from tests.support.httpserver import LocalHTTPServer, serve_bytes, serve_endless
-from transforms.io.http import Fetcher, FetchOptions, _Deadline, _Failure, _gate, ipv4_first
+from transforms.io.http import (
+    _MAX_POOLS,
+    Fetcher,
+    FetchOptions,
+    _Deadline,
+    _Failure,
+    _gate,
+    _retry_after_seconds,
+    ipv4_first,
+    system_resolver,
+)
+from transforms.io.ssrf import check_url
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +77,7 @@ def test_the_smallest_allowed_option_values_are_accepted():
 
 def test_allowed_networks_become_a_tuple_and_a_bad_one_is_refused():
     assert FetchOptions(allowed_networks=["10.0.0.0/8", "fd00::/8"]).allowed_networks == ("10.0.0.0/8", "fd00::/8")
+    assert FetchOptions(allowed_networks=("10.1.2.3/8",)).allowed_networks == ("10.1.2.3/8",)  # host bits: fine
     with pytest.raises(ValueError, match="10.0.0.300/8"):
         FetchOptions(allowed_networks=("10.0.0.300/8",))
 
@@ -161,9 +175,25 @@ def test_the_deadline_shuts_the_attached_socket_down_when_it_fires():
     _Deadline.attach_current(conn)  # no request running: nothing to attach to, no error
 
 
+def test_the_deadline_counts_down_and_fires_with_nothing_attached():
+    errors: list = []
+    hook, threading.excepthook = threading.excepthook, errors.append
+    try:
+        with _Deadline(5.0) as long:
+            assert 4.0 < long.remaining() <= 5.0
+        with _Deadline(0.05) as short:  # fires before any connection is attached
+            time.sleep(0.3)
+        assert short.expired and short.remaining() < 0
+    finally:
+        threading.excepthook = hook
+    assert errors == []
+
+
 def test_a_host_gate_admits_its_limit_at_once_and_no_more():
-    gate = _gate("gate-values.example", 2)
-    assert _gate("gate-values.example", 2) is gate and _gate("gate-values.example", 3) is not gate
+    host = f"gate-{uuid.uuid4().hex}.example"  # a new gate, made in this test (the table outlives tests)
+    gate = _gate(host, 2)
+    assert _gate(host, 2) is gate and _gate(host, 3) is not gate
+    assert gate.next_start == 0.0
     assert gate.semaphore.acquire(blocking=False) and gate.semaphore.acquire(blocking=False)
     assert not gate.semaphore.acquire(blocking=False)
     gate.semaphore.release()
@@ -175,3 +205,71 @@ def test_a_host_gate_admits_its_limit_at_once_and_no_more():
 def test_addresses_are_ordered_ipv4_first_without_repeats():
     assert ipv4_first(["::1", "127.0.0.1", "::1", "10.0.0.1", "127.0.0.1"]) == ["127.0.0.1", "10.0.0.1", "::1"]
     assert ipv4_first([]) == []
+
+
+def test_a_retry_after_date_without_a_time_zone_is_ignored():
+    assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 -0000") is None
+    assert _retry_after_seconds(" 7 ") == 7.0
+
+
+def test_the_system_resolver_answers_for_the_host_asked():
+    assert system_resolver("127.0.0.2", 443) == ["127.0.0.2"]
+
+
+# ----------------------------------------------------------------------------- DNS through the fetcher
+
+
+def test_a_slow_dns_answer_is_cut_at_the_connect_timeout():
+    def slow(host, port):
+        time.sleep(2.0)
+        return ["93.184.216.34"]
+
+    opts = FetchOptions(connect_timeout=0.2, max_retries=0, min_delay_seconds=0)
+    with Fetcher(opts, resolver=slow) as fetcher:
+        started = time.monotonic()
+        result = fetcher.fetch("http://slow.example/rss")
+        took = time.monotonic() - started
+    assert (result.error_kind, result.error) == ("dns", "DNS lookup of slow.example timed out")
+    assert took < 0.9
+
+
+def test_the_resolver_is_asked_for_the_host_and_port_and_an_empty_answer_is_a_dns_failure():
+    asked = []
+
+    def empty(host, port):
+        asked.append((host, port))
+        return []
+
+    with Fetcher(FetchOptions(max_retries=0, min_delay_seconds=0), resolver=empty) as fetcher:
+        result = fetcher.fetch("https://empty.example:8443/feed")
+    assert asked == [("empty.example", 8443)]
+    assert (result.error_kind, result.error) == ("dns", "DNS lookup of empty.example returned no address")
+
+
+# ----------------------------------------------------------------------------- connection pools
+
+
+def test_a_pool_per_host_and_address_is_kept_and_reused_with_the_fetch_settings():
+    opts = LOCAL.with_settings(per_host_concurrency=3)
+    with Fetcher(opts) as fetcher:
+        target = check_url("http://127.0.0.1:8080/feed", allow_private_networks=True)
+        pool = fetcher._pool(target, "127.0.0.1")
+        assert fetcher._pool(target, "127.0.0.1") is pool
+        assert (pool.host, pool.port, pool.block, pool.retries, pool.pool.maxsize) == ("127.0.0.1", 8080, False, False, 3)
+        secure = check_url("https://feeds.example/rss", allow_private_networks=True)
+        tls = fetcher._pool(secure, "93.184.216.34")
+        assert tls is not pool and tls.host == "93.184.216.34"
+        assert (tls.assert_hostname, tls.cert_reqs, tls.block, tls.retries) == ("feeds.example", "CERT_REQUIRED", False, False)
+        assert tls.pool.maxsize == 3 and tls.ca_certs == fetcher._ca_certs and tls.ca_certs
+
+
+def test_past_the_pool_limit_the_least_recently_used_pool_is_closed_first():
+    with Fetcher(LOCAL) as fetcher:
+        targets = [check_url(f"http://127.0.0.1:{1000 + i}/", allow_private_networks=True) for i in range(_MAX_POOLS)]
+        pools = [fetcher._pool(t, "127.0.0.1") for t in targets]
+        fetcher._pool(targets[0], "127.0.0.1")  # the first is used again: the second is now the oldest
+        fetcher._pool(check_url("http://127.0.0.1:999/", allow_private_networks=True), "127.0.0.1")
+        kept = {key[2] for key in fetcher._pools}
+        assert len(fetcher._pools) == _MAX_POOLS == 64
+        assert 1000 in kept and 1001 not in kept and 999 in kept
+        assert pools[1].pool is None and pools[0].pool is not None  # urllib3 empties a closed pool's queue
