@@ -18,9 +18,19 @@ import uuid
 import pytest
 
 from tests.support.feeds import LOCAL
-from tests.support.httpserver import LocalHTTPServer, serve_bytes, serve_endless
+from tests.support.feeds import rss
+from tests.support.httpserver import (
+    LocalHTTPServer,
+    serve_bytes,
+    serve_endless,
+    serve_feed,
+    serve_sequence,
+    serve_status,
+)
 from transforms.io.http import (
     _MAX_POOLS,
+    FEED_ACCEPT,
+    USER_AGENT,
     Fetcher,
     FetchOptions,
     _Deadline,
@@ -108,7 +118,7 @@ def test_backoff_jitter_is_seeded_and_between_half_and_all_of_the_delay():
 
 
 def _fetch(url: str, **settings):
-    with Fetcher(LOCAL.with_settings(max_retries=0, **settings)) as fetcher:
+    with Fetcher(LOCAL.with_settings(**{"max_retries": 0, **settings})) as fetcher:
         result = fetcher.fetch(url)
         return result, fetcher.drain_stats()
 
@@ -273,3 +283,101 @@ def test_past_the_pool_limit_the_least_recently_used_pool_is_closed_first():
         assert len(fetcher._pools) == _MAX_POOLS == 64
         assert 1000 in kept and 1001 not in kept and 999 in kept
         assert pools[1].pool is None and pools[0].pool is not None  # urllib3 empties a closed pool's queue
+
+
+# ----------------------------------------------------------------------------- what a fetch sends and says
+
+
+def test_a_fetch_sends_the_feed_accept_headers_and_the_user_agent(server):
+    url = server.route("/headers.xml", serve_feed(rss(1)))
+    result, _ = _fetch(url)
+    [seen] = server.requests_to("/headers.xml")
+    assert result.ok and 0 <= result.elapsed < 5
+    assert seen.headers["Accept"] == FEED_ACCEPT and seen.headers["Accept-Encoding"] == "gzip, deflate"
+    assert seen.headers["User-Agent"] == USER_AGENT and seen.headers["Host"] == f"127.0.0.1:{server.port}"
+
+
+def _silent(req):
+    time.sleep(1.5)
+
+
+def _truncated(req):
+    req.send_response(200)
+    req.send_header("Content-Length", "1000")
+    req.end_headers()
+    req.wfile.write(b"0123456789")
+    req.close_connection = True
+
+
+def _bad_gzip(req):
+    body = b"not gzip at all " * 8
+    req.send_response(200)
+    req.send_header("Content-Encoding", "gzip")
+    req.send_header("Content-Length", str(len(body)))
+    req.end_headers()
+    req.wfile.write(body)
+
+
+@pytest.mark.parametrize(
+    "path, handler, settings, kind, errors",
+    [
+        ("/kinds/404", serve_status(404), {}, "http_status", ["HTTP 404"]),
+        ("/kinds/302", serve_status(302), {}, "http_status", ["HTTP 302 redirect without a Location"]),
+        ("/kinds/truncated", _truncated, {}, "connection", ["connection failed: ('Connection broken: IncompleteRead"]),
+        ("/kinds/bad-gzip", _bad_gzip, {}, "decode", ["content decoding failed: "]),
+        # urllib3's read timeout and the total deadline both end at total_timeout: either may come first
+        ("/kinds/silent", _silent, {"total_timeout": 0.5}, "timeout",
+         ["total deadline of 0.5 s passed", "timed out (ReadTimeoutError)", "timed out (TimeoutError)"]),
+    ],
+)  # fmt: skip
+def test_each_failure_has_its_kind_and_its_message(server, path, handler, settings, kind, errors):
+    url = server.route(path, handler)
+    result, _ = _fetch(url, **settings)
+    assert result.error_kind == kind
+    assert any(result.error.startswith(e) for e in errors), result.error
+
+
+def test_a_refused_connection_is_one_attempt_of_ours_not_urllib3_retries():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result, _ = _fetch(f"http://127.0.0.1:{port}/feed")
+    assert result.error_kind == "connection" and result.error.startswith("connection failed: ")
+    assert "Connection refused" in result.error and "Max retries" not in result.error
+
+
+def test_a_refused_first_address_is_named_without_a_redirect():
+    with Fetcher(FetchOptions(max_retries=0, min_delay_seconds=0)) as fetcher:
+        result = fetcher.fetch("http://10.1.2.3/rss")
+    assert result.error_kind and not result.error.startswith("redirect to")
+    assert "10.1.2.3" in result.error
+
+
+def test_a_retry_after_over_the_cap_is_said_after_the_status(server):
+    url = server.route("/over-cap", serve_status(503, headers={"Retry-After": "3600"}))
+    result, _ = _fetch(url, max_retries=2)
+    assert result.error == "HTTP 503 (Retry-After 3600 s is over the 30 s cap)" and result.attempts == 1
+
+
+def test_a_retry_after_equal_to_the_cap_is_waited_for(server):
+    url = server.route("/at-cap", serve_sequence(serve_status(503, headers={"Retry-After": "0"}), serve_feed(rss(1))))
+    result, _ = _fetch(url, max_retries=1, retry_after_cap=0)
+    assert result.ok and result.attempts == 2 and server.hits("/at-cap") == 2
+
+
+@pytest.mark.parametrize("status, expected", [(429, 7.0), (503, 7.0), (500, None), (502, None)])
+def test_retry_after_is_read_on_429_and_503_only(server, status, expected):
+    url = server.route(f"/retry-after-{status}", serve_status(status, headers={"Retry-After": "7"}))
+    result, _ = _fetch(url)
+    assert result.retry_after == expected and result.error == f"HTTP {status}"
+
+
+def test_the_politeness_delay_is_per_host(server):
+    server.route("/polite.xml", serve_feed(rss(1)))
+    opts = LOCAL.with_settings(min_delay_seconds=1.0, max_retries=0)
+    with Fetcher(opts) as fetcher:
+        first = fetcher.fetch(server.url("/polite.xml", host="127.0.0.1"))
+        started = time.monotonic()
+        other = fetcher.fetch(server.url("/polite.xml", host="localhost"))  # another host name: no wait
+        took = time.monotonic() - started
+    assert first.ok and other.ok and took < 0.8
