@@ -104,6 +104,20 @@ def test_a_cheap_state_copy_holds_what_beams_copy_holds_and_is_its_own():
     assert state.state[GlobalWindow()]["tag"] == [b"x"] and state.global_state["ids"] == {"a": 1}
 
 
+def test_a_groupings_window_ids_are_copied_deep_without_deepcopy():
+    state = evaluation_context.DirectUnmergedState()
+    ids = {IntervalWindow(0, 60): [1], GlobalWindow(): [2, 3]}
+    state.global_state["window_ids"] = ids
+    state.global_state["other"] = {IntervalWindow(0, 60): [[4]]}  # not ids: deep-copied as Beam does
+    beams, ours = evaluation_context.InMemoryUnmergedState.copy(state), _copy_state(state)
+    assert ours.global_state == beams.global_state
+    ours.global_state["window_ids"][IntervalWindow(0, 60)].append(7)  # what MergeableStateAdapter.merge does
+    ours.global_state["window_ids"][IntervalWindow(60, 120)] = [8]
+    ours.global_state["other"][IntervalWindow(0, 60)][0].append(5)
+    assert state.global_state == {"window_ids": {IntervalWindow(0, 60): [1], GlobalWindow(): [2, 3]},
+                                  "other": {IntervalWindow(0, 60): [[4]]}}
+
+
 class _Counting(beam.DoFn):
     def __init__(self, step: int) -> None:
         self.step = step
