@@ -118,11 +118,12 @@ def apply_in_launcher(tuning: Tuning) -> None:
         timers = streamrunner.indexed_timers()
         pickles = streamrunner.pickle_dofns_once()
         tags = streamrunner.reuse_trigger_tags()
+        bags = streamrunner.unencoded_bags()
         _log.debug(
             "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
             "side inputs released %s, signatures cached %s, option views cached %s; streaming: cheap state "
-            "copies %s, indexed timers %s, DoFns pickled once %s, trigger tags reused %s",
-            TESTED_BEAM, streamed, lean, released, signatures, views, copies, timers, pickles, tags,
+            "copies %s, indexed timers %s, DoFns pickled once %s, trigger tags reused %s, bag values kept %s",
+            TESTED_BEAM, streamed, lean, released, signatures, views, copies, timers, pickles, tags, bags,
         )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import random
 import apache_beam as beam
 import pytest
 from apache_beam.internal import pickler
-from apache_beam.runners.direct import evaluation_context, transform_evaluator, watermark_manager
+from apache_beam.runners.direct import direct_userstate, evaluation_context, transform_evaluator, watermark_manager
 from apache_beam.runners.direct.clock import TestClock
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.trigger import _ListStateTag
@@ -118,6 +118,38 @@ def test_a_groupings_window_ids_are_copied_deep_without_deepcopy():
                                   "other": {IntervalWindow(0, 60): [[4]]}}
 
 
+def _bag(coder) -> tuple:
+    from apache_beam.transforms import userstate
+
+    stored: list = []
+    spec = userstate.BagStateSpec("parts", coder)
+    return stored, direct_userstate.BagRuntimeState(spec, None, lambda: stored)
+
+
+def test_a_pickled_bag_keeps_its_values_and_other_coders_still_encode():
+    from apache_beam.coders import PickleCoder, StrUtf8Coder
+
+    streamrunner.restore()
+    try:
+        stored, bag = _bag(PickleCoder())
+        part = ("df", {"a1": {"w:flood": 3}})
+        bag.add(part)
+        assert isinstance(bag._new_values[0], bytes)  # Beam: pickled on add
+        assert streamrunner.unencoded_bags() and streamrunner.unencoded_bags()  # idempotent
+        stored, bag = _bag(PickleCoder())
+        stored.append(PickleCoder().encode("from before the patch"))  # a value Beam encoded still decodes
+        bag.add(part)
+        assert bag._new_values[0].value is part and list(bag.read()) == ["from before the patch", part]
+        assert list(bag.read())[1] is part  # the object itself, not a copy
+        stored2, strings = _bag(StrUtf8Coder())
+        strings.add("x")
+        assert strings._new_values == [b"x"] and list(strings.read()) == ["x"]
+    finally:
+        streamrunner.restore()
+    assert "_encode" not in direct_userstate.BagRuntimeState.__dict__
+    assert "_decode" not in direct_userstate.BagRuntimeState.__dict__
+
+
 class _Counting(beam.DoFn):
     def __init__(self, step: int) -> None:
         self.step = step
@@ -188,11 +220,12 @@ def test_the_story_composite_gives_the_same_stories_patched_and_plain(tmp_path):
     try:
         plain = _story_run(rows, tmp_path / "plain.txt")
         assert streamrunner.cheap_state_copies() and streamrunner.indexed_timers() and streamrunner.pickle_dofns_once()
-        assert streamrunner.reuse_trigger_tags()
+        assert streamrunner.reuse_trigger_tags() and streamrunner.unencoded_bags()
         assert isinstance(transform_evaluator.pickler, _PickleOnce)
         patched = _story_run(rows, tmp_path / "patched.txt")
     finally:
         streamrunner.restore()
     assert transform_evaluator.pickler is pickler and "copy" not in evaluation_context.DirectUnmergedState.__dict__
+    assert "_encode" not in direct_userstate.BagRuntimeState.__dict__
     assert len(plain) == 60 and patched == plain
     assert len(set(plain.values())) < 60  # stories were joined, not one per article
