@@ -98,10 +98,14 @@ def blocked(
                    [k for k in chosen if is_cross_only(k)], df, prior)
 
 
+def _tightest_first(keys: Iterable[str], df: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(k for _, k in sorted((df.get(k, 1), k) for k in keys))
+
+
 def _member(vector: CompactVector, keys: Iterable[str], cross_keys: Iterable[str], df: Mapping[str, int],
             prior: bool) -> tuple[tuple[str, ...], Member]:
-    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in keys))
-    cross_keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in cross_keys))
+    keys = _tightest_first(keys, df)
+    cross_keys = _tightest_first(cross_keys, df)
     hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
     cross = np.fromiter((feature_hash(k) for k in cross_keys), dtype=_HASH_DTYPE, count=len(cross_keys))
     return keys + cross_keys, Member(vector, hashes.tobytes(), prior, cross.tobytes())
@@ -139,12 +143,27 @@ def block_payload(
     return block_features(features_of(payload), df, n_docs, params, prior)
 
 
+def block_payload_keys(
+    payload: FeaturesPayload, df: Mapping[str, int], n_docs: int, params: StoryParams = StoryParams(),
+) -> tuple[str, ...]:
+    """``block_payload(payload, df, n_docs, params)[0]``, the keys alone: the member's
+    hashed and packed vector is not made (streaming routing makes its own, with every
+    feature: :func:`~transforms.stories.windows.route`)."""
+    if payload[2]:
+        found = _block_arrays(payload[0], payload[1], payload[2].split("\0"), np.frombuffer(payload[3], "<f8"), df,
+                              n_docs, params, False, payload[4], keys_only=True)
+        if found is not None:
+            return found[0]
+    return block_payload(payload, df, n_docs, params)[0]
+
+
 def _block_arrays(
     article_id: str, published_at: str, names: Sequence[str], count: np.ndarray, df: Mapping[str, int],
-    n_docs: int, params: StoryParams, prior: bool, language: str = "",
-) -> tuple[tuple[str, ...], Member] | None:
+    n_docs: int, params: StoryParams, prior: bool, language: str = "", keys_only: bool = False,
+) -> tuple[tuple[str, ...], Member | None] | None:
     """:func:`block_features` on the sorted feature names and their counts; None
-    when some count is not positive (:func:`blocked` handles those)."""
+    when some count is not positive (:func:`blocked` handles those). With
+    ``keys_only``, the keys and no member."""
     if not (count > 0).all():  # features with no weight are not part of the vector at all
         return None
     # sorted names: a prefix is one contiguous range (found before names become words)
@@ -179,6 +198,8 @@ def _block_arrays(
     cross_keys = []
     if any_cross and (usable & cross).any():
         cross_keys = [k for k in _most_specific(np.flatnonzero(usable), weight, names, limit) if is_cross_only(k)]
+    if keys_only:
+        return _tightest_first(keys, df) + _tightest_first(cross_keys, df), None
     kept = freq >= 2  # features of no other article add nothing to any dot product
     hashes, weights = _packed(names, weight, kept & ~cross if any_cross else kept)
     cross_hashes, cross_weights = _packed(names, weight, kept & cross) if any_cross else (b"", b"")

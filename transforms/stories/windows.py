@@ -44,7 +44,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
-from transforms.stories.blocks import Member, block_keys, block_payload, member_of, member_payload, score_block
+from transforms.stories.blocks import Member, block_keys, block_payload_keys, member_of, member_payload, score_block
 from transforms.stories.features import FeaturesPayload, article_features, feature_key, features_of
 from transforms.stories.grouping import cluster_edges
 from transforms.stories.params import StoryParams
@@ -174,7 +174,7 @@ def route(
     write-up finds it under the features they turn out to share. The member keeps
     every feature (its vector weighted with the frequencies of now), since the
     articles it will be compared with are not known yet."""
-    keys, _ = block_payload(payload, df, n_docs, params)
+    keys = block_payload_keys(payload, df, n_docs, params)
     vector = vectorize(features_of(payload), df, n_docs)
     count = params.block_keys_per_article if remember_keys is None else remember_keys
     more = block_keys(vector, _SharedLater(df), dataclasses.replace(params, block_keys_per_article=count))
