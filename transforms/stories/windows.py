@@ -406,6 +406,26 @@ def unpack_roots(packed: bytes) -> list[Rooted]:
 _SLACK = 1e-3  # seconds: event times pass through microsecond timestamps; a timer never re-arms at its own time
 
 
+def all_expired(packed: bytes, now: float, retention_seconds: float) -> bool:
+    """Whether every entry of a packed block or roots state (:func:`pack_block`,
+    :func:`pack_roots`) was stored ``retention_seconds`` or more before ``now`` (what
+    :func:`expire_block` drops), read from the state's distinct storage times alone:
+    an expiry timer of a key whose entries share a time (every key of one window)
+    costs no unpacking of its members (ninth round: ~0.26 ms per article at 1,000
+    articles in one window, blocks of up to ``max_block_size`` members)."""
+    count, size = _TWO_U2.unpack_from(packed, 0)
+    at, arrays, end = 4 + size, [], len(packed)
+    while at < end:
+        (length,) = _U2.unpack_from(packed, at)
+        arrays.append((at + 2, length))
+        at += 2 + length
+    start, length = arrays[-2]  # both formats end with the distinct times (float64, ascending) and their index
+    if not length:
+        return True  # no entry at all
+    (latest,) = struct.unpack_from("<d", packed, start + length - 8)
+    return not latest + retention_seconds > now + _SLACK
+
+
 def expire_block(stored: Sequence[Stored], now: float, retention_seconds: float) -> list[Stored]:
     """The members stored less than ``retention_seconds`` before ``now``."""
     return [s for s in stored if s.stored_at + retention_seconds > now + _SLACK]
