@@ -7,7 +7,7 @@ slower. What each one buys, measured, and when it can go: ``docs/performance.md#
 - ``run_length``: per-article steps handle elements in runs of this many
   (``transforms.common.stage.InRuns``); 1 is element by element. Plain Beam.
 - ``local_runner_patches``: three patches of Beam's local runner (:mod:`.localrunner`), two
-  caches of its graph building (:mod:`.beamgraph`) and four patches of its streaming
+  caches of its graph building (:mod:`.beamgraph`) and six patches of its streaming
   runner (:mod:`.streamrunner`); only on the DirectRunner (batch or streaming) of the
   Beam versions in :data:`TESTED_BEAM`.
 - ``heap``: malloc arena cap and periodic ``malloc_trim`` in the launcher and the
@@ -125,11 +125,13 @@ def apply_in_launcher(tuning: Tuning) -> None:
         pickles = streamrunner.pickle_dofns_once()
         tags = streamrunner.reuse_trigger_tags()
         bags = streamrunner.unencoded_bags()
+        unmerged = streamrunner.unmerged_trigger_state()
         _log.debug(
             "local runner patches (Beam %s): bundle inputs streamed %s, lean state answers %s, "
             "side inputs released %s, signatures cached %s, option views cached %s; streaming: cheap state "
-            "copies %s, indexed timers %s, DoFns pickled once %s, trigger tags reused %s, bag values kept %s",
-            TESTED_BEAM, streamed, lean, released, signatures, views, copies, timers, pickles, tags, bags,
+            "copies %s, indexed timers %s, DoFns pickled once %s, trigger tags reused %s, bag values kept %s, "
+            "trigger state unmerged %s",
+            TESTED_BEAM, streamed, lean, released, signatures, views, copies, timers, pickles, tags, bags, unmerged,
         )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Five patches of Beam's streaming DirectRunner (Beam 2.77's ``BundleBasedDirectRunner``).
+"""Six patches of Beam's streaming DirectRunner (Beam 2.77's ``BundleBasedDirectRunner``).
 
 The streaming story steps (:mod:`transforms.stories.streaming`) keep keyed state and
 event-time timers for every article id and block key; this runner pays for each key
@@ -30,6 +30,9 @@ in ways that grow with the number of keys, not with the work:
 - :func:`unencoded_bags`: a bag state with a ``PickleCoder`` holds the values added as
   the objects themselves, not pickled on add and unpickled on every read (the story
   joins' parts; ninth round).
+- :func:`unmerged_trigger_state`: a grouping's trigger driver keeps its state under
+  the windows themselves, not through a window -> id map, where windows never merge
+  and panes discard (Beam's own unmerged mode; ninth round).
 
 Switched by ``tuning.local_runner_patches`` (:mod:`transforms.runtime`), on the Beam
 versions of :data:`transforms.runtime.TESTED_BEAM`; what they buy:
@@ -443,4 +446,43 @@ def unencoded_bags() -> bool:
         else:  # inherited from DirectRuntimeState: restore() deletes it again
             setattr(cls, name, make(current))
             _originals.append((cls, name, None))
+    return True
+
+
+# --------------------------------------------------------------------------- trigger state unmerged
+
+
+def _unmerged_driver(original: Any) -> Any:
+    def __init__(self, windowing, clock):
+        original(self, windowing, clock)
+        from apache_beam.transforms.trigger import AccumulationMode
+
+        if not windowing.windowfn.is_merging() and self.accumulation_mode == AccumulationMode.DISCARDING:
+            self.is_merging = False  # state under the windows themselves: no MergeableStateAdapter
+
+    setattr(__init__, _PATCHED_MARK, True)
+    __init__.__wrapped_beam__ = original  # type: ignore[attr-defined]
+    return __init__
+
+
+def unmerged_trigger_state() -> bool:
+    """A grouping's trigger driver (``GeneralTriggerDriver``, every streaming grouping)
+    keeps its state through a ``MergeableStateAdapter`` whatever the windows, so each
+    read and write of a key's elements, counters and watermark hold goes through a
+    window -> window id map kept in the key's global state (read, copied with the
+    state, written back). Beam's driver has a mode without it (``is_merging = False``:
+    the state under the windows themselves, which ``InMemoryUnmergedState`` takes);
+    the patch turns it on for windows that never merge (fixed, sliding, global) and
+    discarding panes: the same panes, values, timestamps and pane infos. (With
+    accumulating panes Beam's unmerged mode would hand out the live element list of a
+    pane that keeps growing; those keep the adapter.)"""
+    from apache_beam.transforms import trigger
+
+    driver = getattr(trigger, "GeneralTriggerDriver", None)
+    init = getattr(driver, "__init__", None)
+    if not (isinstance(driver, type) and callable(init) and hasattr(trigger, "MergeableStateAdapter")):
+        _log.warning("streaming runner: GeneralTriggerDriver not found; trigger state kept by window id")
+        return False
+    if not getattr(init, _PATCHED_MARK, False):
+        _replace(driver, "__init__", _unmerged_driver(init))
     return True

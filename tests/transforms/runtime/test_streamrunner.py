@@ -229,3 +229,57 @@ def test_the_story_composite_gives_the_same_stories_patched_and_plain(tmp_path):
     assert "_encode" not in direct_userstate.BagRuntimeState.__dict__
     assert len(plain) == 60 and patched == plain
     assert len(set(plain.values())) < 60  # stories were joined, not one per article
+
+
+_PANES: list = []
+
+
+class _RecordPane(beam.DoFn):
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam,
+                pane=beam.DoFn.PaneInfoParam):
+        key, values = element
+        _PANES.append((key, sorted(values), str(window), float(timestamp), pane.is_first, pane.is_last,
+                       pane.timing, pane.index, pane.nonspeculative_index))
+        yield element
+
+
+def _grouped_panes(windowfn) -> list:
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms.window import TimestampedValue
+
+    stream = (TestStream().advance_watermark_to(0)
+              .add_elements([TimestampedValue(("a", 1), 1), TimestampedValue(("b", 2), 2), TimestampedValue(("a", 3), 5)])
+              .advance_watermark_to(12)
+              .add_elements([TimestampedValue(("a", 4), 3), TimestampedValue(("a", 5), 4)])  # late, within lateness
+              .add_elements([TimestampedValue(("b", 6), 11)])
+              .advance_watermark_to(40)
+              .add_elements([TimestampedValue(("a", 7), 2)])  # later than the lateness: dropped
+              .advance_watermark_to_infinity())
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    _PANES.clear()
+    with beam.Pipeline(options=options) as p:
+        (p | stream | beam.WindowInto(windowfn, allowed_lateness=20) | beam.GroupByKey() | beam.ParDo(_RecordPane()))
+    return sorted(_PANES, key=repr)
+
+
+@pytest.mark.slow
+def test_a_grouping_gives_the_same_panes_with_its_trigger_state_unmerged():
+    """On-time, late (within the allowed lateness) and dropped elements: the same panes,
+    values, windows, timestamps and pane infos with and without the patch."""
+    from apache_beam.transforms import trigger
+    from apache_beam.transforms.window import FixedWindows, Sessions, SlidingWindows
+
+    for windowfn in (FixedWindows(10), SlidingWindows(10, 5), Sessions(3)):
+        streamrunner.restore()
+        try:
+            plain = _grouped_panes(windowfn)
+            assert streamrunner.unmerged_trigger_state() and streamrunner.unmerged_trigger_state()  # idempotent
+            patched = _grouped_panes(windowfn)
+            driver = trigger.create_trigger_driver(beam.transforms.core.Windowing(windowfn))
+            assert driver.is_merging == windowfn.is_merging()  # sessions keep the adapter
+        finally:
+            streamrunner.restore()
+        assert patched == plain and any(p[6] == beam.utils.windowed_value.PaneInfoTiming.LATE for p in plain), windowfn
+    assert trigger.create_trigger_driver(beam.transforms.core.Windowing(FixedWindows(10))).is_merging  # restored
