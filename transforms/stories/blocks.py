@@ -50,15 +50,22 @@ _BLOCKABLE = ("w:", "n:", "d:", "c:", "p:", "o:")
 _NAME_RANGE = ("W:", "W;")  # names (``W:``) are blockable words too
 
 
-def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams()) -> list[str]:
+def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(),
+               unseen_shared: bool = False) -> list[str]:
     """The article's most specific shared features (``2 <= df <= max_block_size``):
     the keys under which it meets its candidates. The ``block_keys_per_article``
     most specific of the features other than places, and the places among the
-    ``block_keys_per_article`` most specific of all (its cross keys)."""
-    usable = [
-        (-w, f) for f, w in vector.weights.items()
-        if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= params.max_block_size
-    ]
+    ``block_keys_per_article`` most specific of all (its cross keys).
+
+    ``unseen_shared``: a feature no other article has yet (df 1 or absent) counts as
+    shared by one, i.e. ``df`` read as ``max(2, df)``: the features a later article
+    may find this one by (streaming routing)."""
+    top = params.max_block_size
+    if unseen_shared:  # 2 <= max(2, d) <= top  <=>  d <= top, when top >= 2
+        usable = [(-w, f) for f, w in vector.weights.items()
+                  if f.startswith(_BLOCKABLE) and df.get(f, 1) <= top] if top >= 2 else []
+    else:
+        usable = [(-w, f) for f, w in vector.weights.items() if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= top]
     usable.sort()
     limit = params.block_keys_per_article
     base = [f for _, f in usable if not is_cross_only(f)][:limit]

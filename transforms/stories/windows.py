@@ -36,6 +36,7 @@ with batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import struct
 from collections import Counter
@@ -141,24 +142,10 @@ def bucket_of(seconds: float, bucket_seconds: float) -> int:
 # --------------------------------------------------------------------------- block keys
 
 
-class _SharedLater(Mapping):
-    """Document frequencies where a feature no other article has yet counts as shared
-    by one: the features an article may later be found by."""
-
-    def __init__(self, df: Mapping[str, int]) -> None:
-        self._df = df
-
-    def __getitem__(self, feature: str) -> int:
-        return max(2, self._df.get(feature, 1))
-
-    def get(self, feature: str, default: int | None = None) -> int:  # type: ignore[override]
-        return max(2, self._df.get(feature, 1))
-
-    def __iter__(self):
-        return iter(self._df)
-
-    def __len__(self) -> int:
-        return len(self._df)
+@functools.lru_cache(maxsize=64)
+def _with_keys(params: StoryParams, count: int) -> StoryParams:
+    """``params`` with ``block_keys_per_article=count`` (made once, not per article)."""
+    return dataclasses.replace(params, block_keys_per_article=count)
 
 
 def route(
@@ -177,7 +164,7 @@ def route(
     keys = block_payload_keys(payload, df, n_docs, params)
     vector = vectorize(features_of(payload), df, n_docs)
     count = params.block_keys_per_article if remember_keys is None else remember_keys
-    more = block_keys(vector, _SharedLater(df), dataclasses.replace(params, block_keys_per_article=count))
+    more = block_keys(vector, df, _with_keys(params, count), unseen_shared=True)
     return tuple(sorted(set(keys) | set(more))), Member(compact(vector), b"", False)
 
 
