@@ -54,6 +54,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import runtime
 from transforms.common.stage import namespace
 from transforms.stories.blockstate import (
     HELD,
@@ -73,6 +74,7 @@ from transforms.stories.blockstate import (
 from transforms.stories.blocks import member_payload
 from transforms.state.memory import prior_story_features, story_root
 from transforms.stories.features import article_features, features_payload
+from transforms.stories.gazetteer import gazetteer
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
 from transforms.stories.windows import (
@@ -125,6 +127,12 @@ class _SplitByShard(beam.DoFn):
     def __init__(self, params: StoryParams, shards: int) -> None:
         self._params = params
         self._shards = shards
+        self._tuning = runtime.active()  # the launcher's switches, carried to the workers
+
+    def setup(self) -> None:
+        runtime.activate(self._tuning)
+        gazetteer()  # the places the features look up (loaded once per process), before the heap settles
+        runtime.settle_worker(self._tuning)
 
     def start_bundle(self) -> None:
         self._batches: dict[Any, list] = {}
