@@ -111,6 +111,12 @@ def feature_key(feature: str) -> str:
     return "w" + feature[1:] if feature[0] == "W" else feature
 
 
+def feature_keys(names: str) -> list[str]:
+    """``[feature_key(f) for f in names.split("\0")]`` of non-empty NUL-joined feature
+    names, in C: a name starts the string or follows a NUL."""
+    return ("\0" + names).replace("\0W", "\0w")[1:].split("\0")
+
+
 def is_neutral(feature: str) -> bool:
     """Whether a feature means the same in every language: all but lowercase words (``w:``)."""
     return not feature.startswith("w:")

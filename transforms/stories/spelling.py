@@ -37,7 +37,7 @@ def transliterate(text: str, language: str | None = None) -> str:
     ``language`` picks the rules (``uk``: г -> h, и -> y; otherwise Russian);
     unknown languages are Ukrainian when the text has і/ї/є/ґ.
     """
-    if not _CYRILLIC.search(text):
+    if text.isascii() or not _CYRILLIC.search(text):  # isascii: no scan of the text
         return text
     if language not in ("uk", "ru"):
         language = "uk" if any(ch in _UK_ONLY for ch in text.lower()) else "ru"

@@ -105,3 +105,20 @@ def test_a_letter_is_a_word_character_to_the_regex():
     letters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and chr(c).isalpha()]
     assert len(letters) > 100_000
     assert _WORD.fullmatch("".join(letters))
+
+
+def test_feature_keys_of_joined_names_are_each_names_key():
+    from transforms.stories.features import feature_key, feature_keys
+
+    for names in (["W:kyiv"], ["W:kyiv", "Wx", "c:earthquake", "n:1.2e+03", "w:kyiv", "W:a", "o:WHO", "k:UA"], ["a"]):
+        assert feature_keys("\0".join(names)) == [feature_key(f) for f in names]
+
+
+def test_document_frequencies_count_each_articles_keys_once():
+    from transforms.stories.vectors import document_frequencies
+
+    feats = [StoryFeatures("a", "", (("W:kyiv", 2.0), ("c:war", 1.0))), StoryFeatures("b", "", ()),
+             StoryFeatures("c", "", (("c:war", 1.0), ("w:kyiv", 1.0), ("y:2025", 1.0)))]
+    df, n = document_frequencies(feats)
+    assert n == 3 and type(df) is dict
+    assert list(df.items()) == [("w:kyiv", 2), ("c:war", 2), ("y:2025", 1)]
