@@ -108,3 +108,23 @@ def test_chunks_up_to_max_remembered_characters_are_kept():
     assert found(idx, f"{kept} {long}") == [(0, [(0, "(?P<p0>t0p0)")]), (n + 1, [(0, "(?P<p0>t0p0)")])]
     assert kept in idx._chunks and long not in idx._chunks
     assert [at for at, _ in idx._chunks[kept]] == [0]
+
+
+def test_a_pattern_is_tried_only_where_the_text_agrees_with_one_of_its_prefixes():
+    """Filed under "a" with the prefixes "a barre" / "a<TAB>barre" (every match starts so): tried
+    at "a barrel" (the chunk "a" ends, a space follows) and "a<TAB>barrel", not at "accès" or
+    "a<LF>barrel"; a pattern filed without prefixes is tried wherever its stem begins a word."""
+    idx = index([("a", 0, 0, ["a barre", "a\tbarre"]), ("sanction", 1, 0), ("ab", 2, 0)])
+    a, ab = (0, "(?P<p0>t0p0)"), (2, "(?P<p0>t2p0)")
+    assert found(idx, "a barrel") == [(0, [a])]
+    assert found(idx, "a\tbarrel") == [(0, [a])]
+    assert found(idx, "accès a\nbarrel abc") == [(15, [ab])]
+    assert found(idx, "x a") == [(2, [a])]  # the text ends: a space cannot follow, but nothing is lost by trying
+
+
+def test_a_window_as_long_as_the_longest_prefix_may_go_on_past_it():
+    """Windows are as long as the longest filed stem (here "ab", 2): they cannot tell "abc" or
+    "ab!" from "ab" and a space, so a pattern whose matches start "ab x" is tried at each."""
+    idx = index([("ab", 0, 0, ["ab x"])])
+    assert found(idx, "abc ab ab!") == [(0, [(0, "(?P<p0>t0p0)")]), (4, [(0, "(?P<p0>t0p0)")]),
+                                        (7, [(0, "(?P<p0>t0p0)")])]
