@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from transforms.enrich import topicprefixes, topicrules
 from transforms.enrich.topicprefixes import _case_class, _fold, _scan_pieces, _stems, stem_groups
 from transforms.enrich.topicrules import _FLAGS, ANY_LANGUAGE, Pattern, TaxonomyError, Topic
-from transforms.enrich.topicwords import WordIndex, fileable
+from transforms.enrich.topicwords import WordIndex, fileable, spaced
 from transforms.runtime.regexcache import code_fingerprint, compile_cached, derived
 
 
@@ -269,7 +269,7 @@ class Matcher:
 
         def filings() -> list[tuple[str, int, int, list[str] | None]]:
             return [
-                (stem, index, number, keys)
+                (stem, index, number, None if keys is None else sorted({spaced(key) for key in keys}))
                 for index, (_, pats, _, _) in enumerate(self._topics)
                 for number, p in enumerate(pats)
                 for _, piece_keys in _scan_pieces(p.source)

@@ -29,10 +29,18 @@ import re
 from typing import Callable, Iterable, Sequence
 
 _WORD_START = re.compile(r"(?<!\w).", re.S)  # in a chunk (its first character follows a space): a word start
+_SPACE = re.compile(r"\s")
 _MAX_CHUNKS = 50_000  # chunks remembered per language set (~8 MB); beyond that the table starts over
 _MAX_REMEMBERED = 64  # a longer chunk (a URL, a text without spaces) is worked out each time, not kept
 
 Tries = tuple[tuple[int, re.Pattern[str]], ...]  # (topic index, regex of its patterns that can start here)
+
+
+def spaced(text: str) -> str:
+    """``text`` with every whitespace character a plain space: the form in which prefixes
+    are compared with the text (a pattern's ``\s`` makes ~25 prefixes of one; comparing
+    both sides so keeps every pattern that could match, and some that cannot)."""
+    return _SPACE.sub(" ", text)
 
 
 def fileable(prefix: str) -> bool:
@@ -48,8 +56,8 @@ class WordIndex:
     ``filings`` are ``(prefix, topic index, pattern index[, keys])``, each prefix case-folded
     with ``fold`` (one character to its case-folded representative, as the regex engine
     compares them under ``re.IGNORECASE``), :func:`fileable`; ``keys``, when given, are the
-    folded beginnings (up to 8 characters, whitespace included) that every match filed
-    there starts with, and the pattern is tried only where the text agrees with one;
+    folded beginnings (up to 8 characters, whitespace included, :func:`spaced`) that every
+    match filed there starts with, and the pattern is tried only where the text agrees with one;
     ``compile_patterns(topic, pattern indexes)`` is the bounded regex of those patterns
     of the topic, in order, each in a group ``p<index>``."""
 
@@ -132,7 +140,7 @@ class WordIndex:
         # what the text holds from the word start, as far as the window shows: a window
         # shorter than the longest prefix ends with its chunk, which a space (or the
         # text's end, where nothing longer can match) follows
-        seen = window if len(window) >= self._width else window + " "
+        seen = spaced(window if len(window) >= self._width else window + " ")
         for length in self._lengths:
             if length > len(window):
                 break

@@ -111,15 +111,23 @@ def test_chunks_up_to_max_remembered_characters_are_kept():
 
 
 def test_a_pattern_is_tried_only_where_the_text_agrees_with_one_of_its_prefixes():
-    """Filed under "a" with the prefixes "a barre" / "a<TAB>barre" (every match starts so): tried
-    at "a barrel" (the chunk "a" ends, a space follows) and "a<TAB>barrel", not at "accès" or
-    "a<LF>barrel"; a pattern filed without prefixes is tried wherever its stem begins a word."""
-    idx = index([("a", 0, 0, ["a barre", "a\tbarre"]), ("sanction", 1, 0), ("ab", 2, 0)])
+    """Filed under "a" with the prefix "a barre" (every match starts so, any whitespace for the
+    space): tried at "a barrel" (the chunk "a" ends, a space follows) and "a<LF>barrel", not at
+    "accès" or "a-barrel"; at "a barbed" too (what follows the chunk is not looked at); a
+    pattern filed without prefixes is tried wherever its stem begins a word."""
+    idx = index([("a", 0, 0, ["a barre"]), ("sanction", 1, 0), ("ab", 2, 0)])
     a, ab = (0, "(?P<p0>t0p0)"), (2, "(?P<p0>t2p0)")
     assert found(idx, "a barrel") == [(0, [a])]
-    assert found(idx, "a\tbarrel") == [(0, [a])]
-    assert found(idx, "accès a\nbarrel abc") == [(15, [ab])]
+    assert found(idx, "a\nbarrel") == [(0, [a])]
+    assert found(idx, "accès a-barrel abc a barbed") == [(15, [ab]), (19, [a])]
     assert found(idx, "x a") == [(2, [a])]  # the text ends: a space cannot follow, but nothing is lost by trying
+
+
+def test_prefixes_and_text_are_compared_with_every_whitespace_a_space():
+    from transforms.enrich.topicwords import spaced
+
+    assert spaced("a\tb\nc\u00a0d\u2009e f") == "a b c d e f"
+    assert spaced("abc") == "abc"
 
 
 def test_a_window_as_long_as_the_longest_prefix_may_go_on_past_it():
