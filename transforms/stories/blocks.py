@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
+from transforms.common.sorting import stable_order
 from transforms.common.stage import Memo
 from transforms.stories.features import CROSS_ONLY, FeaturesPayload, StoryFeatures, feature_key, features_of, is_cross_only
 from transforms.stories.params import StoryParams
@@ -349,23 +350,6 @@ def score_block(key: str, members: Iterable[Member], params: StoryParams = Story
         yield (na, nb, round(score, 6)) if na < nb else (nb, na, round(score, 6))
 
 
-def _stable_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, values[order])`` with ``order = np.argsort(values, kind="stable")``, for
-    uint32 ``values``: each value with its position below it in one uint64 sorted in place.
-    The keys are distinct, so any sort gives the stable order, and numpy's default sort of
-    uint64 is ~10x faster than its stable argsort on the ~6,000 entries of a large block."""
-    if len(values) >= 1 << 32:  # pragma: no cover - positions would not fit below the value
-        order = np.argsort(values, kind="stable")
-        return order, values[order]
-    key = values.astype(np.uint64)
-    key <<= np.uint64(32)
-    key |= np.arange(len(values), dtype=np.uint64)
-    key.sort()
-    order = (key & np.uint64(0xFFFFFFFF)).astype(np.intp)
-    key >>= np.uint64(32)
-    return order, key.astype(values.dtype)
-
-
 def _window_dots(packed_hashes: list[bytes], packed_weights: list[bytes], window: int) -> np.ndarray:
     """``dots[i][d]``: the dot product of member ``i`` and member ``i + d``
     (``1 <= d <= window``; 0.0 past the end) given the members' packed hashes and
@@ -374,7 +358,7 @@ def _window_dots(packed_hashes: list[bytes], packed_weights: list[bytes], window
     hashes = [np.frombuffer(h, dtype=VECTOR_HASH_DTYPE) for h in packed_hashes]
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
     flat = np.concatenate(hashes)
-    order, flat = _stable_order(flat)
+    order, flat = stable_order(flat)
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
     weight = np.concatenate([np.frombuffer(w, dtype=WEIGHT_DTYPE) for w in packed_weights])
     weight = weight.astype(np.float64)[order]

@@ -263,19 +263,3 @@ def test_a_chance_overlap_across_languages_is_rejected_before_it_is_scaled_up():
     for k in sorted(keys[0] & keys[1]):
         assert list(score_block(k, members, on)) == list(score_block(k, members, off))
     assert similarity(members[0].vector, members[1].vector, on) == similarity(members[0].vector, members[1].vector, off) > 0.5
-
-
-def test_the_stable_order_of_hashes_is_numpys_stable_argsort():
-    import numpy as np
-
-    from transforms.stories.blocks import _stable_order
-
-    rng = np.random.default_rng(7)
-    for n in (0, 1, 2, 17, 5000):
-        values = rng.integers(0, 2**32, size=max(1, n // 4), dtype=np.uint32)[rng.integers(0, max(1, n // 4), size=n)]
-        values = values.astype("<u4")
-        values[: n // 10] = np.uint32(2**32 - 1)  # the largest hash, repeated
-        order, ordered = _stable_order(values)
-        expected = np.argsort(values, kind="stable")
-        assert np.array_equal(order, expected) and np.array_equal(ordered, values[expected])
-        assert ordered.dtype == values.dtype
