@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
+from transforms.common.sorting import stable_order
 from transforms.common.stage import Memo
 from transforms.stories.features import CROSS_ONLY, FeaturesPayload, StoryFeatures, feature_key, features_of, is_cross_only
 from transforms.stories.params import StoryParams
@@ -385,8 +386,7 @@ def _window_dots(packed_hashes: list[bytes], packed_weights: list[bytes], window
     hashes = [np.frombuffer(h, dtype=VECTOR_HASH_DTYPE) for h in packed_hashes]
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
     flat = np.concatenate(hashes)
-    order = np.argsort(flat, kind="stable")
-    flat = flat[order]
+    order, flat = stable_order(flat)
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
     weight = np.concatenate([np.frombuffer(w, dtype=WEIGHT_DTYPE) for w in packed_weights])
     weight = weight.astype(np.float64)[order]
