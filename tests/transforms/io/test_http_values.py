@@ -24,6 +24,7 @@ from tests.support.httpserver import (
     serve_bytes,
     serve_endless,
     serve_feed,
+    serve_redirect,
     serve_sequence,
     serve_status,
 )
@@ -292,7 +293,7 @@ def test_a_fetch_sends_the_feed_accept_headers_and_the_user_agent(server):
     url = server.route("/headers.xml", serve_feed(rss(1)))
     result, _ = _fetch(url)
     [seen] = server.requests_to("/headers.xml")
-    assert result.ok and 0 <= result.elapsed < 5
+    assert result.ok and 0 <= result.elapsed < 5 and result.url == result.final_url == url
     assert seen.headers["Accept"] == FEED_ACCEPT and seen.headers["Accept-Encoding"] == "gzip, deflate"
     assert seen.headers["User-Agent"] == USER_AGENT and seen.headers["Host"] == f"127.0.0.1:{server.port}"
 
@@ -381,3 +382,40 @@ def test_the_politeness_delay_is_per_host(server):
         other = fetcher.fetch(server.url("/polite.xml", host="localhost"))  # another host name: no wait
         took = time.monotonic() - started
     assert first.ok and other.ok and took < 0.8
+
+
+def test_too_many_redirects_is_an_error_that_names_the_limit(server):
+    loop = server.route("/loop-values", serve_redirect("/loop-values"))
+    result, _ = _fetch(loop, max_redirects=2)
+    assert (result.error_kind, result.error) == ("too_many_redirects", "too many redirects (more than 2)")
+    assert not result.ok and result.url == loop
+
+
+def test_https_to_a_plain_http_server_is_a_tls_failure(server):
+    server.route("/plain-values.xml", serve_feed(rss(1)))
+    result, _ = _fetch(f"https://127.0.0.1:{server.port}/plain-values.xml")
+    assert result.error_kind == "tls" and result.error.startswith("TLS error: ")
+
+
+def test_request_starts_to_one_host_are_spaced_by_the_minimum_delay():
+    gate = _gate(f"spacing-{uuid.uuid4().hex}.example", 2)
+    with Fetcher(FetchOptions(min_delay_seconds=0.3)) as fetcher:
+        started = time.monotonic()
+        fetcher._polite_start(gate)  # the first start: no wait
+        first = time.monotonic() - started
+        fetcher._polite_start(gate)
+        second = time.monotonic() - started
+    assert first < 0.2 and 0.28 <= second < 1.5
+    assert gate.next_start == pytest.approx(started + 0.6, abs=0.2)
+
+
+def test_dns_lookups_run_on_the_fetchers_named_threads():
+    threads = []
+
+    def resolver(host, port):
+        threads.append(threading.current_thread().name)
+        return []
+
+    with Fetcher(FetchOptions(max_retries=0, min_delay_seconds=0), resolver=resolver) as fetcher:
+        fetcher.fetch("http://threads.example/")
+    assert len(threads) == 1 and threads[0].startswith("newsbeam-dns_")
