@@ -9,16 +9,23 @@ strength). Decision: tag = the rules' tag OR score >= the topic's threshold, the
 on the training sets alone (inner leave-one-set-out out-of-fold scores) as the best F1 with
 precision >= ``--precision`` (0.92) for that topic; no threshold meeting it: the model adds nothing.
 
-Leave one set out (train on eight dev halves, score the ninth), two ways of judging:
+Leave one set out (train on eight dev halves, score the ninth), three ways of judging:
 
-* ``now``: the rules as they are on the left-out half. Eight of the nine halves were tuned on
-  (rounds 4-8), so the rules miss little there and a model can add little.
-* ``era``: the rules as they were BEFORE anyone tuned on the left-out half (the commit before the
-  round that first read it: ``--era FILE.json`` from ``/tmp``-style dumps of those commits' tags,
-  made by running their own ``eval.blindtopics.predict`` on the dev rows), the closest dev proxy of
-  "rules on new news". Only for lexical-only variants (the rules' current scores on a tuned half
-  would leak). Sets without an untuned era (``topics_blind``, ``topics_blind2``, ``labelled``,
-  tuned since rounds 1-3) are judged ``now`` in both.
+* ``now``: the current rules everywhere. Eight of the nine halves were tuned on (rounds 4-8), so
+  the rules miss little there and a model can add little.
+* ``era``: the current rules on the eight training halves (as a model shipped today would be
+  trained and its thresholds chosen), and on the left-out half the rules as they were BEFORE anyone
+  tuned on it (their tags and, for ``+rules``, their scores: ``--era`` files of
+  ``python -m eval.topicera``), the closest dev proxy of "the rules on news they were not written
+  against". ``topics_blind``, ``topics_blind2`` and ``labelled`` get the rules before round 4
+  (they were read by rounds 1-3: less tuned on them than today, not untuned); ``topics_blind8``,
+  which no round has tuned on, the current ones.
+* ``era-both``: those earlier rules on the training halves too (the thresholds then see what
+  untuned rules miss; optimistic for a model trained today).
+
+Below each: how the model's held-out score ranks the core pairs the rules leave untagged and
+those they tag (AUC, against the rules' own score), and two optimistic bounds with the
+thresholds or cuts chosen on the left-out halves themselves (they peek: a ceiling, not a result).
 
 Only aggregates are printed; test rows are never read.
 """
@@ -66,6 +73,8 @@ class Article:
     era: set[str]  # the rules' tags before the round that tuned on this set (or the current ones)
     era_scores: dict[str, float]
     groups: dict[str, set[str]]  # "t" / "l" / "b" -> stems
+    grams: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # "t" / "l" / "b" -> stems and stem pairs
+    quotes: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # gold topic -> its quote's grams
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -81,6 +90,12 @@ def _stem(word: str, language: str, endings: tuple[str, ...]) -> str:
 
 def stems(text: str, language: str, endings: tuple[str, ...]) -> set[str]:
     return {_stem(w, language, endings) for w in _WORD.findall(text.casefold())}
+
+
+def grams(text: str, language: str, endings: tuple[str, ...]) -> set[str]:
+    """Stems and pairs of adjacent stems (``a_b``)."""
+    seq = [_stem(w, language, endings) for w in _WORD.findall(text.casefold())]
+    return set(seq) | {f"{a}_{b}" for a, b in zip(seq, seq[1:])}
 
 
 def load(sets: Sequence[str], era_files: Sequence[str], config_path: str | None = None) -> list[Article]:
@@ -110,6 +125,9 @@ def load(sets: Sequence[str], era_files: Sequence[str], config_path: str | None 
                 rules, scores, set(old["tags"]), old["scores"],
                 {"t": stems(title, language, endings), "l": stems(text[:lead], language, endings),
                  "b": stems(text[lead:], language, endings)},
+                {"t": grams(title, language, endings), "l": grams(text[:lead], language, endings),
+                 "b": grams(text[lead:], language, endings)},
+                {t: grams(q, language, endings) for t, q in (row.get("evidence") or {}).items() if t in CORE and q},
             ))  # fmt: skip
     return out
 
@@ -333,6 +351,67 @@ def run(articles: list[Article], v: Variant, judge: str, floor: float, lam_fixed
     return result
 
 
+PLACE = {"t": 1.2, "l": 1.0, "b": 0.5}  # the rules' own place factors
+
+
+def quote_lexicon(train: Sequence[Article], min_quotes: int, min_precision: float) -> dict[str, dict[str, float]]:
+    """Per core topic the stems and stem pairs of the labellers' evidence quotes for it, kept when
+    they occur in >= ``min_quotes`` quotes and, of the training articles containing them, a
+    share >= ``min_precision`` (smoothed: q / (q + others + 2)) carries the topic; weight = that share."""
+    out: dict[str, dict[str, float]] = {}
+    for t in CORE:
+        q: Counter = Counter()
+        for a in train:
+            q.update(a.quotes.get(t, ()))
+        cands = {g for g, n in q.items() if n >= min_quotes}
+        neg: Counter = Counter()
+        for a in train:
+            if t not in a.gold:
+                neg.update(cands & (a.grams["t"] | a.grams["l"] | a.grams["b"]))
+        out[t] = {g: q[g] / (q[g] + neg[g] + 2) for g in cands if q[g] / (q[g] + neg[g] + 2) >= min_precision}
+    return out
+
+
+def quote_scores(articles: Sequence[Article], lexicon: dict[str, dict[str, float]]) -> np.ndarray:
+    """1 - exp(-sum): each lexicon gram counts once, at its best place (title, lead, body)."""
+    x = np.zeros((len(articles), len(CORE)))
+    for i, a in enumerate(articles):
+        for j, t in enumerate(CORE):
+            total = 0.0
+            for g, w in lexicon[t].items():
+                best = max((PLACE[p] for p in "tlb" if g in a.grams[p]), default=0.0)
+                total += w * best
+            x[i, j] = 1.0 - math.exp(-total)
+    return x
+
+
+def run_quotes(articles: list[Article], judge: str, floor: float, cue: bool, min_precision: float) -> dict[str, Any]:
+    """As :func:`run`, with the quote lexicon's score instead of the ridge model's."""
+    train_era, test_era = {"now": (False, False), "era": (False, True), "era-both": (True, True)}[judge]
+    sets = list(dict.fromkeys(a.set for a in articles))
+    result: dict[str, Any] = {"rows": [], "pooled": ([], [], []), "scores": [], "cues": []}
+    for held in sets:
+        test = [a for a in articles if a.set == held]
+        train = [a for a in articles if a.set != held]
+        oof = np.zeros((len(train), len(CORE)))
+        for s in sorted({a.set for a in train}):
+            idx = [i for i, a in enumerate(train) if a.set == s]
+            lex = quote_lexicon([a for a in train if a.set != s], 2, min_precision)
+            oof[idx] = quote_scores([train[i] for i in idx], lex)
+        ref_tr = [a.era if train_era else a.rules for a in train]
+        th = choose(train, ref_tr, oof, floor, cue_matrix(train, train_era) if cue else None)
+        scores = quote_scores(test, quote_lexicon(train, 2, min_precision))
+        ref = [a.era if test_era else a.rules for a in test]
+        tags = combined(ref, scores, th, cue_matrix(test, test_era) if cue else None)
+        result["rows"].append((held, 0.0, th, cell(test, ref), cell(test, tags)))
+        result["pooled"][0].extend(test)
+        result["pooled"][1].extend(ref)
+        result["pooled"][2].extend(tags)
+        result["scores"].append(scores)
+        result["cues"].append(rule_matrix(test, test_era))
+    return result
+
+
 def diagnose(res: dict[str, Any], floor: float) -> str:
     """How the held-out scores rank the core pairs the rules leave untagged (AUC against the
     rules' own score), and an optimistic bound: thresholds chosen on the pooled left-out sets
@@ -405,11 +484,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--judge", nargs="*", default=["now", "era"], choices=["now", "era", "era-both"])
     parser.add_argument("--precision", type=float, default=0.92)
+    parser.add_argument(
+        "--quotes",
+        nargs="*",
+        default=[],
+        choices=["quotes", "quotes-cue"],
+        help="the quote lexicon instead of (or before) the ridge variants",
+    )
+    parser.add_argument("--quote-precision", type=float, default=0.3)
     parser.add_argument("--lam", type=float, default=None, help="fix the L2 strength (else inner CV)")
     args = parser.parse_args(argv)
     articles = load([os.path.basename(s) for s in args.sets], args.era, args.config)
     print(f"dev articles {len(articles)}; gold tags {sum(len(a.gold) for a in articles)}; "
           f"core gold {sum(len(a.gold & set(CORE)) for a in articles)}")  # fmt: skip
+    for name in args.quotes:
+        cue = name.endswith("-cue")
+        for judge in args.judge:
+            res = run_quotes(articles, judge, args.precision, cue, args.quote_precision)
+            print(report(res, f"{name} (min precision {args.quote_precision}), judged {judge}"), flush=True)
+            print(diagnose(res, args.precision), flush=True)
     for name in args.variants:
         v = VARIANTS[name]
         for judge in args.judge:
