@@ -7,11 +7,13 @@ import numpy as np
 from eval.blindtopics import CORE
 from eval.topiclexical import (
     Article,
+    Logistic,
     Ridge,
     choose,
     choose_removal,
     combined,
     grams,
+    paired,
     quote_lexicon,
     quote_scores,
     removed,
@@ -86,3 +88,20 @@ def test_the_quote_lexicon_keeps_words_of_the_quotes_that_carry_the_topic():
         {**{t: {} for t in CORE}, "sanctions": lex},
     )
     assert x[0, S] > 0.3 and x[1, S] == 0.0
+
+
+def test_logistic_gives_log_odds_that_separate_and_shrink_with_the_penalty():
+    x = np.array([[1.0, v] for v in (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)])
+    y = np.array([[0.0], [0.0], [1.0], [0.0], [1.0], [1.0]])
+    k = x @ x.T
+    loose, tight = k @ Logistic(k, y).alpha(0.01), k @ Logistic(k, y).alpha(100.0)
+    assert loose[-1, 0] > 2.0 > -2.0 > loose[0, 0]
+    assert np.ptp(tight) < 0.1 * np.ptp(loose)
+
+
+def test_the_paired_gain_is_zero_for_the_same_tags_and_positive_for_a_right_addition():
+    arts = [_article({"sanctions"}, {"sanctions"}), _article({"sanctions"}), _article(set())] * 5
+    ref = [a.rules for a in arts]
+    assert paired(arts, ref, ref).startswith("+0.0000") and "> 0 in 0% " in paired(arts, ref, ref)
+    better = [r | (a.gold & {"sanctions"}) for a, r in zip(arts, ref)]
+    assert paired(arts, ref, better).startswith("+0.3333")  # F1 2/3 -> 1
