@@ -9,7 +9,8 @@ second by both, and the runner's element count.
 CPU time, not wall, is the number to compare on a shared machine; alternate A/B
 runs and take medians. The one-time loading of the gazetteer and lexicon (seconds)
 happens before the clock starts. The run's tuning is the pipeline's for a streaming
-DirectRunner (``tuning.local_runner_patches``: :mod:`transforms.runtime.streamrunner`);
+DirectRunner (``tuning.local_runner_patches``: :mod:`transforms.runtime.streamrunner`; ``tuning.heap``:
+the collector of the process, which runs every step: :mod:`transforms.runtime.heap`);
 ``--no-tuning`` runs plain Beam. ``--ids PATH`` writes ``id story_id`` lines (sorted),
 to check that two versions give the same answers. Not part of ``make bench``.
 """
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         runtime.TuningConfig(), "DirectRunner", True, beam.__version__)
     runtime.apply_in_launcher(tuning)
     print(json.dumps({**run(args.articles, args.rate, args.window_seconds, args.seed, args.ids),
-                      "local_runner_patches": tuning.local_runner_patches}))
+                      "local_runner_patches": tuning.local_runner_patches, "heap": tuning.heap}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The tagger's errors on the DEV split of the blind set, article by article, for tuning:
+"""The tagger's errors on the DEV split of one labelled set, article by article, for tuning:
 ``python -m eval.topicerrors [--set FILE] [--topic NAME] [--kind KIND] [--language xx]``.
 
 For each dev article with a missed or a false tag it prints the article's design kind
@@ -16,6 +16,7 @@ import os
 from collections import Counter
 
 from eval.blindtopics import HERE, load_blind
+from eval.topicdev import SETS
 from pipeline.config import load_config
 from transforms.enrich.language import make_language_fn
 from transforms.enrich.topics import analyse, load_taxonomy
@@ -30,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set",
         default="topics_blind.jsonl",
-        help="which set in eval/data (its dev split): topics_blind.jsonl, "
-        "topics_blind2.jsonl, topics_blind3.jsonl, labelled.jsonl",
+        help="which set in eval/data (its dev split): one of the sets tuned on, " + ", ".join(SETS),
     )
     args = parser.parse_args(argv)
     config = load_config(args.config)

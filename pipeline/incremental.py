@@ -11,6 +11,8 @@ import dataclasses
 
 from pipeline.config import ConfigError, JobConfig
 from transforms.state import manifest
+
+
 @dataclasses.dataclass(frozen=True)
 class RunPlan:
     run_id: str

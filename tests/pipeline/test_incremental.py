@@ -2,6 +2,7 @@
 visible after a crash; the manifest logic as plain functions; the deploy examples parse."""
 
 import ast
+import dataclasses
 import json
 import os
 import pathlib
@@ -56,6 +57,51 @@ def test_final_name_keeps_the_contract_folders():
     staged = "gs://b/out/_staging/abc/articles/articles-00000-of-00001.jsonl"
     assert manifest.final_name("gs://b/out", "articles", "abc", staged) == \
         "gs://b/out/articles/run=abc/articles-00000-of-00001.jsonl"
+
+
+def test_an_incremental_run_is_refused_without_state_or_inputs():
+    from pipeline import incremental
+    from pipeline.config import ConfigError, parse_config
+
+    config = dataclasses.replace(parse_config({}), inputs=("in/*.jsonl",), output="out", state="state")
+    incremental.check(config)  # both given: fine
+    with pytest.raises(ConfigError) as info:
+        incremental.check(dataclasses.replace(config, state=""))
+    assert str(info.value) == "--incremental needs --state DIR_OR_GS_PREFIX (where the manifest of processed files lives)"
+    with pytest.raises(ConfigError) as info:
+        incremental.check(dataclasses.replace(config, inputs=()))
+    assert str(info.value) == "--incremental needs --input PATTERN (feeds are polled by every run anyway)"
+
+
+def test_a_run_with_nothing_new_plans_nothing_and_sums_up_zeros(tmp_path):
+    from pipeline import incremental
+    from pipeline.config import parse_config
+
+    src, state = tmp_path / "in", tmp_path / "state"
+    src.mkdir()
+    config = dataclasses.replace(parse_config({}), inputs=(str(src / "*.jsonl"),), output=str(tmp_path / "o"), state=str(state))
+    assert incremental.plan(config) is None  # no file matched yet
+    assert incremental.nothing_new_summary() == {
+        "inputs": 0, "articles": 0, "stories": 0, "multi_article_stories": 0, "dead_letters": 0, "dedup": {},
+        "languages": {}, "topics": {}, "dead_letter_reasons": {}, "run_id": None, "new_files": 0,
+    }  # fmt: skip
+
+
+def test_a_plan_stages_the_new_files_only(tmp_path):
+    from pipeline import incremental
+    from pipeline.config import parse_config
+
+    src, out, state = tmp_path / "in", tmp_path / "o", tmp_path / "state"
+    src.mkdir()
+    write_jsonl(src / "b.jsonl", {"title": "B", "text": TEXT_EN})
+    write_jsonl(src / "a.jsonl", {"title": "A", "text": TEXT_DE})
+    config = dataclasses.replace(parse_config({}), inputs=(str(src / "*.jsonl"),), output=str(out), state=str(state))
+    run = incremental.plan(config)
+    names = [os.path.basename(f.path) for f in run.files]
+    assert sorted(names) == ["a.jsonl", "b.jsonl"] and run.run_id == run_id_for(list(run.files))
+    assert (run.output, run.state) == (str(out), str(state))
+    assert run.config.output == manifest.staging_dir(str(out), run.run_id) != str(out)
+    assert sorted(run.config.inputs) == sorted(f.path for f in run.files) and run.config.state == str(state)
 
 
 # -- end to end --------------------------------------------------------------------------

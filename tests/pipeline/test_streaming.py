@@ -189,6 +189,14 @@ def _by_file(records: list[dict]) -> dict[str, dict]:
     return {os.path.basename(r["origin"].split("#")[0]): r for r in records}
 
 
+def test_the_streaming_graph_keys_every_state_with_a_deterministic_coder(small_taxonomy, caplog):
+    """Beam takes a stateful step's key coder from its input's type and warns at start-up, per step,
+    when it falls back to the pickling coder (state could be keyed wrongly): a live run prints none."""
+    with caplog.at_level("WARNING"):
+        build_streaming_stages(streaming_pipeline() | TestStream(coder=ELEMENT_CODER), _config(small_taxonomy))
+    assert [r.getMessage() for r in caplog.records if "deterministic" in r.getMessage()] == []
+
+
 @pytest.mark.slow
 def test_copies_arriving_two_windows_later_are_marked_with_the_earlier_id(tmp_path, small_taxonomy):
     first = _write(tmp_path, "first.jsonl", [{"title": "Storm", "text": STORM, "url": "https://a.example/storm"}])

@@ -57,13 +57,25 @@ _TOKEN_HASHES = Memo(_token_hash, 500_000)  # token -> hash, for the tokens of a
 _ASCII_TOKEN_HASHES = Memo(_ascii_token_hash, 500_000)  # the same for ASCII tokens as bytes
 # ASCII bytes that \w matches (letters, digits, _) stay, all others become a space
 _ASCII_WORD_BYTES = bytes(c if chr(c).isalnum() or c == 0x5F else 0x20 for c in range(128)) + b" " * 128
+# the same, bytes >= 0x80 (parts of UTF-8 sequences) kept
+_NON_WORD_ASCII_TO_SPACE = _ASCII_WORD_BYTES[:128] + bytes(range(128, 256))
 
 
 def tokens(text: str | None) -> list[str]:
-    """Normalized word tokens: casefolded, punctuation stripped."""
+    """Normalized word tokens: casefolded, punctuation stripped (``\w+`` runs).
+
+    The ASCII non-word characters become spaces at byte level and ``str.split`` cuts
+    there (and at any other whitespace); when every character left is a word character
+    (``str.isalnum`` or ``_``: most texts, unless they hold characters such as ``«`` or
+    ``—``) the chunks are the regex's runs, ~2x faster; else the regex reads the text."""
     if not isinstance(text, str):
         return []
-    return _TOKEN.findall(text.casefold())
+    folded = text.casefold()
+    chunks = folded.encode("utf-8", "surrogatepass").translate(_NON_WORD_ASCII_TO_SPACE).decode(
+        "utf-8", "surrogatepass").split()
+    if "".join(chunks).replace("_", "").isalnum():
+        return chunks
+    return _TOKEN.findall(folded)
 
 
 def token_hashes(text: str | None) -> list[int]:

@@ -86,10 +86,13 @@ class _SignAndBand(InRuns):
 
     def setup(self) -> None:
         self._sketch = Sketcher(*self._args)
+        # each band's shard names, made once: "<band>:<hash mod shards>"
+        self._shard_names = [[f"{band}:{shard}" for shard in range(self._shards)] for band in range(self._bands)]
 
     def start_bundle(self) -> None:
         super().start_bundle()
         self._batches = {}
+        self._order = []
         self._held = 0
 
     def handle(self, article: dict, window: Any) -> Iterator:
@@ -102,13 +105,17 @@ class _SignAndBand(InRuns):
         node = tuple(node_of(article))
         packed = packed_node(node)
         yield beam.pvalue.TaggedOutput(SIGNATURES, (packed, signature_bytes(sig)))
-        batches, shards = self._batches, self._shards
+        shards, names = self._shards, self._shard_names
         name = node_hash(packed)
+        batches = self._batches.get(window)  # per window, then per shard: a window is hashed once per article
+        if batches is None:
+            batches = self._batches[window] = {}
         for band, h in enumerate(band_hashes(sig, self._bands, self._rows)):
-            key = (window, f"{band}:{h % shards}")
-            batch = batches.get(key)
+            shard = names[band][h % shards]
+            batch = batches.get(shard)
             if batch is None:
-                batch = batches[key] = ([], [])
+                batch = batches[shard] = ([], [])
+                self._order.append((window, shard, batch))
             batch[0].append(h)
             batch[1].append(name)
         self._held += self._bands
@@ -116,9 +123,10 @@ class _SignAndBand(InRuns):
             yield from self._send_batches()
 
     def _send_batches(self) -> Iterator[WindowedValue]:
-        for (window, shard), (hashes, nodes) in self._batches.items():
+        for window, shard, (hashes, nodes) in self._order:  # in the order the batches were started
             yield WindowedValue((shard, pack_band_batch(hashes, nodes)), window.max_timestamp(), [window])
         self._batches = {}
+        self._order = []
         self._held = 0
 
     def finish_bundle(self) -> Iterator[Any]:

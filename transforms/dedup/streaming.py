@@ -40,7 +40,7 @@ Counters (namespace ``newsbeam.streamdedup``): ``keys_remembered``,
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -287,7 +287,9 @@ class MarkDuplicatesAcrossWindows(beam.PTransform):
         threshold = self._near.threshold if self._near is not None else 1.0
         verdicts = (
             articles
-            | "FanOutKeys" >> beam.ParDo(_FanOutKeys(self._by_url, self._by_content, self._near))
+            | "FanOutKeys" >> beam.ParDo(_FanOutKeys(self._by_url, self._by_content, self._near)).with_output_types(
+                Tuple[str, Any]  # RememberCopies' state key coder comes from this type: a str coder, deterministic
+            )
             | "GlobalMemory" >> beam.WindowInto(beam.window.GlobalWindows())
             | "RememberCopies" >> beam.ParDo(RememberCopies(self._retention, threshold))
             | "VerdictsIntoWindows" >> beam.WindowInto(self._windowfn, allowed_lateness=self._lateness)

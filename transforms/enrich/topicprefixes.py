@@ -282,6 +282,18 @@ def _piece_keys(parsed: Any) -> frozenset[str] | None:
     return best
 
 
+def stem_groups(keys: frozenset[str] | None) -> list[tuple[str, list[str] | None]]:
+    """:func:`_stems` with, for each stem, the prefixes filed under it (sorted; None when
+    the prefixes are unknown): the word index tries a piece only where the text agrees
+    with one of them, not just with the stem."""
+    if keys is None:
+        return [("", None)]
+    groups: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        groups.setdefault(key[0], []).append(key)
+    return [(os.path.commonprefix(group), group) for group in groups.values()]
+
+
 def _stems(keys: frozenset[str] | None) -> list[str]:
     """Where to file a piece in the trie: per first character of its prefixes, their
     longest common prefix. A piece whose prefixes fan out (``gas(?:preis|krise)``)

@@ -26,9 +26,9 @@ import sys
 from typing import Any, Iterable
 
 from transforms.enrich import topicprefixes, topicrules
-from transforms.enrich.topicprefixes import _case_class, _fold, _scan_pieces, _stems
+from transforms.enrich.topicprefixes import _case_class, _fold, _scan_pieces, _stems, stem_groups
 from transforms.enrich.topicrules import _FLAGS, ANY_LANGUAGE, Pattern, TaxonomyError, Topic
-from transforms.enrich.topicwords import WordIndex, fileable
+from transforms.enrich.topicwords import WordIndex, fileable, spaced
 from transforms.runtime.regexcache import code_fingerprint, compile_cached, derived
 
 
@@ -267,13 +267,13 @@ class Matcher:
         unknown or starts with whitespace (then the scan regex finds the candidates)."""
         filed = [(index, p.source) for index, (_, pats, _, _) in enumerate(self._topics) for p in pats]
 
-        def filings() -> list[tuple[str, int, int]]:
+        def filings() -> list[tuple[str, int, int, list[str] | None]]:
             return [
-                (stem, index, number)
+                (stem, index, number, None if keys is None else sorted({spaced(key) for key in keys}))
                 for index, (_, pats, _, _) in enumerate(self._topics)
                 for number, p in enumerate(pats)
-                for _, keys in _scan_pieces(p.source)
-                for stem in _stems(keys)
+                for _, piece_keys in _scan_pieces(p.source)
+                for stem, keys in stem_groups(piece_keys)
             ]
 
         built = _built("words", filed, filings)

@@ -13,7 +13,10 @@ tried there, each topic's in its taxonomy order.
 Why it finds what the topic's full regex finds: a pattern can match at a word start only
 if its prefix begins the word there (the prefixes are those of every match); the
 patterns left out could not have matched, so the first pattern that matches is the one
-the full alternation would have taken, with the same end. A match has to start inside a
+the full alternation would have taken, with the same end. The same holds for the full
+prefixes (whitespace included) every match starts with: a pattern whose prefixes all
+disagree with the text at a word start (``a\s+barrel`` at ``accès``, a digit followed by
+``%`` at ``1835``) is not tried there (most failed tries were such, ~190 an article). A match has to start inside a
 chunk for this (``Matcher`` uses its scan regex where a prefix is unknown or starts with
 whitespace). Measured: ``docs/performance.md#topic-step-word-index-issue-17-round-5``.
 """
@@ -26,10 +29,18 @@ import re
 from typing import Callable, Iterable, Sequence
 
 _WORD_START = re.compile(r"(?<!\w).", re.S)  # in a chunk (its first character follows a space): a word start
+_SPACE = re.compile(r"\s")
 _MAX_CHUNKS = 50_000  # chunks remembered per language set (~8 MB); beyond that the table starts over
 _MAX_REMEMBERED = 64  # a longer chunk (a URL, a text without spaces) is worked out each time, not kept
 
 Tries = tuple[tuple[int, re.Pattern[str]], ...]  # (topic index, regex of its patterns that can start here)
+
+
+def spaced(text: str) -> str:
+    """``text`` with every whitespace character a plain space: the form in which prefixes
+    are compared with the text (a pattern's ``\s`` makes ~25 prefixes of one; comparing
+    both sides so keeps every pattern that could match, and some that cannot)."""
+    return _SPACE.sub(" ", text)
 
 
 def fileable(prefix: str) -> bool:
@@ -42,9 +53,11 @@ class WordIndex:
     """For one set of active languages: which topics, and which of their patterns, can
     match at each word start of a text (:meth:`starts`).
 
-    ``filings`` are ``(prefix, topic index, pattern index)``, each prefix case-folded
+    ``filings`` are ``(prefix, topic index, pattern index[, keys])``, each prefix case-folded
     with ``fold`` (one character to its case-folded representative, as the regex engine
-    compares them under ``re.IGNORECASE``), :func:`fileable`;
+    compares them under ``re.IGNORECASE``), :func:`fileable`; ``keys``, when given, are the
+    folded beginnings (up to 8 characters, whitespace included, :func:`spaced`) that every
+    match filed there starts with, and the pattern is tried only where the text agrees with one;
     ``compile_patterns(topic, pattern indexes)`` is the bounded regex of those patterns
     of the topic, in order, each in a group ``p<index>``."""
 
@@ -56,11 +69,15 @@ class WordIndex:
     ) -> None:
         # filed under what comes before its first whitespace character: that much of a
         # match lies inside the chunk where it starts
-        self._prefixes: dict[str, list[tuple[int, int]]] = {}
-        for prefix, topic, pattern in filings:
+        self._prefixes: dict[str, list[tuple[int, int, tuple[str, ...] | None]]] = {}
+        for filing in filings:
+            prefix, topic, pattern = filing[:3]
+            keys = filing[3] if len(filing) > 3 else None
             if not fileable(prefix):
                 raise ValueError(f"prefix {prefix!r} is empty or begins with whitespace")
-            self._prefixes.setdefault(prefix.split(maxsplit=1)[0], []).append((topic, pattern))
+            self._prefixes.setdefault(prefix.split(maxsplit=1)[0], []).append(
+                (topic, pattern, None if keys is None else tuple(keys))
+            )
         self._lengths = sorted({len(prefix) for prefix in self._prefixes})
         self._width = self._lengths[-1] if self._lengths else 0
         self._fold = fold
@@ -120,10 +137,18 @@ class WordIndex:
         """The tries at a word start whose folded text begins with ``window`` (as long as
         the longest prefix, or what is left of the chunk)."""
         pairs: list[tuple[int, int]] = []
+        # what the text holds from the word start, as far as the window shows: a window
+        # shorter than the longest prefix ends with its chunk, which a space (or the
+        # text's end, where nothing longer can match) follows
+        seen = spaced(window if len(window) >= self._width else window + " ")
         for length in self._lengths:
             if length > len(window):
                 break
-            pairs.extend(self._prefixes.get(window[:length], ()))
+            for topic, pattern, keys in self._prefixes.get(window[:length], ()):
+                # every match of the pattern begins with one of its prefixes: one that
+                # disagrees with the text here (the "a" of "a barrel" at "accès") rules it out
+                if keys is None or any(seen.startswith(key) or key.startswith(seen) for key in keys):
+                    pairs.append((topic, pattern))
         if not pairs:
             return ()
         key = tuple(pairs)  # many windows file the same pairs (sanctions, sanctioned, sanctioning)

@@ -245,12 +245,15 @@ def _retry_after_seconds(value: str | None) -> float | None:
 Resolver = Callable[[str, int], list[str]]
 
 
+def ipv4_first(addrs: list[str]) -> list[str]:
+    """``addrs`` without repeats, IPv4 before IPv6, each family in the resolver's order."""
+    return sorted(dict.fromkeys(addrs), key=lambda a: ":" in a)
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     """Addresses of ``host`` from the system resolver, IPv4 first."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addrs = [info[4][0] for info in infos]
-    ordered = sorted(dict.fromkeys(addrs), key=lambda a: ":" in a)
-    return ordered
+    return ipv4_first([info[4][0] for info in infos])
 
 
 class Fetcher:

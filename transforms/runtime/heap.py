@@ -76,6 +76,32 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def quiet_collector() -> None:
+    """Collect the young generation every 100,000 allocations instead of 700 (and the
+    older ones as rarely), without freezing anything: for a launcher that runs the
+    steps itself (Beam's streaming DirectRunner), from the start. There the full
+    collections, each a pass over every object of the process, were ~30 % of the CPU
+    of the story steps (ninth round, ``docs/performance.md``)."""
+    if gc.get_threshold() != GC_THRESHOLDS:
+        gc.set_threshold(*GC_THRESHOLDS)
+
+
+_settled_once = False
+_settle_lock = threading.Lock()
+
+
+def settle_heap_once() -> None:
+    """:func:`settle_heap` the first time in this process, nothing after: where a step's
+    DoFn is set up for every bundle (the streaming DirectRunner), a freeze at each
+    would put what each bundle holds then out of the collector's reach for good."""
+    global _settled_once
+    with _settle_lock:
+        if _settled_once:
+            return
+        _settled_once = True
+    settle_heap()
+
+
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas for this process and the worker processes it starts
     (they read ``MALLOC_ARENA_MAX``; this process is told through ``mallopt``). An

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
+from transforms.common.sorting import stable_order
 from transforms.common.stage import Memo
 from transforms.stories.features import CROSS_ONLY, FeaturesPayload, StoryFeatures, feature_key, features_of, is_cross_only
 from transforms.stories.params import StoryParams
@@ -50,15 +51,22 @@ _BLOCKABLE = ("w:", "n:", "d:", "c:", "p:", "o:")
 _NAME_RANGE = ("W:", "W;")  # names (``W:``) are blockable words too
 
 
-def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams()) -> list[str]:
+def block_keys(vector: Vector, df: Mapping[str, int], params: StoryParams = StoryParams(),
+               unseen_shared: bool = False) -> list[str]:
     """The article's most specific shared features (``2 <= df <= max_block_size``):
     the keys under which it meets its candidates. The ``block_keys_per_article``
     most specific of the features other than places, and the places among the
-    ``block_keys_per_article`` most specific of all (its cross keys)."""
-    usable = [
-        (-w, f) for f, w in vector.weights.items()
-        if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= params.max_block_size
-    ]
+    ``block_keys_per_article`` most specific of all (its cross keys).
+
+    ``unseen_shared``: a feature no other article has yet (df 1 or absent) counts as
+    shared by one, i.e. ``df`` read as ``max(2, df)``: the features a later article
+    may find this one by (streaming routing)."""
+    top = params.max_block_size
+    if unseen_shared:  # 2 <= max(2, d) <= top  <=>  d <= top, when top >= 2
+        usable = [(-w, f) for f, w in vector.weights.items()
+                  if f.startswith(_BLOCKABLE) and df.get(f, 1) <= top] if top >= 2 else []
+    else:
+        usable = [(-w, f) for f, w in vector.weights.items() if f.startswith(_BLOCKABLE) and 2 <= df.get(f, 1) <= top]
     usable.sort()
     limit = params.block_keys_per_article
     base = [f for _, f in usable if not is_cross_only(f)][:limit]
@@ -98,10 +106,14 @@ def blocked(
                    [k for k in chosen if is_cross_only(k)], df, prior)
 
 
+def _tightest_first(keys: Iterable[str], df: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(k for _, k in sorted((df.get(k, 1), k) for k in keys))
+
+
 def _member(vector: CompactVector, keys: Iterable[str], cross_keys: Iterable[str], df: Mapping[str, int],
             prior: bool) -> tuple[tuple[str, ...], Member]:
-    keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in keys))
-    cross_keys = tuple(k for _, k in sorted((df.get(k, 1), k) for k in cross_keys))
+    keys = _tightest_first(keys, df)
+    cross_keys = _tightest_first(cross_keys, df)
     hashes = np.fromiter((feature_hash(k) for k in keys), dtype=_HASH_DTYPE, count=len(keys))
     cross = np.fromiter((feature_hash(k) for k in cross_keys), dtype=_HASH_DTYPE, count=len(cross_keys))
     return keys + cross_keys, Member(vector, hashes.tobytes(), prior, cross.tobytes())
@@ -139,12 +151,27 @@ def block_payload(
     return block_features(features_of(payload), df, n_docs, params, prior)
 
 
+def block_payload_keys(
+    payload: FeaturesPayload, df: Mapping[str, int], n_docs: int, params: StoryParams = StoryParams(),
+) -> tuple[str, ...]:
+    """``block_payload(payload, df, n_docs, params)[0]``, the keys alone: the member's
+    hashed and packed vector is not made (streaming routing makes its own, with every
+    feature: :func:`~transforms.stories.windows.route`)."""
+    if payload[2]:
+        found = _block_arrays(payload[0], payload[1], payload[2].split("\0"), np.frombuffer(payload[3], "<f8"), df,
+                              n_docs, params, False, payload[4], keys_only=True)
+        if found is not None:
+            return found[0]
+    return block_payload(payload, df, n_docs, params)[0]
+
+
 def _block_arrays(
     article_id: str, published_at: str, names: Sequence[str], count: np.ndarray, df: Mapping[str, int],
-    n_docs: int, params: StoryParams, prior: bool, language: str = "",
-) -> tuple[tuple[str, ...], Member] | None:
+    n_docs: int, params: StoryParams, prior: bool, language: str = "", keys_only: bool = False,
+) -> tuple[tuple[str, ...], Member | None] | None:
     """:func:`block_features` on the sorted feature names and their counts; None
-    when some count is not positive (:func:`blocked` handles those)."""
+    when some count is not positive (:func:`blocked` handles those). With
+    ``keys_only``, the keys and no member."""
     if not (count > 0).all():  # features with no weight are not part of the vector at all
         return None
     # sorted names: a prefix is one contiguous range (found before names become words)
@@ -179,6 +206,8 @@ def _block_arrays(
     cross_keys = []
     if any_cross and (usable & cross).any():
         cross_keys = [k for k in _most_specific(np.flatnonzero(usable), weight, names, limit) if is_cross_only(k)]
+    if keys_only:
+        return _tightest_first(keys, df) + _tightest_first(cross_keys, df), None
     kept = freq >= 2  # features of no other article add nothing to any dot product
     hashes, weights = _packed(names, weight, kept & ~cross if any_cross else kept)
     cross_hashes, cross_weights = _packed(names, weight, kept & cross) if any_cross else (b"", b"")
@@ -357,8 +386,7 @@ def _window_dots(packed_hashes: list[bytes], packed_weights: list[bytes], window
     hashes = [np.frombuffer(h, dtype=VECTOR_HASH_DTYPE) for h in packed_hashes]
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=count)
     flat = np.concatenate(hashes)
-    order = np.argsort(flat, kind="stable")
-    flat = flat[order]
+    order, flat = stable_order(flat)
     owner = np.repeat(np.arange(count, dtype=np.int64), sizes)[order]
     weight = np.concatenate([np.frombuffer(w, dtype=WEIGHT_DTYPE) for w in packed_weights])
     weight = weight.astype(np.float64)[order]

@@ -35,6 +35,7 @@ from transforms.stories.windows import (
     Proposal,
     Rooted,
     Stored,
+    all_expired,
     block_candidates,
     block_step,
     expire_block,
@@ -156,14 +157,12 @@ class RememberStoryBlocks(beam.DoFn):
     def on_expiry(self, fired=beam.DoFn.TimestampParam, memory=beam.DoFn.StateParam(MEMORY),
                   roots=beam.DoFn.StateParam(ROOTS), expiry=beam.DoFn.TimerParam(EXPIRY)) -> Iterator[Any]:
         read, packed_roots = memory.read(), roots.read()
-        kept = expire_block(unpack_block(read) if read else [], float(fired), self._retention)
-        rooted = unpack_roots(packed_roots) if packed_roots else []
-        kept_roots = [r for r in rooted if r.stored_at + self._retention > float(fired) + 1e-3]
-        if len(kept_roots) != len(rooted):
-            if kept_roots:
-                roots.write(pack_roots(kept_roots))
-            else:
-                roots.clear()
+        now = float(fired)
+        if read and all_expired(read, now, self._retention):  # the members need not be read
+            kept = []
+        else:
+            kept = expire_block(unpack_block(read) if read else [], now, self._retention)
+        kept_roots = _expire_roots(roots, packed_roots, now, self._retention)
         if kept:
             memory.write(pack_block(kept))
         else:
@@ -225,6 +224,24 @@ class HoldVectors(beam.DoFn):
     def on_expiry(self, memory=beam.DoFn.StateParam(MEMORY)) -> Iterator[Any]:
         memory.clear()
         return iter(())
+
+
+def _expire_roots(roots, packed: bytes | None, now: float, retention_seconds: float) -> list[Rooted]:
+    """The roots kept after an expiry at ``now``, the ``roots`` state rewritten or
+    cleared when some went (:func:`all_expired`: none unpacked when all go)."""
+    if not packed:
+        return []
+    if all_expired(packed, now, retention_seconds):
+        roots.clear()
+        return []
+    rooted = unpack_roots(packed)
+    kept = [r for r in rooted if r.stored_at + retention_seconds > now + 1e-3]
+    if len(kept) != len(rooted):
+        if kept:
+            roots.write(pack_roots(kept))
+        else:
+            roots.clear()
+    return kept
 
 
 class ScoreStoryBlocks(beam.DoFn):
@@ -294,6 +311,9 @@ class ScoreStoryBlocks(beam.DoFn):
     def on_expiry(self, fired=beam.DoFn.TimestampParam, memory=beam.DoFn.StateParam(MEMORY),
                   expiry=beam.DoFn.TimerParam(EXPIRY)) -> Iterator[Any]:
         read = memory.read()
+        if read and all_expired(read, float(fired), self._retention):  # none kept: nothing to unpack
+            memory.clear()
+            return iter(())
         kept = [r for r in (unpack_roots(read) if read else []) if r.stored_at + self._retention > float(fired) + 1e-3]
         if kept:
             self._write(memory, expiry, kept)

@@ -31,7 +31,7 @@ from transforms.stories.blocks import (
     member_ref,
     score_block,
 )
-from transforms.stories.features import FeaturesPayload, feature_key, features_payload, story_features
+from transforms.stories.features import FeaturesPayload, feature_keys, features_payload, story_features
 from transforms.stories.grouping import ScoredEdges, cluster_edges
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
@@ -84,7 +84,7 @@ class _CountFeatures(beam.CombineFn):
     def add_input(self, acc: tuple[Counter, int], payload: FeaturesPayload) -> tuple[Counter, int]:
         df, n = acc
         if payload[2]:
-            df.update(map(feature_key, payload[2].split("\0")))  # distinct within an article
+            df.update(feature_keys(payload[2]))  # distinct within an article
         return df, n + 1
 
     def merge_accumulators(self, accs: Iterable[tuple[Counter, int]]) -> tuple[Counter, int]:

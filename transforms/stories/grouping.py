@@ -17,6 +17,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from transforms.common.sorting import stable_order
 from transforms.stories.blocks import Node
 
 
@@ -69,8 +70,8 @@ def _relevant_links(
     src = np.concatenate([lo, hi])
     dst = np.concatenate([hi, lo])
     both = np.concatenate([score, score])
-    order = np.argsort(src, kind="stable")
-    src, dst, both = src[order], dst[order], both[order]
+    order, src = stable_order(src)
+    dst, both = dst[order], both[order]
     del lo, hi, score, order, keep, touched, root
     starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1]])).tolist()
     bounds = starts + [len(dst)]

@@ -31,17 +31,42 @@ _TABLE_UK = _table(lexicon().cyrillic_uk)
 _TABLE_RU = _table(lexicon().cyrillic_ru)
 
 
+class _Chunks(dict):
+    """``chunk -> chunk.translate(table)``, worked out once per chunk and kept, up to
+    ``_CHUNKS_MAX`` chunks (then the table starts over). ``str.translate`` with a dict
+    looks every character up in Python's dict (~20 ns each); a text's space-separated
+    chunks repeat, and a chunk seen before costs one C-level dict hit."""
+
+    def __init__(self, table: dict[int, str]) -> None:
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, chunk: str) -> str:
+        if len(self) >= _CHUNKS_MAX:
+            self.clear()
+        value = self[chunk] = chunk.translate(self.table)
+        return value
+
+
+_CHUNKS_MAX = 200_000
+# translating chunk by chunk is translating the text when the space is left as it is
+_CHUNKS = {lang: _Chunks(table) for lang, table in (("uk", _TABLE_UK), ("ru", _TABLE_RU)) if ord(" ") not in table}
+
+
 def transliterate(text: str, language: str | None = None) -> str:
     """Cyrillic (Ukrainian or Russian rules) to Latin, case kept; other scripts untouched.
 
     ``language`` picks the rules (``uk``: г -> h, и -> y; otherwise Russian);
     unknown languages are Ukrainian when the text has і/ї/є/ґ.
     """
-    if not _CYRILLIC.search(text):
+    if text.isascii() or not _CYRILLIC.search(text):  # isascii: no scan of the text
         return text
     if language not in ("uk", "ru"):
         language = "uk" if any(ch in _UK_ONLY for ch in text.lower()) else "ru"
-    return text.translate(_TABLE_UK if language == "uk" else _TABLE_RU)
+    chunks = _CHUNKS.get(language)
+    if chunks is None:
+        return text.translate(_TABLE_UK if language == "uk" else _TABLE_RU)
+    return " ".join(map(chunks.__getitem__, text.split(" ")))  # ~3x faster on a text (docs/performance.md)
 
 
 _FOLD = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ı": "i"})

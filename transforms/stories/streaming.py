@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -54,6 +54,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import runtime
 from transforms.common.stage import namespace
 from transforms.stories.blockstate import (
     HELD,
@@ -73,6 +74,7 @@ from transforms.stories.blockstate import (
 from transforms.stories.blocks import member_payload
 from transforms.state.memory import prior_story_features, story_root
 from transforms.stories.features import article_features, features_payload
+from transforms.stories.gazetteer import gazetteer
 from transforms.stories.params import StoryParams
 from transforms.stories.records import story_id_for
 from transforms.stories.windows import (
@@ -93,6 +95,12 @@ from transforms.stories.windows import (
 from transforms.stories.vectors import epoch_hours
 
 SELF, MEMBER = "self", "member"
+# what the stateful steps read: pairs keyed by a str (article id, block key, root id; the frequency
+# shards by an int). Beam takes a stateful step's key coder from its input's type: with these types on
+# the steps that feed them, a deterministic coder, instead of a warning per step at start-up that the
+# fallback coder may not be
+_KEYED = Tuple[str, Any]
+_GROUPED = Tuple[str, Iterable[Any]]
 
 
 def _is_copy(article: dict) -> bool:
@@ -119,6 +127,12 @@ class _SplitByShard(beam.DoFn):
     def __init__(self, params: StoryParams, shards: int) -> None:
         self._params = params
         self._shards = shards
+        self._tuning = runtime.active()  # the launcher's switches, carried to the workers
+
+    def setup(self) -> None:
+        runtime.activate(self._tuning)
+        gazetteer()  # the places the features look up (loaded once per process), before the heap settles
+        runtime.settle_worker(self._tuning)
 
     def start_bundle(self) -> None:
         self._batches: dict[Any, list] = {}
@@ -494,6 +508,8 @@ class AssignStoriesAcrossWindows(beam.PTransform):
     def _join(self, label: str, parts: list, complete: Callable[[dict], bool],
               output_key: Callable[[str], str] | None = None, emit: Callable | None = None,
               batched: bool = False) -> beam.PCollection:
+        """The parts joined per key in the global window (:class:`JoinParts`); keyed output
+        (``output_key``) is typed as such for the stateful step that reads it."""
         grace = getattr(self._windowfn, "size", 60) + self._lateness
         global_parts = [
             part | f"{label}Part{i}InGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
@@ -501,8 +517,9 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         ]
         return (
             global_parts
-            | f"{label}Parts" >> beam.Flatten()
-            | label >> beam.ParDo(JoinParts(complete, float(grace), output_key, emit, batched))
+            | f"{label}Parts" >> beam.Flatten().with_output_types(_KEYED)
+            | label >> beam.ParDo(JoinParts(complete, float(grace), output_key, emit, batched)).with_output_types(
+                _KEYED if output_key is not None else Any)
         )
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
@@ -511,7 +528,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             PAYLOADS, KEYED, COPIES, main="shards")
         shard_groups = (
             split.shards
-            | "GroupShards" >> beam.GroupByKey()
+            | "GroupShards" >> beam.GroupByKey().with_output_types(Tuple[int, Iterable[Any]])
             | "ShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         )
         prior_blocks = prior_vectors = prior_roots = None
@@ -522,7 +539,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
             shard_groups = [
                 shard_groups,
                 routed_prior[FREQUENCIES] | "PriorShardsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows()),
-            ] | "WithPriorShards" >> beam.Flatten()
+            ] | "WithPriorShards" >> beam.Flatten().with_output_types(Tuple[int, Any])
             prior_blocks = routed_prior.blocks | "PriorBlocksInGlobalWindow" >> beam.WindowInto(
                 beam.window.GlobalWindows()
             )
@@ -542,24 +559,24 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         )
         blocks = (
             routed.blocks
-            | "GroupBlocks" >> beam.GroupByKey()
+            | "GroupBlocks" >> beam.GroupByKey().with_output_types(_GROUPED)
             | "BlocksInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         )
         vectors = routed[VECTORS] | "VectorsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
         if prior_blocks is not None:
-            blocks = (blocks, prior_blocks) | "WithPriorBlocks" >> beam.Flatten()
+            blocks = (blocks, prior_blocks) | "WithPriorBlocks" >> beam.Flatten().with_output_types(_KEYED)
             vectors = (vectors, prior_vectors) | "WithPriorVectors" >> beam.Flatten()
         candidates = blocks | "RememberStoryBlocks" >> beam.ParDo(
             RememberStoryBlocks(params, self._retention)
         ).with_outputs(WANTED, PROPOSALS, main="new")
         held = (
             (vectors, candidates[WANTED])
-            | "WithWanted" >> beam.Flatten()
+            | "WithWanted" >> beam.Flatten().with_output_types(_KEYED)
             | "HoldVectors" >> beam.ParDo(HoldVectors(self._retention))
         )
         scored = self._join("JoinHeld", [candidates.new, held], held_complete, output_key=block_key_of)
         if prior_roots is not None:
-            scored = (scored, prior_roots) | "WithPriorRoots" >> beam.Flatten()
+            scored = (scored, prior_roots) | "WithPriorRoots" >> beam.Flatten().with_output_types(_KEYED)
         proposals = scored | "ScoreStoryBlocks" >> beam.ParDo(ScoreStoryBlocks(params, self._retention))
         chosen = (
             self._join("JoinProposals", [routed[ARTICLES], proposals, candidates[PROPOSALS]], proposals_complete,
@@ -569,7 +586,7 @@ class AssignStoriesAcrossWindows(beam.PTransform):
         stories = (
             (chosen, split[COPIES])
             | "WithCopies" >> beam.Flatten()
-            | "GroupRoots" >> beam.GroupByKey()
+            | "GroupRoots" >> beam.GroupByKey().with_output_types(_GROUPED)
             | "RootsInGlobalWindow" >> beam.WindowInto(beam.window.GlobalWindows())
             | "ResolveRoots" >> beam.ParDo(ResolveRoots(self._retention))
         )

@@ -22,6 +22,7 @@ without pickling and that scores with a binary search and one dot product.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import datetime
 from functools import lru_cache
 from typing import Iterable, Mapping, NamedTuple
@@ -29,7 +30,7 @@ from typing import Iterable, Mapping, NamedTuple
 import numpy as np
 import xxhash
 
-from transforms.stories.features import StoryFeatures, feature_key, is_cross_only, is_neutral
+from transforms.stories.features import StoryFeatures, feature_key, feature_keys, is_cross_only, is_neutral
 from transforms.stories.params import StoryParams
 
 
@@ -235,11 +236,10 @@ def max_gap_hours(params: StoryParams = StoryParams()) -> float:
 
 def document_frequencies(features: Iterable[StoryFeatures]) -> tuple[dict[str, int], int]:
     """``({feature: number of articles having it}, number of articles)``."""
-    df: dict[str, int] = {}
+    df: Counter[str] = Counter()
     n = 0
     for f in features:
         n += 1
-        for feature, _ in f.counts:
-            key = feature_key(feature)
-            df[key] = df.get(key, 0) + 1
-    return df, n
+        if f.counts:
+            df.update(feature_keys("\0".join([feature for feature, _ in f.counts])))
+    return dict(df), n

@@ -36,6 +36,7 @@ with batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import struct
 from collections import Counter
@@ -44,7 +45,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
-from transforms.stories.blocks import Member, block_keys, block_payload, member_of, member_payload, score_block
+from transforms.stories.blocks import Member, block_keys, block_payload_keys, member_of, member_payload, score_block
 from transforms.stories.features import FeaturesPayload, article_features, feature_key, features_of
 from transforms.stories.grouping import cluster_edges
 from transforms.stories.params import StoryParams
@@ -141,24 +142,10 @@ def bucket_of(seconds: float, bucket_seconds: float) -> int:
 # --------------------------------------------------------------------------- block keys
 
 
-class _SharedLater(Mapping):
-    """Document frequencies where a feature no other article has yet counts as shared
-    by one: the features an article may later be found by."""
-
-    def __init__(self, df: Mapping[str, int]) -> None:
-        self._df = df
-
-    def __getitem__(self, feature: str) -> int:
-        return max(2, self._df.get(feature, 1))
-
-    def get(self, feature: str, default: int | None = None) -> int:  # type: ignore[override]
-        return max(2, self._df.get(feature, 1))
-
-    def __iter__(self):
-        return iter(self._df)
-
-    def __len__(self) -> int:
-        return len(self._df)
+@functools.lru_cache(maxsize=64)
+def _with_keys(params: StoryParams, count: int) -> StoryParams:
+    """``params`` with ``block_keys_per_article=count`` (made once, not per article)."""
+    return dataclasses.replace(params, block_keys_per_article=count)
 
 
 def route(
@@ -174,10 +161,10 @@ def route(
     write-up finds it under the features they turn out to share. The member keeps
     every feature (its vector weighted with the frequencies of now), since the
     articles it will be compared with are not known yet."""
-    keys, _ = block_payload(payload, df, n_docs, params)
+    keys = block_payload_keys(payload, df, n_docs, params)
     vector = vectorize(features_of(payload), df, n_docs)
     count = params.block_keys_per_article if remember_keys is None else remember_keys
-    more = block_keys(vector, _SharedLater(df), dataclasses.replace(params, block_keys_per_article=count))
+    more = block_keys(vector, df, _with_keys(params, count), unseen_shared=True)
     return tuple(sorted(set(keys) | set(more))), Member(compact(vector), b"", False)
 
 
@@ -404,6 +391,26 @@ def unpack_roots(packed: bytes) -> list[Rooted]:
 
 
 _SLACK = 1e-3  # seconds: event times pass through microsecond timestamps; a timer never re-arms at its own time
+
+
+def all_expired(packed: bytes, now: float, retention_seconds: float) -> bool:
+    """Whether every entry of a packed block or roots state (:func:`pack_block`,
+    :func:`pack_roots`) was stored ``retention_seconds`` or more before ``now`` (what
+    :func:`expire_block` drops), read from the state's distinct storage times alone:
+    an expiry timer of a key whose entries share a time (every key of one window)
+    costs no unpacking of its members (ninth round: ~0.26 ms per article at 1,000
+    articles in one window, blocks of up to ``max_block_size`` members)."""
+    count, size = _TWO_U2.unpack_from(packed, 0)
+    at, arrays, end = 4 + size, [], len(packed)
+    while at < end:
+        (length,) = _U2.unpack_from(packed, at)
+        arrays.append((at + 2, length))
+        at += 2 + length
+    start, length = arrays[-2]  # both formats end with the distinct times (float64, ascending) and their index
+    if not length:
+        return True  # no entry at all
+    (latest,) = struct.unpack_from("<d", packed, start + length - 8)
+    return not latest + retention_seconds > now + _SLACK
 
 
 def expire_block(stored: Sequence[Stored], now: float, retention_seconds: float) -> list[Stored]:

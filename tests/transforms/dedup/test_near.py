@@ -95,6 +95,30 @@ def test_ascii_texts_are_tokenized_as_bytes_into_the_same_tokens():
     assert minhash_module.token_hashes(None) == []
 
 
+def test_tokens_are_the_runs_of_word_characters_the_regex_finds():
+    import re
+
+    word = re.compile(r"\w+")
+    texts = [
+        "Zürich und ZÜRICH: «Grüße» — 2024-05-01, 9,5 %",  # « and — are not word characters: the regex reads it
+        "Київ, 15 березня: збитки 2,5 млрд.",
+        "snake_case x²y ½ Ⅻ l'été don’t a\u00a0b c\u2009d e\u3000f ﬁne Straße İstanbul",
+        "lone \ud800 surrogate", "___ _", "«»", "", "é",
+    ]
+    for text in texts:
+        assert tokens(text) == word.findall(text.casefold()), text
+
+
+def test_a_character_is_a_word_character_to_the_regex_when_isalnum_says_so_and_never_whitespace():
+    # why tokens() may take str.isalnum (and "_") for the regex's \w, and str.split's cuts as non-word
+    import re
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    word = re.compile(r"\w")
+    assert all(bool(word.match(ch)) == (ch.isalnum() or ch == "_") for ch in chars)
+    assert not any(ch.isspace() and ch.isalnum() for ch in chars)
+
+
 def test_the_first_shingle_ignores_case_and_punctuation_and_there_is_one_key_per_band():
     # the literal hash values are pinned in tests/transforms/test_pinned_values.py
     assert shingles("one two three four five")[0] == shingles("One, two; three four five.")[0]

@@ -108,3 +108,31 @@ def test_chunks_up_to_max_remembered_characters_are_kept():
     assert found(idx, f"{kept} {long}") == [(0, [(0, "(?P<p0>t0p0)")]), (n + 1, [(0, "(?P<p0>t0p0)")])]
     assert kept in idx._chunks and long not in idx._chunks
     assert [at for at, _ in idx._chunks[kept]] == [0]
+
+
+def test_a_pattern_is_tried_only_where_the_text_agrees_with_one_of_its_prefixes():
+    """Filed under "a" with the prefix "a barre" (every match starts so, any whitespace for the
+    space): tried at "a barrel" (the chunk "a" ends, a space follows) and "a<LF>barrel", not at
+    "accès" or "a-barrel"; at "a barbed" too (what follows the chunk is not looked at); a
+    pattern filed without prefixes is tried wherever its stem begins a word."""
+    idx = index([("a", 0, 0, ["a barre"]), ("sanction", 1, 0), ("ab", 2, 0)])
+    a, ab = (0, "(?P<p0>t0p0)"), (2, "(?P<p0>t2p0)")
+    assert found(idx, "a barrel") == [(0, [a])]
+    assert found(idx, "a\nbarrel") == [(0, [a])]
+    assert found(idx, "accès a-barrel abc a barbed") == [(15, [ab]), (19, [a])]
+    assert found(idx, "x a") == [(2, [a])]  # the text ends: a space cannot follow, but nothing is lost by trying
+
+
+def test_prefixes_and_text_are_compared_with_every_whitespace_a_space():
+    from transforms.enrich.topicwords import spaced
+
+    assert spaced("a\tb\nc\u00a0d\u2009e f") == "a b c d e f"
+    assert spaced("abc") == "abc"
+
+
+def test_a_window_as_long_as_the_longest_prefix_may_go_on_past_it():
+    """Windows are as long as the longest filed stem (here "ab", 2): they cannot tell "abc" or
+    "ab!" from "ab" and a space, so a pattern whose matches start "ab x" is tried at each."""
+    idx = index([("ab", 0, 0, ["ab x"])])
+    assert found(idx, "abc ab ab!") == [(0, [(0, "(?P<p0>t0p0)")]), (4, [(0, "(?P<p0>t0p0)")]),
+                                        (7, [(0, "(?P<p0>t0p0)")])]

@@ -32,6 +32,33 @@ def test_settle_heap_freezes_the_loaded_heap_and_collects_young_objects_less_oft
         gc.set_threshold(*before)
 
 
+def test_a_launcher_that_runs_the_steps_collects_less_often_from_the_start_and_freezes_once(monkeypatch):
+    from transforms.runtime import heap
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(heap, "_settled_once", False)
+    monkeypatch.setattr(heap, "start_heap_trimmer", lambda: True)  # no thread left behind by this test
+    monkeypatch.setattr(heap, "limit_malloc_arenas", lambda: True)
+    try:
+        gc.set_threshold(700, 10, 10)
+        runtime.apply_in_launcher(Tuning(heap=True, launcher_is_worker=True))
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() == 0  # nothing frozen at launch
+        gc.set_threshold(700, 10, 10)
+        runtime.apply_in_launcher(Tuning(heap=True))  # a batch launcher: its collector as Beam leaves it
+        assert gc.get_threshold() == (700, 10, 10)
+        worker = Tuning(heap=True, launcher_is_worker=True)
+        runtime.settle_worker(worker)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and gc.get_threshold() == GC_THRESHOLDS
+        held = [[n] for n in range(1000)]  # what a later bundle holds: not frozen by its DoFn's set-up
+        runtime.settle_worker(worker)
+        assert gc.get_freeze_count() == frozen and held
+    finally:
+        runtime.activate(Tuning())
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
 _TRIM_CHECK = """
 import json, os
 from transforms.runtime.heap import trim_heap
@@ -82,11 +109,15 @@ def test_auto_switches_are_on_only_on_the_local_runners_they_were_measured_on():
     assert local.local_runner_patches and local.regex_cache and local.run_length == 1024
     assert local.heap == sys.platform.startswith("linux")
     assert resolve(auto, None, streaming=False, beam_version=runtime.TESTED_BEAM[0]) == local  # the default runner
+    assert not local.launcher_is_worker
     for runner, streaming in (("DataflowRunner", False), ("DaskRunner", False), ("PrismRunner", False), ("DirectRunner", True)):
         other = resolve(auto, runner, streaming=streaming, beam_version=runtime.TESTED_BEAM[0])
-        assert not (other.heap or other.regex_cache), runner
-        assert other.local_runner_patches == (runner == "DirectRunner"), runner  # streaming DirectRunner: its own patches
+        assert not other.regex_cache, runner
+        in_launcher = runner == "DirectRunner"  # streaming DirectRunner: its own patches, and the launcher runs the steps
+        assert other.heap == (in_launcher and sys.platform.startswith("linux")), runner
+        assert other.launcher_is_worker == in_launcher and other.local_runner_patches == in_launcher, runner
         assert other.run_length == 1024  # plain Beam: it stays
+    assert not resolve(auto, "DataflowRunner", streaming=True, beam_version=runtime.TESTED_BEAM[0]).launcher_is_worker
 
 
 def test_local_runner_patches_stay_off_on_an_untested_beam_version_even_when_asked():

@@ -7,7 +7,7 @@ import random
 import apache_beam as beam
 import pytest
 from apache_beam.internal import pickler
-from apache_beam.runners.direct import evaluation_context, transform_evaluator, watermark_manager
+from apache_beam.runners.direct import direct_userstate, evaluation_context, transform_evaluator, watermark_manager
 from apache_beam.runners.direct.clock import TestClock
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.trigger import _ListStateTag
@@ -104,6 +104,52 @@ def test_a_cheap_state_copy_holds_what_beams_copy_holds_and_is_its_own():
     assert state.state[GlobalWindow()]["tag"] == [b"x"] and state.global_state["ids"] == {"a": 1}
 
 
+def test_a_groupings_window_ids_are_copied_deep_without_deepcopy():
+    state = evaluation_context.DirectUnmergedState()
+    ids = {IntervalWindow(0, 60): [1], GlobalWindow(): [2, 3]}
+    state.global_state["window_ids"] = ids
+    state.global_state["other"] = {IntervalWindow(0, 60): [[4]]}  # not ids: deep-copied as Beam does
+    beams, ours = evaluation_context.InMemoryUnmergedState.copy(state), _copy_state(state)
+    assert ours.global_state == beams.global_state
+    ours.global_state["window_ids"][IntervalWindow(0, 60)].append(7)  # what MergeableStateAdapter.merge does
+    ours.global_state["window_ids"][IntervalWindow(60, 120)] = [8]
+    ours.global_state["other"][IntervalWindow(0, 60)][0].append(5)
+    assert state.global_state == {"window_ids": {IntervalWindow(0, 60): [1], GlobalWindow(): [2, 3]},
+                                  "other": {IntervalWindow(0, 60): [[4]]}}
+
+
+def _bag(coder) -> tuple:
+    from apache_beam.transforms import userstate
+
+    stored: list = []
+    spec = userstate.BagStateSpec("parts", coder)
+    return stored, direct_userstate.BagRuntimeState(spec, None, lambda: stored)
+
+
+def test_a_pickled_bag_keeps_its_values_and_other_coders_still_encode():
+    from apache_beam.coders import PickleCoder, StrUtf8Coder
+
+    streamrunner.restore()
+    try:
+        stored, bag = _bag(PickleCoder())
+        part = ("df", {"a1": {"w:flood": 3}})
+        bag.add(part)
+        assert isinstance(bag._new_values[0], bytes)  # Beam: pickled on add
+        assert streamrunner.unencoded_bags() and streamrunner.unencoded_bags()  # idempotent
+        stored, bag = _bag(PickleCoder())
+        stored.append(PickleCoder().encode("from before the patch"))  # a value Beam encoded still decodes
+        bag.add(part)
+        assert bag._new_values[0].value is part and list(bag.read()) == ["from before the patch", part]
+        assert list(bag.read())[1] is part  # the object itself, not a copy
+        stored2, strings = _bag(StrUtf8Coder())
+        strings.add("x")
+        assert strings._new_values == [b"x"] and list(strings.read()) == ["x"]
+    finally:
+        streamrunner.restore()
+    assert "_encode" not in direct_userstate.BagRuntimeState.__dict__
+    assert "_decode" not in direct_userstate.BagRuntimeState.__dict__
+
+
 class _Counting(beam.DoFn):
     def __init__(self, step: int) -> None:
         self.step = step
@@ -174,11 +220,66 @@ def test_the_story_composite_gives_the_same_stories_patched_and_plain(tmp_path):
     try:
         plain = _story_run(rows, tmp_path / "plain.txt")
         assert streamrunner.cheap_state_copies() and streamrunner.indexed_timers() and streamrunner.pickle_dofns_once()
-        assert streamrunner.reuse_trigger_tags()
+        assert streamrunner.reuse_trigger_tags() and streamrunner.unencoded_bags()
         assert isinstance(transform_evaluator.pickler, _PickleOnce)
         patched = _story_run(rows, tmp_path / "patched.txt")
     finally:
         streamrunner.restore()
     assert transform_evaluator.pickler is pickler and "copy" not in evaluation_context.DirectUnmergedState.__dict__
+    assert "_encode" not in direct_userstate.BagRuntimeState.__dict__
     assert len(plain) == 60 and patched == plain
     assert len(set(plain.values())) < 60  # stories were joined, not one per article
+
+
+_PANES: list = []
+
+
+class _RecordPane(beam.DoFn):
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam,
+                pane=beam.DoFn.PaneInfoParam):
+        key, values = element
+        _PANES.append((key, sorted(values), str(window), float(timestamp), pane.is_first, pane.is_last,
+                       pane.timing, pane.index, pane.nonspeculative_index))
+        yield element
+
+
+def _grouped_panes(windowfn) -> list:
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms.window import TimestampedValue
+
+    stream = (TestStream().advance_watermark_to(0)
+              .add_elements([TimestampedValue(("a", 1), 1), TimestampedValue(("b", 2), 2), TimestampedValue(("a", 3), 5)])
+              .advance_watermark_to(12)
+              .add_elements([TimestampedValue(("a", 4), 3), TimestampedValue(("a", 5), 4)])  # late, within lateness
+              .add_elements([TimestampedValue(("b", 6), 11)])
+              .advance_watermark_to(40)
+              .add_elements([TimestampedValue(("a", 7), 2)])  # later than the lateness: dropped
+              .advance_watermark_to_infinity())
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    _PANES.clear()
+    with beam.Pipeline(options=options) as p:
+        (p | stream | beam.WindowInto(windowfn, allowed_lateness=20) | beam.GroupByKey() | beam.ParDo(_RecordPane()))
+    return sorted(_PANES, key=repr)
+
+
+@pytest.mark.slow
+def test_a_grouping_gives_the_same_panes_with_its_trigger_state_unmerged():
+    """On-time, late (within the allowed lateness) and dropped elements: the same panes,
+    values, windows, timestamps and pane infos with and without the patch."""
+    from apache_beam.transforms import trigger
+    from apache_beam.transforms.window import FixedWindows, Sessions, SlidingWindows
+
+    for windowfn in (FixedWindows(10), SlidingWindows(10, 5), Sessions(3)):
+        streamrunner.restore()
+        try:
+            plain = _grouped_panes(windowfn)
+            assert streamrunner.unmerged_trigger_state() and streamrunner.unmerged_trigger_state()  # idempotent
+            patched = _grouped_panes(windowfn)
+            driver = trigger.create_trigger_driver(beam.transforms.core.Windowing(windowfn))
+            assert driver.is_merging == windowfn.is_merging()  # sessions keep the adapter
+        finally:
+            streamrunner.restore()
+        assert patched == plain and any(p[6] == beam.utils.windowed_value.PaneInfoTiming.LATE for p in plain), windowfn
+    assert trigger.create_trigger_driver(beam.transforms.core.Windowing(FixedWindows(10))).is_merging  # restored

@@ -263,3 +263,20 @@ def test_a_chance_overlap_across_languages_is_rejected_before_it_is_scaled_up():
     for k in sorted(keys[0] & keys[1]):
         assert list(score_block(k, members, on)) == list(score_block(k, members, off))
     assert similarity(members[0].vector, members[1].vector, on) == similarity(members[0].vector, members[1].vector, off) > 0.5
+
+
+def test_block_payload_keys_are_block_payloads_keys():
+    """The keys alone (streaming routing) are the keys :func:`block_payload` gives, in its
+    order, for articles with and without places, under frequencies of few and many."""
+    from bench.streamstories import articles
+    from transforms.stories.blocks import block_payload_keys
+    from transforms.stories.features import features_payload
+
+    payloads = [features_payload(story_features(a)) for a in articles(300, seed=5)]
+    payloads += [features_payload(story_features(a)) for a in (QUAKE_TR_EN, QUAKE_TR_FR, QUAKE_PE_EN)]
+    feats = [features_of(p) for p in payloads]
+    for df, n in (document_frequencies(feats), document_frequencies(feats[:20])):
+        for params in (StoryParams(), StoryParams(block_keys_per_article=4, max_block_size=30)):
+            got = [block_payload_keys(p, df, n, params) for p in payloads]
+            assert got == [block_payload(p, df, n, params)[0] for p in payloads]
+            assert sum(map(len, got)) > len(payloads)  # keys were found: not a comparison of empty tuples

@@ -360,3 +360,26 @@ def test_a_feature_shared_beyond_the_window_adds_to_no_pair():
     # the two of them side by side (in dam's block, their tightest): flood and dam, 0.0625 + 0.25
     assert [(x.id, y.id, s) for x, y, s in edges([ms[0], ms[3]], StoryParams(window=1), key="w:dam")] == [
         ("m0", "m3", 0.3125)]
+
+
+def test_block_keys_with_unseen_features_counted_as_shared_read_df_as_at_least_two():
+    """``unseen_shared`` gives the keys of ``df`` read as ``max(2, df)`` (a feature no other
+    article has yet may be found by a later one): unseen and df-1 features are candidates,
+    features over ``max_block_size`` are not, the heaviest win."""
+
+    class AtLeastTwo(dict):
+        def get(self, key, default=None):
+            return max(2, dict.get(self, key, 1))
+
+    v = Vector("a", "", {"w:unseen": 0.9, "w:one": 0.8, "w:two": 0.5, "w:many": 0.7, "n:14": 0.3, "p:123": 0.6,
+                         "x:other": 0.95})
+    df = {"w:one": 1, "w:two": 2, "w:many": 50, "n:14": 3, "p:123": 2}
+    for params in (StoryParams(), StoryParams(max_block_size=10, block_keys_per_article=2),
+                   StoryParams(max_block_size=2, block_keys_per_article=3)):
+        got = block_keys(v, df, params, unseen_shared=True)
+        assert got == block_keys(v, AtLeastTwo(df), params)
+    assert block_keys(v, df, StoryParams(max_block_size=10, block_keys_per_article=2), unseen_shared=True) == [
+        "w:one", "w:unseen"]  # w:many is over the cap, x: is no blockable prefix, the place not among the two heaviest
+    assert "p:123" in block_keys(v, df, StoryParams(max_block_size=10, block_keys_per_article=3), unseen_shared=True)
+    assert "w:unseen" not in block_keys(v, df)  # read as it is, an unseen feature blocks nothing
+    assert block_keys(v, df, StoryParams(max_block_size=1), unseen_shared=True) == []

@@ -80,3 +80,45 @@ def test_numbers_are_read_in_the_usual_national_spellings(raw, value):
     from transforms.stories.features import _parse_number
 
     assert _parse_number(raw) == value
+
+
+def test_words_of_finds_the_runs_of_letters_the_regex_finds():
+    from transforms.stories.features import _WORD, words_of
+
+    texts = [
+        "The quake killed 1,200 people; losses of 2.5 billion (AP).",
+        "Das Erdbeben am 15. März tötete 1.200 Menschen — Schäden",
+        "Землетрус 15 березня забрав життя: «збитки» 2,5 млрд.",
+        "snake_case x²y ½ Ⅻ l'été don’t a\u00a0b c\u2009d e\u3000f ﬁne",  # not letters but word characters; Unicode spaces
+        "digits12inside words3 _under_ score__ 4",
+        "lone \ud800 surrogate",
+        "", "   ", "«»", "a",
+    ]
+    for text in texts:
+        assert words_of(text) == _WORD.findall(text), text
+
+
+def test_a_letter_is_a_word_character_to_the_regex():
+    # why words_of may take str.isalpha for the regex's [^\W\d_]: every letter is one
+    from transforms.stories.features import _WORD
+
+    letters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and chr(c).isalpha()]
+    assert len(letters) > 100_000
+    assert _WORD.fullmatch("".join(letters))
+
+
+def test_feature_keys_of_joined_names_are_each_names_key():
+    from transforms.stories.features import feature_key, feature_keys
+
+    for names in (["W:kyiv"], ["W:kyiv", "Wx", "c:earthquake", "n:1.2e+03", "w:kyiv", "W:a", "o:WHO", "k:UA"], ["a"]):
+        assert feature_keys("\0".join(names)) == [feature_key(f) for f in names]
+
+
+def test_document_frequencies_count_each_articles_keys_once():
+    from transforms.stories.vectors import document_frequencies
+
+    feats = [StoryFeatures("a", "", (("W:kyiv", 2.0), ("c:war", 1.0))), StoryFeatures("b", "", ()),
+             StoryFeatures("c", "", (("c:war", 1.0), ("w:kyiv", 1.0), ("y:2025", 1.0)))]
+    df, n = document_frequencies(feats)
+    assert n == 3 and type(df) is dict
+    assert list(df.items()) == [("w:kyiv", 2), ("c:war", 2), ("y:2025", 1)]

@@ -56,3 +56,22 @@ def test_a_tally_is_a_new_dict_each_time():
     first = _tally((ARTICLE, 1))
     second = tally_part(first, (PROPOSAL, "p"))
     assert first == {ARTICLE: 1, "expect": 1} and second[PROPOSAL] == 1
+
+
+def test_every_stateful_step_gets_a_deterministic_key_coder(caplog):
+    """Beam picks a stateful step's key coder from its input's type; an untyped input gets the
+    pickling fallback and a start-up warning per step that state may be keyed wrongly. With a batch
+    run's memory as prior too (the extra inputs are flattened in)."""
+    import logging
+
+    import apache_beam as beam
+    from apache_beam.transforms import window
+
+    from transforms.stories.streaming import AssignStoriesAcrossWindows
+
+    with caplog.at_level(logging.WARNING):
+        p = beam.Pipeline()
+        prior = p | "Prior" >> beam.Create([])
+        _ = p | beam.Create([]) | AssignStoriesAcrossWindows(window.FixedWindows(60), prior=prior)
+    coders = [r.getMessage() for r in caplog.records if "deterministic" in r.getMessage()]
+    assert coders == []

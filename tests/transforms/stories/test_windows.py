@@ -15,6 +15,7 @@ from transforms.stories.windows import (
     Rooted,
     RootMemory,
     Stored,
+    all_expired,
     block_candidates,
     block_step,
     choose_root,
@@ -135,6 +136,25 @@ def test_block_state_packs_and_unpacks_to_the_same_members():
     assert unpack_block(pack_block(stored)) == stored and unpack_block(pack_block([])) == []
     rooted = [Rooted("a", "a", 10.0), Rooted("b", "a", 11.0), Rooted("c", "gone", 12.0)]
     assert unpack_roots(pack_roots(rooted)) == rooted and unpack_roots(pack_roots([])) == []
+
+
+def test_all_expired_says_what_expire_block_leaves_nothing_of():
+    """Read from the packed state's storage times alone, for blocks and roots: one
+    window's entries (one time), several windows', at the slack's edge, and empty."""
+    import random
+
+    rng = random.Random(11)
+    retention = 15.0
+    for _ in range(300):
+        times = [rng.choice([10.0, 20.0, 20.0004, 30.5]) for _ in range(rng.randrange(0, 6))]
+        stored = [Stored(f"m{i}", rng.choice([None, 1.5 * i]), t) for i, t in enumerate(times)]
+        rooted = [Rooted(s.id, "m0", s.stored_at) for s in stored]
+        for now in (24.0, 25.0, 25.001, 35.0, 35.0004, 35.001, 45.6, 60.0):
+            gone = not expire_block(stored, now, retention)
+            assert all_expired(pack_block(stored), now, retention) == gone
+            assert all_expired(pack_roots(rooted), now, retention) == gone
+    assert all_expired(pack_block([Stored("a", 1.0, 20.0)]), 35.0, retention)
+    assert not all_expired(pack_block([Stored("a", 1.0, 10.0), Stored("b", 1.0, 20.0)]), 25.0, retention)
 
 
 def test_the_roots_of_a_block_kept_by_two_steps_merge_in_storage_order():
