@@ -236,10 +236,10 @@ def test_a_slow_dns_answer_is_cut_at_the_connect_timeout():
         return ["93.184.216.34"]
 
     opts = FetchOptions(connect_timeout=0.2, max_retries=0, min_delay_seconds=0)
+    started = time.monotonic()
     with Fetcher(opts, resolver=slow) as fetcher:
-        started = time.monotonic()
         result = fetcher.fetch("http://slow.example/rss")
-        took = time.monotonic() - started
+    took = time.monotonic() - started  # closing does not wait for the lookup still running
     assert (result.error_kind, result.error) == ("dns", "DNS lookup of slow.example timed out")
     assert took < 0.9
 
@@ -419,3 +419,11 @@ def test_dns_lookups_run_on_the_fetchers_named_threads():
     with Fetcher(FetchOptions(max_retries=0, min_delay_seconds=0), resolver=resolver) as fetcher:
         fetcher.fetch("http://threads.example/")
     assert len(threads) == 1 and threads[0].startswith("newsbeam-dns_")
+
+
+def test_a_resolved_address_in_an_allowed_network_is_fetched(server):
+    server.route("/allowed.xml", serve_feed(rss(1)))
+    opts = FetchOptions(allowed_networks=("127.0.0.0/8",), max_retries=0, min_delay_seconds=0)
+    with Fetcher(opts, resolver=lambda host, port: ["127.0.0.1"]) as fetcher:
+        result = fetcher.fetch(f"http://allowed.example:{server.port}/allowed.xml")
+    assert result.ok and result.status == 200
