@@ -121,6 +121,7 @@ def test_second_run_takes_only_new_files_and_reruns_are_idempotent(tmp_path):
     assert len(manifests) == 1
     committed = json.loads(manifests[0].read_text())
     assert [os.path.basename(f["path"]) for f in committed["files"]] == ["day1.jsonl"]
+    assert committed["summary"]["articles"] == 2 and committed["summary"]["languages"] == {"en": 1, "fr": 1}  # the run's summary
 
     nothing = scheduled(src, out, state)
     assert nothing.returncode == 0 and "nothing to do" in nothing.stdout
