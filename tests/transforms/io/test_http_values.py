@@ -232,7 +232,7 @@ def test_the_system_resolver_answers_for_the_host_asked():
 
 def test_a_slow_dns_answer_is_cut_at_the_connect_timeout():
     def slow(host, port):
-        time.sleep(2.0)
+        time.sleep(3.0)
         return ["93.184.216.34"]
 
     opts = FetchOptions(connect_timeout=0.2, max_retries=0, min_delay_seconds=0)
@@ -241,7 +241,7 @@ def test_a_slow_dns_answer_is_cut_at_the_connect_timeout():
         result = fetcher.fetch("http://slow.example/rss")
     took = time.monotonic() - started  # closing does not wait for the lookup still running
     assert (result.error_kind, result.error) == ("dns", "DNS lookup of slow.example timed out")
-    assert took < 0.9
+    assert took < 1.5  # 0.2 s here; waiting for the lookup would take 3 s
 
 
 def test_the_resolver_is_asked_for_the_host_and_port_and_an_empty_answer_is_a_dns_failure():
@@ -405,8 +405,8 @@ def test_request_starts_to_one_host_are_spaced_by_the_minimum_delay():
         first = time.monotonic() - started
         fetcher._polite_start(gate)
         second = time.monotonic() - started
-    assert first < 0.2 and 0.28 <= second < 1.5
-    assert gate.next_start == pytest.approx(started + 0.6, abs=0.2)
+    assert first < 0.5 and 0.28 <= second < 1.5
+    assert gate.next_start == pytest.approx(started + 0.6, abs=0.5)
 
 
 def test_dns_lookups_run_on_the_fetchers_named_threads():
