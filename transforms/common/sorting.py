@@ -2,8 +2,8 @@
 
 ``np.argsort(values, kind="stable")`` of uint32 or int64 arrays is numpy's merge or tim
 sort; packing each value with its position below it into one uint64 makes every key
-distinct, so numpy's default (SIMD) sort of the keys gives the same order ~6-10x faster
-(285 -> 20 us on a story block's 6,000 feature hashes, 83 -> 8 ms on 1,000,000 node ranks).
+distinct, so numpy's default (SIMD) sort of the keys gives the same order several times
+faster (measured in docs/performance.md, "Ninth round: per-article CPU").
 """
 
 from __future__ import annotations
