@@ -351,6 +351,17 @@ def cell(articles: Sequence[Article], tags: Sequence[set[str]]) -> str:
     return f"{m['precision']:.3f}/{m['recall']:.3f}/{m['f1']:.3f} h{h}/{hn} b{b}/{bn}"
 
 
+def _record(result: dict[str, Any], held: str, lam: float, th: dict[str, float], test: Sequence[Article],
+            ref: Sequence[set[str]], tags: Sequence[set[str]], scores: np.ndarray, test_era: bool) -> None:
+    """One left-out set's row, its articles, reference and combined tags pooled, its scores and cues."""
+    result["rows"].append((held, lam, th, cell(test, ref), cell(test, tags)))
+    result["pooled"][0].extend(test)
+    result["pooled"][1].extend(ref)
+    result["pooled"][2].extend(tags)
+    result["scores"].append(scores)
+    result["cues"].append(rule_matrix(test, test_era))
+
+
 def run(articles: list[Article], v: Variant, judge: str, floor: float, lam_fixed: float | None) -> dict[str, Any]:
     """Leave one set out. ``judge``: which rules (tags and, for ``+rules``, scores) the model is
     combined with: ``now`` the current ones everywhere; ``era`` the current ones on the training
@@ -380,12 +391,7 @@ def run(articles: list[Article], v: Variant, judge: str, floor: float, lam_fixed
         scores = squash(v, (xte @ xtr.T) @ model.alpha(lam))
         ref = [a.era if test_era else a.rules for a in test]
         tags = removed(combined(ref, scores, th, cue_matrix(test, test_era) if v.cue else None), scores, cut)
-        result["rows"].append((held, lam, th, cell(test, ref), cell(test, tags)))
-        result["pooled"][0].extend(test)
-        result["pooled"][1].extend(ref)
-        result["pooled"][2].extend(tags)
-        result["scores"].append(scores)
-        result["cues"].append(rule_matrix(test, test_era))
+        _record(result, held, lam, th, test, ref, tags, scores, test_era)
     return result
 
 
@@ -441,12 +447,7 @@ def run_quotes(articles: list[Article], judge: str, floor: float, cue: bool, min
         scores = quote_scores(test, quote_lexicon(train, 2, min_precision))
         ref = [a.era if test_era else a.rules for a in test]
         tags = combined(ref, scores, th, cue_matrix(test, test_era) if cue else None)
-        result["rows"].append((held, 0.0, th, cell(test, ref), cell(test, tags)))
-        result["pooled"][0].extend(test)
-        result["pooled"][1].extend(ref)
-        result["pooled"][2].extend(tags)
-        result["scores"].append(scores)
-        result["cues"].append(rule_matrix(test, test_era))
+        _record(result, held, 0.0, th, test, ref, tags, scores, test_era)
     return result
 
 
