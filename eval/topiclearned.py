@@ -37,7 +37,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,24 +86,32 @@ def _stems(title: str, text: str, language: str, lead: int) -> list[str]:
     return sorted({stem(w) for w in words})
 
 
-def load_articles(sets: Sequence[str], taxonomy: Any, config_path: str | None = None) -> list[Article]:
-    """The dev rows of ``sets``, tagged with the detected language as in a run, analysed once."""
+def analysed_dev_rows(
+    sets: Sequence[str], taxonomy: Any, config_path: str | None = None
+) -> Iterator[tuple[str, dict[str, Any], str, str, str, list[TopicScore], int]]:
+    """``(set, row, title, text, language, topic scores, lead end)`` for the dev rows of ``sets``:
+    the language detected and the topics analysed as in a run. Only ``split == "dev"`` rows."""
     config = load_config(config_path)
     detect = make_language_fn(**dataclasses.asdict(config.language))
-    out = []
     for name in sets:
         for row in load_blind(os.path.join(HERE, "data", name), split="dev"):
             assert row["split"] == "dev"
             title, text = row.get("title") or "", row["text"]
             language = detect({"id": row["id"], "title": title, "text": text})["language"]
             scored = analyse(text, language, taxonomy, title=title)
-            matcher = taxonomy.matcher(language)
-            raw = set(matcher.candidates(text)) | (set(matcher.candidates(title)) if title else set())
-            lead = lead_end(text, taxonomy.scoring.lead_chars)
-            art = Article(name, set(row["topics"]), language, scored, raw - {t.name for t in scored},
-                          _stems(title, text, language, lead))  # fmt: skip
-            art.features = {t.name: evidence_features(t, scored, text) for t in scored}
-            out.append(art)
+            yield name, row, title, text, language, scored, lead_end(text, taxonomy.scoring.lead_chars)
+
+
+def load_articles(sets: Sequence[str], taxonomy: Any, config_path: str | None = None) -> list[Article]:
+    """The dev rows of ``sets``, tagged with the detected language as in a run, analysed once."""
+    out = []
+    for name, row, title, text, language, scored, lead in analysed_dev_rows(sets, taxonomy, config_path):
+        matcher = taxonomy.matcher(language)
+        raw = set(matcher.candidates(text)) | (set(matcher.candidates(title)) if title else set())
+        art = Article(name, set(row["topics"]), language, scored, raw - {t.name for t in scored},
+                      _stems(title, text, language, lead))  # fmt: skip
+        art.features = {t.name: evidence_features(t, scored, text) for t in scored}
+        out.append(art)
     return out
 
 

@@ -49,12 +49,12 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from eval.blindtopics import CORE, HERE, load_blind
+from eval.blindtopics import CORE
 from eval.metrics import prf
+from eval.topiclearned import analysed_dev_rows
 from pipeline.config import load_config
-from transforms.enrich.language import make_language_fn
 from transforms.enrich.topicforms import MIN_STEM, _snowball
-from transforms.enrich.topics import analyse, lead_end, load_taxonomy
+from transforms.enrich.topics import load_taxonomy
 
 SETS = ("topics_blind8.jsonl", "topics_blind7.jsonl", "topics_blind6.jsonl", "topics_blind5.jsonl",
         "topics_blind4.jsonl", "topics_blind3.jsonl", "topics_blind.jsonl", "topics_blind2.jsonl",
@@ -104,7 +104,6 @@ def grams(text: str, language: str, endings: tuple[str, ...]) -> set[str]:
 
 def load(sets: Sequence[str], era_files: Sequence[str], config_path: str | None = None) -> list[Article]:
     config = load_config(config_path)
-    detect = make_language_fn(**dataclasses.asdict(config.language))
     taxonomy = load_taxonomy(config.topics_path)
     with open(config.topics_path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
@@ -114,25 +113,19 @@ def load(sets: Sequence[str], era_files: Sequence[str], config_path: str | None 
         with open(path, encoding="utf-8") as fh:
             era.update(json.load(fh))
     out = []
-    for name in sets:
-        for row in load_blind(os.path.join(HERE, "data", name), split="dev"):
-            assert row["split"] == "dev"
-            title, text = row.get("title") or "", row["text"]
-            language = detect({"id": row["id"], "title": title, "text": text})["language"]
-            scored = analyse(text, language, taxonomy, title=title)
-            rules = {t.name for t in scored if t.tagged}
-            scores = {t.name: t.score for t in scored if t.name in CORE}
-            old = era.get(row["id"], {"tags": rules, "scores": scores})
-            lead = lead_end(text, taxonomy.scoring.lead_chars)
-            out.append(Article(
-                row["id"], name, language, set(row["topics"]), row.get("kind") or "", set(row.get("trap_for") or ()),
-                rules, scores, set(old["tags"]), old["scores"],
-                {"t": stems(title, language, endings), "l": stems(text[:lead], language, endings),
-                 "b": stems(text[lead:], language, endings)},
-                {"t": grams(title, language, endings), "l": grams(text[:lead], language, endings),
-                 "b": grams(text[lead:], language, endings)},
-                {t: grams(q, language, endings) for t, q in (row.get("evidence") or {}).items() if t in CORE and q},
-            ))  # fmt: skip
+    for name, row, title, text, language, scored, lead in analysed_dev_rows(sets, taxonomy, config_path):
+        rules = {t.name for t in scored if t.tagged}
+        scores = {t.name: t.score for t in scored if t.name in CORE}
+        old = era.get(row["id"], {"tags": rules, "scores": scores})
+        out.append(Article(
+            row["id"], name, language, set(row["topics"]), row.get("kind") or "", set(row.get("trap_for") or ()),
+            rules, scores, set(old["tags"]), old["scores"],
+            {"t": stems(title, language, endings), "l": stems(text[:lead], language, endings),
+             "b": stems(text[lead:], language, endings)},
+            {"t": grams(title, language, endings), "l": grams(text[:lead], language, endings),
+             "b": grams(text[lead:], language, endings)},
+            {t: grams(q, language, endings) for t, q in (row.get("evidence") or {}).items() if t in CORE and q},
+        ))  # fmt: skip
     return out
 
 
