@@ -2,7 +2,7 @@
 process: ``python -m bench.stagecost --baseline /work/main [--articles 5000] [--repeats 3]``.
 
 The articles come from :mod:`bench.generate` (same seed and mix as ``make bench``). Each
-checkout's ``transforms`` package is imported on its own (swapped in ``sys.modules``, as
+checkout's ``transforms`` package is imported on its own (``bench.checkout.imported_from``, as
 :mod:`bench.storycost` does) with its models loaded; then, stage after stage, the two run
 the stage's function over the same input in turns, ``--repeats`` times each: normalize,
 language, topics (in runs of 1,024 grouped by language, as in the pipeline), entities,
@@ -23,9 +23,10 @@ import dataclasses
 import gc
 import importlib
 import os
-import sys
 import time
 from typing import Any, Callable
+
+from bench.checkout import imported_from, story_blocks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -39,10 +40,7 @@ STAGES = ("normalize", "language", "topics", "entities", "signature", "story fea
 
 def _stages(root: str) -> dict[str, Callable[[Any], Any]]:
     """The per-article stage functions of the checkout at ``root``, models loaded and warmed."""
-    for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-        del sys.modules[name]
-    sys.path.insert(0, root)
-    try:
+    with imported_from(root):
         from pipeline.config import load_config
 
         config = load_config()
@@ -54,24 +52,14 @@ def _stages(root: str) -> dict[str, Callable[[Any], Any]]:
         near = config.dedup.near
         sketch = mods["dedup.minhash"].Sketcher(num_perm=near.num_perm, k=near.shingle_k,
                                                 min_shingles=near.min_shingles)
-    finally:
-        sys.path.remove(root)
-        for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-            del sys.modules[name]  # the next checkout imports its own
     params = mods["stories.params"].StoryParams()
     features = mods["stories.features"].article_features
     find = mods["stories.find"]
-    blocks_mod, vectors, grouping = mods["stories.blocks"], mods["stories.vectors"], mods["stories.grouping"]
+    blocks_mod, grouping = mods["stories.blocks"], mods["stories.grouping"]
 
     def blocking(feats: list) -> dict:
         """Document frequencies, then each article's block keys and member (as the story step)."""
-        df, n = vectors.document_frequencies(feats)
-        blocks: dict[str, list] = {}
-        for f in feats:
-            keys, member = blocks_mod.block_features(f, df, n, params)
-            for key in keys:
-                blocks.setdefault(key, []).append(member)
-        return {k: v for k, v in blocks.items() if len(v) > 1}
+        return {k: v for k, v in story_blocks(mods, feats, params).items() if len(v) > 1}
 
     def scoring(blocks: dict) -> list:
         return [e for k in sorted(blocks) for e in blocks_mod.score_block(k, blocks[k], params)]

@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+from bench.checkout import imported_from, story_blocks
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 _LOAD = ("import time; t = time.process_time(); from transforms.stories.gazetteer import gazetteer; gazetteer(); "
@@ -48,18 +50,11 @@ def _articles(count: int, seed: int) -> list[dict[str, Any]]:
 
 def _modules(root: str) -> dict[str, Any]:
     """The entity and story modules of the checkout at ``root``, gazetteer loaded."""
-    for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-        del sys.modules[name]
-    sys.path.insert(0, root)
-    try:
+    with imported_from(root):
         out = {name: importlib.import_module(f"transforms.{name}") for name in (
             "enrich.entities", "stories.entities", "stories.find", "stories.features", "stories.blocks",
             "stories.vectors", "stories.params")}
         out["stories.entities"].warm()
-    finally:
-        sys.path.remove(root)
-        for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-            del sys.modules[name]  # the next checkout imports its own
     return out
 
 
@@ -80,16 +75,11 @@ def _stories(mods: dict[str, Any], articles: list[dict[str, Any]]) -> tuple[floa
 def _edges(mods: dict[str, Any], articles: list[dict[str, Any]]) -> tuple[int, int]:
     """``(edges, edges across two languages)`` the story step scores."""
     params = mods["stories.params"].StoryParams()
-    blocks_mod, vectors = mods["stories.blocks"], mods["stories.vectors"]
+    blocks_mod = mods["stories.blocks"]
     originals = [a for a in articles if not (a.get("dedup") or {}).get("duplicate_of")]
     language = {a["id"]: a.get("language") or "" for a in originals}
     feats = [mods["stories.features"].story_features(a, params) for a in originals]
-    df, n = vectors.document_frequencies(feats)
-    blocks: dict[str, list] = {}
-    for f in feats:
-        keys, member = blocks_mod.block_features(f, df, n, params)
-        for key in keys:
-            blocks.setdefault(key, []).append(member)
+    blocks = story_blocks(mods, feats, params)
     total = across = 0
     for key in sorted(blocks):
         for a, b, _ in blocks_mod.score_block(key, blocks[key], params):

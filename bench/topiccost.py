@@ -16,9 +16,10 @@ import argparse
 import importlib
 import os
 import statistics
-import sys
 import time
 from typing import Any, Callable
+
+from bench.checkout import imported_from
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -38,16 +39,9 @@ def _articles(count: int, seed: int) -> list[dict[str, Any]]:
 
 def _tagger(root: str) -> Callable[[str, str, str], Any]:
     """``topics_and_mentions`` of the checkout at ``root``, with its own taxonomy, warmed."""
-    for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-        del sys.modules[name]
-    sys.path.insert(0, root)
-    try:
+    with imported_from(root):
         topics = importlib.import_module("transforms.enrich.topics")
         taxonomy = topics.compiled_taxonomy(os.path.join(root, "configs", "topics.yaml"))
-    finally:
-        sys.path.remove(root)
-        for name in [n for n in sys.modules if n == "transforms" or n.startswith("transforms.")]:
-            del sys.modules[name]  # the next checkout imports its own
     tag = topics.topics_and_mentions
 
     def run(text: str, language: str, title: str) -> Any:
