@@ -23,7 +23,7 @@ from transforms.common.progress import read_counts
 
 FIRST_AFTER = 5.0
 LOG_EVERY = float(os.environ.get("NEWSBEAM_PROGRESS_EVERY", 30))  # seconds between lines in a log
-TICK = 1.0
+TICK = min(1.0, LOG_EVERY)  # a line every LOG_EVERY seconds needs a look at least that often
 CHECKPOINTS = ("read", "enriched", "resolved")
 
 

@@ -47,13 +47,13 @@ def mixed_inputs(tmp_path):
 
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory):
-    """One ``python -m pipeline -v`` run over every mixed input (progress every 0.5 s), that several
-    tests read: conservation, the summary, the progress line, the ids a second run must repeat."""
+    """One ``python -m pipeline -v`` run over every mixed input (progress every 0.1 s: the run lasts
+    under a second on a fast machine), that several tests read: conservation, the summary, the progress line, the ids a second run must repeat."""
     base = tmp_path_factory.mktemp("mixed")
     src, expected = write_mixed_inputs(base / "in")
     out = base / "out"
     patterns = [str(src / "*.jsonl*"), str(src / "*.txt"), str(src / "*.html")]
-    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
+    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.1"}
     result = run_cli(*(a for p in patterns for a in ("--input", p)), "--output", str(out), "-v", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return src, expected, out, patterns, result
@@ -202,8 +202,8 @@ def test_summary_names_runner_version_inputs_outputs_times_and_readable_reasons(
 
 @pytest.mark.e2e
 def test_progress_line_on_stderr_and_none_with_q(mixed_run, tmp_path):
-    src, _, _, _, loud = mixed_run  # run with NEWSBEAM_PROGRESS_EVERY=0.5
+    src, _, _, _, loud = mixed_run  # run with NEWSBEAM_PROGRESS_EVERY=0.1
     assert "articles read (" in loud.stderr and "/s)" in loud.stderr
-    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.5"}
+    env = {**os.environ, "NEWSBEAM_PROGRESS_EVERY": "0.1"}
     quiet = run_cli("--input", str(src / "*"), "--output", str(tmp_path / "o2"), "-q", env=env)
     assert quiet.returncode == 0 and quiet.stderr == ""
